@@ -1,0 +1,350 @@
+//! Turning rows (CSV lines, JSON objects, API bodies) into candidates, with every problem
+//! reported by field so an import can name the line and field of each bad row.
+
+use crate::model::{
+    AppliesTo, Candidate, Cents, Justification, Revocation, Rule, Software, State, Timestamp,
+    UserRef,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The columns a candidate row may have. Anything else is refused as an unknown field.
+pub const FIELDS: &[&str] = &[
+    "id",
+    "applies_to",
+    "publisher",
+    "product",
+    "version",
+    "sku",
+    "subscription_id",
+    "device",
+    "user_id",
+    "user_name",
+    "user_email",
+    "user_upn",
+    "user_itil",
+    "user_vip",
+    "justification",
+    "inactive_days",
+    "last_used_at",
+    "unused_rights",
+    "price_per_right",
+    "rule",
+    "assignment_group",
+    "assigned_to",
+];
+
+/// One problem with one field of one row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// A valid row, not yet numbered or stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draft {
+    pub id: Option<String>,
+    pub applies_to: AppliesTo,
+    pub software: Software,
+    pub device: Option<String>,
+    pub user: Option<UserRef>,
+    pub justification: Justification,
+    pub inactive_days: Option<u32>,
+    pub last_used_at: Option<Timestamp>,
+    pub unused_rights: u32,
+    pub price_per_right_cents: Cents,
+    pub rule: Rule,
+    pub assignment_group: Option<String>,
+    pub assigned_to: Option<String>,
+}
+
+/// What the row may refer to.
+#[derive(Clone, Copy, Debug)]
+pub struct Known<'a> {
+    pub rules: &'a [Rule],
+    pub groups: &'a [String],
+}
+
+/// Validates one row given as field → text. Blank values count as absent.
+pub fn parse_row(
+    row: &BTreeMap<String, String>,
+    known: Known<'_>,
+) -> Result<Draft, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.to_string(),
+            message,
+        })
+    };
+    for k in row.keys() {
+        if !FIELDS.contains(&k.as_str()) {
+            err(
+                k,
+                format!("unknown field (expected one of: {})", FIELDS.join(", ")),
+            );
+        }
+    }
+    let get = |k: &str| {
+        row.get(k)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+
+    let applies_to = match get("applies_to") {
+        None => Some(AppliesTo::InstalledSoftware),
+        Some(v) => AppliesTo::parse(&v).or_else(|| {
+            err(
+                "applies_to",
+                format!("'{v}' is not installed-software or subscription"),
+            );
+            None
+        }),
+    };
+    let publisher = get("publisher");
+    if publisher.is_none() {
+        err("publisher", "is required".into());
+    }
+    let product = get("product");
+    if product.is_none() {
+        err("product", "is required".into());
+    }
+    let justification = match get("justification") {
+        None => {
+            err("justification", "is required".into());
+            None
+        }
+        Some(v) => Justification::parse(&v).or_else(|| {
+            let all: Vec<_> = Justification::ALL.iter().map(|j| j.as_str()).collect();
+            err(
+                "justification",
+                format!("'{v}' is not one of {}", all.join(", ")),
+            );
+            None
+        }),
+    };
+    let device = get("device");
+    if applies_to == Some(AppliesTo::InstalledSoftware) && device.is_none() {
+        err("device", "is required for installed software".into());
+    }
+    let user_email = get("user_email");
+    if let Some(e) = &user_email {
+        if !looks_like_email(e) {
+            err("user_email", format!("'{e}' is not an email address"));
+        }
+    }
+    let mut flag = |k: &str| match get(k).as_deref() {
+        None => false,
+        Some("true" | "yes" | "1" | "TRUE" | "Yes" | "True") => true,
+        Some("false" | "no" | "0" | "FALSE" | "No" | "False") => false,
+        Some(v) => {
+            err(k, format!("'{v}' is not true or false"));
+            false
+        }
+    };
+    let itil = flag("user_itil");
+    let vip = flag("user_vip");
+    let user = get("user_id").map(|id| UserRef {
+        display_name: get("user_name").unwrap_or_else(|| id.clone()),
+        id,
+        email: user_email.clone(),
+        upn: get("user_upn"),
+        itil,
+        vip,
+    });
+    if user.is_none() && (user_email.is_some() || get("user_name").is_some()) {
+        err(
+            "user_id",
+            "is required when other user fields are given".into(),
+        );
+    }
+    let mut number = |k: &str| -> Option<u32> {
+        let v = get(k)?;
+        v.parse::<u32>()
+            .map_err(|_| err(k, format!("'{v}' is not a whole number >= 0")))
+            .ok()
+    };
+    let inactive_days = number("inactive_days");
+    let unused_rights = number("unused_rights").unwrap_or(1);
+    let last_used_at = get("last_used_at").and_then(|v| {
+        parse_time(&v).or_else(|| {
+            err(
+                "last_used_at",
+                format!("'{v}' is not a date (YYYY-MM-DD) or RFC 3339 time"),
+            );
+            None
+        })
+    });
+    let price = match get("price_per_right") {
+        None => Some(0),
+        Some(v) => parse_money(&v).or_else(|| {
+            err(
+                "price_per_right",
+                format!("'{v}' is not an amount like 12.50"),
+            );
+            None
+        }),
+    };
+    let rule = match get("rule") {
+        None if known.rules.len() == 1 => known.rules.first().cloned(),
+        None => {
+            err("rule", "is required".into());
+            None
+        }
+        Some(r) => known.rules.iter().find(|x| x.id == r).cloned().or_else(|| {
+            err("rule", format!("unknown rule '{r}'"));
+            None
+        }),
+    };
+    let assignment_group =
+        get("assignment_group").or_else(|| rule.as_ref().and_then(|r| r.assignment_group.clone()));
+    if let Some(g) = &assignment_group {
+        if !known.groups.contains(g) {
+            err(
+                "assignment_group",
+                format!("unknown assignment group '{g}'"),
+            );
+        }
+    }
+    let id = get("id");
+    if let Some(i) = &id {
+        if i.len() > 64
+            || !i
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            err("id", "use at most 64 letters, digits, '-' or '_'".into());
+        }
+    }
+
+    match (applies_to, publisher, product, justification, price, rule) {
+        (
+            Some(applies_to),
+            Some(publisher),
+            Some(product),
+            Some(justification),
+            Some(price),
+            Some(rule),
+        ) if errors.is_empty() => Ok(Draft {
+            id,
+            applies_to,
+            software: Software {
+                publisher,
+                product,
+                version: get("version"),
+                sku: get("sku"),
+                subscription_id: get("subscription_id"),
+            },
+            device,
+            user,
+            justification,
+            inactive_days,
+            last_used_at,
+            unused_rights,
+            price_per_right_cents: price,
+            rule,
+            assignment_group,
+            assigned_to: get("assigned_to"),
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// `RC0000042`.
+pub fn format_number(n: u64) -> String {
+    format!("RC{n:07}")
+}
+
+impl Draft {
+    /// The new candidate in Ready, version 0.
+    pub fn into_candidate(self, id: String, number: u64, now: Timestamp) -> Candidate {
+        Candidate {
+            id,
+            number: format_number(number),
+            applies_to: self.applies_to,
+            software: self.software,
+            device: self.device,
+            user: self.user,
+            justification: self.justification,
+            inactive_days: self.inactive_days,
+            last_used_at: self.last_used_at,
+            unused_rights: self.unused_rights,
+            price_per_right_cents: self.price_per_right_cents,
+            rule: self.rule.snapshot(),
+            assignment_group: self.assignment_group,
+            assigned_to: self.assigned_to,
+            state: State::Ready,
+            version: 0,
+            opened_at: now,
+            updated_at: now,
+            closed_at: None,
+            asked_at: None,
+            deadline_at: None,
+            due_at: None,
+            reminders_sent: 0,
+            revocation: Revocation::default(),
+            attention: None,
+            attention_from: None,
+            work_notes: Vec::new(),
+        }
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+        }
+        None => false,
+    }
+}
+
+/// `2026-01-31` or an RFC 3339 time.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+/// `12`, `12.5`, `12.50` → cents. No negatives, no more than two decimals.
+pub fn parse_money(s: &str) -> Option<Cents> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() || frac.len() > 2 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    whole.checked_mul(100)?.checked_add(frac)
+}
+
+/// Cents as `12.50`.
+pub fn format_money(c: Cents) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    let c = c.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
+}

@@ -1,0 +1,467 @@
+//! The records of the workflow: removal candidates, rules, groups, users, tasks and the audit
+//! trail. Plain data with serde, so every adapter stores the same shape.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// All times are UTC; adapters store them as RFC 3339 strings.
+pub type Timestamp = DateTime<Utc>;
+
+/// Money in minor units (cents) so sums are exact.
+pub type Cents = i64;
+
+/// The eight states of a removal candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    AttentionRequired,
+    Ready,
+    AwaitingUser,
+    AwaitingApproval,
+    AwaitingRevocation,
+    ClosedComplete,
+    ClosedSkipped,
+    ClosedCanceled,
+}
+
+impl State {
+    /// Every state, in the order the workflow graph draws them.
+    pub const ALL: [State; 8] = [
+        State::Ready,
+        State::AttentionRequired,
+        State::AwaitingUser,
+        State::AwaitingApproval,
+        State::AwaitingRevocation,
+        State::ClosedComplete,
+        State::ClosedSkipped,
+        State::ClosedCanceled,
+    ];
+
+    /// Closed candidates never reopen; only work notes may still be added.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            State::ClosedComplete | State::ClosedSkipped | State::ClosedCanceled
+        )
+    }
+
+    /// The wire name (`awaiting-user`), used in URLs, filters and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::AttentionRequired => "attention-required",
+            State::Ready => "ready",
+            State::AwaitingUser => "awaiting-user",
+            State::AwaitingApproval => "awaiting-approval",
+            State::AwaitingRevocation => "awaiting-revocation",
+            State::ClosedComplete => "closed-complete",
+            State::ClosedSkipped => "closed-skipped",
+            State::ClosedCanceled => "closed-canceled",
+        }
+    }
+
+    /// The name people read ("Awaiting User").
+    pub fn label(self) -> &'static str {
+        match self {
+            State::AttentionRequired => "Attention Required",
+            State::Ready => "Ready",
+            State::AwaitingUser => "Awaiting User",
+            State::AwaitingApproval => "Awaiting Approval",
+            State::AwaitingRevocation => "Awaiting Revocation",
+            State::ClosedComplete => "Closed Complete",
+            State::ClosedSkipped => "Closed Skipped",
+            State::ClosedCanceled => "Closed Canceled",
+        }
+    }
+
+    /// Parses the wire name; `None` names nothing we know.
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Whether a candidate is an install on a device or a SaaS seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppliesTo {
+    InstalledSoftware,
+    Subscription,
+}
+
+impl AppliesTo {
+    pub const ALL: [AppliesTo; 2] = [AppliesTo::InstalledSoftware, AppliesTo::Subscription];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppliesTo::InstalledSoftware => "installed-software",
+            AppliesTo::Subscription => "subscription",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AppliesTo> {
+        AppliesTo::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// Why a right may not be needed; rules and reports group by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Justification {
+    LowUsage,
+    Unused,
+    Unallocated,
+    Unlicensed,
+    Restricted,
+    Overlapping,
+    Consolidation,
+    Downgrade,
+}
+
+impl Justification {
+    pub const ALL: [Justification; 8] = [
+        Justification::LowUsage,
+        Justification::Unused,
+        Justification::Unallocated,
+        Justification::Unlicensed,
+        Justification::Restricted,
+        Justification::Overlapping,
+        Justification::Consolidation,
+        Justification::Downgrade,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Justification::LowUsage => "low-usage",
+            Justification::Unused => "unused",
+            Justification::Unallocated => "unallocated",
+            Justification::Unlicensed => "unlicensed",
+            Justification::Restricted => "restricted",
+            Justification::Overlapping => "overlapping",
+            Justification::Consolidation => "consolidation",
+            Justification::Downgrade => "downgrade",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Justification> {
+        Justification::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+}
+
+/// What is being reclaimed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Software {
+    pub publisher: String,
+    pub product: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub subscription_id: Option<String>,
+}
+
+/// The person who holds the right, as the candidate saw them when it was created or fixed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRef {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub upn: Option<String>,
+    /// ITIL (fulfiller) users also get a task beside the email.
+    #[serde(default)]
+    pub itil: bool,
+    #[serde(default)]
+    pub vip: bool,
+}
+
+impl UserRef {
+    /// A usable address: present and not blank.
+    pub fn email(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+    }
+}
+
+/// Exclusions a rule applies before it creates candidates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exclusions {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub vips: bool,
+    /// Users provisioned less than this many days ago are left alone.
+    #[serde(default)]
+    pub provisioned_within_days: Option<u32>,
+}
+
+/// A reclamation rule as sam admins manage it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub applies_to: Option<AppliesTo>,
+    #[serde(default)]
+    pub justification: Option<Justification>,
+    #[serde(default = "yes")]
+    pub notify_user: bool,
+    /// 0 reclaims without waiting for the user.
+    #[serde(default)]
+    pub days_before_auto_reclamation: u32,
+    /// Days after the user was asked at which a reminder goes out.
+    #[serde(default)]
+    pub reminder_days: Vec<u32>,
+    #[serde(default)]
+    pub assignment_group: Option<String>,
+    /// Off means report only: a dry run that creates nothing.
+    #[serde(default = "yes")]
+    pub create_candidates: bool,
+    #[serde(default)]
+    pub exclusions: Exclusions,
+    /// The plugin that revokes; `None` lets the host route by what plugins declare.
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Transient revocation failures tolerated before a person must look.
+    #[serde(default = "default_attempts")]
+    pub max_revocation_attempts: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_attempts() -> u32 {
+    5
+}
+
+impl Rule {
+    /// The fields a candidate keeps, so later rule edits do not change open work.
+    pub fn snapshot(&self) -> RuleSnapshot {
+        RuleSnapshot {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            notify_user: self.notify_user,
+            days_before_auto_reclamation: self.days_before_auto_reclamation,
+            reminder_days: self.reminder_days.clone(),
+            plugin: self.plugin.clone(),
+            max_revocation_attempts: self.max_revocation_attempts,
+        }
+    }
+}
+
+/// The rule as it was when the candidate was created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSnapshot {
+    pub id: String,
+    pub name: String,
+    pub notify_user: bool,
+    pub days_before_auto_reclamation: u32,
+    #[serde(default)]
+    pub reminder_days: Vec<u32>,
+    #[serde(default)]
+    pub plugin: Option<String>,
+    #[serde(default = "default_attempts")]
+    pub max_revocation_attempts: u32,
+}
+
+/// A named group of approvers; only members approve or reject its keep-requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// A person known to Reclaim (directory entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub upn: Option<String>,
+    #[serde(default)]
+    pub itil: bool,
+    #[serde(default)]
+    pub vip: bool,
+    #[serde(default)]
+    pub sam_admin: bool,
+}
+
+impl User {
+    pub fn to_ref(&self) -> UserRef {
+        UserRef {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            email: self.email.clone(),
+            upn: self.upn.clone(),
+            itil: self.itil,
+            vip: self.vip,
+        }
+    }
+}
+
+/// Where the revocation step stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Plugin runs so far in this revocation (reset on Resume).
+    pub attempts: u32,
+    /// A manual-removal task is open: the scheduler does not retry the plugin.
+    pub manual_task_open: bool,
+    /// The last outcome or error, as people read it.
+    pub last_outcome: Option<String>,
+}
+
+/// A comment on the record by a person working it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkNote {
+    pub at: Timestamp,
+    pub author: String,
+    pub text: String,
+}
+
+/// One piece of software (or one seat) that one user may lose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: String,
+    /// Human-readable, e.g. `RC0001042`.
+    pub number: String,
+    pub applies_to: AppliesTo,
+    pub software: Software,
+    pub device: Option<String>,
+    pub user: Option<UserRef>,
+    pub justification: Justification,
+    pub inactive_days: Option<u32>,
+    pub last_used_at: Option<Timestamp>,
+    pub unused_rights: u32,
+    pub price_per_right_cents: Cents,
+    pub rule: RuleSnapshot,
+    pub assignment_group: Option<String>,
+    pub assigned_to: Option<String>,
+    pub state: State,
+    /// Bumped by exactly one on every transition; writes are conditional on it.
+    pub version: u64,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    /// When the user was asked (start of the reminder schedule).
+    pub asked_at: Option<Timestamp>,
+    /// Auto-reclamation deadline while Awaiting User.
+    pub deadline_at: Option<Timestamp>,
+    /// The next time the scheduler must look at this candidate.
+    pub due_at: Option<Timestamp>,
+    pub reminders_sent: u32,
+    pub revocation: Revocation,
+    /// Why a person must look (Attention Required).
+    pub attention: Option<String>,
+    /// The state the candidate was in when it needed attention; Resume returns there.
+    pub attention_from: Option<State>,
+    pub work_notes: Vec<WorkNote>,
+}
+
+impl Candidate {
+    /// Unused rights times price: what reclaiming saves.
+    pub fn potential_savings_cents(&self) -> Cents {
+        self.price_per_right_cents
+            .saturating_mul(i64::from(self.unused_rights))
+    }
+}
+
+/// Who did something, as the audit trail records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
+pub enum ActorRef {
+    Person(String),
+    Scheduler,
+    Revocation,
+}
+
+impl fmt::Display for ActorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActorRef::Person(id) => f.write_str(id),
+            ActorRef::Scheduler => f.write_str("scheduler"),
+            ActorRef::Revocation => f.write_str("revocation"),
+        }
+    }
+}
+
+/// One transition in the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub candidate_id: String,
+    /// The version the transition produced.
+    pub version: u64,
+    pub at: Timestamp,
+    pub actor: ActorRef,
+    pub event: String,
+    pub from: State,
+    pub to: State,
+    pub reason: Option<String>,
+    /// For answers through a link: where the click came from.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What a task asks of a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// Approve or reject a keep-request (assignment group).
+    Approval,
+    /// Answer keep/remove (ITIL users, beside the email).
+    UserAnswer,
+    /// Remove the software by hand.
+    ManualRemoval,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Approval => "approval",
+            TaskKind::UserAnswer => "user-answer",
+            TaskKind::ManualRemoval => "manual-removal",
+        }
+    }
+}
+
+/// A unit of human work tied to one candidate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Derived from the effect key that created it, so creating it twice is harmless.
+    pub id: String,
+    pub candidate_id: String,
+    pub candidate_number: String,
+    pub kind: TaskKind,
+    pub assignee: Option<String>,
+    pub group: Option<String>,
+    pub title: String,
+    pub instructions: String,
+    pub open: bool,
+    pub created_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+}

@@ -1,0 +1,272 @@
+//! Ports: the narrow traits adapters implement (SQLite and DynamoDB stores, outbox and SES
+//! mailers, the plugin host). The core never does I/O itself; the application layer hands it
+//! data read through these traits and writes back what the core decided.
+
+use crate::effect::Effect;
+use crate::event::RevocationResult;
+use crate::model::{
+    AppliesTo, Candidate, Group, HistoryEntry, Justification, Rule, State, Task, Timestamp, User,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A storage failure, classified so callers know whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else moved the candidate first (optimistic concurrency lost).
+    #[error("candidate {id} was changed by someone else (expected version {expected})")]
+    Conflict { id: String, expected: u64 },
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} {id} already exists")]
+    Duplicate { kind: &'static str, id: String },
+    /// The backend is busy or unreachable: retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back: permanent, needs a person.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Filters for listing candidates; every field narrows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateFilter {
+    #[serde(default)]
+    pub state: Option<State>,
+    #[serde(default)]
+    pub justification: Option<Justification>,
+    #[serde(default)]
+    pub applies_to: Option<AppliesTo>,
+    #[serde(default)]
+    pub publisher: Option<String>,
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Only candidates the scheduler must look at by this time.
+    #[serde(default)]
+    pub due_before: Option<Timestamp>,
+}
+
+impl CandidateFilter {
+    /// The same predicate every backend applies, for backends that filter in memory and for
+    /// tests that check them.
+    pub fn matches(&self, c: &Candidate) -> bool {
+        self.state.is_none_or(|s| c.state == s)
+            && self.justification.is_none_or(|j| c.justification == j)
+            && self.applies_to.is_none_or(|a| c.applies_to == a)
+            && self
+                .publisher
+                .as_deref()
+                .is_none_or(|p| c.software.publisher.eq_ignore_ascii_case(p))
+            && self
+                .product
+                .as_deref()
+                .is_none_or(|p| c.software.product.eq_ignore_ascii_case(p))
+            && self
+                .group
+                .as_deref()
+                .is_none_or(|g| c.assignment_group.as_deref() == Some(g))
+            && self
+                .user
+                .as_deref()
+                .is_none_or(|u| c.user.as_ref().is_some_and(|x| x.id == u))
+            && self
+                .due_before
+                .is_none_or(|t| c.due_at.is_some_and(|d| d <= t))
+    }
+}
+
+/// Cursor pagination: pass back `next` to get the following page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// One transition to persist: the new candidate written only if the stored version is still
+/// `expected_version`, together with its history entry and effects (all or nothing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub expected_version: u64,
+    pub candidate: Candidate,
+    pub entry: HistoryEntry,
+    pub effects: Vec<Effect>,
+}
+
+/// Reading candidates.
+#[async_trait]
+pub trait CandidateRead: Send + Sync {
+    /// By id or by number (`RC0000042`).
+    async fn get(&self, id: &str) -> Result<Option<Candidate>, StoreError>;
+    async fn list(
+        &self,
+        filter: &CandidateFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Candidate>, StoreError>;
+    /// The audit trail, oldest first.
+    async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+}
+
+/// Writing candidates.
+#[async_trait]
+pub trait CandidateWrite: Send + Sync {
+    /// Stores new candidates (all or nothing); a duplicate id is refused.
+    async fn insert(&self, candidates: &[Candidate]) -> Result<(), StoreError>;
+    /// Reserves `count` consecutive candidate numbers and returns the first.
+    async fn allocate_numbers(&self, count: u32) -> Result<u64, StoreError>;
+    /// One atomic, conditional write of a transition.
+    async fn commit(&self, change: &Change) -> Result<(), StoreError>;
+}
+
+/// The candidate store: both halves.
+pub trait CandidateStore: CandidateRead + CandidateWrite {}
+impl<T: CandidateRead + CandidateWrite> CandidateStore for T {}
+
+/// Tasks for people: approvals, ITIL users' answers, manual removals.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Creates the task unless one with the same id exists (effects run at least once).
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError>;
+    async fn close_tasks(
+        &self,
+        candidate_id: &str,
+        kinds: &[crate::model::TaskKind],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Open tasks assigned to this person or to any of these groups.
+    async fn open_tasks(&self, user_id: &str, groups: &[String]) -> Result<Vec<Task>, StoreError>;
+    async fn tasks_for(&self, candidate_id: &str) -> Result<Vec<Task>, StoreError>;
+}
+
+/// Users and assignment groups.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+    async fn put_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn group(&self, id: &str) -> Result<Option<Group>, StoreError>;
+    async fn groups(&self) -> Result<Vec<Group>, StoreError>;
+    async fn put_group(&self, group: &Group) -> Result<(), StoreError>;
+}
+
+/// Reclamation rules.
+#[async_trait]
+pub trait RuleStore: Send + Sync {
+    async fn rule(&self, id: &str) -> Result<Option<Rule>, StoreError>;
+    async fn rules(&self) -> Result<Vec<Rule>, StoreError>;
+    async fn put_rule(&self, rule: &Rule) -> Result<(), StoreError>;
+}
+
+/// A rendered message, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMail {
+    /// The effect key: a mailer sends at most one message per key.
+    pub key: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail service unavailable: {0}")]
+    Unavailable(String),
+    #[error("message refused: {0}")]
+    Rejected(String),
+}
+
+impl MailError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MailError::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends once per `mail.key`; a repeat with the same key is a no-op.
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
+}
+
+/// Removes the right: routes the candidate to a plugin and reports what happened. Failures
+/// are outcomes (`Transient`, `Permanent`), never errors, so the workflow records them.
+#[async_trait]
+pub trait Revoker: Send + Sync {
+    async fn revoke(&self, candidate: &Candidate, idempotency_key: &str) -> RevocationResult;
+}
+
+/// The current time; injected so time-travel tests are deterministic.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// What an email link is allowed to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkAction {
+    Keep,
+    Remove,
+    Approve,
+    Reject,
+}
+
+impl LinkAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkAction::Keep => "keep",
+            LinkAction::Remove => "remove",
+            LinkAction::Approve => "approve",
+            LinkAction::Reject => "reject",
+        }
+    }
+}
+
+/// What a signed link names: one candidate, one person, one answer, one version, an expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkClaims {
+    pub candidate_id: String,
+    pub user_id: String,
+    pub action: LinkAction,
+    pub version: u64,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("this link is malformed or has been altered")]
+    Invalid,
+    #[error("this link expired at {0}")]
+    Expired(Timestamp),
+}
+
+/// Signs and checks email links.
+pub trait LinkSigner: Send + Sync {
+    fn sign(&self, claims: &LinkClaims) -> String;
+    fn verify(&self, token: &str, now: Timestamp) -> Result<LinkClaims, LinkError>;
+}

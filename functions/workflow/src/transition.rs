@@ -1,0 +1,572 @@
+//! The transition function: `(candidate, event, actor, now) -> (candidate', history, effects)`.
+//!
+//! Every rule of the workflow table lives here and nowhere else; adapters only persist what it
+//! returns. A refusal changes nothing and says which state, which event and why.
+
+use crate::actor::Actor;
+use crate::effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
+use crate::event::{Event, RevocationResult, Via};
+use crate::model::{Candidate, HistoryEntry, State, TaskKind, Timestamp, WorkNote};
+use crate::schedule;
+use chrono::Duration;
+use std::fmt;
+
+/// The result of an allowed event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    /// The candidate after the event (version + 1).
+    pub candidate: Candidate,
+    /// The audit-trail entry for this transition.
+    pub entry: HistoryEntry,
+    /// What must happen after the write commits.
+    pub effects: Vec<Effect>,
+}
+
+/// Why an event was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The workflow table has no such move from this state.
+    NotAllowedInState,
+    /// The actor lacks the right; names who may.
+    Forbidden { who_may: &'static str },
+    /// The scheduler came early (or twice): nothing is due.
+    NotDue,
+    /// The event's own data is unusable.
+    Invalid(String),
+}
+
+/// An event the workflow does not allow: nothing changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub state: State,
+    pub event: &'static str,
+    pub reason: RefusalReason,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (state, event) = (self.state, self.event);
+        match &self.reason {
+            RefusalReason::NotAllowedInState => {
+                write!(f, "'{event}' is not allowed in state {state}")
+            }
+            RefusalReason::Forbidden { who_may } => {
+                write!(
+                    f,
+                    "'{event}' in state {state} may only be done by {who_may}"
+                )
+            }
+            RefusalReason::NotDue => write!(f, "'{event}' in state {state}: nothing is due yet"),
+            RefusalReason::Invalid(why) => write!(f, "'{event}' in state {state}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Builds the new candidate, its history entry and its effects.
+struct Step<'a> {
+    old: &'a Candidate,
+    new: Candidate,
+    kinds: Vec<EffectKind>,
+    reason: Option<String>,
+    via: Option<&'a Via>,
+}
+
+impl<'a> Step<'a> {
+    fn new(old: &'a Candidate) -> Self {
+        Step {
+            old,
+            new: old.clone(),
+            kinds: Vec::new(),
+            reason: None,
+            via: None,
+        }
+    }
+
+    fn to(mut self, state: State) -> Self {
+        self.new.state = state;
+        self
+    }
+
+    fn effect(mut self, kind: EffectKind) -> Self {
+        self.kinds.push(kind);
+        self
+    }
+
+    fn mail(self, mail: MailKind, recipient: Recipient) -> Self {
+        self.effect(EffectKind::Email { mail, recipient })
+    }
+
+    fn reason(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    fn finish(mut self, event: &Event, actor: &Actor, now: Timestamp) -> Transition {
+        let c = &mut self.new;
+        c.version = self.old.version + 1;
+        c.updated_at = now;
+        if c.state.is_closed() && !self.old.state.is_closed() {
+            c.closed_at = Some(now);
+            c.due_at = None;
+            c.deadline_at = None;
+        }
+        if c.state != State::AttentionRequired {
+            c.attention = None;
+            c.attention_from = None;
+        }
+        let entry = HistoryEntry {
+            candidate_id: c.id.clone(),
+            version: c.version,
+            at: now,
+            actor: actor.to_ref(),
+            event: event.name().to_string(),
+            from: self.old.state,
+            to: c.state,
+            reason: self.reason,
+            ip: self.via.and_then(|v| v.ip.clone()),
+            user_agent: self.via.and_then(|v| v.user_agent.clone()),
+        };
+        let effects = self
+            .kinds
+            .into_iter()
+            .map(|k| Effect::new(&c.id, c.version, k))
+            .collect();
+        Transition {
+            candidate: self.new,
+            entry,
+            effects,
+        }
+    }
+}
+
+const SAM_ADMIN: &str = "a sam admin";
+const GROUP_MEMBER: &str = "a member of the candidate's assignment group";
+const THE_USER: &str = "the candidate's user";
+const SCHEDULER: &str = "the scheduler";
+const REVOCATION: &str = "a revocation outcome";
+const CLOSER: &str = "a sam admin or the candidate's assignee";
+const NOTE_AUTHOR: &str = "a sam admin, a member of the assignment group or the assignee";
+const USAGE_SOURCE: &str = "the scheduler or a sam admin";
+
+/// Applies one event. Pure: the same inputs give the same result.
+pub fn apply(
+    c: &Candidate,
+    event: &Event,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Transition, Refusal> {
+    let refuse = |reason| Refusal {
+        state: c.state,
+        event: event.name(),
+        reason,
+    };
+    let require = |ok: bool, who_may: &'static str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(refuse(RefusalReason::Forbidden { who_may }))
+        }
+    };
+    let not_allowed = || refuse(RefusalReason::NotAllowedInState);
+    let open = !c.state.is_closed();
+    use State::*;
+
+    let step = match event {
+        Event::Reclaim => {
+            if c.state != Ready {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            reclaim(c, now)
+        }
+        Event::Answer { keep, comment, via } => {
+            if c.state != AwaitingUser {
+                return Err(not_allowed());
+            }
+            require(actor.is_candidate_user(c), THE_USER)?;
+            let close_user_task = EffectKind::CloseTasks {
+                kinds: vec![TaskKind::UserAnswer],
+            };
+            let mut s = if *keep {
+                let group = c.assignment_group.clone().unwrap_or_default();
+                Step::new(c)
+                    .to(AwaitingApproval)
+                    .effect(EffectKind::CreateTask(NewTask {
+                        kind: TaskKind::Approval,
+                        assignee: None,
+                        group: Some(group.clone()),
+                        title: format!(
+                            "Approve keeping {} {}",
+                            c.software.publisher, c.software.product
+                        ),
+                        instructions: keep_request_text(c, comment.as_deref()),
+                    }))
+                    .mail(MailKind::KeepRequest, Recipient::Group(group))
+                    .effect(close_user_task)
+            } else {
+                start_revocation(Step::new(c)).effect(close_user_task)
+            };
+            s.new.deadline_at = None;
+            s.new.due_at = None;
+            s.via = Some(via);
+            s.reason(comment.clone())
+        }
+        Event::Approve { comment, via } | Event::Reject { comment, via } => {
+            if c.state != AwaitingApproval {
+                return Err(not_allowed());
+            }
+            require(actor.is_group_member(c), GROUP_MEMBER)?;
+            let close = EffectKind::CloseTasks {
+                kinds: vec![TaskKind::Approval],
+            };
+            let mut s = if matches!(event, Event::Approve { .. }) {
+                Step::new(c)
+                    .to(ClosedSkipped)
+                    .mail(MailKind::Kept, Recipient::CandidateUser)
+                    .effect(close)
+            } else {
+                start_revocation(Step::new(c))
+                    .mail(MailKind::KeepRejected, Recipient::CandidateUser)
+                    .effect(close)
+            };
+            s.via = Some(via);
+            s.reason(comment.clone())
+        }
+        Event::DeadlinePassed => {
+            if c.state != AwaitingUser {
+                return Err(not_allowed());
+            }
+            require(matches!(actor, Actor::Scheduler), SCHEDULER)?;
+            if c.deadline_at.is_none_or(|d| now < d) {
+                return Err(refuse(RefusalReason::NotDue));
+            }
+            let mut s = start_revocation(Step::new(c)).effect(EffectKind::CloseTasks {
+                kinds: vec![TaskKind::UserAnswer],
+            });
+            s.new.deadline_at = None;
+            s.reason(Some(
+                "no answer before the deadline: auto-reclamation".into(),
+            ))
+        }
+        Event::Remind => {
+            if c.state != AwaitingUser {
+                return Err(not_allowed());
+            }
+            require(matches!(actor, Actor::Scheduler), SCHEDULER)?;
+            if schedule::next_reminder(c).is_none_or(|r| now < r) {
+                return Err(refuse(RefusalReason::NotDue));
+            }
+            let mut s = Step::new(c).mail(MailKind::Reminder, Recipient::CandidateUser);
+            s.new.reminders_sent += 1;
+            s.new.due_at = schedule::next_user_due(&s.new);
+            s
+        }
+        Event::Revocation(result) => {
+            if c.state != AwaitingRevocation {
+                return Err(not_allowed());
+            }
+            require(matches!(actor, Actor::Revocation), REVOCATION)?;
+            revocation_outcome(c, result, now)
+        }
+        Event::RetryRevocation => {
+            if c.state != AwaitingRevocation {
+                return Err(not_allowed());
+            }
+            require(matches!(actor, Actor::Scheduler), SCHEDULER)?;
+            if c.revocation.manual_task_open || c.due_at.is_none_or(|d| now < d) {
+                return Err(refuse(RefusalReason::NotDue));
+            }
+            let mut s = Step::new(c).effect(EffectKind::Revoke {
+                attempt: c.revocation.attempts + 1,
+            });
+            s.new.due_at = None;
+            s
+        }
+        Event::CloseComplete { note } => {
+            if c.state != AwaitingRevocation {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin() || actor.is_assignee(c), CLOSER)?;
+            let mut s = Step::new(c)
+                .to(ClosedComplete)
+                .mail(MailKind::Removed, Recipient::CandidateUser)
+                .effect(EffectKind::CloseTasks {
+                    kinds: vec![TaskKind::ManualRemoval],
+                })
+                .reason(note.clone());
+            s.new.revocation.manual_task_open = false;
+            s
+        }
+        Event::CloseSkipped { reason } => {
+            if !open {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            Step::new(c)
+                .to(ClosedSkipped)
+                .effect(EffectKind::CloseTasks {
+                    kinds: vec![
+                        TaskKind::UserAnswer,
+                        TaskKind::Approval,
+                        TaskKind::ManualRemoval,
+                    ],
+                })
+                .reason(reason.clone())
+        }
+        Event::Resume => {
+            if c.state != AttentionRequired {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            match c.attention_from {
+                Some(AwaitingRevocation) => {
+                    let mut s = Step::new(c);
+                    s.new.revocation.attempts = 0;
+                    start_revocation(s)
+                }
+                _ => Step::new(c).to(Ready),
+            }
+        }
+        Event::UsageDetected { last_used_at } => {
+            if !matches!(c.state, Ready | AwaitingUser | AwaitingApproval) {
+                return Err(not_allowed());
+            }
+            require(
+                matches!(actor, Actor::Scheduler) || actor.is_sam_admin(),
+                USAGE_SOURCE,
+            )?;
+            let mut s = Step::new(c).to(ClosedCanceled);
+            if c.state != Ready {
+                s = s.mail(MailKind::Canceled, Recipient::CandidateUser).effect(
+                    EffectKind::CloseTasks {
+                        kinds: vec![TaskKind::UserAnswer, TaskKind::Approval],
+                    },
+                );
+            }
+            s.new.last_used_at = Some(*last_used_at);
+            s.reason(Some(format!("usage seen again at {last_used_at}")))
+        }
+        Event::Assign { group, assigned_to } => {
+            if !open {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            let mut s = Step::new(c);
+            if group.is_some() {
+                s.new.assignment_group = group.clone();
+            }
+            if assigned_to.is_some() {
+                s.new.assigned_to = assigned_to.clone();
+            }
+            let group = s.new.assignment_group.as_deref().unwrap_or("-");
+            let who = s.new.assigned_to.as_deref().unwrap_or("-");
+            let reason = format!("assignment group {group}, assigned to {who}");
+            s.reason(Some(reason))
+        }
+        Event::WorkNote { text } => {
+            require(
+                actor.is_sam_admin() || actor.is_group_member(c) || actor.is_assignee(c),
+                NOTE_AUTHOR,
+            )?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(refuse(RefusalReason::Invalid(
+                    "a work note needs text".into(),
+                )));
+            }
+            let mut s = Step::new(c);
+            s.new.work_notes.push(WorkNote {
+                at: now,
+                author: actor.to_ref().to_string(),
+                text: text.to_string(),
+            });
+            s.reason(Some(text.to_string()))
+        }
+        Event::UpdateUser { user } => {
+            if !matches!(c.state, Ready | AttentionRequired) {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            if user.id.trim().is_empty() {
+                return Err(refuse(RefusalReason::Invalid(
+                    "the user needs an id".into(),
+                )));
+            }
+            let mut s = Step::new(c);
+            s.new.user = Some(user.clone());
+            s.reason(Some(format!("user set to {}", user.id)))
+        }
+    };
+    Ok(step.finish(event, actor, now))
+}
+
+/// Ready → Awaiting User, Awaiting Revocation or Attention Required, as the rule says.
+fn reclaim(c: &Candidate, now: Timestamp) -> Step<'_> {
+    let rule = &c.rule;
+    if !rule.notify_user || rule.days_before_auto_reclamation == 0 {
+        return start_revocation(Step::new(c)).reason(Some(
+            "rule does not wait for the user: removal starts now".into(),
+        ));
+    }
+    let missing = match (&c.user, c.assignment_group.as_deref()) {
+        (None, _) => Some("the candidate has no user to notify"),
+        (Some(u), _) if u.email().is_none() => Some("the user has no email address"),
+        (Some(_), None) => Some("the candidate has no assignment group to approve a keep request"),
+        _ => None,
+    };
+    if let Some(why) = missing {
+        let mut s = Step::new(c).to(State::AttentionRequired);
+        s.new.attention = Some(why.to_string());
+        s.new.attention_from = Some(State::Ready);
+        return s.reason(Some(why.to_string()));
+    }
+    let mut s = Step::new(c)
+        .to(State::AwaitingUser)
+        .mail(MailKind::AskUser, Recipient::CandidateUser);
+    if c.user.as_ref().is_some_and(|u| u.itil) {
+        let user = c.user.as_ref().map(|u| u.id.clone());
+        s = s.effect(EffectKind::CreateTask(NewTask {
+            kind: TaskKind::UserAnswer,
+            assignee: user,
+            group: None,
+            title: format!(
+                "Do you still need {} {}?",
+                c.software.publisher, c.software.product
+            ),
+            instructions: ask_text(c),
+        }));
+    }
+    s.new.asked_at = Some(now);
+    s.new.reminders_sent = 0;
+    s.new.deadline_at = Some(now + Duration::days(i64::from(rule.days_before_auto_reclamation)));
+    s.new.due_at = schedule::next_user_due(&s.new);
+    s
+}
+
+/// Enters Awaiting Revocation and runs the routed plugin.
+fn start_revocation(s: Step<'_>) -> Step<'_> {
+    let attempt = s.new.revocation.attempts + 1;
+    let mut s = s
+        .to(State::AwaitingRevocation)
+        .effect(EffectKind::Revoke { attempt });
+    s.new.due_at = None;
+    s.new.deadline_at = None;
+    s
+}
+
+fn revocation_outcome<'a>(c: &'a Candidate, result: &RevocationResult, now: Timestamp) -> Step<'a> {
+    let mut s = Step::new(c);
+    s.new.revocation.attempts += 1;
+    match result {
+        RevocationResult::Removed { evidence } => {
+            s.new.revocation.last_outcome = Some(format!("removed: {evidence}"));
+            s.new.revocation.manual_task_open = false;
+            s.to(State::ClosedComplete)
+                .mail(MailKind::Removed, Recipient::CandidateUser)
+                .effect(EffectKind::CloseTasks {
+                    kinds: vec![TaskKind::ManualRemoval],
+                })
+                .reason(Some(evidence.clone()))
+        }
+        RevocationResult::AlreadyAbsent => {
+            s.new.revocation.last_outcome = Some("already absent".into());
+            s.new.revocation.manual_task_open = false;
+            s.to(State::ClosedComplete)
+                .mail(MailKind::Removed, Recipient::CandidateUser)
+                .effect(EffectKind::CloseTasks {
+                    kinds: vec![TaskKind::ManualRemoval],
+                })
+                .reason(Some("already absent".into()))
+        }
+        RevocationResult::ManualTask {
+            title,
+            instructions,
+            assignee_hint,
+        } => {
+            let assignee = c.assigned_to.clone().or_else(|| assignee_hint.clone());
+            s.new.revocation.manual_task_open = true;
+            s.new.revocation.last_outcome = Some(format!("manual task: {title}"));
+            s.new.due_at = None;
+            if s.new.assigned_to.is_none() {
+                s.new.assigned_to = assignee.clone();
+            }
+            s = s.effect(EffectKind::CreateTask(NewTask {
+                kind: TaskKind::ManualRemoval,
+                assignee: assignee.clone(),
+                group: c.assignment_group.clone(),
+                title: title.clone(),
+                instructions: instructions.clone(),
+            }));
+            if let Some(person) = assignee {
+                s = s.mail(MailKind::ManualTask, Recipient::Person(person));
+            } else if let Some(group) = c.assignment_group.clone() {
+                s = s.mail(MailKind::ManualTask, Recipient::Group(group));
+            }
+            s.reason(Some(title.clone()))
+        }
+        RevocationResult::Pending { check_after_secs } => {
+            s.new.revocation.last_outcome = Some(format!(
+                "pending at the vendor; check in {check_after_secs}s"
+            ));
+            s.new.due_at = Some(now + Duration::seconds(i64::from(*check_after_secs)));
+            // A pending check is not a failure: it does not use up retries.
+            s.new.revocation.attempts = c.revocation.attempts;
+            s.reason(Some("pending at the vendor".into()))
+        }
+        RevocationResult::Transient {
+            message,
+            retry_after_secs,
+        } => {
+            let attempts = s.new.revocation.attempts;
+            s.new.revocation.last_outcome = Some(format!("transient error: {message}"));
+            if attempts >= c.rule.max_revocation_attempts.max(1) {
+                let why = format!("revocation failed {attempts} times; last error: {message}");
+                attention(s, why)
+            } else {
+                let delay = schedule::retry_delay(&c.id, attempts, *retry_after_secs);
+                s.new.due_at = Some(now + delay);
+                s.reason(Some(message.clone()))
+            }
+        }
+        RevocationResult::Permanent { message } => {
+            s.new.revocation.last_outcome = Some(format!("permanent error: {message}"));
+            attention(s, format!("revocation failed: {message}"))
+        }
+    }
+}
+
+fn attention(mut s: Step<'_>, why: String) -> Step<'_> {
+    s.new.attention = Some(why.clone());
+    s.new.attention_from = Some(State::AwaitingRevocation);
+    s.new.due_at = None;
+    s.to(State::AttentionRequired).reason(Some(why))
+}
+
+/// The question, as a task's instructions.
+pub fn ask_text(c: &Candidate) -> String {
+    let device = c.device.as_deref().unwrap_or("your account");
+    format!(
+        "{} {} on {} has been flagged for reclamation ({}). Do you still need it? \
+         Answer Yes to keep it or No to have it removed.",
+        c.software.publisher,
+        c.software.product,
+        device,
+        c.justification.as_str()
+    )
+}
+
+fn keep_request_text(c: &Candidate, comment: Option<&str>) -> String {
+    let who = c
+        .user
+        .as_ref()
+        .map_or("The user", |u| u.display_name.as_str());
+    let why = comment
+        .map(|t| format!(" Reason given: {t}"))
+        .unwrap_or_default();
+    format!(
+        "{who} asked to keep {} {} ({}).{why} Approve to keep it, or reject to have it removed.",
+        c.software.publisher, c.software.product, c.number
+    )
+}
