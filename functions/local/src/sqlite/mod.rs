@@ -1,0 +1,217 @@
+//! The SQLite store: one database file in WAL mode, one writer thread that group-commits, and
+//! a small pool of reader connections.
+//!
+//! Why this shape: SQLite allows one writer at a time, so every write goes to a dedicated
+//! thread over a channel. That thread takes every write that is waiting, runs each inside its
+//! own savepoint of one transaction, and commits once: a conditional write that loses still
+//! loses alone, but a busy server pays for one commit per batch instead of one per request.
+//! Reads never wait for the writer (WAL gives them a snapshot); they run on pooled connections
+//! in `spawn_blocking` so the async runtime never blocks on disk.
+
+mod candidates;
+mod codec;
+mod directory;
+mod schema;
+mod tasks;
+mod writer;
+
+use reclaim_workflow::ports::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub use schema::SCHEMA_VERSION;
+
+pub(crate) use codec::{from_json, from_millis, millis, sql_error};
+pub(crate) use writer::WriteOutcome;
+
+/// Tuning knobs; the defaults suit `reclaim serve` on a laptop.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a connection waits for another process's lock (e.g. a CLI import while
+    /// `reclaim serve` runs) before the call fails as `Unavailable`.
+    pub busy_timeout: Duration,
+    /// At most this many waiting writes share one transaction (group commit).
+    pub max_batch: usize,
+    /// Reader connections kept open between reads.
+    pub max_idle_readers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 256,
+            max_idle_readers: 8,
+        }
+    }
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer build: opening it could lose data, so we refuse.
+    #[error("database {path} has schema version {found}; this build knows up to {supported}")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("cannot start the database writer: {0}")]
+    Writer(#[source] std::io::Error),
+}
+
+/// The embedded store: candidates, history, tasks, directory, rules, the effects outbox and the
+/// mail outbox, all in one file. Cheap to clone; every clone shares the same writer and pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    path: PathBuf,
+    options: Options,
+    readers: Mutex<Vec<Connection>>,
+    writer: writer::Writer,
+    /// Poked after every commit that queued effects, so the worker wakes without polling.
+    pub(crate) outbox_ready: Arc<Notify>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a connection with the pragmas every connection of the store shares.
+///
+/// `synchronous = NORMAL` is safe in WAL mode: a power cut can lose the last commits that were
+/// not yet checkpointed, but never corrupts the file; in exchange a commit does not wait for an
+/// fsync. That is the trade SQLite itself recommends for WAL, and the raw-rate benchmark uses
+/// the same setting so the comparison is fair.
+pub fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(busy_timeout)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed {mode}: WAL is required"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_with(path, Options::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<SqliteStore, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let sqlite = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = connect(&path, options.busy_timeout).map_err(sqlite)?;
+        schema::migrate(&mut conn, &path)?;
+        let outbox_ready = Arc::new(Notify::new());
+        let writer = writer::Writer::start(conn, options.max_batch.max(1), outbox_ready.clone())
+            .map_err(OpenError::Writer)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                options,
+                readers: Mutex::new(Vec::new()),
+                writer,
+                outbox_ready,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Notified after each commit that queued effects; the worker waits on it.
+    pub fn outbox_notify(&self) -> Arc<Notify> {
+        self.inner.outbox_ready.clone()
+    }
+
+    /// Runs `f` on a pooled reader connection off the async threads.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.take_reader()?;
+            let result = f(&conn);
+            inner.put_reader(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+
+    /// Queues `f` for the writer thread; it runs inside a savepoint of a (possibly shared)
+    /// transaction, and its result is delivered only after that transaction commits.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<WriteOutcome<T>, StoreError> + Send + 'static,
+    {
+        self.inner.writer.submit(f).await
+    }
+}
+
+impl Inner {
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = connect(&self.path, self.options.busy_timeout).map_err(sql_error)?;
+                conn.pragma_update(None, "query_only", "ON")
+                    .map_err(sql_error)?;
+                Ok(conn)
+            }
+        }
+    }
+
+    fn put_reader(&self, conn: Connection) {
+        let mut idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < self.options.max_idle_readers {
+            idle.push(conn);
+        }
+    }
+}

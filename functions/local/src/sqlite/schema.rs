@@ -1,0 +1,135 @@
+//! The schema and its migrations, numbered by SQLite's `user_version`.
+//!
+//! Each step runs once, in its own transaction, in order; a file from an older build is brought
+//! forward on open, and a file from a newer build is refused rather than misread. Steps are
+//! append-only: never edit a released step, add the next one.
+
+use super::OpenError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Step 1: the first release.
+const V1: &str = r#"
+CREATE TABLE candidates (
+    seq           INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    number        TEXT NOT NULL UNIQUE,
+    state         TEXT NOT NULL,
+    justification TEXT NOT NULL,
+    applies_to    TEXT NOT NULL,
+    publisher     TEXT NOT NULL COLLATE NOCASE,
+    product       TEXT NOT NULL COLLATE NOCASE,
+    group_id      TEXT,
+    user_id       TEXT,
+    due_at        INTEGER,
+    version       INTEGER NOT NULL,
+    body          TEXT NOT NULL
+);
+CREATE INDEX candidates_state ON candidates (state, seq);
+CREATE INDEX candidates_justification ON candidates (justification, seq);
+CREATE INDEX candidates_applies_to ON candidates (applies_to, seq);
+CREATE INDEX candidates_publisher ON candidates (publisher, product, seq);
+CREATE INDEX candidates_product ON candidates (product, seq);
+CREATE INDEX candidates_group ON candidates (group_id, seq);
+CREATE INDEX candidates_user ON candidates (user_id, seq);
+CREATE INDEX candidates_due ON candidates (due_at) WHERE due_at IS NOT NULL;
+
+CREATE TABLE history (
+    candidate_id TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    entry        TEXT NOT NULL,
+    PRIMARY KEY (candidate_id, version)
+) WITHOUT ROWID;
+
+CREATE TABLE tasks (
+    id           TEXT PRIMARY KEY,
+    candidate_id TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    assignee     TEXT,
+    group_id     TEXT,
+    open         INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX tasks_candidate ON tasks (candidate_id);
+CREATE INDEX tasks_open_assignee ON tasks (assignee) WHERE open = 1;
+CREATE INDEX tasks_open_group ON tasks (group_id) WHERE open = 1;
+
+CREATE TABLE users (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE assignment_groups (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE rules (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO counters (name, value) VALUES ('candidate_number', 1);
+
+-- Effects to run after commit. `seq` orders them (commit order); `key` is the effect's
+-- idempotency key. A row stays 'pending' until a run returns; `claimed_until` is the lease a
+-- running worker holds on it.
+CREATE TABLE outbox (
+    seq             INTEGER PRIMARY KEY,
+    key             TEXT NOT NULL UNIQUE,
+    candidate_id    TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    effect          TEXT NOT NULL,
+    candidate       TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'done', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    claimed_until   INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    finished_at     INTEGER
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at, seq) WHERE state = 'pending';
+CREATE INDEX outbox_pending_candidate ON outbox (candidate_id, seq) WHERE state = 'pending';
+CREATE INDEX outbox_failed ON outbox (seq) WHERE state = 'failed';
+
+-- Every rendered message (the local mode's mail outbox), at most one per effect key.
+CREATE TABLE messages (
+    id         INTEGER PRIMARY KEY,
+    key        TEXT NOT NULL UNIQUE,
+    recipients TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    html       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// Every step, in order; the schema version is the number of steps applied.
+const STEPS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
+
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let sqlite = |source| OpenError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    loop {
+        // The version is read inside the write transaction, so two processes opening a new
+        // file at once apply each step once.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        let found: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sqlite)?;
+        if found > SCHEMA_VERSION {
+            return Err(OpenError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let Some(step) = usize::try_from(found).ok().and_then(|i| STEPS.get(i)) else {
+            return Ok(());
+        };
+        tx.execute_batch(step).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", found + 1)
+            .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+    }
+}

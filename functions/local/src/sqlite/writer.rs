@@ -1,0 +1,249 @@
+//! The writer thread: the only connection that writes, and the group commit.
+//!
+//! Each write is a closure queued on a channel. The thread takes the first waiting write and
+//! every other one already queued (up to `max_batch`), runs them in one `BEGIN IMMEDIATE`
+//! transaction, each inside its own savepoint, and commits once. A write that fails rolls back
+//! to its savepoint and reports its own error; the others still commit. Results are delivered
+//! only after the commit, so a caller never sees `Ok` for data that is not durable.
+
+use reclaim_workflow::ports::StoreError;
+use rusqlite::Connection;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::{oneshot, Notify};
+
+/// What a write closure hands back: its value, and whether it queued effects for the worker.
+#[derive(Debug)]
+pub(crate) struct WriteOutcome<T> {
+    pub value: T,
+    pub wakes_worker: bool,
+}
+
+impl<T> WriteOutcome<T> {
+    pub fn new(value: T) -> Self {
+        WriteOutcome {
+            value,
+            wakes_worker: false,
+        }
+    }
+
+    pub fn waking(value: T, wakes_worker: bool) -> Self {
+        WriteOutcome {
+            value,
+            wakes_worker,
+        }
+    }
+}
+
+trait Job: Send {
+    /// Runs the write; `Some(wakes)` when it should be kept, `None` to roll it back.
+    fn run(&mut self, conn: &Connection) -> Option<bool>;
+    /// Delivers the result once the fate of the transaction is known.
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct Typed<T, F> {
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<WriteOutcome<T>, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> Option<bool> {
+        let f = self.f.take()?;
+        let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("a write panicked".into())));
+        match result {
+            Ok(out) => {
+                self.result = Some(Ok(out.value));
+                Some(out.wakes_worker)
+            }
+            Err(e) => {
+                self.result = Some(Err(e));
+                None
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let result = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(why)) => Err(StoreError::Unavailable(why)),
+            (None, Ok(())) => Err(StoreError::Unavailable("the write did not run".into())),
+        };
+        // The caller may have gone away (request canceled); the write stands regardless.
+        let _ = self.reply.send(result);
+    }
+}
+
+type BoxedJob = Box<dyn Job>;
+
+pub(crate) struct Writer {
+    tx: Option<mpsc::Sender<BoxedJob>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(
+        conn: Connection,
+        max_batch: usize,
+        notify: Arc<Notify>,
+    ) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel::<BoxedJob>();
+        let thread = std::thread::Builder::new()
+            .name("reclaim-sqlite-writer".into())
+            .spawn(move || writer_loop(&conn, &rx, max_batch, &notify))?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<WriteOutcome<T>, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: BoxedJob = Box::new(Typed {
+            f: Some(f),
+            result: None,
+            reply,
+        });
+        let stopped = || StoreError::Unavailable("the database writer has stopped".into());
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel lets the thread finish what is queued and close the connection;
+        // waiting for it means a store reopened right after sees every write.
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn writer_loop(
+    conn: &Connection,
+    rx: &mpsc::Receiver<BoxedJob>,
+    max_batch: usize,
+    notify: &Notify,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = VecDeque::with_capacity(16);
+        batch.push_back(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push_back(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(conn, batch, notify);
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn run_batch(conn: &Connection, mut queue: VecDeque<BoxedJob>, notify: &Notify) {
+    while !queue.is_empty() {
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+            let why = format!("cannot start a write transaction: {e}");
+            for job in queue {
+                job.finish(Err(why.clone()));
+            }
+            return;
+        }
+        let savepoints = queue.len() > 1;
+        let mut ran: Vec<BoxedJob> = Vec::with_capacity(queue.len());
+        let mut wake = false;
+        let mut lost: Option<String> = None;
+        while let Some(mut job) = queue.pop_front() {
+            if savepoints {
+                if let Err(e) = exec(conn, "SAVEPOINT w") {
+                    lost = Some(format!("cannot start a savepoint: {e}"));
+                    queue.push_front(job);
+                    break;
+                }
+            }
+            let kept = job.run(conn);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (an I/O error, a full disk): the
+                // writes before this one are gone too.
+                ran.push(job);
+                lost = Some("the transaction was rolled back by the database".into());
+                break;
+            }
+            let settled = match (kept, savepoints) {
+                (Some(w), true) => {
+                    wake |= w;
+                    exec(conn, "RELEASE w")
+                }
+                (Some(w), false) => {
+                    wake |= w;
+                    Ok(())
+                }
+                (None, true) => exec(conn, "ROLLBACK TO w").and_then(|()| exec(conn, "RELEASE w")),
+                // The only write of this transaction failed: undo it whole.
+                (None, false) => exec(conn, "ROLLBACK"),
+            };
+            ran.push(job);
+            if let Err(e) = settled {
+                lost = Some(format!("cannot settle a savepoint: {e}"));
+                break;
+            }
+        }
+        if let Some(why) = lost {
+            if !conn.is_autocommit() {
+                let _ = exec(conn, "ROLLBACK");
+            }
+            for job in ran {
+                job.finish(Err(why.clone()));
+            }
+            continue;
+        }
+        if conn.is_autocommit() {
+            // Rolled back above: nothing to commit, each job reports its own error.
+            for job in ran {
+                job.finish(Ok(()));
+            }
+            continue;
+        }
+        match exec(conn, "COMMIT") {
+            Ok(()) => {
+                for job in ran {
+                    job.finish(Ok(()));
+                }
+                if wake {
+                    notify.notify_one();
+                }
+            }
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = exec(conn, "ROLLBACK");
+                }
+                let why = format!("commit failed: {e}");
+                for job in ran {
+                    job.finish(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
