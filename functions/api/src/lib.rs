@@ -1,1 +1,14 @@
-//! Placeholder.
+//! # reclaim-api
+//!
+//! The application layer ([`App`]) and the one axum Router every deployment serves: the admin
+//! and approver JSON API, the public link pages, and (local mode) the outbox page. Local mode
+//! merges all routes into one Router; on AWS each Lambda mounts only its own route set.
+
+pub mod app;
+pub mod builtin;
+pub mod links;
+pub mod mail;
+
+pub use app::{App, AppError, EffectError, Ports, Settings};
+pub use builtin::ManualTaskRevoker;
+pub use links::HmacLinkSigner;

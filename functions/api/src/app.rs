@@ -1,0 +1,697 @@
+//! The application layer: reads through the ports, asks the core, writes back what it decided,
+//! and runs effects. Local mode and every Lambda use this one implementation.
+
+use crate::mail::{MailContext, Renderer};
+use chrono::Duration;
+use reclaim_workflow::effect::{Effect, EffectKind, Recipient};
+use reclaim_workflow::intake::{self, FieldError, Known};
+use reclaim_workflow::ports::{
+    CandidateFilter, CandidateStore, Change, Clock, Directory, LinkAction, LinkClaims, LinkError,
+    LinkSigner, MailError, Mailer, OutgoingMail, PageRequest, Revoker, RuleStore, StoreError,
+    TaskStore,
+};
+use reclaim_workflow::{
+    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, State, Task,
+    Timestamp, Via,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Everything the application needs from the outside world.
+#[derive(Clone)]
+pub struct Ports {
+    pub candidates: Arc<dyn CandidateStore>,
+    pub tasks: Arc<dyn TaskStore>,
+    pub directory: Arc<dyn Directory>,
+    pub rules: Arc<dyn RuleStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub revoker: Arc<dyn Revoker>,
+    pub clock: Arc<dyn Clock>,
+    pub signer: Arc<dyn LinkSigner>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// Deployment settings the application reads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where people reach the Router, e.g. `http://127.0.0.1:8080`; links in emails start here.
+    pub public_url: String,
+    /// Approver links and links of candidates without a deadline expire after this many days.
+    pub link_ttl_days: i64,
+    /// Local mode shows the outbox page; AWS does not.
+    pub outbox_page: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_url: "http://127.0.0.1:8080".into(),
+            link_ttl_days: 14,
+            outbox_page: false,
+        }
+    }
+}
+
+/// Why an application call failed; the Router maps each to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{kind} '{id}' not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("candidate {id} is at version {actual}, not {expected}: reload and try again")]
+    Stale {
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { kind, id } => AppError::NotFound { kind, id },
+            StoreError::Conflict { .. } => AppError::Conflict(e.to_string()),
+            StoreError::Duplicate { .. } => AppError::Conflict(e.to_string()),
+            other => AppError::Store(other),
+        }
+    }
+}
+
+/// Why an effect could not run, classified for the runner's retry decision.
+#[derive(Debug, thiserror::Error)]
+pub enum EffectError {
+    #[error("retryable: {0}")]
+    Retryable(String),
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl EffectError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EffectError::Retryable(_))
+    }
+}
+
+impl From<StoreError> for EffectError {
+    fn from(e: StoreError) -> Self {
+        if e.is_retryable() {
+            EffectError::Retryable(e.to_string())
+        } else {
+            EffectError::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<MailError> for EffectError {
+    fn from(e: MailError) -> Self {
+        if e.is_retryable() {
+            EffectError::Retryable(e.to_string())
+        } else {
+            EffectError::Permanent(e.to_string())
+        }
+    }
+}
+
+/// Result of a bulk Reclaim.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BulkReport {
+    pub reclaimed: Vec<String>,
+    pub refused: Vec<BulkRefusal>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BulkRefusal {
+    pub number: String,
+    pub error: String,
+}
+
+/// One bad row of an import.
+#[derive(Clone, Debug, Serialize)]
+pub struct RowError {
+    /// 1-based line (CSV, counting the header) or item index (JSON).
+    pub line: usize,
+    pub errors: Vec<FieldError>,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub created: Vec<String>,
+    pub invalid: Vec<RowError>,
+    /// True when nothing was stored because some rows were bad.
+    pub rejected: bool,
+}
+
+/// What one scheduler tick did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TickReport {
+    pub examined: usize,
+    pub applied: Vec<(String, &'static str)>,
+}
+
+/// What a link shows before anyone confirms.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkView {
+    pub claims: LinkClaims,
+    pub candidate: Candidate,
+    /// Set when the candidate moved on since the link was sent.
+    pub already: Option<HistoryEntry>,
+}
+
+/// A link that cannot be used, with the reason people see.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkProblem {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("this link is for a record that no longer exists")]
+    Gone,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+/// The application: cheap to clone, shared by every request and the effect runner.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub ports: Ports,
+    pub settings: Arc<Settings>,
+    renderer: Arc<Renderer>,
+}
+
+impl App {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        App {
+            ports,
+            settings: Arc::new(settings),
+            renderer: Arc::new(Renderer::new()),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.ports.clock.now()
+    }
+
+    /// Who a user id is, with the roles and groups the directory gives them.
+    pub async fn principal(&self, user_id: &str) -> Result<Option<Principal>, AppError> {
+        let Some(user) = self.ports.directory.user(user_id).await? else {
+            return Ok(None);
+        };
+        let groups = self
+            .ports
+            .directory
+            .groups()
+            .await?
+            .into_iter()
+            .filter(|g| g.members.iter().any(|m| m == user_id))
+            .map(|g| g.id)
+            .collect();
+        Ok(Some(Principal {
+            user_id: user.id,
+            sam_admin: user.sam_admin,
+            itil: user.itil,
+            groups,
+        }))
+    }
+
+    pub async fn candidate(&self, id: &str) -> Result<Candidate, AppError> {
+        self.ports
+            .candidates
+            .get(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                kind: "candidate",
+                id: id.to_string(),
+            })
+    }
+
+    /// Applies one event to one candidate and commits it conditionally on the version read
+    /// (or on `expected_version` when the caller saw an older one: then it is stale).
+    pub async fn transition(
+        &self,
+        id: &str,
+        event: &Event,
+        actor: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<Candidate, AppError> {
+        let current = self.candidate(id).await?;
+        if let Some(v) = expected_version {
+            if v != current.version {
+                return Err(AppError::Stale {
+                    id: current.number,
+                    expected: v,
+                    actual: current.version,
+                });
+            }
+        }
+        self.commit_event(&current, event, actor).await
+    }
+
+    async fn commit_event(
+        &self,
+        current: &Candidate,
+        event: &Event,
+        actor: &Actor,
+    ) -> Result<Candidate, AppError> {
+        let t = apply(current, event, actor, self.now())?;
+        let change = Change {
+            expected_version: current.version,
+            candidate: t.candidate,
+            entry: t.entry,
+            effects: t.effects,
+        };
+        self.ports.candidates.commit(&change).await?;
+        tracing::info!(
+            candidate = %change.candidate.number,
+            event = event.name(),
+            from = %current.state,
+            to = %change.candidate.state,
+            "transition"
+        );
+        Ok(change.candidate)
+    }
+
+    /// Reclaim every Ready candidate the filter selects (Reclaim All).
+    pub async fn reclaim_all(
+        &self,
+        filter: &CandidateFilter,
+        actor: &Actor,
+    ) -> Result<BulkReport, AppError> {
+        let mut filter = filter.clone();
+        filter.state = Some(State::Ready);
+        let mut report = BulkReport::default();
+        let mut ready = Vec::new();
+        let mut page = PageRequest {
+            limit: 500,
+            cursor: None,
+        };
+        loop {
+            let p = self.ports.candidates.list(&filter, &page).await?;
+            ready.extend(p.items);
+            match p.next {
+                Some(next) => page.cursor = Some(next),
+                None => break,
+            }
+        }
+        for c in ready {
+            match self.commit_event(&c, &Event::Reclaim, actor).await {
+                Ok(c) => report.reclaimed.push(c.number),
+                Err(AppError::Store(e)) => return Err(AppError::Store(e)),
+                Err(e) => report.refused.push(BulkRefusal {
+                    number: c.number,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Imports candidate rows (field → text). Nothing is stored when any row is bad, unless
+    /// `skip_invalid`; then the good rows are stored and the bad ones reported.
+    pub async fn import(
+        &self,
+        rows: Vec<(usize, BTreeMap<String, String>)>,
+        skip_invalid: bool,
+    ) -> Result<ImportReport, AppError> {
+        let rules = self.ports.rules.rules().await?;
+        let groups: Vec<String> = self
+            .ports
+            .directory
+            .groups()
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        let known = Known {
+            rules: &rules,
+            groups: &groups,
+        };
+        let mut report = ImportReport::default();
+        let mut drafts = Vec::new();
+        for (line, row) in rows {
+            match intake::parse_row(&row, known) {
+                Ok(d) => drafts.push(d),
+                Err(errors) => report.invalid.push(RowError { line, errors }),
+            }
+        }
+        if !report.invalid.is_empty() && !skip_invalid {
+            report.rejected = true;
+            return Ok(report);
+        }
+        if drafts.is_empty() {
+            return Ok(report);
+        }
+        let count = u32::try_from(drafts.len())
+            .map_err(|_| AppError::BadRequest("too many rows in one import".into()))?;
+        let first = self.ports.candidates.allocate_numbers(count).await?;
+        let now = self.now();
+        let candidates: Vec<Candidate> = drafts
+            .into_iter()
+            .zip(first..)
+            .map(|(d, n)| {
+                let id =
+                    d.id.clone()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                d.into_candidate(id, n, now)
+            })
+            .collect();
+        self.ports.candidates.insert(&candidates).await?;
+        report.created = candidates.into_iter().map(|c| c.number).collect();
+        Ok(report)
+    }
+
+    /// Moves every due candidate on: deadlines, reminders, retries. Running a tick twice does
+    /// nothing the second time, because each applied event moves `due_at` on.
+    pub async fn tick(&self) -> Result<TickReport, AppError> {
+        let now = self.now();
+        let filter = CandidateFilter {
+            due_before: Some(now),
+            ..CandidateFilter::default()
+        };
+        let mut report = TickReport::default();
+        let mut page = PageRequest {
+            limit: 200,
+            cursor: None,
+        };
+        loop {
+            let p = self.ports.candidates.list(&filter, &page).await?;
+            for c in &p.items {
+                report.examined += 1;
+                if let Some(event) = schedule::due_event(c, now) {
+                    match self.commit_event(c, &event, &Actor::Scheduler).await {
+                        Ok(_) => report.applied.push((c.number.clone(), event.name())),
+                        Err(AppError::Store(e)) => return Err(AppError::Store(e)),
+                        // Lost a race or no longer due: the next tick looks again.
+                        Err(e) => {
+                            tracing::debug!(candidate = %c.number, error = %e, "tick skipped")
+                        }
+                    }
+                }
+            }
+            match p.next {
+                Some(next) => page.cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs one effect. At least once: every branch is safe to repeat with the same key.
+    pub async fn run_effect(
+        &self,
+        snapshot: &Candidate,
+        effect: &Effect,
+    ) -> Result<(), EffectError> {
+        match &effect.kind {
+            EffectKind::Email { mail, recipient } => {
+                for msg in self.render_mail(snapshot, effect, *mail, recipient).await? {
+                    self.ports.mailer.send(&msg).await?;
+                }
+                Ok(())
+            }
+            EffectKind::CreateTask(t) => {
+                let task = Task {
+                    id: effect.key.clone(),
+                    candidate_id: snapshot.id.clone(),
+                    candidate_number: snapshot.number.clone(),
+                    kind: t.kind,
+                    assignee: t.assignee.clone(),
+                    group: t.group.clone(),
+                    title: t.title.clone(),
+                    instructions: t.instructions.clone(),
+                    open: true,
+                    created_at: self.now(),
+                    closed_at: None,
+                };
+                Ok(self.ports.tasks.create_task(&task).await?)
+            }
+            EffectKind::CloseTasks { kinds } => Ok(self
+                .ports
+                .tasks
+                .close_tasks(&snapshot.id, kinds, self.now())
+                .await?),
+            EffectKind::Revoke { attempt } => self.revoke(snapshot, effect, *attempt).await,
+        }
+    }
+
+    async fn revoke(
+        &self,
+        snapshot: &Candidate,
+        effect: &Effect,
+        attempt: u32,
+    ) -> Result<(), EffectError> {
+        // Only run if this attempt is still the one the candidate waits for: a repeat of the
+        // effect, or a candidate closed meanwhile, must not call the vendor again.
+        let still_wanted = |c: &Candidate| {
+            c.state == State::AwaitingRevocation && c.revocation.attempts + 1 == attempt
+        };
+        let current = self
+            .ports
+            .candidates
+            .get(&snapshot.id)
+            .await?
+            .ok_or_else(|| EffectError::Permanent(format!("candidate {} is gone", snapshot.id)))?;
+        if !still_wanted(&current) {
+            tracing::info!(candidate = %current.number, attempt, "revocation no longer wanted; skipped");
+            return Ok(());
+        }
+        let result = self.ports.revoker.revoke(&current, &effect.key).await;
+        tracing::info!(candidate = %current.number, attempt, ?result, "revocation outcome");
+        let event = Event::Revocation(result);
+        // Someone may write the candidate meanwhile (a work note); re-read and re-apply.
+        for _ in 0..5 {
+            let current = self
+                .ports
+                .candidates
+                .get(&snapshot.id)
+                .await?
+                .ok_or_else(|| {
+                    EffectError::Permanent(format!("candidate {} is gone", snapshot.id))
+                })?;
+            if !still_wanted(&current) {
+                return Ok(());
+            }
+            match self
+                .commit_event(&current, &event, &Actor::Revocation)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(AppError::Conflict(_)) => continue,
+                Err(AppError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(EffectError::Permanent(e.to_string())),
+            }
+        }
+        Err(EffectError::Retryable(format!(
+            "candidate {} kept changing while recording the revocation outcome",
+            snapshot.number
+        )))
+    }
+
+    fn link(&self, c: &Candidate, user_id: &str, action: LinkAction, expires: Timestamp) -> String {
+        let token = self.ports.signer.sign(&LinkClaims {
+            candidate_id: c.id.clone(),
+            user_id: user_id.to_string(),
+            action,
+            version: c.version,
+            expires_at: expires,
+        });
+        format!(
+            "{}/respond/{token}",
+            self.settings.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Renders the messages of one email effect (one per recipient for group mail, so each
+    /// approver gets links that name them).
+    async fn render_mail(
+        &self,
+        c: &Candidate,
+        effect: &Effect,
+        kind: reclaim_workflow::MailKind,
+        recipient: &Recipient,
+    ) -> Result<Vec<OutgoingMail>, EffectError> {
+        let mut people: Vec<(String, String, String)> = Vec::new(); // (id, name, email)
+        match recipient {
+            Recipient::CandidateUser => {
+                if let Some(u) = &c.user {
+                    if let Some(e) = u.email() {
+                        people.push((u.id.clone(), u.display_name.clone(), e.to_string()));
+                    }
+                }
+            }
+            Recipient::Person(id) => {
+                if let Some(u) = self.ports.directory.user(id).await? {
+                    if let Some(e) = u.email.clone().filter(|e| !e.trim().is_empty()) {
+                        people.push((u.id, u.display_name, e));
+                    }
+                }
+            }
+            Recipient::Group(gid) => {
+                let Some(group) = self.ports.directory.group(gid).await? else {
+                    return Err(EffectError::Permanent(format!(
+                        "assignment group {gid} not found"
+                    )));
+                };
+                for m in &group.members {
+                    if let Some(u) = self.ports.directory.user(m).await? {
+                        if let Some(e) = u.email.clone().filter(|e| !e.trim().is_empty()) {
+                            people.push((u.id, u.display_name, e));
+                        }
+                    }
+                }
+            }
+        }
+        if people.is_empty() {
+            tracing::warn!(candidate = %c.number, key = %effect.key, "no address to send to; skipped");
+            return Ok(Vec::new());
+        }
+        let expires = c
+            .deadline_at
+            .unwrap_or_else(|| self.now() + Duration::days(self.settings.link_ttl_days));
+        let approver_expires = self.now() + Duration::days(self.settings.link_ttl_days);
+        let many = people.len() > 1;
+        let mut out = Vec::new();
+        for (id, name, email) in people {
+            use reclaim_workflow::MailKind as K;
+            let (yes, no) = match kind {
+                K::AskUser | K::Reminder => (
+                    Some(self.link(c, &id, LinkAction::Keep, expires)),
+                    Some(self.link(c, &id, LinkAction::Remove, expires)),
+                ),
+                K::KeepRequest => (
+                    Some(self.link(c, &id, LinkAction::Approve, approver_expires)),
+                    Some(self.link(c, &id, LinkAction::Reject, approver_expires)),
+                ),
+                _ => (None, None),
+            };
+            let ctx = MailContext {
+                kind,
+                recipient_name: name,
+                candidate: c,
+                yes_url: yes,
+                no_url: no,
+                candidate_url: format!(
+                    "{}/ui/candidates/{}",
+                    self.settings.public_url.trim_end_matches('/'),
+                    c.id
+                ),
+            };
+            let rendered = self
+                .renderer
+                .render(&ctx)
+                .map_err(|e| EffectError::Permanent(format!("template: {e}")))?;
+            let key = if many {
+                format!("{}:{id}", effect.key)
+            } else {
+                effect.key.clone()
+            };
+            out.push(OutgoingMail {
+                key,
+                to: vec![email],
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+            });
+        }
+        Ok(out)
+    }
+
+    /// What a link shows on GET: never changes anything.
+    pub async fn link_view(&self, token: &str) -> Result<LinkView, LinkProblem> {
+        let claims = self.ports.signer.verify(token, self.now())?;
+        let candidate = match self.ports.candidates.get(&claims.candidate_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(LinkProblem::Gone),
+            Err(e) => return Err(LinkProblem::App(e.into())),
+        };
+        let already = if candidate.version != claims.version {
+            let history = self
+                .ports
+                .candidates
+                .history(&candidate.id)
+                .await
+                .map_err(AppError::from)?;
+            history.into_iter().find(|h| h.version > claims.version)
+        } else {
+            None
+        };
+        Ok(LinkView {
+            claims,
+            candidate,
+            already,
+        })
+    }
+
+    /// The POST behind a link's button: answers, approves or rejects, exactly once.
+    pub async fn link_answer(
+        &self,
+        token: &str,
+        via: Via,
+        comment: Option<String>,
+    ) -> Result<LinkView, LinkProblem> {
+        let view = self.link_view(token).await?;
+        if view.already.is_some() {
+            return Ok(view);
+        }
+        let claims = &view.claims;
+        let actor = match claims.action {
+            LinkAction::Keep | LinkAction::Remove => {
+                Actor::Person(Principal::user(&claims.user_id))
+            }
+            LinkAction::Approve | LinkAction::Reject => {
+                match self.principal(&claims.user_id).await? {
+                    Some(p) => Actor::Person(p),
+                    None => {
+                        return Err(LinkProblem::App(AppError::Forbidden(
+                            "this link's approver is no longer known".into(),
+                        )))
+                    }
+                }
+            }
+        };
+        let event = match claims.action {
+            LinkAction::Keep => Event::Answer {
+                keep: true,
+                comment,
+                via,
+            },
+            LinkAction::Remove => Event::Answer {
+                keep: false,
+                comment,
+                via,
+            },
+            LinkAction::Approve => Event::Approve { comment, via },
+            LinkAction::Reject => Event::Reject { comment, via },
+        };
+        match self
+            .transition(&claims.candidate_id, &event, &actor, Some(claims.version))
+            .await
+        {
+            Ok(_) => {}
+            // Someone answered between the view and the write: show what happened.
+            Err(AppError::Stale { .. } | AppError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.link_view(token).await
+    }
+
+    /// Open tasks for a person and their groups.
+    pub async fn my_tasks(&self, p: &Principal) -> Result<Vec<Task>, AppError> {
+        Ok(self.ports.tasks.open_tasks(&p.user_id, &p.groups).await?)
+    }
+}
