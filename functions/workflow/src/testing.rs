@@ -63,3 +63,5 @@ pub fn candidate() -> Candidate {
         work_notes: Vec::new(),
     }
 }
+
+pub mod contract;

@@ -1,0 +1,701 @@
+//! The store contract: what every store adapter must do, written once against the ports.
+//!
+//! Each check is an async function over any [`ContractStore`]; it expects an **empty** store
+//! and panics (fails the test) on the first broken promise. Adapters run the whole suite with
+//! [`store_contract_tests!`](crate::store_contract_tests), so SQLite and DynamoDB are held to
+//! the same behaviour:
+//!
+//! ```ignore
+//! // In an adapter's tests (needs tokio with `macros` and `rt`):
+//! async fn fresh() -> MyFixture { /* an empty store; MyFixture: Deref<Target = MyStore> */ }
+//! reclaim_workflow::store_contract_tests!(fresh);
+//! ```
+//!
+//! Nothing here needs a runtime or I/O of its own; the adapter's test harness provides both.
+
+// A failed expectation is a failed test: this module exists to panic on broken promises.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::actor::{Actor, Principal};
+use crate::event::{Event, Via};
+use crate::intake::format_number;
+use crate::model::{
+    AppliesTo, Candidate, Exclusions, Group, Justification, Rule, State, Task, TaskKind, User,
+};
+use crate::ports::{
+    CandidateFilter, CandidateStore, Change, Directory, PageRequest, RuleStore, StoreError,
+    TaskStore,
+};
+use crate::transition::apply;
+use chrono::Duration;
+use std::collections::{BTreeSet, HashSet};
+
+/// Every port a full store implements.
+pub trait ContractStore: CandidateStore + TaskStore + Directory + RuleStore {}
+impl<T: CandidateStore + TaskStore + Directory + RuleStore + ?Sized> ContractStore for T {}
+
+/// The names of every check, in the order the macro runs them.
+pub const CHECKS: &[&str] = &[
+    "get_by_id_and_by_number",
+    "insert_refuses_duplicates_and_stores_nothing",
+    "list_applies_each_filter_field",
+    "list_pages_cover_every_row_exactly_once",
+    "list_order_is_stable",
+    "malformed_cursor_is_refused",
+    "commit_updates_candidate_history_and_filters",
+    "conditional_write_wins_once",
+    "commit_to_unknown_candidate_is_not_found",
+    "history_is_oldest_first",
+    "tasks_create_is_idempotent_and_close_by_kind",
+    "directory_round_trip",
+    "rules_round_trip",
+    "numbers_are_unique_and_increasing",
+];
+
+/// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
+/// fixture that derefs to an empty store.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($fresh:path) => {
+        $crate::store_contract_tests!(@each $fresh;
+            get_by_id_and_by_number,
+            insert_refuses_duplicates_and_stores_nothing,
+            list_applies_each_filter_field,
+            list_pages_cover_every_row_exactly_once,
+            list_order_is_stable,
+            malformed_cursor_is_refused,
+            commit_updates_candidate_history_and_filters,
+            conditional_write_wins_once,
+            commit_to_unknown_candidate_is_not_found,
+            history_is_oldest_first,
+            tasks_create_is_idempotent_and_close_by_kind,
+            directory_round_trip,
+            rules_round_trip,
+            numbers_are_unique_and_increasing
+        );
+    };
+    (@each $fresh:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let fixture = $fresh().await;
+                $crate::testing::contract::$check(&*fixture).await;
+            }
+        )*
+    };
+}
+
+fn admin() -> Actor {
+    Actor::Person(Principal {
+        sam_admin: true,
+        ..Principal::user("admin")
+    })
+}
+
+/// A candidate whose filterable fields vary with `n`, so every filter value has matches and
+/// non-matches in a set of a few dozen.
+pub fn varied(n: u64) -> Candidate {
+    let mut c = super::candidate();
+    let i = n as usize;
+    c.id = format!("cand-{n:04}");
+    c.number = format_number(n);
+    c.state = State::ALL[i % State::ALL.len()];
+    c.justification = Justification::ALL[i % Justification::ALL.len()];
+    c.applies_to = AppliesTo::ALL[i % 2];
+    c.software.publisher = ["Adobe", "Microsoft", "Autodesk"][i % 3].to_string();
+    c.software.product = ["Acrobat Pro", "Visio", "AutoCAD", "Project"][i % 4].to_string();
+    c.assignment_group = [Some("approvers"), Some("desktop"), None][(i / 3) % 3].map(String::from);
+    if matches!(i % 5, 0) {
+        c.user = None;
+    } else if let Some(u) = c.user.as_mut() {
+        u.id = format!("u-{}", i % 4);
+    }
+    c.due_at = matches!(i % 2, 0).then(|| c.opened_at + Duration::hours(n as i64));
+    c
+}
+
+async fn seed(store: &(impl ContractStore + ?Sized), count: u64) -> Vec<Candidate> {
+    let all: Vec<Candidate> = (1..=count).map(varied).collect();
+    store
+        .insert(&all)
+        .await
+        .expect("insert the seed candidates");
+    all
+}
+
+/// Every page of a listing, following `next` to the end.
+async fn all_pages(
+    store: &(impl ContractStore + ?Sized),
+    filter: &CandidateFilter,
+    limit: u32,
+) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10_000 {
+        let page = store
+            .list(filter, &PageRequest { limit, cursor })
+            .await
+            .expect("list a page");
+        assert!(
+            limit == 0 || page.items.len() <= limit as usize,
+            "a page holds at most `limit` items"
+        );
+        out.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+    panic!("pagination never ended");
+}
+
+fn ids(cs: &[Candidate]) -> Vec<String> {
+    cs.iter().map(|c| c.id.clone()).collect()
+}
+
+fn sorted_ids(cs: &[Candidate]) -> BTreeSet<String> {
+    cs.iter().map(|c| c.id.clone()).collect()
+}
+
+pub async fn get_by_id_and_by_number(store: &(impl ContractStore + ?Sized)) {
+    let all = seed(store, 3).await;
+    let c = &all[1];
+    assert_eq!(store.get(&c.id).await.unwrap().as_ref(), Some(c));
+    assert_eq!(store.get(&c.number).await.unwrap().as_ref(), Some(c));
+    assert_eq!(store.get("no-such-candidate").await.unwrap(), None);
+    assert_eq!(store.get("RC9999999").await.unwrap(), None);
+}
+
+pub async fn insert_refuses_duplicates_and_stores_nothing(store: &(impl ContractStore + ?Sized)) {
+    let all = seed(store, 2).await;
+    let fresh = varied(10);
+    let mut again = varied(11);
+    again.id = all[0].id.clone();
+    match store.insert(&[fresh.clone(), again]).await {
+        Err(StoreError::Duplicate { .. }) => {}
+        other => panic!("a duplicate id must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        store.get(&fresh.id).await.unwrap(),
+        None,
+        "a refused insert stores none of its candidates"
+    );
+    let twice = varied(12);
+    match store.insert(&[twice.clone(), twice.clone()]).await {
+        Err(StoreError::Duplicate { .. }) => {}
+        other => panic!("a duplicate within one insert must be refused, got {other:?}"),
+    }
+    assert_eq!(store.get(&twice.id).await.unwrap(), None);
+    assert_eq!(
+        store.get(&all[0].id).await.unwrap().as_ref(),
+        Some(&all[0]),
+        "the existing candidate is untouched"
+    );
+}
+
+pub async fn list_applies_each_filter_field(store: &(impl ContractStore + ?Sized)) {
+    let all = seed(store, 40).await;
+    let t0 = all[0].opened_at;
+    let mut filters = vec![CandidateFilter::default()];
+    for s in State::ALL {
+        filters.push(CandidateFilter {
+            state: Some(s),
+            ..Default::default()
+        });
+    }
+    for j in Justification::ALL {
+        filters.push(CandidateFilter {
+            justification: Some(j),
+            ..Default::default()
+        });
+    }
+    for a in AppliesTo::ALL {
+        filters.push(CandidateFilter {
+            applies_to: Some(a),
+            ..Default::default()
+        });
+    }
+    for p in ["Adobe", "microsoft", "AUTODESK", "Nobody"] {
+        filters.push(CandidateFilter {
+            publisher: Some(p.into()),
+            ..Default::default()
+        });
+    }
+    for p in ["Visio", "acrobat pro", "Nothing"] {
+        filters.push(CandidateFilter {
+            product: Some(p.into()),
+            ..Default::default()
+        });
+    }
+    for g in ["approvers", "desktop", "nobody"] {
+        filters.push(CandidateFilter {
+            group: Some(g.into()),
+            ..Default::default()
+        });
+    }
+    for u in ["u-1", "u-2", "u-9"] {
+        filters.push(CandidateFilter {
+            user: Some(u.into()),
+            ..Default::default()
+        });
+    }
+    for h in [0, 7, 20, 1000] {
+        filters.push(CandidateFilter {
+            due_before: Some(t0 + Duration::hours(h)),
+            ..Default::default()
+        });
+    }
+    filters.push(CandidateFilter {
+        publisher: Some("Adobe".into()),
+        applies_to: Some(AppliesTo::InstalledSoftware),
+        group: Some("approvers".into()),
+        ..Default::default()
+    });
+    for f in filters {
+        let want: BTreeSet<String> = all
+            .iter()
+            .filter(|c| f.matches(c))
+            .map(|c| c.id.clone())
+            .collect();
+        let got = all_pages(store, &f, 1000).await;
+        assert_eq!(got.len(), want.len(), "no duplicates for {f:?}");
+        assert_eq!(sorted_ids(&got), want, "filter {f:?}");
+    }
+}
+
+pub async fn list_pages_cover_every_row_exactly_once(store: &(impl ContractStore + ?Sized)) {
+    let all = seed(store, 23).await;
+    for limit in [1, 2, 5, 7, 22, 23, 24, 100] {
+        let got = all_pages(store, &CandidateFilter::default(), limit).await;
+        assert_eq!(got.len(), all.len(), "limit {limit}: every row once");
+        assert_eq!(sorted_ids(&got), sorted_ids(&all), "limit {limit}");
+    }
+    let filter = CandidateFilter {
+        applies_to: Some(AppliesTo::Subscription),
+        ..Default::default()
+    };
+    let want: Vec<&Candidate> = all.iter().filter(|c| filter.matches(c)).collect();
+    let got = all_pages(store, &filter, 3).await;
+    assert_eq!(got.len(), want.len());
+    assert!(got.iter().all(|c| filter.matches(c)));
+    // The default page size still pages.
+    let first = store
+        .list(&CandidateFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(!first.items.is_empty());
+}
+
+pub async fn list_order_is_stable(store: &(impl ContractStore + ?Sized)) {
+    seed(store, 12).await;
+    let a = all_pages(store, &CandidateFilter::default(), 5).await;
+    let b = all_pages(store, &CandidateFilter::default(), 5).await;
+    let c = all_pages(store, &CandidateFilter::default(), 1000).await;
+    assert_eq!(
+        ids(&a),
+        ids(&b),
+        "the same listing twice gives the same order"
+    );
+    assert_eq!(ids(&a), ids(&c), "page size does not change the order");
+}
+
+pub async fn malformed_cursor_is_refused(store: &(impl ContractStore + ?Sized)) {
+    seed(store, 3).await;
+    for cursor in ["%%%", "not a cursor", "AAAA"] {
+        let r = store
+            .list(
+                &CandidateFilter::default(),
+                &PageRequest {
+                    limit: 2,
+                    cursor: Some(cursor.into()),
+                },
+            )
+            .await;
+        match r {
+            Err(e) => assert!(!e.is_retryable(), "a bad cursor is not worth retrying"),
+            Ok(p) => panic!(
+                "cursor {cursor:?} should be refused, got {} items",
+                p.items.len()
+            ),
+        }
+    }
+}
+
+fn reclaim_change(c: &Candidate) -> Change {
+    let t = apply(c, &Event::Reclaim, &admin(), c.opened_at).expect("Ready → Reclaim is allowed");
+    Change {
+        expected_version: c.version,
+        candidate: t.candidate,
+        entry: t.entry,
+        effects: t.effects,
+    }
+}
+
+pub async fn commit_updates_candidate_history_and_filters(store: &(impl ContractStore + ?Sized)) {
+    let mut c = super::candidate();
+    c.due_at = None;
+    store.insert(std::slice::from_ref(&c)).await.unwrap();
+    let change = reclaim_change(&c);
+    store.commit(&change).await.unwrap();
+    let stored = store.get(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored, change.candidate);
+    assert_eq!(stored.state, State::AwaitingUser);
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        store.history(&c.id).await.unwrap(),
+        vec![change.entry.clone()]
+    );
+    let by_state = |s| CandidateFilter {
+        state: Some(s),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&all_pages(store, &by_state(State::AwaitingUser), 10).await),
+        vec![c.id.clone()],
+        "the filter sees the new state"
+    );
+    assert!(all_pages(store, &by_state(State::Ready), 10)
+        .await
+        .is_empty());
+    let due = change
+        .candidate
+        .due_at
+        .expect("awaiting user has a due time");
+    let due_filter = CandidateFilter {
+        due_before: Some(due),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&all_pages(store, &due_filter, 10).await),
+        vec![c.id.clone()]
+    );
+    let early = CandidateFilter {
+        due_before: Some(due - Duration::seconds(1)),
+        ..Default::default()
+    };
+    assert!(all_pages(store, &early, 10).await.is_empty());
+}
+
+pub async fn conditional_write_wins_once(store: &(impl ContractStore + ?Sized)) {
+    let c = super::candidate();
+    store.insert(std::slice::from_ref(&c)).await.unwrap();
+    let first = reclaim_change(&c);
+    let skip = apply(
+        &c,
+        &Event::CloseSkipped {
+            reason: Some("second writer".into()),
+        },
+        &admin(),
+        c.opened_at,
+    )
+    .unwrap();
+    let second = Change {
+        expected_version: 0,
+        candidate: skip.candidate,
+        entry: skip.entry,
+        effects: skip.effects,
+    };
+    store.commit(&first).await.unwrap();
+    match store.commit(&second).await {
+        Err(StoreError::Conflict { id, expected }) => {
+            assert_eq!(id, c.id);
+            assert_eq!(expected, 0);
+        }
+        other => panic!("a stale write must conflict, got {other:?}"),
+    }
+    match store.commit(&first).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("the same write twice must conflict, got {other:?}"),
+    }
+    let stored = store.get(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored, first.candidate, "the winner's write stands");
+    assert_eq!(store.history(&c.id).await.unwrap(), vec![first.entry]);
+}
+
+pub async fn commit_to_unknown_candidate_is_not_found(store: &(impl ContractStore + ?Sized)) {
+    let c = super::candidate();
+    match store.commit(&reclaim_change(&c)).await {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("committing to a missing candidate is NotFound, got {other:?}"),
+    }
+    assert_eq!(store.get(&c.id).await.unwrap(), None, "nothing was created");
+    assert!(store.history(&c.id).await.unwrap().is_empty());
+}
+
+pub async fn history_is_oldest_first(store: &(impl ContractStore + ?Sized)) {
+    let mut c = super::candidate();
+    store.insert(std::slice::from_ref(&c)).await.unwrap();
+    let user = Actor::Person(Principal::user("u-1"));
+    let steps = [
+        (Event::Reclaim, admin()),
+        (
+            Event::WorkNote {
+                text: "called the user".into(),
+            },
+            admin(),
+        ),
+        (
+            Event::Answer {
+                keep: false,
+                comment: None,
+                via: Via::api(),
+            },
+            user,
+        ),
+        (Event::CloseComplete { note: None }, admin()),
+    ];
+    let mut entries = Vec::new();
+    for (i, (event, actor)) in steps.iter().enumerate() {
+        let at = c.opened_at + Duration::minutes(i as i64);
+        let t = apply(&c, event, actor, at).expect("each step is allowed");
+        store
+            .commit(&Change {
+                expected_version: c.version,
+                candidate: t.candidate.clone(),
+                entry: t.entry.clone(),
+                effects: t.effects,
+            })
+            .await
+            .unwrap();
+        entries.push(t.entry);
+        c = t.candidate;
+    }
+    let history = store.history(&c.id).await.unwrap();
+    assert_eq!(history, entries);
+    assert_eq!(
+        history.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        store.get(&c.id).await.unwrap().unwrap().state,
+        State::ClosedComplete
+    );
+}
+
+fn task(
+    id: &str,
+    candidate: &str,
+    kind: TaskKind,
+    assignee: Option<&str>,
+    group: Option<&str>,
+) -> Task {
+    let c = super::candidate();
+    Task {
+        id: id.into(),
+        candidate_id: candidate.into(),
+        candidate_number: c.number,
+        kind,
+        assignee: assignee.map(String::from),
+        group: group.map(String::from),
+        title: format!("task {id}"),
+        instructions: "do it".into(),
+        open: true,
+        created_at: c.opened_at,
+        closed_at: None,
+    }
+}
+
+pub async fn tasks_create_is_idempotent_and_close_by_kind(store: &(impl ContractStore + ?Sized)) {
+    let answer = task("t-answer", "c-1", TaskKind::UserAnswer, Some("u-1"), None);
+    let approval = task(
+        "t-approve",
+        "c-1",
+        TaskKind::Approval,
+        None,
+        Some("approvers"),
+    );
+    let manual = task(
+        "t-manual",
+        "c-1",
+        TaskKind::ManualRemoval,
+        Some("tech"),
+        Some("desktop"),
+    );
+    let other = task(
+        "t-other",
+        "c-2",
+        TaskKind::Approval,
+        None,
+        Some("approvers"),
+    );
+    for t in [&answer, &approval, &manual, &other] {
+        store.create_task(t).await.unwrap();
+    }
+    let mut changed = answer.clone();
+    changed.title = "a second run with another title".into();
+    store.create_task(&changed).await.unwrap();
+    let for_c1 = store.tasks_for("c-1").await.unwrap();
+    assert_eq!(for_c1.len(), 3, "creating a task twice keeps one");
+    assert!(for_c1.contains(&answer), "the first creation stands");
+
+    let ids_of = |ts: Vec<Task>| ts.into_iter().map(|t| t.id).collect::<BTreeSet<_>>();
+    let set = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        ids_of(store.open_tasks("u-1", &[]).await.unwrap()),
+        set(&["t-answer"])
+    );
+    assert_eq!(
+        ids_of(
+            store
+                .open_tasks("nobody", &["approvers".into()])
+                .await
+                .unwrap()
+        ),
+        set(&["t-approve", "t-other"])
+    );
+    assert_eq!(
+        ids_of(
+            store
+                .open_tasks("tech", &["approvers".into(), "desktop".into()])
+                .await
+                .unwrap()
+        ),
+        set(&["t-approve", "t-other", "t-manual"])
+    );
+
+    let at = answer.created_at + Duration::hours(1);
+    store
+        .close_tasks("c-1", &[TaskKind::UserAnswer, TaskKind::Approval], at)
+        .await
+        .unwrap();
+    let after = store.tasks_for("c-1").await.unwrap();
+    for t in &after {
+        let should_be_open = t.kind == TaskKind::ManualRemoval;
+        assert_eq!(t.open, should_be_open, "task {}", t.id);
+        assert_eq!(
+            t.closed_at,
+            (!should_be_open).then_some(at),
+            "task {}",
+            t.id
+        );
+    }
+    assert!(store.open_tasks("u-1", &[]).await.unwrap().is_empty());
+    assert_eq!(
+        ids_of(
+            store
+                .open_tasks("nobody", &["approvers".into()])
+                .await
+                .unwrap()
+        ),
+        set(&["t-other"]),
+        "another candidate's tasks stay open"
+    );
+    // Closing again (an effect that runs twice) changes nothing.
+    store
+        .close_tasks(
+            "c-1",
+            &[TaskKind::UserAnswer, TaskKind::Approval],
+            at + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.tasks_for("c-1").await.unwrap(), after);
+}
+
+pub async fn directory_round_trip(store: &(impl ContractStore + ?Sized)) {
+    assert_eq!(store.user("ada").await.unwrap(), None);
+    assert!(store.users().await.unwrap().is_empty());
+    let mut ada = User {
+        id: "ada".into(),
+        display_name: "Ada Admin".into(),
+        email: Some("ada@example.com".into()),
+        upn: None,
+        itil: true,
+        vip: false,
+        sam_admin: true,
+    };
+    let bob = User {
+        id: "bob".into(),
+        display_name: "Bob".into(),
+        email: None,
+        upn: Some("bob@corp".into()),
+        itil: false,
+        vip: true,
+        sam_admin: false,
+    };
+    store.put_user(&ada).await.unwrap();
+    store.put_user(&bob).await.unwrap();
+    ada.display_name = "Ada Lovelace".into();
+    store.put_user(&ada).await.unwrap();
+    assert_eq!(
+        store.user("ada").await.unwrap(),
+        Some(ada.clone()),
+        "put replaces"
+    );
+    let users: HashSet<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(
+        users,
+        ["ada", "bob"].into_iter().map(String::from).collect()
+    );
+
+    assert_eq!(store.group("approvers").await.unwrap(), None);
+    let mut g = Group {
+        id: "approvers".into(),
+        name: "Approvers".into(),
+        email: Some("approvers@example.com".into()),
+        members: vec!["ada".into()],
+    };
+    store.put_group(&g).await.unwrap();
+    g.members.push("bob".into());
+    store.put_group(&g).await.unwrap();
+    store
+        .put_group(&Group {
+            id: "desktop".into(),
+            name: "Desktop".into(),
+            email: None,
+            members: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.group("approvers").await.unwrap(), Some(g));
+    assert_eq!(store.groups().await.unwrap().len(), 2);
+}
+
+pub async fn rules_round_trip(store: &(impl ContractStore + ?Sized)) {
+    assert_eq!(store.rule("r-1").await.unwrap(), None);
+    let mut rule = Rule {
+        id: "r-1".into(),
+        name: "Unused desktop software".into(),
+        applies_to: Some(AppliesTo::InstalledSoftware),
+        justification: Some(Justification::Unused),
+        notify_user: true,
+        days_before_auto_reclamation: 14,
+        reminder_days: vec![3, 7],
+        assignment_group: Some("approvers".into()),
+        create_candidates: true,
+        exclusions: Exclusions {
+            users: vec!["ceo".into()],
+            groups: vec![],
+            vips: true,
+            provisioned_within_days: Some(30),
+        },
+        plugin: Some("csd-uninstall".into()),
+        max_revocation_attempts: 5,
+    };
+    store.put_rule(&rule).await.unwrap();
+    rule.days_before_auto_reclamation = 0;
+    store.put_rule(&rule).await.unwrap();
+    let mut other = rule.clone();
+    other.id = "r-2".into();
+    other.plugin = None;
+    store.put_rule(&other).await.unwrap();
+    assert_eq!(store.rule("r-1").await.unwrap(), Some(rule));
+    assert_eq!(store.rules().await.unwrap().len(), 2);
+}
+
+pub async fn numbers_are_unique_and_increasing(store: &(impl ContractStore + ?Sized)) {
+    let a = store.allocate_numbers(3).await.unwrap();
+    let b = store.allocate_numbers(1).await.unwrap();
+    let c = store.allocate_numbers(10).await.unwrap();
+    assert!(a >= 1, "numbers start at 1");
+    assert!(b >= a + 3, "a range is reserved whole");
+    assert!(c > b);
+    let d = store.allocate_numbers(1).await.unwrap();
+    assert!(d >= c + 10);
+}
