@@ -1,0 +1,108 @@
+//! Local mode wired in one place: the SQLite store, the outbox mailer, the application and its
+//! worker. `reclaim serve`, the CLI commands and the end-to-end tests all build it this way.
+
+use crate::{OutboxMailer, RunError, SqliteStore, Tick, Worker, WorkerConfig};
+use crate::worker::EffectRunner;
+use async_trait::async_trait;
+use reclaim_api::{App, EffectError, Ports, Settings};
+use reclaim_workflow::effect::Effect;
+use reclaim_workflow::ports::{Clock, LinkSigner, Revoker};
+use reclaim_workflow::Candidate;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything local mode runs, sharing one database file.
+#[derive(Clone, Debug)]
+pub struct Embedded {
+    pub store: SqliteStore,
+    pub mailer: OutboxMailer,
+    pub app: App,
+}
+
+/// The application as the worker's effect runner.
+#[derive(Clone, Debug)]
+pub struct AppRunner(pub App);
+
+#[async_trait]
+impl EffectRunner for AppRunner {
+    async fn run(&self, candidate: &Candidate, effect: &Effect) -> Result<(), RunError> {
+        self.0
+            .run_effect(candidate, effect)
+            .await
+            .map_err(|e| match e {
+                EffectError::Retryable(m) => RunError::retryable(m),
+                EffectError::Permanent(m) => RunError::permanent(m),
+            })
+    }
+}
+
+impl Embedded {
+    /// Opens (or creates) the database and builds the application over it.
+    pub fn open(
+        db: &Path,
+        settings: Settings,
+        signer: Arc<dyn LinkSigner>,
+        revoker: Arc<dyn Revoker>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Embedded, crate::OpenError> {
+        let store = SqliteStore::open(db)?;
+        let mailer = OutboxMailer::new(store.clone());
+        let shared = Arc::new(store.clone());
+        let ports = Ports {
+            candidates: shared.clone(),
+            tasks: shared.clone(),
+            directory: shared.clone(),
+            rules: shared,
+            mailer: Arc::new(mailer.clone()),
+            revoker,
+            clock,
+            signer,
+        };
+        Ok(Embedded {
+            store,
+            mailer,
+            app: App::new(ports, settings),
+        })
+    }
+
+    /// Starts the effects worker; with `tick_every`, it also runs the scheduler that often.
+    pub fn start_worker(&self, tick_every: Option<Duration>) -> Worker {
+        let tick = tick_every.map(|every| {
+            let app = self.app.clone();
+            Tick::new(every, move |_now| {
+                let app = app.clone();
+                async move {
+                    match app.tick().await {
+                        Ok(r) if !r.applied.is_empty() => {
+                            tracing::info!(applied = r.applied.len(), "scheduler tick")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+                    }
+                }
+            })
+        });
+        let config = WorkerConfig {
+            tick,
+            clock: self.app.ports.clock.clone(),
+            ..WorkerConfig::default()
+        };
+        Worker::start(
+            self.store.clone(),
+            Arc::new(AppRunner(self.app.clone())),
+            config,
+        )
+    }
+
+    /// Runs every effect that is due now, including the effects those runs cause, then
+    /// returns (one-shot CLI commands and tests use this instead of a background worker).
+    pub async fn drain(&self) -> Result<crate::DrainStats, reclaim_workflow::ports::StoreError> {
+        let runner: Arc<dyn EffectRunner> = Arc::new(AppRunner(self.app.clone()));
+        let config = WorkerConfig {
+            clock: self.app.ports.clock.clone(),
+            ..WorkerConfig::default()
+        };
+        crate::run_due(&self.store, &runner, &config).await
+    }
+}

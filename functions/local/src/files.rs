@@ -1,0 +1,73 @@
+//! Reading candidate files (CSV or JSON) into rows, with the line of every row.
+
+use reclaim_workflow::intake::{self, FieldError, Row};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A file that cannot be read as rows at all, or rows with problems found while reading.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: String, message: String },
+    #[error("{path}: {} bad row(s)", .rows.len())]
+    Rows {
+        path: String,
+        rows: Vec<(usize, FieldError)>,
+    },
+}
+
+/// Reads rows from a `.csv` or `.json` file (by extension; anything else is tried as CSV).
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, FileError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| FileError::Format {
+                path: name.clone(),
+                message: format!("not valid JSON: {e}"),
+            })?;
+        intake::rows_from_json(&v).map_err(|rows| FileError::Rows { path: name, rows })
+    } else {
+        csv_rows(&bytes).map_err(|message| FileError::Format { path: name, message })
+    }
+}
+
+/// CSV with a header line; line numbers count the header as line 1.
+pub fn csv_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("cannot read the header line: {e}"))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| match e.position() {
+            Some(p) => format!("line {}: {e}", p.line()),
+            None => e.to_string(),
+        })?;
+        let line = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        let row: BTreeMap<String, String> = headers
+            .iter()
+            .cloned()
+            .zip(record.iter().map(str::to_string))
+            .collect();
+        rows.push((line, row));
+    }
+    Ok(rows)
+}
