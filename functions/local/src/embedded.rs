@@ -1,8 +1,8 @@
 //! Local mode wired in one place: the SQLite store, the outbox mailer, the application and its
 //! worker. `reclaim serve`, the CLI commands and the end-to-end tests all build it this way.
 
-use crate::{OutboxMailer, RunError, SqliteStore, Tick, Worker, WorkerConfig};
 use crate::worker::EffectRunner;
+use crate::{OutboxMailer, RunError, SqliteStore, Tick, Worker, WorkerConfig};
 use async_trait::async_trait;
 use reclaim_api::{App, EffectError, Ports, Settings};
 use reclaim_workflow::effect::Effect;
@@ -104,5 +104,42 @@ impl Embedded {
             ..WorkerConfig::default()
         };
         crate::run_due(&self.store, &runner, &config).await
+    }
+}
+
+fn to_mail(m: crate::StoredMessage) -> reclaim_api::StoredMail {
+    reclaim_api::StoredMail {
+        key: m.key,
+        to: m.to,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
+        created_at: m.created_at,
+    }
+}
+
+#[async_trait]
+impl reclaim_api::OutboxView for OutboxMailer {
+    async fn messages(
+        &self,
+    ) -> Result<Vec<reclaim_api::StoredMail>, reclaim_workflow::ports::StoreError> {
+        Ok(self
+            .list_messages()
+            .await?
+            .into_iter()
+            .map(to_mail)
+            .collect())
+    }
+
+    async fn message(
+        &self,
+        key: &str,
+    ) -> Result<Option<reclaim_api::StoredMail>, reclaim_workflow::ports::StoreError> {
+        Ok(self
+            .list_messages()
+            .await?
+            .into_iter()
+            .find(|m| m.key == key)
+            .map(to_mail))
     }
 }

@@ -39,7 +39,10 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, FileError> {
             })?;
         intake::rows_from_json(&v).map_err(|rows| FileError::Rows { path: name, rows })
     } else {
-        csv_rows(&bytes).map_err(|message| FileError::Format { path: name, message })
+        csv_rows(&bytes).map_err(|message| FileError::Format {
+            path: name,
+            message,
+        })
     }
 }
 
@@ -61,7 +64,9 @@ pub fn csv_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
             Some(p) => format!("line {}: {e}", p.line()),
             None => e.to_string(),
         })?;
-        let line = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        let line = record
+            .position()
+            .map_or(rows.len() + 2, |p| p.line() as usize);
         let row: BTreeMap<String, String> = headers
             .iter()
             .cloned()

@@ -27,10 +27,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod embedded;
+pub mod files;
 pub mod outbox;
+pub mod seed;
 pub mod sqlite;
 pub mod worker;
 
+pub use embedded::{AppRunner, Embedded};
 pub use outbox::{EffectState, OutboxCounts, OutboxEntry, OutboxMailer, StoredMessage};
-pub use sqlite::{OpenError, Options, SqliteStore, SCHEMA_VERSION};
+pub use sqlite::{OpenError, Options, SqliteStore, WriteStats, SCHEMA_VERSION};
 pub use worker::{run_due, DrainStats, EffectRunner, RunError, Tick, Worker, WorkerConfig};

@@ -39,14 +39,20 @@ impl SeedFile {
         for (i, g) in self.groups.iter().enumerate() {
             for m in &g.members {
                 if !users.contains(&m.as_str()) {
-                    problems.push(format!("groups[{i}] ({}): member '{m}' is not a user", g.id));
+                    problems.push(format!(
+                        "groups[{i}] ({}): member '{m}' is not a user",
+                        g.id
+                    ));
                 }
             }
         }
         for (i, r) in self.rules.iter().enumerate() {
             if let Some(g) = &r.assignment_group {
                 if !groups.contains(&g.as_str()) {
-                    problems.push(format!("rules[{i}] ({}): assignment_group '{g}' is not a group", r.id));
+                    problems.push(format!(
+                        "rules[{i}] ({}): assignment_group '{g}' is not a group",
+                        r.id
+                    ));
                 }
             }
         }
@@ -55,7 +61,9 @@ impl SeedFile {
                 problems.push(format!("tokens: user '{user}' is not a user"));
             }
             if token.len() < 8 {
-                problems.push(format!("tokens: the token of '{user}' is shorter than 8 characters"));
+                problems.push(format!(
+                    "tokens: the token of '{user}' is shorter than 8 characters"
+                ));
             }
         }
         if problems.is_empty() {
@@ -117,7 +125,11 @@ pub fn demo() -> SeedFile {
         ("jo", "Jo Journalist", false, false),
         ("kim", "Kim Keeper", true, false),
     ];
-    users.extend(people.iter().map(|(id, n, itil, vip)| user(id, n, *itil, *vip, false)));
+    users.extend(
+        people
+            .iter()
+            .map(|(id, n, itil, vip)| user(id, n, *itil, *vip, false)),
+    );
     users.push(User {
         email: None,
         ..user("nomail", "Nico No-Mail", false, false, false)
@@ -136,7 +148,13 @@ pub fn demo() -> SeedFile {
             members: vec!["carol".into()],
         },
     ];
-    let rule = |id: &str, name: &str, applies: AppliesTo, notify: bool, days: u32, group: &str, plugin: Option<&str>| Rule {
+    let rule = |id: &str,
+                name: &str,
+                applies: AppliesTo,
+                notify: bool,
+                days: u32,
+                group: &str,
+                plugin: Option<&str>| Rule {
         id: id.into(),
         name: name.into(),
         applies_to: Some(applies),
@@ -154,10 +172,42 @@ pub fn demo() -> SeedFile {
         max_revocation_attempts: 5,
     };
     let rules = vec![
-        rule("desktop-unused", "Unused desktop software (ask, 14 days)", AppliesTo::InstalledSoftware, true, 14, "desktop-approvers", Some("csd-uninstall")),
-        rule("desktop-manual", "Unused desktop software, removed by hand", AppliesTo::InstalledSoftware, true, 10, "desktop-approvers", Some("manual-task")),
-        rule("m365-low-usage", "Microsoft 365 low usage (ask, 7 days)", AppliesTo::Subscription, true, 7, "saas-approvers", Some("m365-revoke")),
-        rule("saas-no-notify", "SaaS seats of leavers (no notification)", AppliesTo::Subscription, false, 0, "saas-approvers", Some("scim-deprovision")),
+        rule(
+            "desktop-unused",
+            "Unused desktop software (ask, 14 days)",
+            AppliesTo::InstalledSoftware,
+            true,
+            14,
+            "desktop-approvers",
+            Some("csd-uninstall"),
+        ),
+        rule(
+            "desktop-manual",
+            "Unused desktop software, removed by hand",
+            AppliesTo::InstalledSoftware,
+            true,
+            10,
+            "desktop-approvers",
+            Some("manual-task"),
+        ),
+        rule(
+            "m365-low-usage",
+            "Microsoft 365 low usage (ask, 7 days)",
+            AppliesTo::Subscription,
+            true,
+            7,
+            "saas-approvers",
+            Some("m365-revoke"),
+        ),
+        rule(
+            "saas-no-notify",
+            "SaaS seats of leavers (no notification)",
+            AppliesTo::Subscription,
+            false,
+            0,
+            "saas-approvers",
+            Some("scim-deprovision"),
+        ),
     ];
     let tokens = [
         ("demo-sam-admin-token", "sam"),
@@ -191,8 +241,18 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
         ("TechSmith", "Snagit", "2025", 62.99),
     ];
     let saas = [
-        ("Microsoft", "Microsoft 365 E5", "06ebc4ee-1bb5-47dd-8120-11324bc54e06", 684.00),
-        ("Microsoft", "Power BI Pro", "f8a1db68-be16-40ed-86d5-cb42ce701560", 120.00),
+        (
+            "Microsoft",
+            "Microsoft 365 E5",
+            "06ebc4ee-1bb5-47dd-8120-11324bc54e06",
+            684.00,
+        ),
+        (
+            "Microsoft",
+            "Power BI Pro",
+            "f8a1db68-be16-40ed-86d5-cb42ce701560",
+            120.00,
+        ),
         ("Zoom", "Zoom Pro", "zoom-pro", 149.90),
         ("Slack", "Slack Business+", "slack-bplus", 150.00),
     ];
@@ -218,7 +278,11 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
             put("product", product.into());
             put("sku", sku.into());
             put("price_per_right", format!("{price:.2}"));
-            let rule = if publisher == "Microsoft" { "m365-low-usage" } else { "saas-no-notify" };
+            let rule = if publisher == "Microsoft" {
+                "m365-low-usage"
+            } else {
+                "saas-no-notify"
+            };
             put("rule", rule.into());
         } else {
             let (publisher, product, version, price) = desktop[i % desktop.len()];
@@ -228,7 +292,11 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
             put("version", version.into());
             put("device", format!("LAPTOP-{:03}", 100 + i));
             put("price_per_right", format!("{price:.2}"));
-            let rule = if i % 4 == 0 { "desktop-manual" } else { "desktop-unused" };
+            let rule = if i % 4 == 0 {
+                "desktop-manual"
+            } else {
+                "desktop-unused"
+            };
             put("rule", rule.into());
         }
         put("user_id", u.id.clone());

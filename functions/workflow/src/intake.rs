@@ -348,3 +348,80 @@ pub fn format_money(c: Cents) -> String {
     let c = c.unsigned_abs();
     format!("{sign}{}.{:02}", c / 100, c % 100)
 }
+
+/// A row as read from a file: its line (CSV, counting the header) or item number (JSON), and
+/// field → text.
+pub type Row = (usize, BTreeMap<String, String>);
+
+/// Reads JSON candidate rows: an array of flat objects (or `{"candidates": [...]}`). Strings,
+/// numbers and booleans are taken as text; nested values are refused with their item and field.
+pub fn rows_from_json(v: &serde_json::Value) -> Result<Vec<Row>, Vec<(usize, FieldError)>> {
+    use serde_json::Value;
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Object(o) => match o.get("candidates") {
+            Some(Value::Array(items)) if o.len() == 1 => items,
+            _ => {
+                return Err(vec![(
+                    0,
+                    FieldError {
+                        field: "(document)".into(),
+                        message:
+                            "expected an array of candidate objects or {\"candidates\": [...]}"
+                                .into(),
+                    },
+                )])
+            }
+        },
+        _ => {
+            return Err(vec![(
+                0,
+                FieldError {
+                    field: "(document)".into(),
+                    message: "expected an array of candidate objects".into(),
+                },
+            )])
+        }
+    };
+    let mut rows = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let line = i + 1;
+        let Value::Object(o) = item else {
+            errors.push((
+                line,
+                FieldError {
+                    field: "(item)".into(),
+                    message: "each candidate must be an object".into(),
+                },
+            ));
+            continue;
+        };
+        let mut row = BTreeMap::new();
+        for (k, v) in o {
+            let text = match v {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Array(_) | Value::Object(_) => {
+                    errors.push((
+                        line,
+                        FieldError {
+                            field: k.clone(),
+                            message: "must be a string, number or boolean".into(),
+                        },
+                    ));
+                    continue;
+                }
+            };
+            row.insert(k.clone(), text);
+        }
+        rows.push((line, row));
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}

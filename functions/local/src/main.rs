@@ -1,0 +1,495 @@
+//! `reclaim`: run Reclaim on one machine, import candidates, reclaim from the command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use reclaim_api::{HmacLinkSigner, ManualTaskRevoker, Settings};
+use reclaim_local::files::{read_rows, FileError};
+use reclaim_local::seed::{self, SeedFile};
+use reclaim_local::Embedded;
+use reclaim_workflow::ports::{CandidateFilter, CandidateRead, Revoker, SystemClock};
+use reclaim_workflow::{Actor, AppliesTo, Event, Justification, State};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "reclaim",
+    version,
+    about = "Reclaim software licenses nobody uses."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DbArgs {
+    /// The SQLite database file (created if missing).
+    #[arg(long, default_value = "reclaim.db", env = "RECLAIM_DB")]
+    db: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API, the link pages and the outbox, and run the worker.
+    Serve(ServeArgs),
+    /// Work with removal candidates.
+    Candidates {
+        #[command(subcommand)]
+        command: CandidatesCommand,
+    },
+    /// Reclaim Ready candidates by id/number or by filter (as a sam admin).
+    Reclaim(ReclaimArgs),
+    /// Load users, groups, rules and tokens from a seed file (JSON).
+    Seed {
+        #[command(flatten)]
+        db: DbArgs,
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "RECLAIM_ADDR")]
+    addr: SocketAddr,
+    /// Seed the demo organisation and 60 candidates (only into an empty database).
+    #[arg(long)]
+    demo: bool,
+    /// A seed file (users, groups, rules, tokens) to load at start.
+    #[arg(long, env = "RECLAIM_SEED")]
+    seed: Option<PathBuf>,
+    /// The URL people reach this server at (links in emails start with it).
+    #[arg(long, env = "RECLAIM_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seconds between scheduler ticks (reminders, deadlines, retries).
+    #[arg(long, default_value_t = 30)]
+    tick_secs: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum CandidatesCommand {
+    /// Import candidates from a CSV or JSON file. A file with any bad row imports nothing,
+    /// unless --skip-invalid.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        file: PathBuf,
+        /// Import the good rows and report the bad ones.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// List candidates.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+struct FilterArgs {
+    #[arg(long)]
+    state: Option<String>,
+    #[arg(long)]
+    justification: Option<String>,
+    #[arg(long)]
+    applies_to: Option<String>,
+    #[arg(long)]
+    publisher: Option<String>,
+    #[arg(long)]
+    product: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ReclaimArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Candidate ids or numbers (RC0000042). Without any, the filter selects.
+    ids: Vec<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Reclaim every Ready candidate the filter selects (required when no ids are given and
+    /// no filter is set, so nothing happens by accident).
+    #[arg(long)]
+    all: bool,
+    /// The sam admin acting (a user id from the directory).
+    #[arg(long = "as", env = "RECLAIM_USER")]
+    actor: Option<String>,
+}
+
+fn filter(f: &FilterArgs) -> Result<CandidateFilter> {
+    let parse = |v: &Option<String>, name: &str, ok: &dyn Fn(&str) -> bool| -> Result<()> {
+        match v {
+            Some(s) if !ok(s) => bail!("--{name}: '{s}' is not a known value"),
+            _ => Ok(()),
+        }
+    };
+    parse(&f.state, "state", &|s| State::parse(s).is_some())?;
+    parse(&f.justification, "justification", &|s| {
+        Justification::parse(s).is_some()
+    })?;
+    parse(&f.applies_to, "applies-to", &|s| {
+        AppliesTo::parse(s).is_some()
+    })?;
+    Ok(CandidateFilter {
+        state: f.state.as_deref().and_then(State::parse),
+        justification: f.justification.as_deref().and_then(Justification::parse),
+        applies_to: f.applies_to.as_deref().and_then(AppliesTo::parse),
+        publisher: f.publisher.clone(),
+        product: f.product.clone(),
+        group: f.group.clone(),
+        ..CandidateFilter::default()
+    })
+}
+
+/// The link-signing key lives beside the database, created once with owner-only access.
+fn link_key(db: &Path) -> Result<Vec<u8>> {
+    if let Ok(k) = std::env::var("RECLAIM_LINK_KEY") {
+        return Ok(k.into_bytes());
+    }
+    let mut path = db.as_os_str().to_owned();
+    path.push(".link-key");
+    let path = PathBuf::from(path);
+    if let Ok(k) = std::fs::read(&path) {
+        return Ok(k);
+    }
+    let key: Vec<u8> = (0..48).map(|_| rand::random::<u8>()).collect();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, hex.as_bytes())
+        .with_context(|| format!("cannot write the link-signing key {}", path.display()))?;
+    Ok(hex.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+fn open(db: &Path, settings: Settings, revoker: Arc<dyn Revoker>) -> Result<Embedded> {
+    let signer = HmacLinkSigner::new(link_key(db)?).map_err(anyhow::Error::msg)?;
+    Embedded::open(
+        db,
+        settings,
+        Arc::new(signer),
+        revoker,
+        Arc::new(SystemClock),
+    )
+    .with_context(|| format!("cannot open {}", db.display()))
+}
+
+fn print_import_errors(report: &reclaim_api::app::ImportReport) {
+    for row in &report.invalid {
+        for e in &row.errors {
+            eprintln!("line {}: {}: {}", row.line, e.field, e.message);
+        }
+    }
+}
+
+async fn import(db: &DbArgs, file: &Path, skip_invalid: bool) -> Result<()> {
+    let rows = match read_rows(file) {
+        Ok(rows) => rows,
+        Err(FileError::Rows { path, rows }) => {
+            for (line, e) in &rows {
+                eprintln!("{path}: item {line}: {}: {}", e.field, e.message);
+            }
+            bail!("{path}: nothing imported ({} bad value(s))", rows.len());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+    let report = embedded.app.import(rows, skip_invalid).await?;
+    print_import_errors(&report);
+    if report.rejected {
+        bail!(
+            "{}: nothing imported: {} bad row(s); fix them or pass --skip-invalid",
+            file.display(),
+            report.invalid.len()
+        );
+    }
+    println!(
+        "imported {} candidate(s){}",
+        report.created.len(),
+        if report.invalid.is_empty() {
+            String::new()
+        } else {
+            format!(", skipped {} bad row(s)", report.invalid.len())
+        }
+    );
+    Ok(())
+}
+
+async fn acting_admin(embedded: &Embedded, actor: Option<&str>) -> Result<Actor> {
+    let id = match actor {
+        Some(id) => id.to_string(),
+        None => {
+            let admins: Vec<_> = embedded
+                .app
+                .ports
+                .directory
+                .users()
+                .await?
+                .into_iter()
+                .filter(|u| u.sam_admin)
+                .collect();
+            match admins.as_slice() {
+                [one] => one.id.clone(),
+                [] => bail!(
+                    "no sam admin in the directory: load a seed file first (reclaim seed FILE)"
+                ),
+                _ => bail!("several sam admins exist: say which with --as USER"),
+            }
+        }
+    };
+    match embedded.app.principal(&id).await? {
+        Some(p) if p.sam_admin => Ok(Actor::Person(p)),
+        Some(_) => bail!("{id} is not a sam admin"),
+        None => bail!("no user {id} in the directory"),
+    }
+}
+
+async fn reclaim(args: &ReclaimArgs) -> Result<()> {
+    let embedded = open(
+        &args.db.db,
+        Settings::default(),
+        Arc::new(ManualTaskRevoker),
+    )?;
+    let actor = acting_admin(&embedded, args.actor.as_deref()).await?;
+    let mut failed = 0;
+    if args.ids.is_empty() {
+        let f = filter(&args.filter)?;
+        if f == CandidateFilter::default() && !args.all {
+            bail!("give candidate ids, a filter (--state, --publisher, ...), or --all");
+        }
+        let report = embedded.app.reclaim_all(&f, &actor).await?;
+        for n in &report.reclaimed {
+            println!("{n}: reclaimed");
+        }
+        for r in &report.refused {
+            eprintln!("{}: {}", r.number, r.error);
+        }
+        failed = report.refused.len();
+    } else {
+        for id in &args.ids {
+            match embedded
+                .app
+                .transition(id, &Event::Reclaim, &actor, None)
+                .await
+            {
+                Ok(c) => println!("{}: {}", c.number, c.state),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{id}: {e}");
+                }
+            }
+        }
+    }
+    embedded.drain().await?;
+    if failed > 0 {
+        bail!("{failed} candidate(s) not reclaimed");
+    }
+    Ok(())
+}
+
+async fn list(db: &DbArgs, f: &FilterArgs) -> Result<()> {
+    let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+    let f = filter(f)?;
+    let mut page = reclaim_workflow::ports::PageRequest {
+        limit: 500,
+        cursor: None,
+    };
+    loop {
+        let p = embedded.store.list(&f, &page).await?;
+        for c in &p.items {
+            let user = c.user.as_ref().map_or("-", |u| u.id.as_str());
+            println!(
+                "{}\t{}\t{} {}\t{}\t{}",
+                c.number,
+                c.state,
+                c.software.publisher,
+                c.software.product,
+                user,
+                c.justification.as_str()
+            );
+        }
+        match p.next {
+            Some(n) => page.cursor = Some(n),
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.addr));
+    let settings = Settings {
+        public_url: public_url.clone(),
+        outbox_page: true,
+        ..Settings::default()
+    };
+    let revoker: Arc<dyn Revoker> = Arc::new(ManualTaskRevoker);
+    let embedded = open(&args.db.db, settings, revoker)?;
+    let mut seed_file = SeedFile::default();
+    if args.demo {
+        seed_file = seed::demo();
+        seed_file
+            .apply(
+                embedded.app.ports.directory.as_ref(),
+                embedded.app.ports.rules.as_ref(),
+            )
+            .await?;
+        let existing = embedded
+            .store
+            .list(
+                &CandidateFilter::default(),
+                &reclaim_workflow::ports::PageRequest {
+                    limit: 1,
+                    cursor: None,
+                },
+            )
+            .await?;
+        if existing.items.is_empty() {
+            let report = embedded
+                .app
+                .import(seed::demo_candidates(&seed_file), false)
+                .await?;
+            print_import_errors(&report);
+            println!("demo: created {} candidates", report.created.len());
+        }
+    }
+    if let Some(path) = &args.seed {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: SeedFile = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid seed file", path.display()))?;
+        file.apply(
+            embedded.app.ports.directory.as_ref(),
+            embedded.app.ports.rules.as_ref(),
+        )
+        .await
+        .with_context(|| format!("{}", path.display()))?;
+        seed_file.tokens.extend(file.tokens);
+    }
+    let tokens =
+        reclaim_api::BearerTokens::new(seed_file.tokens.clone()).map_err(anyhow::Error::msg)?;
+    let state = reclaim_api::ApiState::new(embedded.app.clone(), Arc::new(tokens))
+        .with_outbox(Arc::new(embedded.mailer.clone()));
+    let router = reclaim_api::router(state);
+
+    let worker = embedded.start_worker(Some(Duration::from_secs(args.tick_secs.max(1))));
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    println!(
+        "Reclaim is serving on {public_url} (database {})",
+        args.db.db.display()
+    );
+    if args.demo {
+        print_demo_help(&public_url, &seed_file);
+    }
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    worker.shutdown().await;
+    Ok(())
+}
+
+fn print_demo_help(url: &str, seed: &SeedFile) {
+    println!();
+    println!("Try it:");
+    println!("  Outbox (emails with clickable Yes/No links): {url}/outbox");
+    println!("  API description:                              {url}/openapi.json");
+    println!();
+    println!("Tokens (Authorization: Bearer <token>):");
+    for (token, user) in &seed.tokens {
+        let u = seed.users.iter().find(|x| &x.id == user);
+        let role = match u {
+            Some(u) if u.sam_admin => "sam admin",
+            Some(_) if seed.groups.iter().any(|g| g.members.contains(user)) => "approver",
+            _ => "user",
+        };
+        println!("  {user:<6} ({role:<9}) {token}");
+    }
+    let admin = seed
+        .tokens
+        .iter()
+        .find(|(_, u)| seed.users.iter().any(|x| &x.id == *u && x.sam_admin))
+        .map_or("<token>", |(t, _)| t.as_str());
+    println!();
+    println!("  curl -s -H 'Authorization: Bearer {admin}' '{url}/api/v1/candidates?state=ready&limit=5'");
+    println!("  curl -s -X POST -H 'Authorization: Bearer {admin}' {url}/api/v1/candidates/RC0000001/reclaim");
+    println!("  then open {url}/outbox and click Yes or No in the email;");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {admin}' {url}/api/v1/candidates/RC0000001/workflow"
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Candidates { command } => match command {
+            CandidatesCommand::Import {
+                db,
+                file,
+                skip_invalid,
+            } => import(&db, &file, skip_invalid).await,
+            CandidatesCommand::List { db, filter } => list(&db, &filter).await,
+        },
+        Command::Reclaim(args) => reclaim(&args).await,
+        Command::Seed { db, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let seed: SeedFile = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a valid seed file", file.display()))?;
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            seed.apply(
+                embedded.app.ports.directory.as_ref(),
+                embedded.app.ports.rules.as_ref(),
+            )
+            .await
+            .with_context(|| format!("{}", file.display()))?;
+            println!(
+                "loaded {} users, {} groups, {} rules",
+                seed.users.len(),
+                seed.groups.len(),
+                seed.rules.len()
+            );
+            Ok(())
+        }
+    }
+}
