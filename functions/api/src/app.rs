@@ -611,7 +611,8 @@ impl App {
         Ok(out)
     }
 
-    /// What a link shows on GET: never changes anything.
+    /// What a link shows on GET: never changes anything. The link is used up (`already`)
+    /// once the candidate has moved to another state since the link's version.
     pub async fn link_view(&self, token: &str) -> Result<LinkView, LinkProblem> {
         let claims = self.ports.signer.verify(token, self.now())?;
         let candidate = match self.ports.candidates.get(&claims.candidate_id).await {
@@ -626,7 +627,11 @@ impl App {
                 .history(&candidate.id)
                 .await
                 .map_err(AppError::from)?;
-            history.into_iter().find(|h| h.version > claims.version)
+            // Only a move to another state uses a link up: a work note, an assignment or a
+            // reminder bumps the version too, and must not kill the links already sent.
+            history
+                .into_iter()
+                .find(|h| h.version > claims.version && h.from != h.to)
         } else {
             None
         };
@@ -678,13 +683,18 @@ impl App {
             LinkAction::Approve => Event::Approve { comment, via },
             LinkAction::Reject => Event::Reject { comment, via },
         };
+        // Conditional on the version we just looked at (edits since the link was sent are
+        // fine; a concurrent answer is not).
+        let seen = view.candidate.version;
         match self
-            .transition(&claims.candidate_id, &event, &actor, Some(claims.version))
+            .transition(&claims.candidate_id, &event, &actor, Some(seen))
             .await
         {
             Ok(_) => {}
             // Someone answered between the view and the write: show what happened.
             Err(AppError::Stale { .. } | AppError::Conflict(_)) => {}
+            Err(AppError::Refused(r))
+                if r.reason == reclaim_workflow::RefusalReason::NotAllowedInState => {}
             Err(e) => return Err(e.into()),
         }
         self.link_view(token).await

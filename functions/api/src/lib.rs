@@ -6,9 +6,13 @@
 
 pub mod app;
 pub mod builtin;
+pub mod http;
 pub mod links;
 pub mod mail;
 
 pub use app::{App, AppError, EffectError, Ports, Settings};
 pub use builtin::ManualTaskRevoker;
+pub use http::auth::{AuthError, Authenticate, BearerTokens, NoAuthentication};
+pub use http::outbox::{OutboxView, StoredMail};
+pub use http::{admin_routes, public_routes, router, ApiState};
 pub use links::HmacLinkSigner;

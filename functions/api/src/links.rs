@@ -99,7 +99,13 @@ mod tests {
             user_id: "u-1".into(),
             action: LinkAction::Keep,
             version: 3,
-            expires_at: Utc::now() + Duration::days(1),
+            // Whole seconds, fixed per day: two calls give equal claims.
+            expires_at: Utc::now()
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                + Duration::days(2),
         }
     }
 
@@ -128,7 +134,7 @@ mod tests {
     #[test]
     fn an_expired_link_is_refused() {
         let t = signer().sign(&claims());
-        let later = Utc::now() + Duration::days(2);
+        let later = Utc::now() + Duration::days(3);
         assert!(matches!(
             signer().verify(&t, later),
             Err(LinkError::Expired(_))

@@ -1,0 +1,322 @@
+//! The one axum Router every deployment serves.
+//!
+//! Three route sets, so each AWS function mounts only what its IAM role should serve:
+//! - [`public_routes`]: the email-link pages (`/respond/{token}`), unauthenticated: the signed
+//!   token is the credential. The `respond` Lambda mounts these.
+//! - [`admin_routes`]: the authenticated JSON API under `/api/v1`. The `api` Lambda mounts these.
+//! - the outbox page (`/outbox`), local mode only, when [`ApiState::outbox`] is set.
+//!
+//! [`router`] merges them for `reclaim serve`. Every route is registered through one table
+//! builder that also records what it mounted, and the OpenAPI document is built from
+//! [`openapi::ROUTES`]; a test checks the two agree, so the document cannot drift.
+
+pub mod auth;
+pub mod candidates;
+pub mod error;
+pub mod openapi;
+pub mod outbox;
+pub mod pages;
+pub mod resources;
+
+use crate::app::App;
+use auth::Authenticate;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use error::ApiError;
+use outbox::OutboxView;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Request bodies larger than this are refused with 413 (imports included: split big files).
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub app: App,
+    pub auth: Arc<dyn Authenticate>,
+    /// The local outbox; `Some` mounts the outbox page (local mode only).
+    pub outbox: Option<Arc<dyn OutboxView>>,
+    /// Take the client address from `X-Forwarded-For`'s first hop. Only behind a proxy that
+    /// sets it (API Gateway, a local reverse proxy): otherwise clients could forge it.
+    pub trust_forwarded_for: bool,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("outbox", &self.outbox.is_some())
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// No outbox page, addresses from the socket, the default body limit.
+    pub fn new(app: App, auth: Arc<dyn Authenticate>) -> Self {
+        ApiState {
+            app,
+            auth,
+            outbox: None,
+            trust_forwarded_for: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Mounts the outbox page over this outbox (local mode).
+    pub fn with_outbox(mut self, outbox: Arc<dyn OutboxView>) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    pub fn trusting_forwarded_for(mut self, trust: bool) -> Self {
+        self.trust_forwarded_for = trust;
+        self
+    }
+}
+
+/// The HTTP methods the API uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+        }
+    }
+}
+
+/// Registers routes and remembers each (method, path) it mounted, for the drift test.
+pub(crate) struct Routes {
+    router: Router<ApiState>,
+    mounted: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            mounted: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, ApiState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(method.filter(), handler));
+        self.mounted.push((method, path));
+        self
+    }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.mounted.extend(other.mounted);
+        self
+    }
+}
+
+fn public_part() -> Routes {
+    use Method::*;
+    Routes::new()
+        .add(Get, "/healthz", pages::healthz)
+        .add(Get, "/assets/reclaim.css", pages::stylesheet)
+        .add(Get, "/respond/{token}", pages::respond_page)
+        .add(Post, "/respond/{token}", pages::respond_answer)
+}
+
+fn admin_part() -> Routes {
+    use candidates as c;
+    use resources as r;
+    use Method::*;
+    Routes::new()
+        .add(Get, "/api/v1/openapi.json", openapi::document)
+        .add(Get, "/api/v1/me", r::me)
+        .add(Get, "/api/v1/candidates", c::list)
+        .add(Post, "/api/v1/candidates", c::import)
+        .add(Post, "/api/v1/candidates/reclaim-all", c::reclaim_all)
+        .add(Get, "/api/v1/candidates/{id}", c::get)
+        .add(Get, "/api/v1/candidates/{id}/workflow", c::workflow)
+        .add(Post, "/api/v1/candidates/{id}/reclaim", c::reclaim)
+        .add(Post, "/api/v1/candidates/{id}/answer", c::answer)
+        .add(Post, "/api/v1/candidates/{id}/approve", c::approve)
+        .add(Post, "/api/v1/candidates/{id}/reject", c::reject)
+        .add(
+            Post,
+            "/api/v1/candidates/{id}/close-complete",
+            c::close_complete,
+        )
+        .add(
+            Post,
+            "/api/v1/candidates/{id}/close-skipped",
+            c::close_skipped,
+        )
+        .add(Post, "/api/v1/candidates/{id}/resume", c::resume)
+        .add(Post, "/api/v1/candidates/{id}/assign", c::assign)
+        .add(Post, "/api/v1/candidates/{id}/work-notes", c::work_note)
+        .add(Put, "/api/v1/candidates/{id}/user", c::update_user)
+        .add(Get, "/api/v1/workflow", r::bare_workflow)
+        .add(Get, "/api/v1/tasks/mine", r::my_tasks)
+        .add(Get, "/api/v1/rules", r::rules)
+        .add(Get, "/api/v1/rules/{id}", r::rule)
+        .add(Put, "/api/v1/rules/{id}", r::put_rule)
+        .add(Get, "/api/v1/groups", r::groups)
+        .add(Get, "/api/v1/groups/{id}", r::group)
+        .add(Put, "/api/v1/groups/{id}", r::put_group)
+        .add(Get, "/api/v1/savings", r::savings)
+}
+
+// The outbox page is unauthenticated: it exists only in local mode, where the server listens
+// on 127.0.0.1 for one developer, and its messages hold exactly the links it is there to show.
+fn outbox_part() -> Routes {
+    use Method::*;
+    Routes::new()
+        .add(Get, "/outbox", outbox::list_page)
+        .add(Get, "/outbox/{key}", outbox::message_page)
+        .add(Get, "/outbox/{key}/html", outbox::message_html)
+}
+
+/// Every (method, path) the Router mounts (with the outbox page when `outbox` is true).
+pub fn mounted_routes(outbox: bool) -> Vec<(Method, &'static str)> {
+    let mut all = public_part().merge(admin_part());
+    if outbox {
+        all = all.merge(outbox_part());
+    }
+    all.mounted
+}
+
+fn finish(routes: Routes, state: ApiState) -> Router {
+    let limit = state.body_limit;
+    routes
+        .router
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// The whole Router: link pages, the JSON API, and the outbox page when the state has one.
+pub fn router(state: ApiState) -> Router {
+    let mut all = public_part().merge(admin_part());
+    if state.outbox.is_some() {
+        all = all.merge(outbox_part());
+    }
+    finish(all, state)
+}
+
+/// Only the public link pages (the `respond` function).
+pub fn public_routes(state: ApiState) -> Router {
+    finish(public_part(), state)
+}
+
+/// Only the authenticated JSON API (the `api` function).
+pub fn admin_routes(state: ApiState) -> Router {
+    finish(admin_part(), state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::no_route()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// The page policy: no scripts at all, styles from our own stylesheet, forms post only to us,
+/// never framed.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Basic security headers on every response. A handler that set its own (the outbox's
+/// sandboxed message preview) keeps them.
+async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let defaults = [
+        (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in defaults {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    res
+}
+
+/// Where a request came from and with what, for the audit trail of answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// User agents longer than this are cut: the audit trail is not a dump for headers.
+const MAX_USER_AGENT: usize = 512;
+
+impl FromRequestParts<ApiState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .trust_forwarded_for
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .and_then(|first| first.trim().parse::<IpAddr>().ok())
+            })
+            .flatten();
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect::<String>());
+        Ok(ClientInfo {
+            ip: forwarded.or(peer).map(|ip| ip.to_string()),
+            user_agent,
+        })
+    }
+}

@@ -1,0 +1,359 @@
+//! `GET /api/v1/openapi.json`: an OpenAPI 3.1 document built from [`ROUTES`].
+//!
+//! The table is the single description of the HTTP surface; the Router registers its routes
+//! through a builder that records them ([`super::mounted_routes`]), and a test checks that
+//! both lists are the same, so the document cannot drift from what is served.
+
+use super::Method;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No credential (link pages carry a signed token; health; the document itself).
+    Public,
+    /// Any signed-in person; what they see is scoped by role.
+    User,
+    /// Sam admins only.
+    SamAdmin,
+    /// Local mode only, unauthenticated (the outbox).
+    Local,
+}
+
+/// One documented route.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteDoc {
+    pub method: Method,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+    /// Query parameters (all optional strings unless the schema below says otherwise).
+    pub query: &'static [&'static str],
+    /// The request body's schema (a name in `components.schemas`).
+    pub body: Option<&'static str>,
+    /// Whether the body may be left out (every field optional).
+    pub body_optional: bool,
+    /// The success response: a schema name, or `html` for pages.
+    pub response: &'static str,
+}
+
+const fn r(
+    method: Method,
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    response: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        access,
+        query: &[],
+        body: None,
+        body_optional: false,
+        response,
+    }
+}
+
+const fn with_body(mut d: RouteDoc, body: &'static str, optional: bool) -> RouteDoc {
+    d.body = Some(body);
+    d.body_optional = optional;
+    d
+}
+
+const fn with_query(mut d: RouteDoc, query: &'static [&'static str]) -> RouteDoc {
+    d.query = query;
+    d
+}
+
+const FILTERS: &[&str] = &[
+    "state",
+    "justification",
+    "applies_to",
+    "publisher",
+    "product",
+    "group",
+    "user",
+];
+const LIST_QUERY: &[&str] = &[
+    "state",
+    "justification",
+    "applies_to",
+    "publisher",
+    "product",
+    "group",
+    "user",
+    "limit",
+    "cursor",
+];
+
+use Access::*;
+use Method::*;
+
+/// Every route the Router serves.
+pub const ROUTES: &[RouteDoc] = &[
+    r(Get, "/healthz", "Liveness check", Public, "Health"),
+    r(Get, "/assets/reclaim.css", "Stylesheet of the pages", Public, "css"),
+    r(Get, "/respond/{token}", "Confirmation page of an email link (never changes anything)", Public, "html"),
+    with_body(
+        r(Post, "/respond/{token}", "Answer through an email link (form post from the confirmation page)", Public, "html"),
+        "AnswerForm",
+        true,
+    ),
+    r(Get, "/api/v1/openapi.json", "This document", Public, "OpenApi"),
+    r(Get, "/api/v1/me", "The caller, with roles and groups", User, "Me"),
+    with_query(
+        r(Get, "/api/v1/candidates", "List candidates (scoped by role) with filters and cursor pagination", User, "CandidatePage"),
+        LIST_QUERY,
+    ),
+    with_body(
+        r(Post, "/api/v1/candidates", "Create candidates from import rows (nothing stored if a row is bad, unless skip_invalid)", SamAdmin, "ImportReport"),
+        "ImportBody",
+        false,
+    ),
+    with_body(
+        r(Post, "/api/v1/candidates/reclaim-all", "Reclaim every Ready candidate the filter selects", SamAdmin, "BulkReport"),
+        "FilterBody",
+        true,
+    ),
+    r(Get, "/api/v1/candidates/{id}", "One candidate (by id or number) with history, tasks, savings, workflow and allowed actions", User, "CandidateDetail"),
+    r(Get, "/api/v1/candidates/{id}/workflow", "Show Workflow: the graph, the current stage and the path taken", User, "WorkflowGraph"),
+    with_body(r(Post, "/api/v1/candidates/{id}/reclaim", "Reclaim", SamAdmin, "Candidate"), "VersionBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/answer", "The candidate's user answers: keep (Yes) or remove (No)", User, "Candidate"), "AnswerBody", false),
+    with_body(r(Post, "/api/v1/candidates/{id}/approve", "Approve a keep request (assignment-group member)", User, "Candidate"), "CommentBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/reject", "Reject a keep request (assignment-group member)", User, "Candidate"), "CommentBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/close-complete", "Close Complete (sam admin or the assignee)", User, "Candidate"), "CloseCompleteBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/close-skipped", "Close Skipped", SamAdmin, "Candidate"), "CloseSkippedBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/resume", "Resume after Attention Required", SamAdmin, "Candidate"), "VersionBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/assign", "Assign to a group and/or a person", SamAdmin, "Candidate"), "AssignBody", false),
+    with_body(r(Post, "/api/v1/candidates/{id}/work-notes", "Add a work note (sam admin, group member or assignee)", User, "Candidate"), "WorkNoteBody", false),
+    with_body(r(Put, "/api/v1/candidates/{id}/user", "Fix the candidate's user (e.g. a missing email) before Resume", SamAdmin, "Candidate"), "UserBody", false),
+    r(Get, "/api/v1/workflow", "The bare workflow graph", User, "WorkflowGraph"),
+    r(Get, "/api/v1/tasks/mine", "Open tasks assigned to me or my groups", User, "TaskList"),
+    r(Get, "/api/v1/rules", "Reclamation rules", SamAdmin, "RuleList"),
+    r(Get, "/api/v1/rules/{id}", "One rule", SamAdmin, "Rule"),
+    with_body(r(Put, "/api/v1/rules/{id}", "Create or replace a rule", SamAdmin, "Rule"), "Rule", false),
+    r(Get, "/api/v1/groups", "Assignment groups", User, "GroupList"),
+    r(Get, "/api/v1/groups/{id}", "One assignment group", User, "Group"),
+    with_body(r(Put, "/api/v1/groups/{id}", "Create or replace an assignment group", SamAdmin, "Group"), "Group", false),
+    with_query(
+        r(Get, "/api/v1/savings", "Potential and actual savings over the candidates I may see", User, "Savings"),
+        FILTERS,
+    ),
+    r(Get, "/outbox", "Local outbox: messages with their links (local mode only)", Local, "html"),
+    r(Get, "/outbox/{key}", "One message of the local outbox", Local, "html"),
+    r(Get, "/outbox/{key}/html", "A message's HTML part, for a sandboxed frame", Local, "html"),
+];
+
+fn opt_string() -> Value {
+    json!({"type": ["string", "null"]})
+}
+
+fn object(props: Value, required: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": props,
+        "required": required,
+    })
+}
+
+fn enum_of(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+
+fn schemas() -> Map<String, Value> {
+    use reclaim_workflow::{AppliesTo, Justification, State};
+    let states: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+    let justifications: Vec<&str> = Justification::ALL.iter().map(|j| j.as_str()).collect();
+    let applies: Vec<&str> = AppliesTo::ALL.iter().map(|a| a.as_str()).collect();
+    let version = json!({"type": ["integer", "null"], "minimum": 0,
+        "description": "The version you last saw; if the candidate moved since, 409 stale_version and nothing changes."});
+    let filter_props = json!({
+        "state": enum_of(&states),
+        "justification": enum_of(&justifications),
+        "applies_to": enum_of(&applies),
+        "publisher": opt_string(), "product": opt_string(),
+        "group": opt_string(), "user": opt_string(),
+    });
+    let loose = |d: &str| json!({"type": "object", "description": d});
+    let list_of = |name: &str| json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}});
+    let user_ref = object(
+        json!({
+            "id": {"type": "string"}, "display_name": {"type": "string"},
+            "email": opt_string(), "upn": opt_string(),
+            "itil": {"type": "boolean"}, "vip": {"type": "boolean"},
+        }),
+        &["id"],
+    );
+    let pairs: Vec<(&str, Value)> = vec![
+        ("Error", json!({
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "Stable machine-readable code, e.g. stale_version, not_allowed_in_state, invalid, unauthorized."},
+                    "message": {"type": "string"},
+                    "fields": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+                    "rows": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "errors": {"type": "array"}}}}
+                }
+            }}
+        })),
+        ("VersionBody", object(json!({"expected_version": version}), &[])),
+        ("AnswerBody", object(json!({"keep": {"type": "boolean", "description": "true = Yes, keep it; false = No, remove it"}, "comment": opt_string(), "expected_version": version}), &["keep"])),
+        ("CommentBody", object(json!({"comment": opt_string(), "expected_version": version}), &[])),
+        ("CloseCompleteBody", object(json!({"note": opt_string(), "expected_version": version}), &[])),
+        ("CloseSkippedBody", object(json!({"reason": opt_string(), "expected_version": version}), &[])),
+        ("AssignBody", object(json!({"group": opt_string(), "assigned_to": opt_string(), "expected_version": version}), &[])),
+        ("WorkNoteBody", object(json!({"text": {"type": "string", "minLength": 1}, "expected_version": version}), &["text"])),
+        ("UserRef", user_ref),
+        ("UserBody", object(json!({"user": {"$ref": "#/components/schemas/UserRef"}, "expected_version": version}), &["user"])),
+        ("FilterBody", object(filter_props, &[])),
+        ("ImportBody", object(json!({
+            "candidates": {"type": "array", "items": {
+                "type": "object",
+                "description": "One row; the same fields as the CSV import columns. Values are text, numbers or booleans.",
+                "propertyNames": {"enum": reclaim_workflow::intake::FIELDS},
+            }},
+            "skip_invalid": {"type": "boolean"},
+        }), &["candidates"])),
+        ("AnswerForm", json!({"type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}})),
+        ("Rule", loose("A reclamation rule (id, name, applies_to, justification, notify_user, days_before_auto_reclamation, reminder_days, assignment_group, create_candidates, exclusions, plugin, max_revocation_attempts); unknown fields are refused.")),
+        ("RuleList", list_of("Rule")),
+        ("Group", loose("An assignment group (id, name, email, members); unknown fields are refused.")),
+        ("GroupList", list_of("Group")),
+        ("Candidate", loose("A removal candidate.")),
+        ("CandidatePage", json!({"type": "object", "properties": {"items": list_of("Candidate"), "next": opt_string()}})),
+        ("CandidateDetail", loose("candidate, potential_savings_cents, history, tasks, workflow, actions, links")),
+        ("WorkflowGraph", loose("states (id, label, current, visited), edges (from, to, label, taken), current, path")),
+        ("Task", loose("A task: approval, user-answer or manual-removal.")),
+        ("TaskList", list_of("Task")),
+        ("Me", loose("user and principal (user_id, sam_admin, itil, groups)")),
+        ("Savings", loose("potential_cents, actual_cents, actual_by_month, by_product")),
+        ("BulkReport", loose("reclaimed (numbers) and refused (number, error)")),
+        ("ImportReport", loose("created (numbers), invalid rows (line, errors), rejected")),
+        ("Health", loose("status")),
+        ("OpenApi", loose("This document.")),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn operation(d: &RouteDoc) -> Value {
+    let mut params: Vec<Value> = d
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    params.extend(d.query.iter().map(|q| {
+        let schema = match *q {
+            "limit" => {
+                json!({"type": "integer", "minimum": 1, "maximum": super::candidates::MAX_LIMIT})
+            }
+            _ => json!({"type": "string"}),
+        };
+        json!({"name": q, "in": "query", "required": false, "schema": schema})
+    }));
+    let ok = match d.response {
+        "html" => json!({"description": "An HTML page", "content": {"text/html": {}}}),
+        "css" => json!({"description": "A stylesheet", "content": {"text/css": {}}}),
+        name => json!({
+            "description": "Success",
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}
+        }),
+    };
+    let mut responses = Map::new();
+    let success = if d.method == Post && d.path == "/api/v1/candidates" {
+        "201"
+    } else {
+        "200"
+    };
+    responses.insert(success.into(), ok);
+    if d.path.starts_with("/api/") && d.access != Public {
+        responses.insert("401".into(), error_response("No or unknown bearer token"));
+        responses.insert("403".into(), error_response("The caller lacks the right"));
+    }
+    if d.body.is_some() && d.path.starts_with("/api/") {
+        responses.insert("400".into(), error_response("Malformed JSON"));
+        responses.insert("415".into(), error_response("Not sent as application/json"));
+        responses.insert(
+            "422".into(),
+            error_response("Unknown or invalid fields (named in `fields`)"),
+        );
+    }
+    if d.path.contains('{') && d.path.starts_with("/api/") {
+        responses.insert("404".into(), error_response("No such record"));
+    }
+    if d.path.starts_with("/api/v1/candidates/{id}/") && d.method != Get {
+        responses.insert(
+            "409".into(),
+            error_response("Not allowed in the candidate's state, or a stale expected_version"),
+        );
+    }
+    let mut op = json!({
+        "summary": d.summary,
+        "operationId": format!("{} {}", d.method.as_str(), d.path),
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(body) = d.body {
+        let content = if d.path.starts_with("/respond/") {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        op["requestBody"] = json!({
+            "required": !d.body_optional,
+            "content": {content: {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
+        });
+    }
+    if matches!(d.access, User | SamAdmin) {
+        op["security"] = json!([{"bearer": []}]);
+    } else {
+        op["security"] = json!([]);
+    }
+    if d.access == SamAdmin {
+        op["description"] = json!("Sam admins only.");
+    } else if d.access == Local {
+        op["description"] =
+            json!("Local mode only; unauthenticated (a developer convenience on 127.0.0.1).");
+    }
+    op
+}
+
+/// The OpenAPI 3.1 document.
+pub fn openapi() -> Value {
+    let mut paths = Map::new();
+    for d in ROUTES {
+        let entry = paths.entry(d.path.to_string()).or_insert_with(|| json!({}));
+        entry[d.method.as_str().to_ascii_lowercase()] = operation(d);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Reclaim",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Software-license reclamation: removal candidates move through the reclamation workflow. Every error is {\"error\": {\"code\", \"message\", \"fields\"?}}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        }
+    })
+}
+
+pub async fn document() -> Response {
+    axum::Json(openapi()).into_response()
+}

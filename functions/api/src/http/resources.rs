@@ -1,0 +1,196 @@
+//! `/api/v1` beyond candidates: who am I, my tasks, rules, groups, savings, the bare graph.
+
+use super::auth::Caller;
+use super::candidates::{can_see, FilterBody};
+use super::error::{ApiError, Json, Path, Query};
+use super::ApiState;
+use axum::extract::State;
+use reclaim_workflow::intake::FieldError;
+use reclaim_workflow::ports::PageRequest;
+use reclaim_workflow::savings::Savings;
+use reclaim_workflow::{workflow_graph, Group, Principal, Rule, Task, User, WorkflowGraph};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub user: Option<User>,
+    pub principal: Principal,
+}
+
+/// The caller, with the roles and groups the API will use.
+pub async fn me(State(s): State<ApiState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let user = s.app.ports.directory.user(&caller.0.user_id).await?;
+    Ok(Json(Me {
+        user,
+        principal: caller.0,
+    }))
+}
+
+/// The workflow graph without a candidate: every state and edge.
+pub async fn bare_workflow(_caller: Caller) -> Json<WorkflowGraph> {
+    Json(workflow_graph(None, &[]))
+}
+
+/// Open tasks assigned to me or to any of my groups.
+pub async fn my_tasks(
+    State(s): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Vec<Task>>, ApiError> {
+    Ok(Json(s.app.my_tasks(&caller.0).await?))
+}
+
+pub async fn rules(State(s): State<ApiState>, caller: Caller) -> Result<Json<Vec<Rule>>, ApiError> {
+    caller.require_sam_admin("reading rules")?;
+    Ok(Json(s.app.ports.rules.rules().await?))
+}
+
+pub async fn rule(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Rule>, ApiError> {
+    caller.require_sam_admin("reading rules")?;
+    s.app
+        .ports
+        .rules
+        .rule(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("rule '{id}' not found")))
+}
+
+fn check_id(path_id: &str, body_id: &str, errors: &mut Vec<FieldError>) {
+    if body_id != path_id {
+        errors.push(FieldError {
+            field: "id".into(),
+            message: format!("must equal the id in the path ('{path_id}')"),
+        });
+    }
+    let ok = !path_id.is_empty()
+        && path_id.len() <= 64
+        && path_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        errors.push(FieldError {
+            field: "id".into(),
+            message: "use 1 to 64 letters, digits, '-' or '_'".into(),
+        });
+    }
+}
+
+fn required(value: &str, field: &str, errors: &mut Vec<FieldError>) {
+    if value.trim().is_empty() {
+        errors.push(FieldError {
+            field: field.into(),
+            message: "is required".into(),
+        });
+    }
+}
+
+/// Creates or replaces a rule. Open candidates keep the snapshot they were created with.
+pub async fn put_rule(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(rule): Json<Rule>,
+) -> Result<Json<Rule>, ApiError> {
+    caller.require_sam_admin("changing rules")?;
+    let mut errors = Vec::new();
+    check_id(&id, &rule.id, &mut errors);
+    required(&rule.name, "name", &mut errors);
+    if let Some(g) = &rule.assignment_group {
+        if s.app.ports.directory.group(g).await?.is_none() {
+            errors.push(FieldError {
+                field: "assignment_group".into(),
+                message: format!("unknown assignment group '{g}'"),
+            });
+        }
+    }
+    if rule.max_revocation_attempts == 0 {
+        errors.push(FieldError {
+            field: "max_revocation_attempts".into(),
+            message: "must be at least 1".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    s.app.ports.rules.put_rule(&rule).await?;
+    Ok(Json(rule))
+}
+
+/// Assignment groups are readable by anyone signed in: approvers need to know their groups.
+pub async fn groups(
+    State(s): State<ApiState>,
+    _caller: Caller,
+) -> Result<Json<Vec<Group>>, ApiError> {
+    Ok(Json(s.app.ports.directory.groups().await?))
+}
+
+pub async fn group(
+    State(s): State<ApiState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Group>, ApiError> {
+    s.app
+        .ports
+        .directory
+        .group(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("group '{id}' not found")))
+}
+
+/// Creates or replaces a group; every member must be a known user.
+pub async fn put_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(group): Json<Group>,
+) -> Result<Json<Group>, ApiError> {
+    caller.require_sam_admin("changing groups")?;
+    let mut errors = Vec::new();
+    check_id(&id, &group.id, &mut errors);
+    required(&group.name, "name", &mut errors);
+    for m in &group.members {
+        if s.app.ports.directory.user(m).await?.is_none() {
+            errors.push(FieldError {
+                field: "members".into(),
+                message: format!("unknown user '{m}'"),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    s.app.ports.directory.put_group(&group).await?;
+    Ok(Json(group))
+}
+
+/// Potential and actual savings over the candidates the caller may see (and the filter
+/// selects).
+pub async fn savings(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Query(q): Query<FilterBody>,
+) -> Result<Json<Savings>, ApiError> {
+    let filter = q.into_filter();
+    let p = &caller.0;
+    let mut total = Savings::default();
+    let mut page = PageRequest {
+        limit: 500,
+        cursor: None,
+    };
+    loop {
+        let got = s.app.ports.candidates.list(&filter, &page).await?;
+        for c in got.items.iter().filter(|c| can_see(p, c)) {
+            total.add(c);
+        }
+        match got.next {
+            Some(n) => page.cursor = Some(n),
+            None => break,
+        }
+    }
+    Ok(Json(total))
+}
