@@ -1,0 +1,214 @@
+//! The `reclaim` command line, run as a process against a database in a temp dir.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn reclaim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reclaim"))
+        .args(args)
+        .env("RECLAIM_DB", dir.join("r.db"))
+        .env_remove("RECLAIM_USER")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const SEED: &str = r#"{
+  "users": [
+    {"id": "sam", "display_name": "Sam", "email": "sam@example.com", "sam_admin": true},
+    {"id": "uma", "display_name": "Uma", "email": "uma@example.com"},
+    {"id": "al", "display_name": "Al", "email": "al@example.com"}
+  ],
+  "groups": [{"id": "approvers", "name": "Approvers", "members": ["al"]}],
+  "rules": [{"id": "r1", "name": "Ask", "notify_user": true, "days_before_auto_reclamation": 7,
+             "assignment_group": "approvers"}],
+  "tokens": {"token-for-sam-123": "sam"}
+}"#;
+
+fn seeded() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("seed.json"), SEED).unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["seed", dir.path().join("seed.json").to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir
+}
+
+fn count(dir: &Path) -> usize {
+    let out = reclaim(dir, &["candidates", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().count()
+}
+
+const BAD_CSV: &str = "publisher,product,device,user_id,user_email,justification,price_per_right\n\
+Adobe,Acrobat,PC-1,uma,uma@example.com,unused,10.00\n\
+Adobe,Acrobat,PC-2,uma,not-an-email,unused,10.00\n\
+Adobe,,PC-3,uma,uma@example.com,sometimes,ten\n\
+Zoom,Zoom Pro,PC-4,uma,uma@example.com,low-usage,14.99\n";
+
+#[test]
+fn a_csv_with_bad_rows_imports_nothing_and_names_each_line_and_field() {
+    let dir = seeded();
+    let file = dir.path().join("c.csv");
+    std::fs::write(&file, BAD_CSV).unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", file.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("line 3: user_email"), "{err}");
+    assert!(err.contains("line 4: product: is required"), "{err}");
+    assert!(err.contains("line 4: justification: 'sometimes'"), "{err}");
+    assert!(err.contains("line 4: price_per_right"), "{err}");
+    assert!(err.contains("nothing imported"), "{err}");
+    assert!(!err.contains("line 2") && !err.contains("line 5"), "{err}");
+    assert_eq!(count(dir.path()), 0);
+}
+
+#[test]
+fn skip_invalid_imports_the_good_rows_and_reports_the_bad() {
+    let dir = seeded();
+    let file = dir.path().join("c.csv");
+    std::fs::write(&file, BAD_CSV).unwrap();
+    let out = reclaim(
+        dir.path(),
+        &[
+            "candidates",
+            "import",
+            file.to_str().unwrap(),
+            "--skip-invalid",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported 2 candidate(s), skipped 2 bad row(s)"));
+    assert!(text(&out.stderr).contains("line 3: user_email"));
+    assert_eq!(count(dir.path()), 2);
+}
+
+#[test]
+fn json_imports_and_unknown_fields_are_refused_by_item() {
+    let dir = seeded();
+    let file = dir.path().join("c.json");
+    std::fs::write(
+        &file,
+        r#"[{"publisher":"Adobe","product":"Acrobat","device":"PC-1","user_id":"uma",
+             "user_email":"uma@example.com","justification":"unused","unused_rights":2},
+            {"publisher":"Adobe","product":"Acrobat","device":"PC-1","justification":"unused",
+             "colour":"red"}]"#,
+    )
+    .unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", file.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("line 2: colour: unknown field"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(count(dir.path()), 0);
+
+    std::fs::write(
+        &file,
+        r#"{"candidates": [{"publisher":"Adobe","product":"Acrobat","device":"PC-1",
+            "user_id":"uma","user_email":"uma@example.com","justification":"unused"}]}"#,
+    )
+    .unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(count(dir.path()), 1);
+}
+
+#[test]
+fn malformed_json_is_reported_and_changes_nothing() {
+    let dir = seeded();
+    let file = dir.path().join("c.json");
+    std::fs::write(&file, "[{\"publisher\": ").unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", file.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not valid JSON"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(count(dir.path()), 0);
+}
+
+#[test]
+fn reclaim_by_number_and_by_filter_moves_ready_candidates_and_emails_users() {
+    let dir = seeded();
+    let file = dir.path().join("c.csv");
+    std::fs::write(&file, BAD_CSV).unwrap();
+    let out = reclaim(
+        dir.path(),
+        &[
+            "candidates",
+            "import",
+            file.to_str().unwrap(),
+            "--skip-invalid",
+        ],
+    );
+    assert!(out.status.success());
+    let out = reclaim(dir.path(), &["reclaim", "RC0000001"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("RC0000001: Awaiting User"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Reclaiming again is refused with the reason, and the exit code says so.
+    let out = reclaim(dir.path(), &["reclaim", "RC0000001"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not allowed in state Awaiting User"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Without ids or a filter nothing happens by accident.
+    let out = reclaim(dir.path(), &["reclaim"]);
+    assert!(!out.status.success());
+    let out = reclaim(dir.path(), &["reclaim", "--publisher", "zoom"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(
+        &reclaim(
+            dir.path(),
+            &["candidates", "list", "--state", "awaiting-user"],
+        )
+        .stdout,
+    );
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let out = reclaim(dir.path(), &["candidates", "list", "--state", "sleeping"]);
+    assert!(text(&out.stderr).contains("--state: 'sleeping'"));
+}
+
+#[test]
+fn a_seed_file_that_refers_to_unknown_users_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seed.json");
+    std::fs::write(
+        &file,
+        r#"{"users": [], "groups": [{"id": "g", "name": "G", "members": ["ghost"]}]}"#,
+    )
+    .unwrap();
+    let out = reclaim(dir.path(), &["seed", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("member 'ghost' is not a user"),
+        "{}",
+        text(&out.stderr)
+    );
+}
