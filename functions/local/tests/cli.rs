@@ -1,5 +1,7 @@
 //! The `reclaim` command line, run as a process against a database in a temp dir.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
