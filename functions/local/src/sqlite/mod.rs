@@ -27,6 +27,7 @@ pub use schema::SCHEMA_VERSION;
 
 pub(crate) use codec::{from_json, from_millis, millis, sql_error};
 pub(crate) use writer::WriteOutcome;
+pub use writer::WriteStats;
 
 /// Tuning knobs; the defaults suit `reclaim serve` on a laptop.
 #[derive(Clone, Debug)]
@@ -152,6 +153,11 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many writes shared each transaction so far (group commit at work).
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.writer.stats()
     }
 
     /// Notified after each commit that queued effects; the worker waits on it.

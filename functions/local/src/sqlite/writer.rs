@@ -10,6 +10,7 @@ use reclaim_workflow::ports::StoreError;
 use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -86,9 +87,26 @@ where
 
 type BoxedJob = Box<dyn Job>;
 
+/// Counters of the writer's work, for benchmarks and diagnostics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    transactions: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// How much the group commit grouped: writes per committed transaction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Writes those transactions carried (each a commit, insert, task update...).
+    pub writes: u64,
+}
+
 pub(crate) struct Writer {
     tx: Option<mpsc::Sender<BoxedJob>>,
     thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
 }
 
 impl Writer {
@@ -98,13 +116,23 @@ impl Writer {
         notify: Arc<Notify>,
     ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<BoxedJob>();
+        let counters = Arc::new(Counters::default());
+        let shared = counters.clone();
         let thread = std::thread::Builder::new()
             .name("reclaim-sqlite-writer".into())
-            .spawn(move || writer_loop(&conn, &rx, max_batch, &notify))?;
+            .spawn(move || writer_loop(&conn, &rx, max_batch, &notify, &shared))?;
         Ok(Writer {
             tx: Some(tx),
             thread: Some(thread),
+            counters,
         })
+    }
+
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+        }
     }
 
     pub async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -144,6 +172,7 @@ fn writer_loop(
     rx: &mpsc::Receiver<BoxedJob>,
     max_batch: usize,
     notify: &Notify,
+    counters: &Counters,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = VecDeque::with_capacity(16);
@@ -154,7 +183,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(conn, batch, notify);
+        run_batch(conn, batch, notify, counters);
     }
 }
 
@@ -162,7 +191,12 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_batch(conn: &Connection, mut queue: VecDeque<BoxedJob>, notify: &Notify) {
+fn run_batch(
+    conn: &Connection,
+    mut queue: VecDeque<BoxedJob>,
+    notify: &Notify,
+    counters: &Counters,
+) {
     while !queue.is_empty() {
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
             let why = format!("cannot start a write transaction: {e}");
@@ -228,6 +262,10 @@ fn run_batch(conn: &Connection, mut queue: VecDeque<BoxedJob>, notify: &Notify) 
         }
         match exec(conn, "COMMIT") {
             Ok(()) => {
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .writes
+                    .fetch_add(ran.len() as u64, Ordering::Relaxed);
                 for job in ran {
                     job.finish(Ok(()));
                 }
