@@ -82,6 +82,11 @@ impl CsdState {
         state
     }
 
+    /// Lenient fakes create unknown users/apps on first use (the demo); tests turn it off.
+    pub fn set_lenient(&self, lenient: bool) {
+        lock(&self.0).lenient = lenient;
+    }
+
     pub fn token(&self) -> String {
         lock(&self.0).token.clone()
     }
