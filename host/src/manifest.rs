@@ -1,0 +1,338 @@
+//! The plugin manifest: what an operator grants one plugin.
+//!
+//! A component alone can do nothing outside its sandbox; the manifest beside it is the only
+//! source of capabilities. Everything not granted here is refused.
+//!
+//! ## Manifest
+//!
+//! File `reclaim-plugin.toml` in the plugin directory, next to the component:
+//!
+//! ```toml
+//! id = "m365-revoke"                 # must equal describe().id
+//! component = "plugin.wasm"          # optional; default "plugin.wasm"
+//! deadline_ms = 10000                # optional; wall-clock limit per call (default 10 s)
+//! memory_mb = 64                     # optional; linear-memory cap per call (default 64 MiB)
+//!
+//! # Outbound HTTP the plugin may make, as scheme://host:port patterns. Empty = none.
+//! # host may be `*.example.com` (any subdomain) or `*` (any host); port may be `*`.
+//! # A pattern without a port means the scheme's default port (443 / 80).
+//! allowed_outbound_hosts = ["https://graph.microsoft.com:443", "https://login.microsoftonline.com"]
+//!
+//! # Names of the secrets the plugin may read with config.secret(name).
+//! secrets = ["client-secret"]
+//!
+//! # Optional routing hints used by the workflow's revoker when a rule names no plugin:
+//! # case-insensitive, `*` matches any run of characters. Empty = any.
+//! products = ["Microsoft 365 *", "Office 365 E*"]
+//! publishers = ["Microsoft*"]
+//!
+//! # Values the plugin reads with config.get(key); only these keys exist for it.
+//! # Non-string TOML values are given to the plugin in their TOML spelling (10, true).
+//! [config]
+//! tenant-id = "contoso.onmicrosoft.com"
+//! graph-base = "https://graph.microsoft.com/v1.0"
+//!
+//! # Where each granted secret's value comes from, chosen by the operator. Optional: a secret
+//! # without an entry is read from the environment variable
+//! # RECLAIM_SECRET_<PLUGIN_ID>_<NAME> (upper case, every non-alphanumeric replaced by `_`),
+//! # e.g. RECLAIM_SECRET_M365_REVOKE_CLIENT_SECRET.
+//! [secret_sources]
+//! client-secret = "env:M365_CLIENT_SECRET"     # an environment variable of the host process
+//! # client-secret = "file:/run/secrets/m365"  # a file (trailing newline trimmed)
+//! ```
+//!
+//! Secret values are read when the plugin asks, never at load, never logged, and never
+//! shown by `reclaim plugin check` (it says only whether a value is present). Unknown keys in the
+//! manifest are an error so that a typo does not silently drop a limit.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::HostError;
+use crate::net::HostPattern;
+
+/// The manifest's file name inside a plugin directory.
+pub const MANIFEST_FILE: &str = "reclaim-plugin.toml";
+
+/// Default per-call wall-clock limit; long enough for a token fetch plus one vendor call.
+pub const DEFAULT_DEADLINE_MS: u64 = 10_000;
+/// Default linear-memory cap; JSON-over-HTTP plugins need a few MiB.
+pub const DEFAULT_MEMORY_MB: u64 = 64;
+/// Highest deadline a manifest may ask for, so a typo cannot park an effect for hours.
+pub const MAX_DEADLINE_MS: u64 = 15 * 60 * 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    id: String,
+    #[serde(default)]
+    component: Option<String>,
+    #[serde(default)]
+    deadline_ms: Option<u64>,
+    #[serde(default)]
+    memory_mb: Option<u64>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
+    #[serde(default)]
+    products: Vec<String>,
+    #[serde(default)]
+    publishers: Vec<String>,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    secret_sources: BTreeMap<String, String>,
+}
+
+/// Where a granted secret's value lives on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the host process.
+    Env(String),
+    /// A file on the host (trailing newline trimmed).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    fn parse(spec: &str) -> Option<Self> {
+        if let Some(var) = spec.strip_prefix("env:") {
+            (!var.is_empty()).then(|| SecretSource::Env(var.to_string()))
+        } else {
+            spec.strip_prefix("file:")
+                .filter(|p| !p.is_empty())
+                .map(|p| SecretSource::File(PathBuf::from(p)))
+        }
+    }
+
+    /// The conventional source for a secret with no `[secret_sources]` entry.
+    pub fn default_for(plugin_id: &str, name: &str) -> Self {
+        let norm = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        };
+        SecretSource::Env(format!("RECLAIM_SECRET_{}_{}", norm(plugin_id), norm(name)))
+    }
+
+    /// Reads the value now; `None` when the variable or file is absent or unreadable.
+    pub(crate) fn read(&self) -> Option<Secret> {
+        match self {
+            SecretSource::Env(var) => std::env::var(var).ok().map(Secret),
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .ok()
+                .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string())),
+        }
+    }
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(v) => write!(f, "env:{v}"),
+            SecretSource::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+/// A secret value; its `Debug` never shows the value, so it cannot leak into logs by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The plugin id; equals `describe().id`.
+    pub id: String,
+    /// The component file, relative to the plugin directory.
+    pub component: PathBuf,
+    /// Wall-clock limit per call.
+    pub deadline_ms: u64,
+    /// Linear-memory cap per call.
+    pub memory_mb: u64,
+    /// Outbound HTTP grants.
+    pub allowed_outbound_hosts: Vec<HostPattern>,
+    /// Secret names the plugin may read, with where each value comes from.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// Config values the plugin may read.
+    pub config: BTreeMap<String, String>,
+    /// Product patterns for routing (empty = any).
+    pub products: Vec<String>,
+    /// Publisher patterns for routing (empty = any).
+    pub publishers: Vec<String>,
+}
+
+impl Manifest {
+    /// Reads `reclaim-plugin.toml` from a plugin directory.
+    pub fn load(dir: &Path) -> Result<Self, HostError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| HostError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| HostError::Manifest { path, message })
+    }
+
+    /// Parses and validates manifest text; the error says which field is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        if raw.id.is_empty()
+            || !raw
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "id `{}` must be non-empty and use only letters, digits, `-`, `_` and `.`",
+                raw.id
+            ));
+        }
+        let component = PathBuf::from(raw.component.unwrap_or_else(|| "plugin.wasm".into()));
+        if component.is_absolute()
+            || component
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(format!(
+                "component `{}` must be a path inside the plugin directory",
+                component.display()
+            ));
+        }
+        let deadline_ms = raw.deadline_ms.unwrap_or(DEFAULT_DEADLINE_MS);
+        if deadline_ms == 0 || deadline_ms > MAX_DEADLINE_MS {
+            return Err(format!(
+                "deadline_ms = {deadline_ms} must be between 1 and {MAX_DEADLINE_MS}"
+            ));
+        }
+        let memory_mb = raw.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
+        if memory_mb == 0 || memory_mb > 4096 {
+            return Err(format!("memory_mb = {memory_mb} must be between 1 and 4096"));
+        }
+        let allowed_outbound_hosts = raw
+            .allowed_outbound_hosts
+            .iter()
+            .map(|p| HostPattern::parse(p).map_err(|e| format!("allowed_outbound_hosts: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        for name in raw.secret_sources.keys() {
+            if !raw.secrets.contains(name) {
+                return Err(format!(
+                    "secret_sources names `{name}`, which is not in `secrets`"
+                ));
+            }
+        }
+        let mut secrets = BTreeMap::new();
+        for name in &raw.secrets {
+            let source = match raw.secret_sources.get(name) {
+                Some(spec) => SecretSource::parse(spec).ok_or_else(|| {
+                    format!("secret_sources.{name} = `{spec}`: expected `env:VAR` or `file:/path`")
+                })?,
+                None => SecretSource::default_for(&raw.id, name),
+            };
+            secrets.insert(name.clone(), source);
+        }
+        let config = raw
+            .config
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Table(_) | toml::Value::Array(_) => {
+                        return Err(format!("config.{k}: values must be scalars"))
+                    }
+                    other => other.to_string(),
+                };
+                Ok((k, v))
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
+        Ok(Manifest {
+            id: raw.id,
+            component,
+            deadline_ms,
+            memory_mb,
+            allowed_outbound_hosts,
+            secrets,
+            config,
+            products: raw.products,
+            publishers: raw.publishers,
+        })
+    }
+
+    /// A manifest granting nothing, for checking a bare component with `plugin check`.
+    pub fn bare(id: &str, component: PathBuf) -> Self {
+        Manifest {
+            id: id.to_string(),
+            component,
+            deadline_ms: DEFAULT_DEADLINE_MS,
+            memory_mb: DEFAULT_MEMORY_MB,
+            allowed_outbound_hosts: Vec::new(),
+            secrets: BTreeMap::new(),
+            config: BTreeMap::new(),
+            products: Vec::new(),
+            publishers: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_manifest_parses_with_defaults_and_sources() {
+        let m = Manifest::parse(
+            r#"
+            id = "m365-revoke"
+            allowed_outbound_hosts = ["https://graph.microsoft.com", "http://127.0.0.1:*"]
+            secrets = ["client-secret", "other"]
+            [config]
+            tenant = "contoso"
+            retries = 3
+            [secret_sources]
+            client-secret = "env:M365_SECRET"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.component, PathBuf::from("plugin.wasm"));
+        assert_eq!(m.deadline_ms, DEFAULT_DEADLINE_MS);
+        assert_eq!(m.config["retries"], "3");
+        assert_eq!(
+            m.secrets["client-secret"],
+            SecretSource::Env("M365_SECRET".into())
+        );
+        assert_eq!(
+            m.secrets["other"],
+            SecretSource::Env("RECLAIM_SECRET_M365_REVOKE_OTHER".into())
+        );
+        assert_eq!(m.allowed_outbound_hosts.len(), 2);
+    }
+
+    #[test]
+    fn typos_and_escapes_are_rejected() {
+        assert!(Manifest::parse("id = \"x\"\ndeadline = 5").is_err());
+        assert!(Manifest::parse("id = \"x\"\ncomponent = \"../x.wasm\"").is_err());
+        assert!(Manifest::parse("id = \"x y\"").is_err());
+        assert!(Manifest::parse("id = \"x\"\n[secret_sources]\na = \"env:A\"").is_err());
+        assert!(Manifest::parse("id = \"x\"\nsecrets=[\"a\"]\n[secret_sources]\na = \"vault:A\"").is_err());
+        assert!(Manifest::parse("id = \"x\"\nmemory_mb = 0").is_err());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}
