@@ -100,7 +100,10 @@ fn store(component: &Component, entry: &Path) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let tmp: PathBuf = dir.join(format!(
         ".{}.{}.tmp",
-        entry.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        entry
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     std::fs::write(&tmp, &bytes).map_err(|e| e.to_string())?;

@@ -137,7 +137,13 @@ impl fmt::Display for CheckReport {
         }
         writeln!(f, "  id           {}", i.id)?;
         writeln!(f, "  name         {} {} ({})", i.name, i.version, i.vendor)?;
-        let list = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+        let list = |v: Vec<String>| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         writeln!(
             f,
             "  applies-to   {}",
@@ -149,7 +155,11 @@ impl fmt::Display for CheckReport {
             list(i.justifications.iter().map(kebab).collect())
         )?;
         for k in &i.config_keys {
-            let set = if m.config.contains_key(&k.name) { "set" } else { "NOT SET" };
+            let set = if m.config.contains_key(&k.name) {
+                "set"
+            } else {
+                "NOT SET"
+            };
             writeln!(
                 f,
                 "  config       {}{}: {} [{set}]",
@@ -171,13 +181,22 @@ impl fmt::Display for CheckReport {
             writeln!(
                 f,
                 "  granted      secret {name} from {source}: {}",
-                if *present { "value present" } else { "NO VALUE" }
+                if *present {
+                    "value present"
+                } else {
+                    "NO VALUE"
+                }
             )?;
         }
         writeln!(
             f,
             "  outbound     {}",
-            list(m.allowed_outbound_hosts.iter().map(|p| p.to_string()).collect())
+            list(
+                m.allowed_outbound_hosts
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            )
         )?;
         writeln!(
             f,

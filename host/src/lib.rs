@@ -163,7 +163,11 @@ impl fmt::Debug for PluginHost {
             .field("cfg", &self.inner.cfg)
             .field(
                 "plugins",
-                &self.plugins().iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                &self
+                    .plugins()
+                    .iter()
+                    .map(|p| p.id.clone())
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -222,19 +226,22 @@ impl PluginHost {
     /// Creates the engine, the linker (WASI with an empty context, `wasi:http` behind the
     /// grant check, and the `log` and `config` imports) and starts the epoch ticker.
     pub fn new(cfg: HostConfig) -> Result<Self, HostError> {
-        let engine = Engine::new(&engine_config(&cfg)).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine_config(&cfg)).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<CallState>::new(&engine);
         let link = |r: wasmtime::Result<()>| r.map_err(|e| HostError::Engine(format!("{e:#}")));
         link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
-        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))?;
-        link(bindings::reclaim::plugin::log::add_to_linker::<_, HasSelf<CallState>>(
+        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
             &mut linker,
-            |s| s,
         ))?;
-        link(bindings::reclaim::plugin::config::add_to_linker::<_, HasSelf<CallState>>(
-            &mut linker,
-            |s| s,
-        ))?;
+        link(bindings::reclaim::plugin::log::add_to_linker::<
+            _,
+            HasSelf<CallState>,
+        >(&mut linker, |s| s))?;
+        link(bindings::reclaim::plugin::config::add_to_linker::<
+            _,
+            HasSelf<CallState>,
+        >(&mut linker, |s| s))?;
         spawn_ticker(&engine, cfg.epoch_tick)?;
         let permits = tokio::sync::Semaphore::new(cfg.max_concurrent_calls.max(1) as usize);
         Ok(PluginHost {
@@ -328,7 +335,11 @@ impl PluginHost {
             path: wasm_path.clone(),
             message: format!("{e:#}"),
         };
-        let pre = self.inner.linker.instantiate_pre(&component).map_err(mismatch)?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(mismatch)?;
         let pre = ReclaimerPre::new(pre).map_err(mismatch)?;
         let policy = self.policy_for(&manifest);
         let mut manifest = Arc::new(manifest);
@@ -393,7 +404,11 @@ impl PluginHost {
         }
         loaded.info = info.clone();
         {
-            let mut plugins = self.inner.plugins.write().unwrap_or_else(PoisonError::into_inner);
+            let mut plugins = self
+                .inner
+                .plugins
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if plugins.iter().any(|p| p.manifest.id == manifest.id) {
                 return Err(HostError::Duplicate(manifest.id.clone()));
             }
@@ -448,7 +463,10 @@ impl PluginHost {
     }
 
     fn read_plugins(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Loaded>>> {
-        self.inner.plugins.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .plugins
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn find(&self, plugin_id: &str) -> Option<Arc<Loaded>> {
@@ -459,9 +477,10 @@ impl PluginHost {
     }
 
     fn get(&self, plugin_id: &str) -> Result<Arc<Loaded>, PluginError> {
-        self.find(plugin_id).ok_or_else(|| PluginError::UnknownPlugin {
-            plugin: plugin_id.to_string(),
-        })
+        self.find(plugin_id)
+            .ok_or_else(|| PluginError::UnknownPlugin {
+                plugin: plugin_id.to_string(),
+            })
     }
 
     /// One call in a fresh store and instance, with every limit applied.
@@ -506,9 +525,7 @@ impl PluginHost {
             tokio::time::timeout(budget + IO_GRACE, async move {
                 let instance: Reclaimer = pre.instantiate_async(&mut *store).await?;
                 Ok::<_, wasmtime::Error>(match call {
-                    Call::Describe => {
-                        RawAnswer::Info(instance.call_describe(&mut *store).await?)
-                    }
+                    Call::Describe => RawAnswer::Info(instance.call_describe(&mut *store).await?),
                     Call::Reclaim(req) => {
                         RawAnswer::Reclaim(instance.call_reclaim(&mut *store, &req).await?)
                     }
@@ -653,9 +670,8 @@ where
     };
     if tokio::runtime::Handle::try_current().is_ok() {
         // A runtime cannot be nested in this thread; run on a scoped helper thread.
-        std::thread::scope(|s| s.spawn(|| run(fut)).join()).unwrap_or_else(|_| {
-            Err(HostError::Engine("plugin load thread panicked".into()))
-        })
+        std::thread::scope(|s| s.spawn(|| run(fut)).join())
+            .unwrap_or_else(|_| Err(HostError::Engine("plugin load thread panicked".into())))
     } else {
         run(fut)
     }

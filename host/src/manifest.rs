@@ -220,7 +220,9 @@ impl Manifest {
         }
         let memory_mb = raw.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         if memory_mb == 0 || memory_mb > 4096 {
-            return Err(format!("memory_mb = {memory_mb} must be between 1 and 4096"));
+            return Err(format!(
+                "memory_mb = {memory_mb} must be between 1 and 4096"
+            ));
         }
         let allowed_outbound_hosts = raw
             .allowed_outbound_hosts
@@ -326,7 +328,10 @@ mod tests {
         assert!(Manifest::parse("id = \"x\"\ncomponent = \"../x.wasm\"").is_err());
         assert!(Manifest::parse("id = \"x y\"").is_err());
         assert!(Manifest::parse("id = \"x\"\n[secret_sources]\na = \"env:A\"").is_err());
-        assert!(Manifest::parse("id = \"x\"\nsecrets=[\"a\"]\n[secret_sources]\na = \"vault:A\"").is_err());
+        assert!(
+            Manifest::parse("id = \"x\"\nsecrets=[\"a\"]\n[secret_sources]\na = \"vault:A\"")
+                .is_err()
+        );
         assert!(Manifest::parse("id = \"x\"\nmemory_mb = 0").is_err());
     }
 

@@ -80,7 +80,9 @@ impl HostPattern {
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('@') || rest.contains('?') {
-            return Err(format!("`{text}`: only scheme://host:port, no path or user"));
+            return Err(format!(
+                "`{text}`: only scheme://host:port, no path or user"
+            ));
         }
         // Split the port off, minding bracketed IPv6 literals.
         let (host, port) = if let Some(after) = rest.strip_prefix('[') {
@@ -215,7 +217,11 @@ impl OutboundPolicy {
         } else {
             Err(format!(
                 "{}://{host}:{port} is not in allowed_outbound_hosts",
-                if scheme == Scheme::Https { "https" } else { "http" }
+                if scheme == Scheme::Https {
+                    "https"
+                } else {
+                    "http"
+                }
             ))
         }
     }
@@ -300,8 +306,7 @@ impl WasiHttpHooks for OutboundPolicy {
                 }
             }
             tracing::debug!(plugin = %grants.plugin, %method, url = %shown, "outbound request");
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             let max = grants.max_response_bytes;
             let response = response.map(|body| {
                 Limited::new(body, max)

@@ -90,11 +90,14 @@ impl PluginRevoker {
 /// The plugin request for a candidate; `idempotency_key` is the effect's key, stable across
 /// retries of the same revocation.
 pub fn request_for(candidate: &Candidate, idempotency_key: &str, dry_run: bool) -> Request {
-    let user = candidate.user.as_ref().map_or_else(User::default, |u| User {
-        id: u.id.clone(),
-        email: u.email().map(str::to_string),
-        upn: u.upn.clone().filter(|s| !s.trim().is_empty()),
-    });
+    let user = candidate
+        .user
+        .as_ref()
+        .map_or_else(User::default, |u| User {
+            id: u.id.clone(),
+            email: u.email().map(str::to_string),
+            upn: u.upn.clone().filter(|s| !s.trim().is_empty()),
+        });
     Request {
         candidate_id: candidate.id.clone(),
         idempotency_key: idempotency_key.to_string(),

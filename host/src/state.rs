@@ -129,8 +129,13 @@ impl Transcript {
 
     /// The last stderr lines, for a crash report.
     pub(crate) fn stderr_tail(&self) -> Option<String> {
-        (!self.stderr_tail.is_empty())
-            .then(|| self.stderr_tail.iter().cloned().collect::<Vec<_>>().join(" | "))
+        (!self.stderr_tail.is_empty()).then(|| {
+            self.stderr_tail
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
     }
 }
 
@@ -258,8 +263,8 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let max_bytes = usize::try_from(manifest.memory_mb.saturating_mul(1024 * 1024))
-            .unwrap_or(usize::MAX);
+        let max_bytes =
+            usize::try_from(manifest.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         CallState {
             plugin,
             manifest,

@@ -436,7 +436,9 @@ impl AnswerSize for Outcome {
             Outcome::Removed(s) => s.len(),
             Outcome::AlreadyAbsent | Outcome::Pending(_) => 0,
             Outcome::ManualTask(t) => {
-                t.title.len() + t.instructions.len() + t.assignee_hint.as_ref().map_or(0, String::len)
+                t.title.len()
+                    + t.instructions.len()
+                    + t.assignee_hint.as_ref().map_or(0, String::len)
             }
         }
     }

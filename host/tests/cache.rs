@@ -1,6 +1,9 @@
 //! The compile cache: a second load is a cache hit via `deserialize_file`; an engine with a
 //! different config, or a damaged entry, compiles again. Plus `plugin check`.
 
+// Test helpers outside #[test] fns may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -29,7 +32,10 @@ async fn a_second_load_is_a_cache_hit_and_runs() {
     };
 
     let first = PluginHost::new(cfg.clone()).unwrap();
-    assert_eq!(first.load_dir_report(&dir).unwrap().source, LoadSource::Compiled);
+    assert_eq!(
+        first.load_dir_report(&dir).unwrap().source,
+        LoadSource::Compiled
+    );
     assert_eq!(entries(cache.path()).len(), 1);
 
     let second = PluginHost::new(cfg).unwrap();
@@ -97,7 +103,11 @@ fn a_damaged_or_foreign_cache_entry_is_recompiled() {
         .serialize()
         .unwrap();
     std::fs::write(&entry, artifact).unwrap();
-    assert_eq!(load(), LoadSource::Compiled, "a foreign artifact must not load");
+    assert_eq!(
+        load(),
+        LoadSource::Compiled,
+        "a foreign artifact must not load"
+    );
     assert_eq!(load(), LoadSource::Cache, "and is replaced by a good one");
 
     // Truncated.

@@ -1,6 +1,9 @@
 //! Hostile guests against the real host: every misbehaviour ends in a clean `PluginError`, and
 //! a well-behaved call right after it succeeds.
 
+// Test helpers outside #[test] fns may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -57,7 +60,10 @@ async fn infinite_loop_is_stopped_within_twice_the_deadline() {
         took < Duration::from_millis(600),
         "stopped after {took:?}, more than 2x the 300 ms deadline"
     );
-    assert!(took >= Duration::from_millis(300), "stopped early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "stopped early: {took:?}"
+    );
     assert_still_serves(&host).await;
 }
 
@@ -167,7 +173,7 @@ async fn a_request_to_a_host_not_granted_is_denied_and_never_sent() {
         assert_eq!(
             err,
             PluginError::Permanent {
-                message: "error-code HttpRequestDenied".into()
+                message: "error-code ErrorCode::HttpRequestDenied".into()
             },
             "{key}"
         );
@@ -203,7 +209,7 @@ async fn loopback_is_refused_unless_the_host_allows_private_addresses() {
         assert_eq!(
             err,
             PluginError::Permanent {
-                message: "error-code DestinationIpProhibited".into()
+                message: "error-code ErrorCode::DestinationIpProhibited".into()
             },
             "{key}: a granted name resolving to loopback is still refused"
         );
@@ -235,10 +241,7 @@ async fn a_vendor_response_over_the_cap_is_cut_off() {
         ..test_config()
     };
     let (host, _tmp) = hostile_host(cfg, &manifest);
-    let err = host
-        .reclaim("hostile", &req("http:big"))
-        .await
-        .unwrap_err();
+    let err = host.reclaim("hostile", &req("http:big")).await.unwrap_err();
     match err {
         PluginError::Permanent { message } => {
             assert!(message.contains("body read failed"), "{message}")
@@ -339,9 +342,7 @@ async fn the_sandbox_has_no_environment_arguments_or_files() {
     let (host, _tmp) = hostile_host(test_config(), BASIC);
     assert_eq!(
         host.reclaim("hostile", &req("sandbox")).await,
-        Ok(Outcome::Removed(
-            "env=0 args=0 root=false cwd=false".into()
-        ))
+        Ok(Outcome::Removed("env=0 args=0 root=false cwd=false".into()))
     );
 }
 
@@ -378,7 +379,12 @@ async fn a_component_of_another_world_is_refused_at_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifest_id_must_match_describe() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = plugin_dir(tmp.path(), "x", &guests().hostile, "id = \"someone-else\"\n");
+    let dir = plugin_dir(
+        tmp.path(),
+        "x",
+        &guests().hostile,
+        "id = \"someone-else\"\n",
+    );
     let host = PluginHost::new(test_config()).unwrap();
     let err = host.load_dir(&dir).unwrap_err();
     assert!(matches!(err, HostError::IdMismatch { .. }), "{err:?}");

@@ -1,7 +1,7 @@
 //! Shared by the host's integration tests: builds the guests once per test binary, lays out
 //! plugin directories, and serves a tiny HTTP "vendor" on loopback.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
