@@ -66,7 +66,10 @@ impl Guest for Hostile {
             }
             "oom" => {
                 let big = vec![7u8; 1 << 30];
-                Ok(Outcome::Removed(format!("allocated {}", std::hint::black_box(&big).len())))
+                Ok(Outcome::Removed(format!(
+                    "allocated {}",
+                    std::hint::black_box(&big).len()
+                )))
             }
             "trap" => panic!("deliberate panic in the hostile guest"),
             "exit" => std::process::exit(3),
@@ -76,7 +79,9 @@ impl Guest for Hostile {
                 let args = std::env::args().count();
                 let root = std::fs::read_dir("/").is_ok();
                 let cwd = std::fs::read_dir(".").is_ok();
-                Ok(Outcome::Removed(format!("env={env} args={args} root={root} cwd={cwd}")))
+                Ok(Outcome::Removed(format!(
+                    "env={env} args={args} root={root} cwd={cwd}"
+                )))
             }
             _ => {
                 if let Some(key) = id.strip_prefix("http:") {
@@ -123,9 +128,12 @@ fn http_get(url: &str) -> Result<String, String> {
         None => (rest, "/"),
     };
     let req = OutgoingRequest::new(Fields::new());
-    req.set_scheme(Some(&scheme)).map_err(|()| "bad scheme".to_string())?;
-    req.set_authority(Some(authority)).map_err(|()| "bad authority".to_string())?;
-    req.set_path_with_query(Some(path)).map_err(|()| "bad path".to_string())?;
+    req.set_scheme(Some(&scheme))
+        .map_err(|()| "bad scheme".to_string())?;
+    req.set_authority(Some(authority))
+        .map_err(|()| "bad authority".to_string())?;
+    req.set_path_with_query(Some(path))
+        .map_err(|()| "bad path".to_string())?;
     let pending = outgoing_handler::handle(req, None).map_err(|e| format!("error-code {e:?}"))?;
     pending.subscribe().block();
     let response = match pending.get() {
