@@ -10,6 +10,7 @@ use reclaim_workflow::ports::{
     LinkSigner, MailError, Mailer, OutgoingMail, PageRequest, Revoker, RuleStore, StoreError,
     TaskStore,
 };
+use reclaim_workflow::usage;
 use reclaim_workflow::{
     apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, State, Task,
     Timestamp, Via,
@@ -154,6 +155,22 @@ pub struct RowError {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ImportReport {
     pub created: Vec<String>,
+    pub invalid: Vec<RowError>,
+    /// True when nothing was stored because some rows were bad.
+    pub rejected: bool,
+}
+
+/// What a usage import did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UsageReport {
+    /// Rows read.
+    pub rows: usize,
+    /// Numbers of the candidates created.
+    pub created: Vec<String>,
+    /// Every rule match and its decision (created, would create, excluded, already open).
+    pub findings: Vec<usage::Finding>,
+    /// Numbers of the candidates closed as canceled: their user is active again.
+    pub canceled: Vec<String>,
     pub invalid: Vec<RowError>,
     /// True when nothing was stored because some rows were bad.
     pub rejected: bool,
@@ -373,6 +390,112 @@ impl App {
         self.ports.candidates.insert(&candidates).await?;
         report.created = candidates.into_iter().map(|c| c.number).collect();
         Ok(report)
+    }
+
+    /// Every candidate still open (for dedupe, cancel and stale alerts).
+    pub async fn open_candidates(&self) -> Result<Vec<Candidate>, AppError> {
+        let mut out = Vec::new();
+        for state in State::ALL.into_iter().filter(|s| !s.is_closed()) {
+            let filter = CandidateFilter {
+                state: Some(state),
+                ..CandidateFilter::default()
+            };
+            out.extend(self.list_all(&filter).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every candidate the filter selects, following the cursor to the end.
+    pub async fn list_all(&self, filter: &CandidateFilter) -> Result<Vec<Candidate>, AppError> {
+        let mut out = Vec::new();
+        let mut page = PageRequest {
+            limit: 1000,
+            cursor: None,
+        };
+        loop {
+            let p = self.ports.candidates.list(filter, &page).await?;
+            out.extend(p.items);
+            match p.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Imports usage rows and evaluates the rules: creates candidates (never a second open one
+    /// for the same user and software), reports what report-only rules would create, and
+    /// cancels open candidates whose user is active again. Nothing is stored when any row is
+    /// bad, unless `skip_invalid`.
+    pub async fn import_usage(
+        &self,
+        rows: Vec<intake::Row>,
+        skip_invalid: bool,
+    ) -> Result<UsageReport, AppError> {
+        let mut report = UsageReport {
+            rows: rows.len(),
+            ..UsageReport::default()
+        };
+        let mut records = Vec::with_capacity(rows.len());
+        for (line, row) in rows {
+            match usage::parse_usage_row(&row) {
+                Ok(r) => records.push((line, r)),
+                Err(errors) => report.invalid.push(RowError { line, errors }),
+            }
+        }
+        if !report.invalid.is_empty() && !skip_invalid {
+            report.rejected = true;
+            return Ok(report);
+        }
+        let rules = self.ports.rules.rules().await?;
+        let groups = self.ports.directory.groups().await?;
+        let open = self.open_candidates().await?;
+        let now = self.now();
+        let evaluation = usage::evaluate(&rules, &records, &open, &groups, now);
+        drop(records);
+        if !evaluation.create.is_empty() {
+            let count = u32::try_from(evaluation.create.len())
+                .map_err(|_| AppError::BadRequest("too many rows in one import".into()))?;
+            let first = self.ports.candidates.allocate_numbers(count).await?;
+            let candidates: Vec<Candidate> = evaluation
+                .create
+                .into_iter()
+                .zip(first..)
+                .map(|((_, d), n)| d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now))
+                .collect();
+            for chunk in candidates.chunks(1000) {
+                self.ports.candidates.insert(chunk).await?;
+            }
+            report.created = candidates.into_iter().map(|c| c.number).collect();
+        }
+        for a in evaluation.active_again {
+            let event = Event::UsageDetected {
+                last_used_at: a.last_used_at,
+            };
+            match self
+                .transition(&a.candidate_id, &event, &Actor::Scheduler, None)
+                .await
+            {
+                Ok(_) => report.canceled.push(a.number),
+                Err(AppError::Store(e)) => return Err(AppError::Store(e)),
+                Err(e) => tracing::info!(candidate = %a.number, error = %e, "not canceled"),
+            }
+        }
+        report.findings = evaluation.findings;
+        Ok(report)
+    }
+
+    /// Open candidates that need a look: open more than 30 days, or Awaiting Revocation more
+    /// than 60 days.
+    pub async fn stale_alerts(&self) -> Result<Vec<usage::StaleAlert>, AppError> {
+        let now = self.now();
+        let mut alerts: Vec<_> = self
+            .open_candidates()
+            .await?
+            .iter()
+            .filter_map(|c| usage::stale_alert(c, now))
+            .collect();
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.days));
+        Ok(alerts)
     }
 
     /// Moves every due candidate on: deadlines, reminders, retries. Running a tick twice does

@@ -23,6 +23,15 @@ pub enum FileError {
 
 /// Reads rows from a `.csv` or `.json` file (by extension; anything else is tried as CSV).
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, FileError> {
+    read_rows_with_progress(path, |_, _| {})
+}
+
+/// As [`read_rows`], calling `progress(bytes_done, bytes_total)` as CSV rows are read (large
+/// imports show a progress bar with it).
+pub fn read_rows_with_progress(
+    path: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Vec<Row>, FileError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| FileError::Io {
         path: name.clone(),
@@ -39,15 +48,25 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, FileError> {
             })?;
         intake::rows_from_json(&v).map_err(|rows| FileError::Rows { path: name, rows })
     } else {
-        csv_rows(&bytes).map_err(|message| FileError::Format {
-            path: name,
-            message,
-        })
+        let total = bytes.len() as u64;
+        let rows =
+            csv_rows_with_progress(&bytes, |done| progress(done, total)).map_err(|message| {
+                FileError::Format {
+                    path: name,
+                    message,
+                }
+            })?;
+        progress(total, total);
+        Ok(rows)
     }
 }
 
 /// CSV with a header line; line numbers count the header as line 1.
 pub fn csv_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
+    csv_rows_with_progress(bytes, |_| {})
+}
+
+fn csv_rows_with_progress(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<Row>, String> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
@@ -73,6 +92,9 @@ pub fn csv_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
             .zip(record.iter().map(str::to_string))
             .collect();
         rows.push((line, row));
+        if rows.len() % 4096 == 0 {
+            progress(record.position().map_or(0, |p| p.byte()));
+        }
     }
     Ok(rows)
 }

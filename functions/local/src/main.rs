@@ -42,6 +42,29 @@ enum Command {
     },
     /// Reclaim Ready candidates by id/number or by filter (as a sam admin).
     Reclaim(ReclaimArgs),
+    /// Import usage of installs and subscriptions and evaluate the rules against it.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
+    /// Reclamation rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Savings: potential (open) and actual (Closed Complete), as a table or CSV.
+    Savings {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print CSV (by publisher, product, justification and month).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Open candidates that need a look (open > 30 days, Awaiting Revocation > 60 days).
+    Alerts {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Load users, groups, rules and tokens from a seed file (JSON).
     Seed {
         #[command(flatten)]
@@ -89,6 +112,37 @@ enum CandidatesCommand {
         db: DbArgs,
         #[command(flatten)]
         filter: FilterArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UsageCommand {
+    /// Import a usage file (CSV or JSON) and create candidates by the rules. A file with any
+    /// bad row imports nothing, unless --skip-invalid.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        file: PathBuf,
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Write every finding (created, would create, excluded, already open) as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// List the rules (JSON).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Create or replace rules from a JSON file (one rule or an array).
+    Put {
+        #[command(flatten)]
+        db: DbArgs,
+        file: PathBuf,
     },
 }
 
@@ -235,6 +289,90 @@ async fn import(db: &DbArgs, file: &Path, skip_invalid: bool) -> Result<()> {
             format!(", skipped {} bad row(s)", report.invalid.len())
         }
     );
+    Ok(())
+}
+
+async fn import_usage(
+    db: &DbArgs,
+    file: &Path,
+    skip_invalid: bool,
+    report_path: Option<&Path>,
+) -> Result<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    // Only large files get a bar; it draws on stderr and only on a terminal.
+    let bar = if size > 1_000_000 {
+        ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("reading");
+    let rows =
+        match reclaim_local::files::read_rows_with_progress(file, |done, _| bar.set_position(done))
+        {
+            Ok(rows) => rows,
+            Err(FileError::Rows { path, rows }) => {
+                bar.finish_and_clear();
+                for (line, e) in &rows {
+                    eprintln!("{path}: item {line}: {}: {}", e.field, e.message);
+                }
+                bail!("{path}: nothing imported ({} bad value(s))", rows.len());
+            }
+            Err(e) => return Err(e.into()),
+        };
+    bar.set_message("evaluating");
+    let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+    let report = embedded.app.import_usage(rows, skip_invalid).await?;
+    bar.finish_and_clear();
+    for row in &report.invalid {
+        for e in &row.errors {
+            eprintln!("line {}: {}: {}", row.line, e.field, e.message);
+        }
+    }
+    if report.rejected {
+        bail!(
+            "{}: nothing imported: {} bad row(s); fix them or pass --skip-invalid",
+            file.display(),
+            report.invalid.len()
+        );
+    }
+    if let Some(path) = report_path {
+        std::fs::write(path, serde_json::to_vec_pretty(&report.findings)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    embedded.drain().await?;
+    let mut skipped: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut would = 0;
+    for f in &report.findings {
+        use reclaim_workflow::usage::Decision;
+        match &f.decision {
+            Decision::Create => {}
+            Decision::WouldCreate => would += 1,
+            Decision::Excluded(why) => *skipped.entry(why.clone()).or_default() += 1,
+            Decision::AlreadyOpen(_) => {
+                *skipped
+                    .entry("an open candidate exists".into())
+                    .or_default() += 1
+            }
+        }
+    }
+    println!("rows read:        {}", report.rows);
+    println!("created:          {}", report.created.len());
+    println!("report only:      {would} (rules with create_candidates off)");
+    println!(
+        "canceled:         {} (user active again)",
+        report.canceled.len()
+    );
+    println!("skipped:          {}", skipped.values().sum::<usize>());
+    for (why, n) in &skipped {
+        println!("  {n:>6}  {why}");
+    }
+    println!("bad rows:         {}", report.invalid.len());
     Ok(())
 }
 
@@ -450,6 +588,50 @@ fn print_demo_help(url: &str, seed: &SeedFile) {
     );
 }
 
+async fn rules(command: RulesCommand) -> Result<()> {
+    match command {
+        RulesCommand::List { db } => {
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            let rules = embedded.app.ports.rules.rules().await?;
+            println!("{}", serde_json::to_string_pretty(&rules)?);
+            Ok(())
+        }
+        RulesCommand::Put { db, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not valid JSON", file.display()))?;
+            let items = match value {
+                serde_json::Value::Array(items) => items,
+                one => vec![one],
+            };
+            let mut rules = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
+                let rule: reclaim_workflow::Rule = serde_json::from_value(item)
+                    .with_context(|| format!("{}: rule {}", file.display(), i + 1))?;
+                rules.push(rule);
+            }
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            let groups = embedded.app.ports.directory.groups().await?;
+            for r in &rules {
+                if let Some(g) = &r.assignment_group {
+                    if !groups.iter().any(|x| &x.id == g) {
+                        bail!(
+                            "rule {}: assignment group '{g}' does not exist; nothing stored",
+                            r.id
+                        );
+                    }
+                }
+            }
+            for r in &rules {
+                embedded.app.ports.rules.put_rule(r).await?;
+                println!("stored rule {}", r.id);
+            }
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -471,6 +653,39 @@ async fn main() -> Result<()> {
             CandidatesCommand::List { db, filter } => list(&db, &filter).await,
         },
         Command::Reclaim(args) => reclaim(&args).await,
+        Command::Usage {
+            command:
+                UsageCommand::Import {
+                    db,
+                    file,
+                    skip_invalid,
+                    report,
+                },
+        } => import_usage(&db, &file, skip_invalid, report.as_deref()).await,
+        Command::Rules { command } => rules(command).await,
+        Command::Savings { db, csv } => {
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            let all = embedded.app.list_all(&CandidateFilter::default()).await?;
+            let s = reclaim_workflow::savings::Savings::of(&all);
+            if csv {
+                print!("{}", s.to_csv());
+            } else {
+                use reclaim_workflow::intake::format_money;
+                println!("potential: {}", format_money(s.potential_cents));
+                println!("actual:    {}", format_money(s.actual_cents));
+                for (month, cents) in &s.actual_by_month {
+                    println!("  {month}  {}", format_money(*cents));
+                }
+            }
+            Ok(())
+        }
+        Command::Alerts { db } => {
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            for a in embedded.app.stale_alerts().await? {
+                println!("{}\t{}\t{}", a.number, a.state, a.reason);
+            }
+            Ok(())
+        }
         Command::Seed { db, file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

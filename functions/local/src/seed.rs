@@ -60,9 +60,9 @@ impl SeedFile {
             if !users.contains(&user.as_str()) {
                 problems.push(format!("tokens: user '{user}' is not a user"));
             }
-            if token.len() < 8 {
+            if token.len() < 16 {
                 problems.push(format!(
-                    "tokens: the token of '{user}' is shorter than 8 characters"
+                    "tokens: the token of '{user}' is shorter than 16 characters"
                 ));
             }
         }
@@ -170,6 +170,8 @@ pub fn demo() -> SeedFile {
         },
         plugin: plugin.map(str::to_string),
         max_revocation_attempts: 5,
+        software: vec![],
+        criteria: None,
     };
     let rules = vec![
         rule(

@@ -74,156 +74,251 @@ pub struct Known<'a> {
     pub groups: &'a [String],
 }
 
+/// Reads typed fields out of one row, collecting every problem instead of stopping at the
+/// first, so one pass reports all of a row's errors. Candidate rows and usage rows share it.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    row: &'a BTreeMap<String, String>,
+    pub errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    /// Starts reading; fields not in `allowed` are reported as unknown.
+    pub fn new(row: &'a BTreeMap<String, String>, allowed: &[&str]) -> Self {
+        let mut f = Fields {
+            row,
+            errors: Vec::new(),
+        };
+        for k in row.keys() {
+            if !allowed.contains(&k.as_str()) {
+                f.err(
+                    k,
+                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                );
+            }
+        }
+        f
+    }
+
+    pub fn err(&mut self, field: &str, message: String) {
+        self.errors.push(FieldError {
+            field: field.to_string(),
+            message,
+        });
+    }
+
+    /// The trimmed text; blank counts as absent.
+    pub fn text(&self, k: &str) -> Option<String> {
+        self.row
+            .get(k)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+
+    pub fn required(&mut self, k: &str) -> Option<String> {
+        let v = self.text(k);
+        if v.is_none() {
+            self.err(k, "is required".into());
+        }
+        v
+    }
+
+    pub fn flag(&mut self, k: &str) -> bool {
+        match self.text(k).as_deref() {
+            None => false,
+            Some(v)
+                if ["true", "yes", "1"]
+                    .iter()
+                    .any(|t| v.eq_ignore_ascii_case(t)) =>
+            {
+                true
+            }
+            Some(v)
+                if ["false", "no", "0"]
+                    .iter()
+                    .any(|t| v.eq_ignore_ascii_case(t)) =>
+            {
+                false
+            }
+            Some(v) => {
+                self.err(k, format!("'{v}' is not true or false"));
+                false
+            }
+        }
+    }
+
+    pub fn whole(&mut self, k: &str) -> Option<u32> {
+        let v = self.text(k)?;
+        match v.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.err(k, format!("'{v}' is not a whole number >= 0"));
+                None
+            }
+        }
+    }
+
+    pub fn decimal(&mut self, k: &str) -> Option<f64> {
+        let v = self.text(k)?;
+        match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 0.0 => Some(n),
+            _ => {
+                self.err(k, format!("'{v}' is not a number >= 0"));
+                None
+            }
+        }
+    }
+
+    pub fn time(&mut self, k: &str) -> Option<Timestamp> {
+        let v = self.text(k)?;
+        let t = parse_time(&v);
+        if t.is_none() {
+            self.err(
+                k,
+                format!("'{v}' is not a date (YYYY-MM-DD) or RFC 3339 time"),
+            );
+        }
+        t
+    }
+
+    /// Absent means 0.
+    pub fn money(&mut self, k: &str) -> Option<Cents> {
+        match self.text(k) {
+            None => Some(0),
+            Some(v) => {
+                let m = parse_money(&v);
+                if m.is_none() {
+                    self.err(k, format!("'{v}' is not an amount like 12.50"));
+                }
+                m
+            }
+        }
+    }
+
+    /// Absent means installed software.
+    pub fn applies_to(&mut self, k: &str) -> Option<AppliesTo> {
+        match self.text(k) {
+            None => Some(AppliesTo::InstalledSoftware),
+            Some(v) => {
+                let a = AppliesTo::parse(&v);
+                if a.is_none() {
+                    self.err(
+                        k,
+                        format!("'{v}' is not installed-software or subscription"),
+                    );
+                }
+                a
+            }
+        }
+    }
+
+    pub fn email(&mut self, k: &str) -> Option<String> {
+        let e = self.text(k)?;
+        if looks_like_email(&e) {
+            Some(e)
+        } else {
+            self.err(k, format!("'{e}' is not an email address"));
+            None
+        }
+    }
+
+    /// A user from `user_id`, `user_name`, `user_email`, `user_upn`, `user_itil`, `user_vip`.
+    pub fn user(&mut self) -> Option<UserRef> {
+        let email = self.email("user_email");
+        let itil = self.flag("user_itil");
+        let vip = self.flag("user_vip");
+        let user = self.text("user_id").map(|id| UserRef {
+            display_name: self.text("user_name").unwrap_or_else(|| id.clone()),
+            id,
+            email,
+            upn: self.text("user_upn"),
+            itil,
+            vip,
+        });
+        if user.is_none() && (self.text("user_email").is_some() || self.text("user_name").is_some())
+        {
+            self.err(
+                "user_id",
+                "is required when other user fields are given".into(),
+            );
+        }
+        user
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
 /// Validates one row given as field → text. Blank values count as absent.
 pub fn parse_row(
     row: &BTreeMap<String, String>,
     known: Known<'_>,
 ) -> Result<Draft, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut err = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.to_string(),
-            message,
-        })
-    };
-    for k in row.keys() {
-        if !FIELDS.contains(&k.as_str()) {
-            err(
-                k,
-                format!("unknown field (expected one of: {})", FIELDS.join(", ")),
-            );
-        }
-    }
-    let get = |k: &str| {
-        row.get(k)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-
-    let applies_to = match get("applies_to") {
-        None => Some(AppliesTo::InstalledSoftware),
-        Some(v) => AppliesTo::parse(&v).or_else(|| {
-            err(
-                "applies_to",
-                format!("'{v}' is not installed-software or subscription"),
-            );
-            None
-        }),
-    };
-    let publisher = get("publisher");
-    if publisher.is_none() {
-        err("publisher", "is required".into());
-    }
-    let product = get("product");
-    if product.is_none() {
-        err("product", "is required".into());
-    }
-    let justification = match get("justification") {
+    let mut f = Fields::new(row, FIELDS);
+    let applies_to = f.applies_to("applies_to");
+    let publisher = f.required("publisher");
+    let product = f.required("product");
+    let justification = match f.text("justification") {
         None => {
-            err("justification", "is required".into());
+            f.err("justification", "is required".into());
             None
         }
-        Some(v) => Justification::parse(&v).or_else(|| {
-            let all: Vec<_> = Justification::ALL.iter().map(|j| j.as_str()).collect();
-            err(
-                "justification",
-                format!("'{v}' is not one of {}", all.join(", ")),
-            );
-            None
-        }),
-    };
-    let device = get("device");
-    if applies_to == Some(AppliesTo::InstalledSoftware) && device.is_none() {
-        err("device", "is required for installed software".into());
-    }
-    let user_email = get("user_email");
-    if let Some(e) = &user_email {
-        if !looks_like_email(e) {
-            err("user_email", format!("'{e}' is not an email address"));
-        }
-    }
-    let mut flag = |k: &str| match get(k).as_deref() {
-        None => false,
-        Some("true" | "yes" | "1" | "TRUE" | "Yes" | "True") => true,
-        Some("false" | "no" | "0" | "FALSE" | "No" | "False") => false,
         Some(v) => {
-            err(k, format!("'{v}' is not true or false"));
-            false
+            let j = Justification::parse(&v);
+            if j.is_none() {
+                let all: Vec<_> = Justification::ALL.iter().map(|j| j.as_str()).collect();
+                f.err(
+                    "justification",
+                    format!("'{v}' is not one of {}", all.join(", ")),
+                );
+            }
+            j
         }
     };
-    let itil = flag("user_itil");
-    let vip = flag("user_vip");
-    let user = get("user_id").map(|id| UserRef {
-        display_name: get("user_name").unwrap_or_else(|| id.clone()),
-        id,
-        email: user_email.clone(),
-        upn: get("user_upn"),
-        itil,
-        vip,
-    });
-    if user.is_none() && (user_email.is_some() || get("user_name").is_some()) {
-        err(
-            "user_id",
-            "is required when other user fields are given".into(),
-        );
+    let device = f.text("device");
+    if applies_to == Some(AppliesTo::InstalledSoftware) && device.is_none() {
+        f.err("device", "is required for installed software".into());
     }
-    let mut number = |k: &str| -> Option<u32> {
-        let v = get(k)?;
-        v.parse::<u32>()
-            .map_err(|_| err(k, format!("'{v}' is not a whole number >= 0")))
-            .ok()
-    };
-    let inactive_days = number("inactive_days");
-    let unused_rights = number("unused_rights").unwrap_or(1);
-    let last_used_at = get("last_used_at").and_then(|v| {
-        parse_time(&v).or_else(|| {
-            err(
-                "last_used_at",
-                format!("'{v}' is not a date (YYYY-MM-DD) or RFC 3339 time"),
-            );
-            None
-        })
-    });
-    let price = match get("price_per_right") {
-        None => Some(0),
-        Some(v) => parse_money(&v).or_else(|| {
-            err(
-                "price_per_right",
-                format!("'{v}' is not an amount like 12.50"),
-            );
-            None
-        }),
-    };
-    let rule = match get("rule") {
+    let user = f.user();
+    let inactive_days = f.whole("inactive_days");
+    let unused_rights = f.whole("unused_rights").unwrap_or(1);
+    let last_used_at = f.time("last_used_at");
+    let price = f.money("price_per_right");
+    let rule = match f.text("rule") {
         None if known.rules.len() == 1 => known.rules.first().cloned(),
         None => {
-            err("rule", "is required".into());
+            f.err("rule", "is required".into());
             None
         }
-        Some(r) => known.rules.iter().find(|x| x.id == r).cloned().or_else(|| {
-            err("rule", format!("unknown rule '{r}'"));
-            None
-        }),
+        Some(r) => {
+            let rule = known.rules.iter().find(|x| x.id == r).cloned();
+            if rule.is_none() {
+                f.err("rule", format!("unknown rule '{r}'"));
+            }
+            rule
+        }
     };
-    let assignment_group =
-        get("assignment_group").or_else(|| rule.as_ref().and_then(|r| r.assignment_group.clone()));
+    let assignment_group = f
+        .text("assignment_group")
+        .or_else(|| rule.as_ref().and_then(|r| r.assignment_group.clone()));
     if let Some(g) = &assignment_group {
         if !known.groups.contains(g) {
-            err(
+            f.err(
                 "assignment_group",
                 format!("unknown assignment group '{g}'"),
             );
         }
     }
-    let id = get("id");
+    let id = f.text("id");
     if let Some(i) = &id {
         if i.len() > 64
             || !i
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            err("id", "use at most 64 letters, digits, '-' or '_'".into());
+            f.err("id", "use at most 64 letters, digits, '-' or '_'".into());
         }
     }
 
@@ -235,15 +330,15 @@ pub fn parse_row(
             Some(justification),
             Some(price),
             Some(rule),
-        ) if errors.is_empty() => Ok(Draft {
+        ) if f.is_ok() => Ok(Draft {
             id,
             applies_to,
             software: Software {
                 publisher,
                 product,
-                version: get("version"),
-                sku: get("sku"),
-                subscription_id: get("subscription_id"),
+                version: f.text("version"),
+                sku: f.text("sku"),
+                subscription_id: f.text("subscription_id"),
             },
             device,
             user,
@@ -254,9 +349,9 @@ pub fn parse_row(
             price_per_right_cents: price,
             rule,
             assignment_group,
-            assigned_to: get("assigned_to"),
+            assigned_to: f.text("assigned_to"),
         }),
-        _ => Err(errors),
+        _ => Err(f.errors),
     }
 }
 
@@ -293,6 +388,7 @@ impl Draft {
             due_at: None,
             reminders_sent: 0,
             revocation: Revocation::default(),
+            state_since: Some(now),
             attention: None,
             attention_from: None,
             work_notes: Vec::new(),

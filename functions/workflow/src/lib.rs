@@ -29,6 +29,7 @@ pub mod savings;
 pub mod schedule;
 pub mod testing;
 pub mod transition;
+pub mod usage;
 
 pub use actor::{Actor, Principal};
 pub use effect::{Effect, EffectKind, MailKind, NewTask, Recipient};

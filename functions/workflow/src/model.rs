@@ -241,7 +241,62 @@ pub struct Rule {
     /// Transient revocation failures tolerated before a person must look.
     #[serde(default = "default_attempts")]
     pub max_revocation_attempts: u32,
+    /// Which software the rule looks at when evaluating usage; empty means all.
+    #[serde(default)]
+    pub software: Vec<SoftwareMatch>,
+    /// What makes a right reclaimable; `None` means the rule only receives imported candidates.
+    #[serde(default)]
+    pub criteria: Option<Criteria>,
 }
+
+/// Selects software by publisher and (optionally) product, case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftwareMatch {
+    pub publisher: String,
+    #[serde(default)]
+    pub product: Option<String>,
+}
+
+impl SoftwareMatch {
+    pub fn matches(&self, publisher: &str, product: &str) -> bool {
+        self.publisher.eq_ignore_ascii_case(publisher)
+            && self
+                .product
+                .as_deref()
+                .is_none_or(|p| p.eq_ignore_ascii_case(product))
+    }
+}
+
+/// The usage test a rule applies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Criteria {
+    /// Last used more than `days` days ago (never-used rights count too).
+    LastUsedBefore { days: u32 },
+    /// Fewer than `hours` hours of use in the usage window.
+    UsageBelow { hours: f64 },
+    /// No recorded use at all.
+    NeverUsed,
+    /// The user holds more than one of these; all but the first they hold are reclaimable.
+    Overlapping { products: Vec<SoftwareMatch> },
+    /// The organisation moves off these products: any of them is reclaimable.
+    Consolidation { from: Vec<SoftwareMatch> },
+}
+
+impl Criteria {
+    /// The justification candidates get when the rule does not name one.
+    pub fn justification(&self) -> Justification {
+        match self {
+            Criteria::LastUsedBefore { .. } | Criteria::NeverUsed => Justification::Unused,
+            Criteria::UsageBelow { .. } => Justification::LowUsage,
+            Criteria::Overlapping { .. } => Justification::Overlapping,
+            Criteria::Consolidation { .. } => Justification::Consolidation,
+        }
+    }
+}
+
+impl Eq for Criteria {}
 
 fn yes() -> bool {
     true
@@ -376,6 +431,9 @@ pub struct Candidate {
     pub due_at: Option<Timestamp>,
     pub reminders_sent: u32,
     pub revocation: Revocation,
+    /// When the candidate entered its current state (stale alerts measure from here).
+    #[serde(default)]
+    pub state_since: Option<Timestamp>,
     /// Why a person must look (Attention Required).
     pub attention: Option<String>,
     /// The state the candidate was in when it needed attention; Resume returns there.

@@ -58,6 +58,7 @@ pub fn candidate() -> Candidate {
         due_at: None,
         reminders_sent: 0,
         revocation: Revocation::default(),
+        state_since: None,
         attention: None,
         attention_from: None,
         work_notes: Vec::new(),

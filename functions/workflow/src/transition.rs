@@ -112,6 +112,9 @@ impl<'a> Step<'a> {
             c.due_at = None;
             c.deadline_at = None;
         }
+        if c.state != self.old.state {
+            c.state_since = Some(now);
+        }
         if c.state != State::AttentionRequired {
             c.attention = None;
             c.attention_from = None;

@@ -1,5 +1,7 @@
 //! Properties over random event sequences.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use chrono::Duration;

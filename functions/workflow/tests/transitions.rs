@@ -1,5 +1,7 @@
 //! The workflow table, checked exhaustively: every (state, event, actor kind) pair.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{actor, events, in_state, now, Kind, KINDS};
@@ -455,4 +457,34 @@ fn potential_savings_are_unused_rights_times_price() {
     s.add(&closed);
     assert_eq!((s.potential_cents, s.actual_cents), (3_750, 3_750));
     assert_eq!(s.actual_by_month.get("2026-03"), Some(&3_750));
+}
+
+#[test]
+fn savings_split_by_publisher_product_justification_and_month_and_export_as_csv() {
+    let mut open = in_state(Ready);
+    open.unused_rights = 2;
+    open.price_per_right_cents = 1_000;
+    let mut done = in_state(ClosedComplete);
+    done.software.publisher = "Zoom, Inc.".into();
+    done.software.product = "Zoom Pro".into();
+    done.price_per_right_cents = 14_990;
+    done.closed_at = Some(now());
+    let skipped = in_state(ClosedSkipped);
+    let s = reclaim_workflow::savings::Savings::of([&open, &done, &skipped]);
+    assert_eq!(s.potential_cents, 2_000);
+    assert_eq!(s.actual_cents, 14_990);
+    assert_eq!(s.by_publisher["Adobe"].potential_cents, 2_000);
+    assert_eq!(s.by_publisher["Zoom, Inc."].actual_cents, 14_990);
+    assert_eq!(s.by_product["Zoom, Inc. / Zoom Pro"].candidates, 1);
+    assert_eq!(s.by_justification["unused"].potential_cents, 2_000);
+    let csv = s.to_csv();
+    assert!(
+        csv.starts_with("dimension,key,potential,actual,candidates\ntotal,all,20.00,149.90,\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("publisher,\"Zoom, Inc.\",0.00,149.90,1\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("month,2026-03,,149.90,\n"), "{csv}");
 }

@@ -677,6 +677,8 @@ pub async fn rules_round_trip(store: &(impl ContractStore + ?Sized)) {
         },
         plugin: Some("csd-uninstall".into()),
         max_revocation_attempts: 5,
+        software: vec![],
+        criteria: None,
     };
     store.put_rule(&rule).await.unwrap();
     rule.days_before_auto_reclamation = 0;

@@ -1,5 +1,6 @@
 //! Shared fixtures for the core's tests: one candidate in any state, and every kind of actor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use chrono::{Duration, TimeZone, Utc};

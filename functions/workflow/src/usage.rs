@@ -1,0 +1,407 @@
+//! Candidates from usage: usage rows of installs and subscriptions are evaluated against the
+//! reclamation rules (criteria, exclusions, dedupe), giving the candidates to create, the
+//! report of a report-only rule, and the open candidates whose user became active again.
+
+use crate::intake::{Draft, FieldError, Fields};
+use crate::model::{
+    AppliesTo, Candidate, Cents, Criteria, Group, Rule, Software, State, Timestamp, UserRef,
+};
+use chrono::Duration;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The columns of a usage row.
+pub const USAGE_FIELDS: &[&str] = &[
+    "user_id",
+    "user_name",
+    "user_email",
+    "user_upn",
+    "user_itil",
+    "user_vip",
+    "user_groups",
+    "provisioned_at",
+    "applies_to",
+    "device",
+    "publisher",
+    "product",
+    "version",
+    "sku",
+    "subscription_id",
+    "last_used_at",
+    "hours_used",
+    "price_per_right",
+    "rights",
+];
+
+/// One install or subscription seat and how much it was used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageRecord {
+    pub user: UserRef,
+    /// Groups the user belongs to (for group exclusions).
+    pub user_groups: Vec<String>,
+    pub provisioned_at: Option<Timestamp>,
+    pub applies_to: AppliesTo,
+    pub device: Option<String>,
+    pub software: Software,
+    pub last_used_at: Option<Timestamp>,
+    /// Hours used in the usage window of the export.
+    pub hours_used: Option<f64>,
+    pub price_per_right_cents: Cents,
+    pub rights: u32,
+}
+
+impl UsageRecord {
+    /// One open candidate per user and software (and device, for installs).
+    pub fn key(&self) -> String {
+        seat_key(
+            &self.user.id,
+            &self.software.publisher,
+            &self.software.product,
+            self.device.as_deref(),
+        )
+    }
+}
+
+/// The identity of a seat: what "the same user and software" means for dedupe and cancel.
+pub fn seat_key(user: &str, publisher: &str, product: &str, device: Option<&str>) -> String {
+    format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        user,
+        publisher.to_lowercase(),
+        product.to_lowercase(),
+        device.unwrap_or("").to_lowercase()
+    )
+}
+
+/// The seat a candidate is about.
+pub fn candidate_key(c: &Candidate) -> Option<String> {
+    c.user.as_ref().map(|u| {
+        seat_key(
+            &u.id,
+            &c.software.publisher,
+            &c.software.product,
+            c.device.as_deref(),
+        )
+    })
+}
+
+/// Validates one usage row.
+pub fn parse_usage_row(row: &BTreeMap<String, String>) -> Result<UsageRecord, Vec<FieldError>> {
+    let mut f = Fields::new(row, USAGE_FIELDS);
+    if f.text("user_id").is_none() {
+        f.err("user_id", "is required".into());
+    }
+    let user = f.user();
+    let user_groups = f
+        .text("user_groups")
+        .map(|g| {
+            g.split([';', ','])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let provisioned_at = f.time("provisioned_at");
+    let applies_to = f.applies_to("applies_to");
+    let device = f.text("device");
+    if applies_to == Some(AppliesTo::InstalledSoftware) && device.is_none() {
+        f.err("device", "is required for installed software".into());
+    }
+    let publisher = f.required("publisher");
+    let product = f.required("product");
+    let last_used_at = f.time("last_used_at");
+    let hours_used = f.decimal("hours_used");
+    let price = f.money("price_per_right");
+    let rights = f.whole("rights").unwrap_or(1);
+    match (user, applies_to, publisher, product, price) {
+        (Some(user), Some(applies_to), Some(publisher), Some(product), Some(price))
+            if f.is_ok() =>
+        {
+            Ok(UsageRecord {
+                user,
+                user_groups,
+                provisioned_at,
+                applies_to,
+                device,
+                software: Software {
+                    publisher,
+                    product,
+                    version: f.text("version"),
+                    sku: f.text("sku"),
+                    subscription_id: f.text("subscription_id"),
+                },
+                last_used_at,
+                hours_used,
+                price_per_right_cents: price,
+                rights,
+            })
+        }
+        _ => Err(f.errors),
+    }
+}
+
+/// What evaluation decided for one (rule, usage row) match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "kebab-case")]
+pub enum Decision {
+    /// A candidate is created.
+    Create,
+    /// The rule is report-only: this is what it would create.
+    WouldCreate,
+    /// An exclusion applies; the text says which.
+    Excluded(String),
+    /// An open candidate for the same user and software exists (its number).
+    AlreadyOpen(String),
+}
+
+/// One line of the evaluation report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub line: usize,
+    pub rule: String,
+    pub user: String,
+    pub publisher: String,
+    pub product: String,
+    pub justification: &'static str,
+    pub decision: Decision,
+}
+
+/// An open candidate whose user used the software again after it was opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActiveAgain {
+    pub candidate_id: String,
+    pub number: String,
+    pub last_used_at: Timestamp,
+}
+
+/// The result of evaluating a usage import.
+#[derive(Clone, Debug, Default)]
+pub struct Evaluation {
+    /// Candidates to create, with the line of the usage row.
+    pub create: Vec<(usize, Draft)>,
+    pub findings: Vec<Finding>,
+    pub active_again: Vec<ActiveAgain>,
+}
+
+/// Evaluates usage rows against the rules. `open` are the candidates still open (for dedupe
+/// and cancel); `groups` resolve group exclusions; `now` dates the inactivity tests.
+pub fn evaluate(
+    rules: &[Rule],
+    usage: &[(usize, UsageRecord)],
+    open: &[Candidate],
+    groups: &[Group],
+    now: Timestamp,
+) -> Evaluation {
+    let mut out = Evaluation::default();
+    let mut open_by_key: HashMap<String, &Candidate> = HashMap::new();
+    for c in open.iter().filter(|c| !c.state.is_closed()) {
+        if let Some(k) = candidate_key(c) {
+            open_by_key.insert(k, c);
+        }
+    }
+    // Which products each user holds (for overlapping).
+    let mut held: HashMap<&str, Vec<&Software>> = HashMap::new();
+    for (_, u) in usage {
+        held.entry(u.user.id.as_str())
+            .or_default()
+            .push(&u.software);
+    }
+    let members: HashMap<&str, HashSet<&str>> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.id.as_str(),
+                g.members.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let mut planned: HashSet<String> = HashSet::new();
+    let mut canceled: HashSet<String> = HashSet::new();
+
+    for (line, u) in usage {
+        let key = u.key();
+        // Usage newer than an open candidate's opening: the user is active again.
+        if let (Some(c), Some(used)) = (open_by_key.get(&key), u.last_used_at) {
+            let cancelable = matches!(
+                c.state,
+                State::Ready | State::AwaitingUser | State::AwaitingApproval
+            );
+            if cancelable && used > c.opened_at && canceled.insert(c.id.clone()) {
+                out.active_again.push(ActiveAgain {
+                    candidate_id: c.id.clone(),
+                    number: c.number.clone(),
+                    last_used_at: used,
+                });
+                continue;
+            }
+        }
+        for rule in rules {
+            let Some(criteria) = &rule.criteria else {
+                continue;
+            };
+            if rule.applies_to.is_some_and(|a| a != u.applies_to) {
+                continue;
+            }
+            if !rule.software.is_empty()
+                && !rule
+                    .software
+                    .iter()
+                    .any(|m| m.matches(&u.software.publisher, &u.software.product))
+            {
+                continue;
+            }
+            let hit = match criteria {
+                Criteria::LastUsedBefore { days } => {
+                    let cutoff = now - Duration::days(i64::from(*days));
+                    u.last_used_at.is_none_or(|t| t < cutoff)
+                }
+                Criteria::UsageBelow { hours } => u.hours_used.is_some_and(|h| h < *hours),
+                Criteria::NeverUsed => {
+                    u.last_used_at.is_none() && u.hours_used.is_none_or(|h| h == 0.0)
+                }
+                Criteria::Overlapping { products } => {
+                    let position = |s: &Software| {
+                        products
+                            .iter()
+                            .position(|m| m.matches(&s.publisher, &s.product))
+                    };
+                    match position(&u.software) {
+                        None => false,
+                        Some(mine) => held
+                            .get(u.user.id.as_str())
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| position(s))
+                            .any(|other| other < mine),
+                    }
+                }
+                Criteria::Consolidation { from } => from
+                    .iter()
+                    .any(|m| m.matches(&u.software.publisher, &u.software.product)),
+            };
+            if !hit {
+                continue;
+            }
+            let justification = rule
+                .justification
+                .unwrap_or_else(|| criteria.justification());
+            let decision = if let Some(why) = excluded(rule, u, &members, now) {
+                Decision::Excluded(why)
+            } else if let Some(c) = open_by_key.get(&key) {
+                Decision::AlreadyOpen(c.number.clone())
+            } else if planned.contains(&key) {
+                Decision::AlreadyOpen("(earlier in this import)".into())
+            } else if !rule.create_candidates {
+                Decision::WouldCreate
+            } else {
+                planned.insert(key.clone());
+                out.create.push((*line, draft(rule, u, justification, now)));
+                Decision::Create
+            };
+            out.findings.push(Finding {
+                line: *line,
+                rule: rule.id.clone(),
+                user: u.user.id.clone(),
+                publisher: u.software.publisher.clone(),
+                product: u.software.product.clone(),
+                justification: justification.as_str(),
+                decision,
+            });
+            // The first matching rule decides for a row.
+            break;
+        }
+    }
+    out
+}
+
+fn excluded(
+    rule: &Rule,
+    u: &UsageRecord,
+    members: &HashMap<&str, HashSet<&str>>,
+    now: Timestamp,
+) -> Option<String> {
+    let ex = &rule.exclusions;
+    if ex.users.iter().any(|x| x == &u.user.id) {
+        return Some(format!("user {} is excluded", u.user.id));
+    }
+    for g in &ex.groups {
+        let listed = u.user_groups.iter().any(|x| x == g);
+        let member = members
+            .get(g.as_str())
+            .is_some_and(|m| m.contains(u.user.id.as_str()));
+        if listed || member {
+            return Some(format!("members of group {g} are excluded"));
+        }
+    }
+    if ex.vips && u.user.vip {
+        return Some("VIP users are excluded".into());
+    }
+    if let (Some(days), Some(at)) = (ex.provisioned_within_days, u.provisioned_at) {
+        if at > now - Duration::days(i64::from(days)) {
+            return Some(format!(
+                "users provisioned less than {days} days ago are excluded"
+            ));
+        }
+    }
+    None
+}
+
+fn draft(
+    rule: &Rule,
+    u: &UsageRecord,
+    justification: crate::Justification,
+    now: Timestamp,
+) -> Draft {
+    Draft {
+        id: None,
+        applies_to: u.applies_to,
+        software: u.software.clone(),
+        device: u.device.clone(),
+        user: Some(u.user.clone()),
+        justification,
+        inactive_days: u
+            .last_used_at
+            .map(|t| u32::try_from((now - t).num_days().max(0)).unwrap_or(u32::MAX)),
+        last_used_at: u.last_used_at,
+        unused_rights: u.rights.max(1),
+        price_per_right_cents: u.price_per_right_cents,
+        rule: rule.clone(),
+        assignment_group: rule.assignment_group.clone(),
+        assigned_to: None,
+    }
+}
+
+/// Why an open candidate needs a look.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaleAlert {
+    pub candidate_id: String,
+    pub number: String,
+    pub state: State,
+    pub days: i64,
+    pub reason: String,
+}
+
+/// Open longer than 30 days, or Awaiting Revocation longer than 60 days.
+pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {
+    if c.state.is_closed() {
+        return None;
+    }
+    let alert = |days: i64, reason: String| StaleAlert {
+        candidate_id: c.id.clone(),
+        number: c.number.clone(),
+        state: c.state,
+        days,
+        reason,
+    };
+    let since = c.state_since.unwrap_or(c.updated_at);
+    let in_state = (now - since).num_days();
+    if c.state == State::AwaitingRevocation && in_state > 60 {
+        return Some(alert(
+            in_state,
+            format!("Awaiting Revocation for {in_state} days"),
+        ));
+    }
+    let open = (now - c.opened_at).num_days();
+    (open > 30).then(|| alert(open, format!("open for {open} days")))
+}
