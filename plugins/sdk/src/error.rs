@@ -130,7 +130,14 @@ fn parse_http_date(value: &str) -> Option<u64> {
     let h: u64 = hms.next()?.parse().ok()?;
     let m: u64 = hms.next()?.parse().ok()?;
     let s: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    // The year bound keeps the day arithmetic far from overflow on hostile input.
+    if parts.next()? != "GMT"
+        || !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || h > 23
+        || m > 59
+        || s > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month, day)?;
@@ -190,6 +197,10 @@ mod tests {
             Some(0)
         );
         assert_eq!(parse_retry_after(at, None), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 99999999999999 08:49:37 GMT"),
+            None
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", Some(at)),
             None
