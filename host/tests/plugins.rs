@@ -580,3 +580,89 @@ async fn manual_task_for_a_subscription_names_the_admin_console() {
         other => panic!("expected a manual task, got {other:?}"),
     }
 }
+
+// ---- as shipped and as checked by a plugin author ------------------------------------------
+
+#[test]
+fn shipped_plugins_load_and_name_the_config_they_still_need() {
+    let built = built_plugins();
+    let host = PluginHost::new(HostConfig {
+        cache_dir: Some(compile_cache()),
+        ..Default::default()
+    })
+    .expect("host");
+    let mut ids: Vec<String> = host
+        .load_all(built)
+        .expect("load the shipped layout")
+        .into_iter()
+        .map(|info| info.id)
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "csd-uninstall",
+            "m365-revoke",
+            "manual-task",
+            "scim-deprovision"
+        ]
+    );
+    // The shipped m365 manifest leaves the tenant to the operator; loading says so.
+    let other = PluginHost::new(HostConfig {
+        cache_dir: Some(compile_cache()),
+        ..Default::default()
+    })
+    .expect("host");
+    let report = other
+        .load_dir_report(&built.join("m365-revoke"))
+        .expect("load m365-revoke");
+    let warnings = report.warnings.join("\n");
+    assert!(warnings.contains("tenant-id"), "{warnings}");
+    let manual = other
+        .load_dir_report(&built.join("manual-task"))
+        .expect("load manual-task");
+    assert!(manual.warnings.is_empty(), "{:?}", manual.warnings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_check_passes_for_every_built_in_plugin_set_up_for_the_fakes() {
+    let built = built_plugins();
+    let fakes = spawn_with(GraphState::demo(), ScimState::demo(), CsdState::demo())
+        .await
+        .expect("serve fakes");
+    let dir = tempfile::tempdir().expect("tempdir");
+    fakes
+        .install_plugins(built, dir.path())
+        .expect("install plugins");
+    let requests = [
+        (
+            "m365-revoke",
+            subscription("ann@demo.example", "Microsoft 365 E5", SKU_E5.0),
+        ),
+        ("scim-deprovision", scim_user("u-ann")),
+        (
+            "csd-uninstall",
+            installed("Adobe Acrobat Pro", "2024", "PC-ANN-01"),
+        ),
+        ("manual-task", installed("Snagit", "2025", "PC-ANN-01")),
+    ];
+    for (id, req) in requests {
+        let json = serde_json::to_string(&req).expect("request json");
+        let report = reclaim_host::check::check_with(
+            &dir.path().join(id),
+            Some(&json),
+            HostConfig {
+                allow_private_addresses: true,
+                cache_dir: Some(compile_cache()),
+                ..Default::default()
+            },
+        )
+        .expect("plugin check");
+        assert!(report.passed(), "{report}");
+        assert!(report.request.dry_run);
+    }
+    // Dry runs changed nothing at the vendors.
+    assert!(fakes.graph.has_license("ann@demo.example", SKU_E5.0));
+    assert_eq!(fakes.scim.active("u-ann"), Some(true));
+    assert!(fakes.csd.assignments().is_empty());
+}
