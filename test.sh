@@ -52,6 +52,30 @@ step "plugins (built from source)"
 export RECLAIM_PLUGINS_DIR="$out/plugins"
 bash plugins/build.sh "$RECLAIM_PLUGINS_DIR"
 
+# --- AWS emulator (functions/aws; owner: the AWS adapters) -------------------------------
+# moto in server mode on 127.0.0.1, from PyPI in a reused venv; the AWS tests read
+# RECLAIM_MOTO_URL and fail without it. Stopped by the EXIT trap with everything else.
+step "AWS emulator (moto)"
+venv="$HOME/.cache/reclaim-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb]" flask flask-cors
+moto_port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$venv/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$out/moto.log" 2>&1 &
+pids+=("$!")
+export RECLAIM_MOTO_URL="http://127.0.0.1:$moto_port"
+for _ in $(seq 1 100); do
+    if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$RECLAIM_MOTO_URL/moto-api/" 2>/dev/null; then
+        break
+    fi
+    sleep 0.2
+done
+"$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$RECLAIM_MOTO_URL/moto-api/" \
+    || { echo "moto did not start; see $out/moto.log"; exit 1; }
+echo "moto at $RECLAIM_MOTO_URL"
+# --- end AWS emulator -------------------------------------------------------------------
+
 step "tests"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out/cargo-test.log"
 

@@ -26,6 +26,10 @@ pub enum StoreError {
     /// Stored data could not be read back: permanent, needs a person.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The backend refused the request itself (missing table, denied permission, a request it
+    /// calls invalid): trying again cannot help, a person must fix the deployment.
+    #[error("store refused the request: {0}")]
+    Refused(String),
 }
 
 impl StoreError {

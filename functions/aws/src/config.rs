@@ -1,0 +1,149 @@
+//! Configuration from the standard AWS environment plus a few `RECLAIM_*` variables, so the
+//! same binaries run in Lambda, against an emulator (`AWS_ENDPOINT_URL`) and in tests.
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
+
+/// Loads the SDK configuration once per process (credentials, region, endpoint) with the
+/// retry policy every call shares: throttling and 5xx are retried by the SDK with exponential
+/// backoff and jitter before an error ever reaches the store.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// What a deployment must tell the functions; read from the environment the SAM template
+/// sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The single DynamoDB table (`RECLAIM_TABLE`).
+    pub table: String,
+    /// The verified SES sender (`RECLAIM_SENDER`), e.g. `Reclaim <reclaim@example.com>`.
+    pub sender: String,
+    /// SES configuration set for delivery events (`RECLAIM_SES_CONFIGURATION_SET`), optional.
+    pub configuration_set: Option<String>,
+    /// Where people reach the link pages (`RECLAIM_PUBLIC_URL`): emails' links start here.
+    pub public_url: String,
+    /// The link-signing key itself (`RECLAIM_LINK_KEY`), or the name of the Secrets Manager
+    /// secret / SSM parameter that holds it (`RECLAIM_LINK_KEY_SECRET`), read at init.
+    pub link_key: LinkKeySource,
+    /// Days an approver's link (and a link without a deadline) stays valid.
+    pub link_ttl_days: i64,
+    /// The JWT claim that names the user (`RECLAIM_USER_CLAIM`, default `sub`).
+    pub user_claim: String,
+}
+
+/// Where the link-signing key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkKeySource {
+    /// The key is in the environment (local runs, tests).
+    Inline(String),
+    /// A Secrets Manager secret id, fetched through the Lambda extension-free SSM/Secrets API.
+    Secret(String),
+}
+
+/// A required setting is missing or unusable: the function cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl AwsSettings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let need = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError(format!("{k} is not set")))
+        };
+        let link_key = match (get("RECLAIM_LINK_KEY"), get("RECLAIM_LINK_KEY_SECRET")) {
+            (Some(k), _) if !k.is_empty() => LinkKeySource::Inline(k),
+            (_, Some(s)) if !s.is_empty() => LinkKeySource::Secret(s),
+            _ => {
+                return Err(ConfigError(
+                    "set RECLAIM_LINK_KEY or RECLAIM_LINK_KEY_SECRET".into(),
+                ))
+            }
+        };
+        let link_ttl_days = match get("RECLAIM_LINK_TTL_DAYS") {
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| ConfigError(format!("RECLAIM_LINK_TTL_DAYS={v}: 1 to 365")))?,
+            None => 14,
+        };
+        Ok(AwsSettings {
+            table: need("RECLAIM_TABLE")?,
+            sender: get("RECLAIM_SENDER").unwrap_or_default(),
+            configuration_set: get("RECLAIM_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
+            public_url: need("RECLAIM_PUBLIC_URL")?,
+            link_key,
+            link_ttl_days,
+            user_claim: get("RECLAIM_USER_CLAIM")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "sub".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<AwsSettings, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AwsSettings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn required_settings_are_named_when_missing() {
+        let e = from(&[("RECLAIM_LINK_KEY", "k")]).unwrap_err();
+        assert!(e.to_string().contains("RECLAIM_TABLE"), "{e}");
+        let e = from(&[("RECLAIM_TABLE", "t"), ("RECLAIM_PUBLIC_URL", "https://x")]).unwrap_err();
+        assert!(e.to_string().contains("RECLAIM_LINK_KEY"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = from(&[
+            ("RECLAIM_TABLE", "t"),
+            ("RECLAIM_PUBLIC_URL", "https://x"),
+            ("RECLAIM_LINK_KEY_SECRET", "reclaim/link-key"),
+        ])
+        .unwrap();
+        assert_eq!(s.user_claim, "sub");
+        assert_eq!(s.link_ttl_days, 14);
+        assert_eq!(s.link_key, LinkKeySource::Secret("reclaim/link-key".into()));
+        assert!(from(&[
+            ("RECLAIM_TABLE", "t"),
+            ("RECLAIM_PUBLIC_URL", "https://x"),
+            ("RECLAIM_LINK_KEY", "k"),
+            ("RECLAIM_LINK_TTL_DAYS", "0"),
+        ])
+        .is_err());
+    }
+}

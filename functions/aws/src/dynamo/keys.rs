@@ -1,0 +1,158 @@
+//! The single-table layout: every key and attribute name in one place, so the store, the
+//! stream handler, the table definition and `infra/template.yaml` cannot disagree.
+//!
+//! | item | `pk` | `sk` | GSI1 (`g1pk` / `g1sk`) | GSI2 (`g2pk` / `g2sk`) |
+//! |---|---|---|---|---|
+//! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` |
+//! | history entry | `C#<id>` | `H#<version, 20 digits>` | | |
+//! | task | `C#<candidate id>` | `T#<task id>` | open with assignee: `A#<user>` / `T#<task id>` | open with group: `G#<group>` / `T#<task id>` |
+//! | number alias | `N#<number>` | `N` | | |
+//! | user / group | `DIR` | `U#<id>` / `G#<id>` | | |
+//! | rule | `RULE` | `R#<id>` | | |
+//! | number counter | `META` | `NUMBERS` | | |
+//! | mail idempotency | `M#<effect key>` | `M` | | |
+//!
+//! A candidate, its history and its tasks share one partition, so one query reads them
+//! together and one transaction writes a transition. GSI1 spreads each state over
+//! [`SHARDS`] partitions so a bulk Reclaim or the scheduler's scan never heats one key.
+
+use chrono::SecondsFormat;
+use reclaim_workflow::{State, Timestamp};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const G1PK: &str = "g1pk";
+pub const G1SK: &str = "g1sk";
+pub const G2PK: &str = "g2pk";
+pub const G2SK: &str = "g2sk";
+/// Item type: `c` candidate, `h` history, `t` task, `n` alias, `u`/`g` directory, `r` rule,
+/// `m` mail record.
+pub const TYPE: &str = "t";
+/// The record itself, as the JSON every adapter stores.
+pub const DOC: &str = "doc";
+/// The candidate's version: every transition is conditional on it.
+pub const VERSION: &str = "ver";
+/// The effects of the candidate's latest transition (JSON), carried to the `effects` function
+/// by the stream record of the same write: the table's stream is the outbox.
+pub const EFFECTS: &str = "fx";
+pub const NUMBER: &str = "num";
+/// Open tasks only; closing a task removes its index keys.
+pub const OPEN: &str = "open";
+/// Candidate id of a number alias.
+pub const TARGET: &str = "id";
+/// Epoch seconds after which an item may be deleted by DynamoDB's TTL (mail records only).
+/// Deletion lags, so readers check it too.
+pub const EXPIRES: &str = "exp";
+/// The number counter's last allocated value.
+pub const LAST: &str = "last";
+
+pub const GSI1: &str = "by-state-due";
+pub const GSI2: &str = "by-group";
+
+/// Partitions per state in GSI1. Changing it re-indexes nothing already stored: a table keeps
+/// the value it was created with.
+pub const SHARDS: u32 = 4;
+
+pub const CANDIDATE_SK: &str = "C";
+
+pub fn candidate_pk(id: &str) -> String {
+    format!("C#{id}")
+}
+
+pub fn history_sk(version: u64) -> String {
+    format!("H#{version:020}")
+}
+
+pub fn task_sk(task_id: &str) -> String {
+    format!("T#{task_id}")
+}
+
+pub fn alias_pk(number: &str) -> String {
+    format!("N#{number}")
+}
+
+pub const ALIAS_SK: &str = "N";
+pub const DIR_PK: &str = "DIR";
+pub const RULE_PK: &str = "RULE";
+pub const META_PK: &str = "META";
+pub const COUNTER_SK: &str = "NUMBERS";
+pub const MAIL_SK: &str = "M";
+
+pub fn mail_pk(key: &str) -> String {
+    format!("M#{key}")
+}
+
+/// FNV-1a: stable across processes and releases (unlike `std`'s hasher), which a stored
+/// shard number needs.
+pub fn shard(id: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % SHARDS
+}
+
+pub fn state_pk(state: State, shard: u32) -> String {
+    format!("S#{}#{shard}", state.as_str())
+}
+
+/// Sorts chronologically as text: fixed width, nanoseconds, `Z`. A candidate without a due
+/// time sorts after every time (`~`).
+pub fn due_key(due: Option<Timestamp>) -> String {
+    match due {
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        None => "~".to_string(),
+    }
+}
+
+pub fn state_sk(due: Option<Timestamp>, id: &str) -> String {
+    format!("{}#{id}", due_key(due))
+}
+
+/// The exclusive upper bound of GSI1 sort keys due at or before `t` (`$` sorts right after
+/// the `#` that ends the time).
+pub fn due_bound(t: Timestamp) -> String {
+    format!("{}$", due_key(Some(t)))
+}
+
+pub fn group_pk(group: &str) -> String {
+    format!("G#{group}")
+}
+
+pub fn assignee_pk(user: &str) -> String {
+    format!("A#{user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn due_keys_sort_like_times_and_undated_last() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap();
+        let times = [
+            t,
+            t + Duration::nanoseconds(1),
+            t + Duration::milliseconds(1),
+            t + Duration::hours(30),
+        ];
+        let keys: Vec<String> = times.iter().map(|x| state_sk(Some(*x), "zz")).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(state_sk(None, "a") > keys[3]);
+        // The bound includes everything due at t, whatever the id, and nothing later.
+        assert!(state_sk(Some(t), "~~~~") < due_bound(t));
+        assert!(state_sk(Some(t + Duration::nanoseconds(1)), "a") > due_bound(t));
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        assert_eq!(shard("c-1"), shard("c-1"));
+        let used: std::collections::BTreeSet<u32> =
+            (0..100).map(|i| shard(&format!("cand-{i}"))).collect();
+        assert_eq!(used.len() as u32, SHARDS, "ids spread over every shard");
+    }
+}

@@ -1,0 +1,365 @@
+//! Listing candidates with filters and cursor pagination.
+//!
+//! Three paths, chosen by the filter, each reading an index rather than the whole table:
+//! - a group → query GSI2 (`G#<group>`);
+//! - a state and/or a due time → query GSI1: the state's shards (every state's, for the
+//!   scheduler's `due_before` alone), merged in (state, due, id) order;
+//! - otherwise → scan GSI1, which holds only candidates (and open assigned tasks, skipped).
+//!
+//! Every other filter field is applied in code with [`CandidateFilter::matches`], the same
+//! predicate every backend uses. A cursor records where the last page ended, in terms of the
+//! path that produced it; a cursor from elsewhere is refused, not guessed at.
+//! GSIs are eventually consistent: a listing may lag a write by a moment, which the callers
+//! (lists, the scheduler) tolerate; every write re-checks the version.
+
+use super::keys::*;
+use super::{decode, s, str_attr, units, DynamoStore, Item};
+use crate::error::store_error;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reclaim_workflow::ports::{CandidateFilter, Page, PageRequest, StoreError};
+use reclaim_workflow::{Candidate, State};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A page holds this many candidates when the request does not say (as in local mode).
+pub const DEFAULT_PAGE: u32 = 50;
+/// No page holds more than this.
+pub const MAX_PAGE: u32 = 1000;
+/// Items read per index call when the page is filtered in code.
+const READ_AHEAD: i32 = 200;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "m", deny_unknown_fields)]
+enum Cursor {
+    /// After this index key (scan of GSI1, or query of GSI2).
+    #[serde(rename = "k")]
+    Key { k: BTreeMap<String, String> },
+    /// After this (state position, GSI1 sort key) in the merged GSI1 order.
+    #[serde(rename = "s")]
+    Merge { i: usize, k: String },
+}
+
+fn bad_cursor(cursor: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: "cursor",
+        id: cursor.chars().take(64).collect(),
+    }
+}
+
+fn encode_cursor(c: &Cursor) -> Result<String, StoreError> {
+    let json = serde_json::to_vec(c).map_err(|e| StoreError::Corrupt(format!("cursor: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor(cursor: &str) -> Result<Cursor, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad_cursor(cursor))?;
+    serde_json::from_slice(&bytes).map_err(|_| bad_cursor(cursor))
+}
+
+/// The index key of an item as `ExclusiveStartKey` wants it.
+fn index_key(item: &Item, names: [&str; 4]) -> Result<BTreeMap<String, String>, StoreError> {
+    names
+        .iter()
+        .map(|n| {
+            str_attr(item, n)
+                .map(|v| (n.to_string(), v.to_string()))
+                .ok_or_else(|| StoreError::Corrupt(format!("index item without {n}")))
+        })
+        .collect()
+}
+
+/// Rebuilds a start key from a cursor, refusing keys that do not belong to `names`.
+fn start_key(
+    k: BTreeMap<String, String>,
+    names: [&str; 4],
+    cursor: &str,
+) -> Result<Item, StoreError> {
+    if k.len() != names.len() || !names.iter().all(|n| k.contains_key(*n)) {
+        return Err(bad_cursor(cursor));
+    }
+    Ok(k.into_iter().map(|(n, v)| (n, s(v))).collect())
+}
+
+pub(super) async fn list(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    page: &PageRequest,
+) -> Result<Page<Candidate>, StoreError> {
+    let limit = match page.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    } as usize;
+    let cursor = page
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c).map(|d| (c, d)))
+        .transpose()?;
+    if let Some(group) = &filter.group {
+        let names = [G2PK, G2SK, PK, SK];
+        let start = match cursor {
+            None => None,
+            Some((raw, Cursor::Key { k })) => Some(start_key(k, names, raw)?),
+            Some((raw, _)) => return Err(bad_cursor(raw)),
+        };
+        return keyed(store, filter, limit, start, names, Source::Group(group)).await;
+    }
+    if filter.state.is_some() || filter.due_before.is_some() {
+        let after = match cursor {
+            None => None,
+            Some((_, Cursor::Merge { i, k })) if i < State::ALL.len() => Some((i, k)),
+            Some((raw, _)) => return Err(bad_cursor(raw)),
+        };
+        return merged(store, filter, limit, after).await;
+    }
+    let names = [G1PK, G1SK, PK, SK];
+    let start = match cursor {
+        None => None,
+        Some((raw, Cursor::Key { k })) => Some(start_key(k, names, raw)?),
+        Some((raw, _)) => return Err(bad_cursor(raw)),
+    };
+    keyed(store, filter, limit, start, names, Source::Scan).await
+}
+
+enum Source<'a> {
+    Scan,
+    Group(&'a str),
+}
+
+/// One index read in index order (a GSI1 scan or a GSI2 query), filtered in code, resumed
+/// after the last item handed out.
+async fn keyed(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    limit: usize,
+    mut start: Option<Item>,
+    names: [&str; 4],
+    source: Source<'_>,
+) -> Result<Page<Candidate>, StoreError> {
+    let mut out: Vec<(Item, Candidate)> = Vec::new();
+    loop {
+        let (items, last) = match source {
+            Source::Scan => {
+                let r = store
+                    .client
+                    .scan()
+                    .table_name(store.table())
+                    .index_name(GSI1)
+                    .filter_expression("#t = :c")
+                    .expression_attribute_names("#t", TYPE)
+                    .expression_attribute_values(":c", s("c"))
+                    .limit(READ_AHEAD)
+                    .set_exclusive_start_key(start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("Scan", &e))?;
+                store.stats.read(units(r.consumed_capacity()));
+                (r.items.unwrap_or_default(), r.last_evaluated_key)
+            }
+            Source::Group(g) => {
+                let r = store
+                    .client
+                    .query()
+                    .table_name(store.table())
+                    .index_name(GSI2)
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :c)")
+                    .expression_attribute_names("#pk", G2PK)
+                    .expression_attribute_names("#sk", G2SK)
+                    .expression_attribute_values(":pk", s(group_pk(g)))
+                    .expression_attribute_values(":c", s("C#"))
+                    .limit(READ_AHEAD)
+                    .set_exclusive_start_key(start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("Query", &e))?;
+                store.stats.read(units(r.consumed_capacity()));
+                (r.items.unwrap_or_default(), r.last_evaluated_key)
+            }
+        };
+        for item in items {
+            let c: Candidate = decode("candidate", &item)?;
+            if filter.matches(&c) {
+                out.push((item, c));
+                if out.len() > limit {
+                    break;
+                }
+            }
+        }
+        if out.len() > limit {
+            break;
+        }
+        match last {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    let next = if out.len() > limit {
+        out.truncate(limit);
+        match out.last() {
+            Some((item, _)) => Some(encode_cursor(&Cursor::Key {
+                k: index_key(item, names)?,
+            })?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(Page {
+        items: out.into_iter().map(|(_, c)| c).collect(),
+        next,
+    })
+}
+
+/// One GSI1 partition (a state's shard) being read in sort-key order.
+struct Part {
+    state: usize,
+    pk: String,
+    /// Exclusive lower bound from the cursor.
+    after: Option<String>,
+    /// Where the previous call of this listing stopped.
+    resume: Option<Item>,
+    /// Sort key of the last item read: everything at or below it has been seen.
+    seen_to: Option<String>,
+    started: bool,
+    done: bool,
+}
+
+/// Merges a state's shards (or every state's) in (state position, GSI1 sort key) order,
+/// reading each only as far as the page needs.
+async fn merged(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    limit: usize,
+    after: Option<(usize, String)>,
+) -> Result<Page<Candidate>, StoreError> {
+    let bound = filter.due_before.map(due_bound);
+    let mut parts = Vec::new();
+    for (i, state) in State::ALL.iter().enumerate() {
+        if filter.state.is_some_and(|s| s != *state) {
+            continue;
+        }
+        if after.as_ref().is_some_and(|(ai, _)| i < *ai) {
+            continue;
+        }
+        for shard in 0..SHARDS {
+            parts.push(Part {
+                state: i,
+                pk: state_pk(*state, shard),
+                after: after
+                    .as_ref()
+                    .filter(|(ai, _)| *ai == i)
+                    .map(|(_, k)| k.clone()),
+                resume: None,
+                seen_to: None,
+                started: false,
+                done: false,
+            });
+        }
+    }
+    // Matching candidates read so far, by their merged position.
+    let mut found: BTreeMap<(usize, String), Candidate> = BTreeMap::new();
+    loop {
+        // The merged order is settled up to the lowest point any unfinished part has reached.
+        let frontier = parts
+            .iter()
+            .filter(|p| !p.done)
+            .map(|p| (p.state, p.seen_to.clone()))
+            .min();
+        let settled = match &frontier {
+            None => found.len(),
+            Some((st, None)) => found.keys().take_while(|(i, _)| i < st).count(),
+            Some((st, Some(k))) => found
+                .keys()
+                .take_while(|(i, sk)| (i, sk) <= (st, k))
+                .count(),
+        };
+        if settled > limit || frontier.is_none() {
+            break;
+        }
+        // Read on in every part that holds the frontier back (all unstarted ones at first).
+        let behind: Vec<usize> = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                !p.done && frontier.as_ref() == Some(&(p.state, p.seen_to.clone()))
+                    || (!p.done && !p.started)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut reads = tokio::task::JoinSet::new();
+        for i in behind {
+            let p = &mut parts[i];
+            p.started = true;
+            let mut q = store
+                .client
+                .query()
+                .table_name(store.table())
+                .index_name(GSI1)
+                .expression_attribute_names("#pk", G1PK)
+                .expression_attribute_values(":pk", s(&p.pk))
+                .limit(READ_AHEAD)
+                .set_exclusive_start_key(p.resume.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            q = match (&p.after, &bound) {
+                (Some(a), _) => q
+                    .key_condition_expression("#pk = :pk AND #sk > :after")
+                    .expression_attribute_names("#sk", G1SK)
+                    .expression_attribute_values(":after", s(a)),
+                (None, Some(b)) => q
+                    .key_condition_expression("#pk = :pk AND #sk < :bound")
+                    .expression_attribute_names("#sk", G1SK)
+                    .expression_attribute_values(":bound", s(b)),
+                (None, None) => q.key_condition_expression("#pk = :pk"),
+            };
+            reads.spawn(async move { (i, q.send().await) });
+        }
+        while let Some(joined) = reads.join_next().await {
+            let (i, result) =
+                joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
+            let r = result.map_err(|e| store_error("Query", &e))?;
+            store.stats.read(units(r.consumed_capacity()));
+            let p = &mut parts[i];
+            for item in r.items.unwrap_or_default() {
+                let Some(sk) = str_attr(&item, G1SK).map(String::from) else {
+                    return Err(StoreError::Corrupt("GSI1 item without a sort key".into()));
+                };
+                if bound.as_ref().is_some_and(|b| sk >= *b) {
+                    p.done = true;
+                    break;
+                }
+                let c: Candidate = decode("candidate", &item)?;
+                if filter.matches(&c) {
+                    found.insert((p.state, sk.clone()), c);
+                }
+                p.seen_to = Some(sk);
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() && !p.done => {
+                    if let Some(AttributeValue::S(sk)) = k.get(G1SK) {
+                        p.seen_to = Some(sk.clone());
+                    }
+                    p.resume = Some(k);
+                }
+                _ => p.done = true,
+            }
+        }
+    }
+    let more = found.len() > limit;
+    let page: Vec<((usize, String), Candidate)> = found.into_iter().take(limit).collect();
+    let next = match (more, page.last()) {
+        (true, Some(((i, k), _))) => Some(encode_cursor(&Cursor::Merge {
+            i: *i,
+            k: k.clone(),
+        })?),
+        _ => None,
+    };
+    Ok(Page {
+        items: page.into_iter().map(|(_, c)| c).collect(),
+        next,
+    })
+}

@@ -1,0 +1,220 @@
+//! Shared by the tests that run against the AWS emulator (moto in server mode, started by
+//! `test.sh`, which exports `RECLAIM_MOTO_URL`). Every test makes its own table.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use reclaim_aws::dynamo::table;
+use reclaim_aws::DynamoStore;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The emulator's URL. Without it these tests cannot mean anything, so they fail loudly
+/// instead of passing silently.
+pub fn moto_url() -> String {
+    match std::env::var("RECLAIM_MOTO_URL") {
+        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+        _ => panic!(
+            "RECLAIM_MOTO_URL is not set: these tests run against the AWS emulator. Run \
+             ./test.sh (it starts moto), or start `python -m moto.server -H 127.0.0.1 -p 5000` \
+             and export RECLAIM_MOTO_URL=http://127.0.0.1:5000"
+        ),
+    }
+}
+
+/// SDK configuration pointed at the emulator, with its dummy credentials.
+pub async fn sdk() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A table name no other test (or earlier run against the same emulator) uses.
+pub fn table_name(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "reclaim-{what}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An empty store over a new table.
+pub async fn fresh_store(what: &str) -> DynamoStore {
+    let sdk = sdk().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let name = table_name(what);
+    table::create(&client, &name).await.unwrap();
+    DynamoStore::new(client, name)
+}
+
+/// What the store contract suite needs: something that derefs to an empty store.
+pub struct Fixture(pub DynamoStore);
+
+impl std::ops::Deref for Fixture {
+    type Target = DynamoStore;
+    fn deref(&self) -> &DynamoStore {
+        &self.0
+    }
+}
+
+pub async fn fresh() -> Fixture {
+    Fixture(fresh_store("contract").await)
+}
+
+/// A minimal HTTP/1.1 exchange with the emulator (its management API and raw JSON calls),
+/// so the tests need no HTTP client crate. Returns status and body.
+pub async fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A JSON call to an emulated AWS API by its target header (moto does not check signatures).
+pub async fn aws_json(target: &str, body: &serde_json::Value) -> serde_json::Value {
+    let (status, text) = http(
+        "POST",
+        &format!("{}/", moto_url()),
+        &[
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("X-Amz-Target", target),
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+        ],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{target}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Reads a table's stream from where `iterators` left off (one iterator per shard, started at
+/// TRIM_HORIZON on first use) and returns the new records as the Lambda event source mapping
+/// would deliver them.
+pub struct StreamReader {
+    table: String,
+    iterators: Vec<String>,
+}
+
+impl StreamReader {
+    pub async fn open(table: &str) -> StreamReader {
+        let d = aws_json(
+            "DynamoDB_20120810.DescribeTable",
+            &serde_json::json!({ "TableName": table }),
+        )
+        .await;
+        let arn = d["Table"]["LatestStreamArn"].as_str().unwrap().to_string();
+        let s = aws_json(
+            "DynamoDBStreams_20120810.DescribeStream",
+            &serde_json::json!({ "StreamArn": arn }),
+        )
+        .await;
+        let mut iterators = Vec::new();
+        for shard in s["StreamDescription"]["Shards"].as_array().unwrap() {
+            let it = aws_json(
+                "DynamoDBStreams_20120810.GetShardIterator",
+                &serde_json::json!({
+                    "StreamArn": arn,
+                    "ShardId": shard["ShardId"],
+                    "ShardIteratorType": "TRIM_HORIZON"
+                }),
+            )
+            .await;
+            iterators.push(it["ShardIterator"].as_str().unwrap().to_string());
+        }
+        StreamReader {
+            table: table.to_string(),
+            iterators,
+        }
+    }
+
+    /// New records since the last call, as a Lambda DynamoDB event (`{"Records": [...]}`).
+    pub async fn next_event(&mut self) -> serde_json::Value {
+        let mut records = Vec::new();
+        for it in &mut self.iterators {
+            let r = aws_json(
+                "DynamoDBStreams_20120810.GetRecords",
+                &serde_json::json!({ "ShardIterator": it }),
+            )
+            .await;
+            for mut rec in r["Records"].as_array().cloned().unwrap_or_default() {
+                rec["awsRegion"] = "us-east-1".into();
+                rec["eventSourceARN"] = format!(
+                    "arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/x",
+                    self.table
+                )
+                .into();
+                records.push(rec);
+            }
+            if let Some(next) = r["NextShardIterator"].as_str() {
+                *it = next.to_string();
+            }
+        }
+        serde_json::json!({ "Records": records })
+    }
+}
+
+/// Every message the emulated SES has accepted, as moto reports them.
+pub async fn sent_mail() -> Vec<serde_json::Value> {
+    let (status, body) = http(
+        "GET",
+        &format!("{}/moto-api/data.json", moto_url()),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["ses"]["Message"].as_array().cloned().unwrap_or_default()
+}
