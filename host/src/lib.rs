@@ -57,6 +57,7 @@ mod types;
 pub use cache::{LoadSource, WASMTIME_VERSION};
 pub use error::HostError;
 pub use manifest::Manifest;
+pub use revoker::PluginRevoker;
 pub use types::{
     AppliesTo, Justification, ManualTask, Outcome, PluginError, PluginInfo, Presence, Request,
     Requirement, Software, User,
