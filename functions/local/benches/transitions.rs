@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use reclaim_local::SqliteStore;
+use reclaim_local::{Durability, Options, SqliteStore};
 use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Change};
 use reclaim_workflow::{apply, Actor, Candidate, Event, Principal, Via};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,16 +83,29 @@ impl Run {
     }
 }
 
-async fn prepared(dir: &std::path::Path, name: &str, all: &[Candidate]) -> SqliteStore {
-    let store = SqliteStore::open(dir.join(name)).unwrap();
+fn options(durability: Durability) -> Options {
+    Options {
+        durability,
+        ..Options::default()
+    }
+}
+
+async fn prepared(
+    dir: &std::path::Path,
+    name: &str,
+    all: &[Candidate],
+    durability: Durability,
+) -> SqliteStore {
+    let store = SqliteStore::open_with(dir.join(name), options(durability)).unwrap();
     for chunk in all.chunks(1000) {
         store.insert(chunk).await.unwrap();
     }
     store
 }
 
-async fn sequential(dir: &std::path::Path, all: &[Candidate]) -> Run {
-    let store = prepared(dir, "sequential.db", all).await;
+async fn sequential(dir: &std::path::Path, all: &[Candidate], durability: Durability) -> Run {
+    let name = format!("sequential-{durability:?}.db");
+    let store = prepared(dir, &name, all, durability).await;
     let before = store.write_stats();
     let start = Instant::now();
     for c in all {
@@ -102,8 +115,9 @@ async fn sequential(dir: &std::path::Path, all: &[Candidate]) -> Run {
     finish(&store, all, elapsed, before).await
 }
 
-async fn concurrent(dir: &std::path::Path, all: &[Candidate]) -> Run {
-    let store = prepared(dir, "concurrent.db", all).await;
+async fn concurrent(dir: &std::path::Path, all: &[Candidate], durability: Durability) -> Run {
+    let name = format!("concurrent-{durability:?}.db");
+    let store = prepared(dir, &name, all, durability).await;
     let all = Arc::new(all.to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let before = store.write_stats();
@@ -154,8 +168,9 @@ async fn finish(
 }
 
 /// Single-row INSERT transactions, one after another, with the store's pragmas.
-fn raw_rate(dir: &std::path::Path, count: usize) -> (f64, Duration) {
-    let conn = reclaim_local::sqlite::connect(&dir.join("raw.db"), Duration::from_secs(5)).unwrap();
+fn raw_rate(dir: &std::path::Path, count: usize, durability: Durability) -> (f64, Duration) {
+    let path = dir.join(format!("raw-{durability:?}.db"));
+    let conn = reclaim_local::sqlite::connect(&path, &options(durability)).unwrap();
     conn.execute_batch("CREATE TABLE raw (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
         .unwrap();
     let payload = "x".repeat(100);
@@ -186,38 +201,118 @@ fn main() {
         .unwrap();
     let all = candidates(n);
 
-    let (raw, raw_elapsed) = raw_rate(dir.path(), 3 * n);
-    let seq = rt.block_on(sequential(dir.path(), &all));
-    let conc = rt.block_on(concurrent(dir.path(), &all));
-
+    if std::env::var_os("RECLAIM_BENCH_PROBE").is_some() {
+        rt.block_on(probe(dir.path(), &all));
+        return;
+    }
+    // Every commit waits for an fsync under FULL: a tenth of the candidates keeps it short.
+    let full_n = (n / 10).max(100);
+    let mut table = Vec::new();
+    for (durability, count) in [(Durability::Normal, n), (Durability::Full, full_n)] {
+        let all = &all[..count.min(all.len())];
+        let (raw, raw_elapsed) = raw_rate(dir.path(), 3 * all.len(), durability);
+        let seq = rt.block_on(sequential(dir.path(), all, durability));
+        let conc = rt.block_on(concurrent(dir.path(), all, durability));
+        println!(
+            "{durability:?}: raw single-row INSERT transactions: {raw:.0}/s ({} in {:.2}s)",
+            3 * all.len(),
+            raw_elapsed.as_secs_f64()
+        );
+        for (name, run) in [
+            ("one caller at a time", seq),
+            ("64 concurrent callers (group commit)", conc),
+        ] {
+            println!(
+                "{durability:?}, {name}: {} transitions in {:.2}s = {:.0}/s, {:.0}% of raw, \
+                 {:.1} writes per transaction",
+                run.transitions,
+                run.elapsed.as_secs_f64(),
+                run.rate(),
+                100.0 * run.rate() / raw,
+                run.writes_per_transaction
+            );
+            table.push((durability, all.len(), name, run, raw));
+        }
+    }
     println!("files in {}", dir.path().display());
-    println!(
-        "raw single-row INSERT transactions: {raw:.0}/s ({} in {:.2}s)",
-        3 * n,
-        raw_elapsed.as_secs_f64()
-    );
-    for (name, run) in [("one caller", &seq), ("64 callers", &conc)] {
-        println!(
-            "{name}: {} transitions in {:.2}s = {:.0}/s, {:.1}% of raw, {:.1} writes per transaction",
-            run.transitions,
-            run.elapsed.as_secs_f64(),
-            run.rate(),
-            100.0 * run.rate() / raw,
-            run.writes_per_transaction
-        );
-    }
     println!();
-    println!("| run | transitions/s | raw INSERT tx/s | ratio | writes per transaction |");
-    println!("|---|---:|---:|---:|---:|");
-    for (name, run) in [
-        ("one caller at a time", &seq),
-        ("64 concurrent callers (group commit)", &conc),
-    ] {
+    println!(
+        "| synchronous | candidates | callers | transitions/s | raw INSERT tx/s | ratio | writes per transaction |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    for (durability, count, name, run, raw) in table {
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
         println!(
-            "| {name} | {:.0} | {raw:.0} | {:.0}% | {:.1} |",
+            "| {sync} | {count} | {name} | {:.0} | {raw:.0} | {:.0}% | {:.1} |",
             run.rate(),
             100.0 * run.rate() / raw,
             run.writes_per_transaction
         );
     }
+}
+
+async fn probe(dir: &std::path::Path, all: &[Candidate]) {
+    let store = prepared(dir, "probe.db", all, Durability::Normal).await;
+    let t = Instant::now();
+    for c in all {
+        store.get(&c.id).await.unwrap();
+    }
+    println!(
+        "get: {:.1}us",
+        t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+    );
+    let t = Instant::now();
+    let mut changes = Vec::new();
+    for c in all {
+        let tr = apply(c, &Event::Reclaim, &admin(), c.updated_at).unwrap();
+        changes.push(Change {
+            expected_version: 0,
+            candidate: tr.candidate,
+            entry: tr.entry,
+            effects: tr.effects,
+        });
+    }
+    println!(
+        "apply: {:.1}us",
+        t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+    );
+    let t = Instant::now();
+    for ch in &changes {
+        let _ = serde_json::to_string(&ch.candidate).unwrap();
+    }
+    println!(
+        "json: {:.1}us",
+        t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+    );
+    let t = Instant::now();
+    for ch in &changes {
+        store.commit(ch).await.unwrap();
+    }
+    println!(
+        "commit: {:.1}us",
+        t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+    );
+    let t = Instant::now();
+    for c in all {
+        store.allocate_numbers(1).await.unwrap();
+        let _ = c;
+    }
+    println!(
+        "trivial write: {:.1}us",
+        t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+    );
+    let t = Instant::now();
+    for c in all {
+        reclaim_workflow::ports::Directory::user(&store, "nobody")
+            .await
+            .unwrap();
+        let _ = c;
+    }
+    println!(
+        "trivial read: {:.1}us",
+        t.elapsed().as_secs_f64() * 1e6 / all.len() as f64
+    );
 }

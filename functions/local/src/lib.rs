@@ -36,5 +36,5 @@ pub mod worker;
 
 pub use embedded::{AppRunner, Embedded};
 pub use outbox::{EffectState, OutboxCounts, OutboxEntry, OutboxMailer, StoredMessage};
-pub use sqlite::{OpenError, Options, SqliteStore, WriteStats, SCHEMA_VERSION};
+pub use sqlite::{Durability, OpenError, Options, SqliteStore, WriteStats, SCHEMA_VERSION};
 pub use worker::{run_due, DrainStats, EffectRunner, RunError, Tick, Worker, WorkerConfig};

@@ -121,6 +121,24 @@ fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Due pending rows in commit order, except those held back by an earlier pending row of the
+/// same candidate that is not due or is claimed (keys start with `{candidate id}:`, so the
+/// key index finds a candidate's rows).
+pub(crate) const CLAIM_SQL: &str =
+    "SELECT seq, key, candidate_id, version, effect, candidate, state, attempts, \
+                    next_attempt_at, last_error, created_at, finished_at
+             FROM outbox AS o
+             WHERE state = 'pending' AND next_attempt_at <= ?1
+               AND (claimed_until IS NULL OR claimed_until <= ?1)
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox AS p
+                   WHERE p.key >= o.candidate_id || ':' AND p.key < o.candidate_id || ';'
+                     AND p.candidate_id = o.candidate_id AND p.state = 'pending'
+                     AND p.seq < o.seq
+                     AND (p.next_attempt_at > ?1
+                          OR (p.claimed_until IS NOT NULL AND p.claimed_until > ?1)))
+             ORDER BY seq LIMIT ?2";
+
 /// Claims due effects in commit order. A row is due when it is pending, its time has come, no
 /// live lease holds it, and every earlier pending effect of the same candidate is due too: the
 /// effects of one candidate run in the order their transitions committed (a task is created
@@ -132,22 +150,7 @@ fn claim_sync(
     limit: u32,
     lease_ms: i64,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, key, candidate_id, version, effect, candidate, state, attempts, \
-                    next_attempt_at, last_error, created_at, finished_at
-             FROM outbox AS o
-             WHERE state = 'pending' AND next_attempt_at <= ?1
-               AND (claimed_until IS NULL OR claimed_until <= ?1)
-               AND NOT EXISTS (
-                   SELECT 1 FROM outbox AS p
-                   WHERE p.state = 'pending' AND p.candidate_id = o.candidate_id
-                     AND p.seq < o.seq
-                     AND (p.next_attempt_at > ?1
-                          OR (p.claimed_until IS NOT NULL AND p.claimed_until > ?1)))
-             ORDER BY seq LIMIT ?2",
-        )
-        .map_err(sql_error)?;
+    let mut stmt = conn.prepare_cached(CLAIM_SQL).map_err(sql_error)?;
     let rows = stmt
         .query_map(params![now, i64::from(limit)], |row| {
             let seq: i64 = row.get(0)?;

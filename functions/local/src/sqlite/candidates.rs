@@ -181,7 +181,7 @@ fn columns(c: &Candidate) -> Columns {
     }
 }
 
-fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result<(), StoreError> {
+pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO candidates (id, number, state, justification, applies_to, publisher, \
@@ -251,6 +251,18 @@ fn allocate_sync(conn: &Connection, count: u32) -> Result<u64, StoreError> {
     u64::try_from(first).map_err(|_| StoreError::Corrupt(format!("number counter is {first}")))
 }
 
+/// The indexed columns, in the order `commit_sync` reads and compares them.
+const INDEXED: [&str; 8] = [
+    "state",
+    "justification",
+    "applies_to",
+    "publisher",
+    "product",
+    "group_id",
+    "user_id",
+    "due_at",
+];
+
 /// Returns whether effects were queued (the worker should wake).
 pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, StoreError> {
     let c = &change.candidate;
@@ -259,44 +271,81 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     let expected = version_to_sql(change.expected_version)?;
     let new_version = version_to_sql(c.version)?;
     let entry_version = version_to_sql(change.entry.version)?;
-    let updated = conn
+    // Read the stored row first (we hold the write lock, so nothing moves in between): a
+    // stale write is refused without touching a page, and the UPDATE sets only the indexed
+    // columns whose values change, so SQLite rewrites only those indexes. A transition
+    // usually changes the state and a due time, not the publisher or the group.
+    let stored = conn
         .prepare_cached(
-            "UPDATE candidates SET state = ?1, justification = ?2, applies_to = ?3, \
-             publisher = ?4, product = ?5, group_id = ?6, user_id = ?7, due_at = ?8, \
-             version = ?9, body = ?10 WHERE id = ?11 AND version = ?12",
+            "SELECT seq, version, state, justification, applies_to, publisher, product, \
+             group_id, user_id, due_at FROM candidates WHERE id = ?1",
         )
         .and_then(|mut st| {
-            st.execute(params![
-                cols.state,
-                cols.justification,
-                cols.applies_to,
-                c.software.publisher,
-                c.software.product,
-                c.assignment_group,
-                c.user.as_ref().map(|u| u.id.as_str()),
-                cols.due_at,
-                new_version,
-                body,
-                c.id,
-                expected,
-            ])
+            st.query_row([&c.id], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    [
+                        row.get::<_, Value>(2)?,
+                        row.get::<_, Value>(3)?,
+                        row.get::<_, Value>(4)?,
+                        row.get::<_, Value>(5)?,
+                        row.get::<_, Value>(6)?,
+                        row.get::<_, Value>(7)?,
+                        row.get::<_, Value>(8)?,
+                        row.get::<_, Value>(9)?,
+                    ],
+                ))
+            })
+            .optional()
         })
         .map_err(sql_error)?;
-    if updated == 0 {
-        let exists: bool = conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM candidates WHERE id = ?1)")
-            .and_then(|mut st| st.query_row([&c.id], |row| row.get(0)))
-            .map_err(sql_error)?;
-        return Err(if exists {
-            StoreError::Conflict {
-                id: c.id.clone(),
-                expected: change.expected_version,
-            }
-        } else {
-            StoreError::NotFound {
-                kind: "candidate",
-                id: c.id.clone(),
-            }
+    let Some((seq, version, old)) = stored else {
+        return Err(StoreError::NotFound {
+            kind: "candidate",
+            id: c.id.clone(),
+        });
+    };
+    if version != expected {
+        return Err(StoreError::Conflict {
+            id: c.id.clone(),
+            expected: change.expected_version,
+        });
+    }
+    let text = |s: &str| Value::Text(s.to_string());
+    let opt_text = |s: Option<&str>| s.map_or(Value::Null, text);
+    let new = [
+        text(cols.state),
+        text(cols.justification),
+        text(cols.applies_to),
+        text(&c.software.publisher),
+        text(&c.software.product),
+        opt_text(c.assignment_group.as_deref()),
+        opt_text(c.user.as_ref().map(|u| u.id.as_str())),
+        cols.due_at.map_or(Value::Null, Value::Integer),
+    ];
+    let mut sql = String::from("UPDATE candidates SET version = ?1, body = ?2");
+    let mut args = vec![Value::Integer(new_version), Value::Text(body.clone())];
+    for ((name, old), new) in INDEXED.iter().zip(old).zip(new) {
+        // Exact comparison: publisher "adobe" → "Adobe" is a change even though NOCASE
+        // would call them equal.
+        if old != new {
+            args.push(new);
+            sql.push_str(&format!(", {name} = ?{}", args.len()));
+        }
+    }
+    args.push(Value::Integer(seq));
+    sql.push_str(&format!(" WHERE seq = ?{}", args.len()));
+    args.push(Value::Integer(expected));
+    sql.push_str(&format!(" AND version = ?{}", args.len()));
+    let updated = conn
+        .prepare_cached(&sql)
+        .and_then(|mut st| st.execute(rusqlite::params_from_iter(args)))
+        .map_err(sql_error)?;
+    if updated != 1 {
+        return Err(StoreError::Conflict {
+            id: c.id.clone(),
+            expected: change.expected_version,
         });
     }
     let entry = to_json(&change.entry)?;

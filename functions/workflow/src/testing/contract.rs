@@ -43,6 +43,7 @@ pub const CHECKS: &[&str] = &[
     "list_order_is_stable",
     "malformed_cursor_is_refused",
     "commit_updates_candidate_history_and_filters",
+    "commit_moves_group_and_user_filters",
     "conditional_write_wins_once",
     "commit_to_unknown_candidate_is_not_found",
     "history_is_oldest_first",
@@ -65,6 +66,7 @@ macro_rules! store_contract_tests {
             list_order_is_stable,
             malformed_cursor_is_refused,
             commit_updates_candidate_history_and_filters,
+            commit_moves_group_and_user_filters,
             conditional_write_wins_once,
             commit_to_unknown_candidate_is_not_found,
             history_is_oldest_first,
@@ -374,6 +376,58 @@ pub async fn commit_updates_candidate_history_and_filters(store: &(impl Contract
         ..Default::default()
     };
     assert!(all_pages(store, &early, 10).await.is_empty());
+}
+
+pub async fn commit_moves_group_and_user_filters(store: &(impl ContractStore + ?Sized)) {
+    let c = super::candidate();
+    store.insert(std::slice::from_ref(&c)).await.unwrap();
+    let mut user = c.user.clone().unwrap();
+    user.id = "u-9".into();
+    let t = apply(&c, &Event::UpdateUser { user }, &admin(), c.opened_at).unwrap();
+    store
+        .commit(&Change {
+            expected_version: 0,
+            candidate: t.candidate.clone(),
+            entry: t.entry,
+            effects: t.effects,
+        })
+        .await
+        .unwrap();
+    let assign = Event::Assign {
+        group: Some("desktop".into()),
+        assigned_to: Some("tech".into()),
+    };
+    let t2 = apply(&t.candidate, &assign, &admin(), c.opened_at).unwrap();
+    store
+        .commit(&Change {
+            expected_version: 1,
+            candidate: t2.candidate,
+            entry: t2.entry,
+            effects: t2.effects,
+        })
+        .await
+        .unwrap();
+    let count = |f: CandidateFilter| async move { all_pages(store, &f, 10).await.len() };
+    let user_is = |u: &str| CandidateFilter {
+        user: Some(u.into()),
+        ..Default::default()
+    };
+    let group_is = |g: &str| CandidateFilter {
+        group: Some(g.into()),
+        ..Default::default()
+    };
+    assert_eq!(count(user_is("u-9")).await, 1, "the new user finds it");
+    assert_eq!(count(user_is("u-1")).await, 0, "the old user does not");
+    assert_eq!(
+        count(group_is("desktop")).await,
+        1,
+        "the new group finds it"
+    );
+    assert_eq!(
+        count(group_is("approvers")).await,
+        0,
+        "the old group does not"
+    );
 }
 
 pub async fn conditional_write_wins_once(store: &(impl ContractStore + ?Sized)) {
