@@ -65,6 +65,11 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Load users, groups, rules and tokens from a seed file (JSON).
     Seed {
         #[command(flatten)]
@@ -92,6 +97,11 @@ struct ServeArgs {
     /// Seconds between scheduler ticks (reminders, deadlines, retries).
     #[arg(long, default_value_t = 30)]
     tick_secs: u64,
+    /// Plugin directories (each `<id>/reclaim-plugin.toml` + component) the revoker routes to.
+    /// With --demo: the built plugins (`plugins/build.sh` output), installed with manifests
+    /// pointing at demo vendor endpoints served on loopback.
+    #[arg(long, env = "RECLAIM_PLUGINS")]
+    plugins: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +138,21 @@ enum UsageCommand {
         /// Write every finding (created, would create, excluded, already open) as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Validate a plugin (world, manifest), print describe(), run reclaim with dry-run.
+    Check {
+        /// A plugin directory (with reclaim-plugin.toml) or a component .wasm file.
+        path: PathBuf,
+        /// A request JSON file; dry-run is forced on.
+        #[arg(long)]
+        request: Option<PathBuf>,
+        /// Let the plugin reach loopback/private addresses (for a local fake vendor).
+        #[arg(long)]
+        allow_private_addresses: bool,
     },
 }
 
@@ -486,7 +511,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         outbox_page: true,
         ..Settings::default()
     };
-    let revoker: Arc<dyn Revoker> = Arc::new(ManualTaskRevoker);
+    let (revoker, _vendors) = plugin_revoker(&args).await?;
     let embedded = open(&args.db.db, settings, revoker)?;
     let mut seed_file = SeedFile::default();
     if args.demo {
@@ -555,6 +580,83 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .await?;
     worker.shutdown().await;
+    Ok(())
+}
+
+/// The revoker `serve` uses: the plugin host over `--plugins` (for the demo, the built plugins
+/// pointed at demo vendor endpoints this process serves on loopback, which are returned so they
+/// live as long as the server), or the built-in manual task when no plugins are given.
+async fn plugin_revoker(
+    args: &ServeArgs,
+) -> Result<(Arc<dyn Revoker>, Option<reclaim_fakes::FakeVendors>)> {
+    let default_dist = PathBuf::from("plugins/dist");
+    let source = match (&args.plugins, args.demo) {
+        (Some(p), _) => p.clone(),
+        (None, true) if default_dist.is_dir() => default_dist,
+        (None, true) => {
+            eprintln!(
+                "demo: no built plugins at plugins/dist (run plugins/build.sh plugins/dist): \
+                 revocations become manual tasks"
+            );
+            return Ok((Arc::new(ManualTaskRevoker), None));
+        }
+        (None, false) => return Ok((Arc::new(ManualTaskRevoker), None)),
+    };
+    let mut cache = args.db.db.as_os_str().to_owned();
+    cache.push(".plugin-cache");
+    let (dir, vendors, allow_private) = if args.demo {
+        let vendors = reclaim_fakes::spawn_all()
+            .await
+            .context("cannot start the demo vendor endpoints")?;
+        let mut dir = args.db.db.as_os_str().to_owned();
+        dir.push(".demo-plugins");
+        let dir = PathBuf::from(dir);
+        vendors
+            .install_plugins(&source, &dir)
+            .with_context(|| format!("cannot install the plugins of {}", source.display()))?;
+        println!(
+            "demo vendors: Graph {}, SCIM {}, CSD {}",
+            vendors.graph_url, vendors.scim_url, vendors.csd_url
+        );
+        (dir, Some(vendors), true)
+    } else {
+        (source, None, false)
+    };
+    let host = reclaim_host::PluginHost::new(reclaim_host::HostConfig {
+        cache_dir: Some(PathBuf::from(cache)),
+        allow_private_addresses: allow_private,
+        ..reclaim_host::HostConfig::default()
+    })?;
+    let loaded = tokio::task::block_in_place(|| host.load_all(&dir))
+        .with_context(|| format!("cannot load the plugins in {}", dir.display()))?;
+    let ids: Vec<_> = loaded.iter().map(|p| p.id.as_str()).collect();
+    println!("plugins: {}", ids.join(", "));
+    Ok((Arc::new(reclaim_host::PluginRevoker::new(host)), vendors))
+}
+
+async fn plugin(command: PluginCommand) -> Result<()> {
+    let PluginCommand::Check {
+        path,
+        request,
+        allow_private_addresses,
+    } = command;
+    let request = request
+        .map(|r| {
+            std::fs::read_to_string(&r).with_context(|| format!("cannot read {}", r.display()))
+        })
+        .transpose()?;
+    let cfg = reclaim_host::HostConfig {
+        allow_private_addresses,
+        ..reclaim_host::HostConfig::default()
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        reclaim_host::check::check_with(&path, request.as_deref(), cfg)
+    })
+    .await??;
+    println!("{report}");
+    if !report.passed() {
+        bail!("the plugin check failed");
+    }
     Ok(())
 }
 
@@ -663,6 +765,7 @@ async fn main() -> Result<()> {
                 },
         } => import_usage(&db, &file, skip_invalid, report.as_deref()).await,
         Command::Rules { command } => rules(command).await,
+        Command::Plugin { command } => plugin(command).await,
         Command::Savings { db, csv } => {
             let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
             let all = embedded.app.list_all(&CandidateFilter::default()).await?;
