@@ -645,7 +645,7 @@ fn classify(
         };
     }
     let mut message = match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => trap.to_string(),
         None => format!("{e:#}"),
     };
     if let Some(tail) = stderr_tail {

@@ -44,6 +44,7 @@ build_rustup() {
   for g in "${guests[@]}"; do
     cp -f "$target_dir/wasm32-wasip2/release/$g.wasm" "$out/$g.wasm"
   done
+  echo wasip2 >"$out/BUILD_PATH"
 }
 
 build_debian() {
@@ -65,6 +66,8 @@ build_debian() {
   for g in "${guests[@]}"; do
     "$componentize" "$target_dir/wasm32-unknown-unknown/release/$g.wasm" "$out/$g.wasm" >&2
   done
+  # No WASI on this path: guests have no stdio, env or args (std's stubs trap or do nothing).
+  echo debian >"$out/BUILD_PATH"
 }
 
 case "$build_path" in

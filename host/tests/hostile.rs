@@ -111,10 +111,12 @@ async fn a_trap_is_a_crash_with_the_panic_message() {
     match &err {
         PluginError::Crashed { message, .. } => {
             assert!(message.contains("wasm trap"), "{message}");
-            assert!(
-                message.contains("deliberate panic in the hostile guest"),
-                "the guest's panic message should be in the error: {message}"
-            );
+            if guests().wasi_std {
+                assert!(
+                    message.contains("deliberate panic in the hostile guest"),
+                    "the guest's panic message should be in the error: {message}"
+                );
+            }
         }
         other => panic!("expected Crashed, got {other:?}"),
     }
@@ -338,6 +340,10 @@ async fn a_granted_secret_is_readable_and_redacted_from_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_has_no_environment_arguments_or_files() {
+    if !guests().wasi_std {
+        // Built without WASI (Debian fallback): std has no env, args or files to ask for.
+        return;
+    }
     std::env::set_var("RECLAIM_HOST_TEST_LEAK", "should-not-be-visible");
     let (host, _tmp) = hostile_host(test_config(), BASIC);
     assert_eq!(

@@ -73,12 +73,16 @@ fn guest_output_is_logged_with_secret_values_redacted() {
         "secret leaked into logs:\n{logs}"
     );
     assert!(logs.contains("the secret is <redacted>"), "{logs}");
-    assert!(logs.contains("stderr also sees <redacted>"), "{logs}");
+    if guests().wasi_std {
+        assert!(logs.contains("stderr also sees <redacted>"), "{logs}");
+    }
     assert!(logs.contains("plugin=\"hostile\""), "{logs}");
-    assert!(
-        logs.contains("deliberate panic in the hostile guest"),
-        "a guest panic goes to the log: {logs}"
-    );
+    if guests().wasi_std {
+        assert!(
+            logs.contains("deliberate panic in the hostile guest"),
+            "a guest panic goes to the log: {logs}"
+        );
+    }
 }
 
 #[test]

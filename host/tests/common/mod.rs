@@ -16,6 +16,9 @@ use reclaim_host::{AppliesTo, HostConfig, Justification, PluginHost, Request, So
 pub struct Guests {
     pub hostile: PathBuf,
     pub wrong_world: PathBuf,
+    /// Built for wasm32-wasip2 (std talks WASI: stderr, env, args). False on the Debian
+    /// fallback (wasm32-unknown-unknown), where those std calls are stubs.
+    pub wasi_std: bool,
 }
 
 /// Builds host/tests/guests with host/tests/build-guests.sh (once per test binary).
@@ -31,9 +34,11 @@ pub fn guests() -> &'static Guests {
         assert!(out.status.success(), "building the test guests failed");
         let stdout = String::from_utf8(out.stdout).unwrap();
         let dir = PathBuf::from(stdout.lines().last().expect("guest dir").trim());
+        let path = std::fs::read_to_string(dir.join("BUILD_PATH")).unwrap_or_default();
         Guests {
             hostile: dir.join("hostile.wasm"),
             wrong_world: dir.join("wrong_world.wasm"),
+            wasi_std: path.trim() != "debian",
         }
     })
 }
