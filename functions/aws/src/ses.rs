@@ -158,7 +158,10 @@ fn store_to_mail(e: reclaim_workflow::ports::StoreError) -> MailError {
 impl Mailer for SesMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         if mail.to.is_empty() {
-            return Err(MailError::Rejected(format!("message {} has no recipient", mail.key)));
+            return Err(MailError::Rejected(format!(
+                "message {} has no recipient",
+                mail.key
+            )));
         }
         // SES takes at most 50 recipients per message; the application sends one per person.
         if mail.to.len() > 50 {

@@ -48,7 +48,14 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
         clock.clone(),
     );
     Ok(Wiring {
-        app: app(store.clone(), Arc::new(mailer), revoker, clock, Arc::new(signer), &settings),
+        app: app(
+            store.clone(),
+            Arc::new(mailer),
+            revoker,
+            clock,
+            Arc::new(signer),
+            &settings,
+        ),
         store,
         settings,
     })

@@ -80,7 +80,11 @@ async fn a_transition_is_one_write_and_its_effects_ride_the_stream() {
         .await
         .unwrap();
     let cost = store.stats().since(&before);
-    assert_eq!((cost.reads, cost.writes), (1, 1), "one read, one write: {cost:?}");
+    assert_eq!(
+        (cost.reads, cost.writes),
+        (1, 1),
+        "one read, one write: {cost:?}"
+    );
 
     // The stream carries the candidate at its new version with exactly its effects; the
     // history item's record is not work.

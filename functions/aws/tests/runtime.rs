@@ -142,7 +142,10 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
     let api = Arc::new(RuntimeApi {
         events: Mutex::new(VecDeque::from([
             ("req-1".to_string(), scheduled.clone()),
-            ("req-2".to_string(), "{\"not\": \"an EventBridge event\"}".to_string()),
+            (
+                "req-2".to_string(),
+                "{\"not\": \"an EventBridge event\"}".to_string(),
+            ),
             ("req-3".to_string(), other_source),
             ("req-4".to_string(), scheduled),
         ])),
@@ -176,7 +179,10 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("RECLAIM_TABLE", store.table())
         .env("RECLAIM_PUBLIC_URL", "https://links.reclaim.example.com")
-        .env("RECLAIM_LINK_KEY", "0123456789abcdef0123456789abcdef-runtime")
+        .env(
+            "RECLAIM_LINK_KEY",
+            "0123456789abcdef0123456789abcdef-runtime",
+        )
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -202,27 +208,32 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(child.try_wait().unwrap().is_none(), "the process serves on");
 
-    let seen = api.seen.lock().unwrap();
-    let kinds: Vec<(&str, &str)> = seen
-        .outcomes
-        .iter()
-        .map(|(id, k, _)| (id.as_str(), k.as_str()))
-        .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            ("req-1", "response"),
-            ("req-2", "error"),
-            ("req-3", "error"),
-            ("req-4", "response"),
-        ]
-    );
-    let first: serde_json::Value = serde_json::from_str(&seen.outcomes[0].2).unwrap();
-    assert_eq!(first["examined"], 1, "{first}");
-    assert!(seen.outcomes[2].2.contains("not a scheduled event"), "{}", seen.outcomes[2].2);
-    let init = seen.first_next.unwrap() - started;
-    eprintln!("sweep: process start to first /next: {init:?}");
-    drop(seen);
+    {
+        let seen = api.seen.lock().unwrap();
+        let kinds: Vec<(&str, &str)> = seen
+            .outcomes
+            .iter()
+            .map(|(id, k, _)| (id.as_str(), k.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("req-1", "response"),
+                ("req-2", "error"),
+                ("req-3", "error"),
+                ("req-4", "response"),
+            ]
+        );
+        let first: serde_json::Value = serde_json::from_str(&seen.outcomes[0].2).unwrap();
+        assert_eq!(first["examined"], 1, "{first}");
+        assert!(
+            seen.outcomes[2].2.contains("not a scheduled event"),
+            "{}",
+            seen.outcomes[2].2
+        );
+        let init = seen.first_next.unwrap() - started;
+        eprintln!("sweep: process start to first /next: {init:?}");
+    }
     child.kill().await.unwrap();
     server.abort();
 }

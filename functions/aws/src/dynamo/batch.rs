@@ -158,7 +158,9 @@ mod tests {
         for n in [0usize, 1, 24, 25, 26, 49, 50, 51, 1000] {
             let items: Vec<usize> = (0..n).collect();
             let cs = chunks(&items, MAX_BATCH_WRITE);
-            assert!(cs.iter().all(|c| !c.is_empty() && c.len() <= MAX_BATCH_WRITE));
+            assert!(cs
+                .iter()
+                .all(|c| !c.is_empty() && c.len() <= MAX_BATCH_WRITE));
             assert_eq!(cs.len(), n.div_ceil(MAX_BATCH_WRITE));
             assert_eq!(cs.concat(), items, "n = {n}");
         }

@@ -287,7 +287,11 @@ impl CandidateWrite for DynamoStore {
         } else {
             self.insert_batch(candidates).await?;
         }
-        if let Some(highest) = candidates.iter().filter_map(|c| number_value(&c.number)).max() {
+        if let Some(highest) = candidates
+            .iter()
+            .filter_map(|c| number_value(&c.number))
+            .max()
+        {
             self.counter_at_least(highest).await?;
         }
         Ok(())

@@ -286,8 +286,7 @@ async fn merged(
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                !p.done && frontier.as_ref() == Some(&(p.state, p.seen_to.clone()))
-                    || (!p.done && !p.started)
+                !p.done && (!p.started || frontier.as_ref() == Some(&(p.state, p.seen_to.clone())))
             })
             .map(|(i, _)| i)
             .collect();

@@ -151,9 +151,7 @@ impl TaskStore for DynamoStore {
     }
 
     async fn tasks_for(&self, candidate_id: &str) -> Result<Vec<Task>, StoreError> {
-        let items = self
-            .query_prefix(&candidate_pk(candidate_id), "T#")
-            .await?;
+        let items = self.query_prefix(&candidate_pk(candidate_id), "T#").await?;
         let mut tasks = items
             .iter()
             .map(|i| decode("task", i))
