@@ -106,3 +106,28 @@ pub async fn delete(client: &Client, table: &str) -> Result<(), StoreError> {
         .map_err(|e| store_error("DeleteTable", &e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The deployed table (`infra/template.yaml`) has the keys, indexes and TTL attribute the
+    /// code uses.
+    #[test]
+    fn the_sam_template_declares_what_the_code_uses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/template.yaml");
+        let template = std::fs::read_to_string(path).unwrap();
+        for a in [PK, SK, G1PK, G1SK, G2PK, G2SK] {
+            assert!(
+                template.contains(&format!("{{ AttributeName: {a}, AttributeType: S }}")),
+                "attribute {a}"
+            );
+        }
+        for index in [GSI1, GSI2] {
+            assert!(template.contains(&format!("IndexName: {index}")), "{index}");
+        }
+        assert!(template.contains(&format!("AttributeName: {EXPIRES}")));
+        assert!(template.contains("StreamViewType: NEW_AND_OLD_IMAGES"));
+        assert!(template.contains(&format!("\"{EFFECTS}\": {{\"S\": [{{\"exists\": true}}]}}")));
+    }
+}
