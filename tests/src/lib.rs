@@ -361,3 +361,108 @@ pub fn link_path(text: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("{url} is not under {PUBLIC_URL}"))
         .to_string()
 }
+
+/// A signed-in browser of the web workspace: its session cookie and the token its forms carry.
+#[derive(Clone, Debug)]
+pub struct UiSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Percent-encodes a form field (everything but unreserved characters).
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                reclaim_api::http::outbox::encode_segment(k),
+                reclaim_api::http::outbox::encode_segment(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of the first hidden `csrf` field of a page.
+pub fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let at = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no csrf field in:\n{page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('"').expect("end of value")].to_string()
+}
+
+/// The `name=value` part of a `Set-Cookie` header for `name`.
+pub fn set_cookie_value(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+/// Every `Set-Cookie` header of a response.
+pub fn set_cookies(r: &Resp) -> Vec<String> {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect()
+}
+
+impl Harness {
+    /// A workspace request with an optional session cookie and form body.
+    pub async fn ui(
+        &self,
+        method: Method,
+        path: &str,
+        session: Option<&UiSession>,
+        form: Option<&[(&str, &str)]>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(s) = session {
+            b = b.header(header::COOKIE, &s.cookie);
+        }
+        let req = match form {
+            Some(f) => b
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form_encode(f))),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    /// Signs in to the workspace as `user` by picking them (local mode), as a browser would.
+    pub async fn ui_sign_in(&self, user: &str) -> UiSession {
+        let r = self.ui(Method::GET, "/ui/sign-in", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let pre = set_cookie_value(&r, "reclaim_sign_in").expect("sign-in cookie");
+        let csrf = csrf_of(&r.text());
+        let pre_session = UiSession {
+            cookie: pre,
+            csrf: csrf.clone(),
+        };
+        let r = self
+            .ui(
+                Method::POST,
+                "/ui/sign-in",
+                Some(&pre_session),
+                Some(&[("csrf", &csrf), ("user", user), ("next", "/ui")]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        let cookie = set_cookie_value(&r, "reclaim_session").expect("session cookie");
+        let mut s = UiSession {
+            cookie,
+            csrf: String::new(),
+        };
+        let home = self.ui(Method::GET, "/ui", Some(&s), None).await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.text());
+        s.csrf = csrf_of(&home.text());
+        s
+    }
+}

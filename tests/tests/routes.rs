@@ -4,15 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::http::{Method, StatusCode};
-use reclaim_api::http::openapi::{openapi, ROUTES};
+use reclaim_api::http::openapi::{openapi, RouteDoc, ROUTES};
+use reclaim_api::http::ui::PAGES;
 use reclaim_api::http::{mounted_routes, Method as M};
 use reclaim_tests::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 
+/// The JSON API's table (in the OpenAPI document) and the workspace's pages (not in it).
+fn every_route() -> impl Iterator<Item = &'static RouteDoc> {
+    ROUTES.iter().chain(PAGES.iter())
+}
+
 #[test]
-fn the_openapi_table_and_the_mounted_routes_are_the_same() {
-    let documented: BTreeSet<(M, &str)> = ROUTES.iter().map(|d| (d.method, d.path)).collect();
+fn the_route_tables_and_the_mounted_routes_are_the_same() {
+    let documented: BTreeSet<(M, &str)> = every_route().map(|d| (d.method, d.path)).collect();
     let mounted: BTreeSet<(M, &str)> = mounted_routes(true).into_iter().collect();
     let undocumented: Vec<_> = mounted.difference(&documented).collect();
     let unmounted: Vec<_> = documented.difference(&mounted).collect();
@@ -25,16 +31,20 @@ fn the_openapi_table_and_the_mounted_routes_are_the_same() {
         "documented but not mounted: {unmounted:?}"
     );
     assert_eq!(
-        ROUTES.len(),
+        ROUTES.len() + PAGES.len(),
         documented.len(),
         "a route is documented twice"
     );
+    // The OpenAPI document describes the JSON API, the link pages and the outbox; the
+    // workspace's pages are HTML for browsers and live only in PAGES.
+    assert!(ROUTES.iter().all(|d| !d.path.starts_with("/ui")));
+    assert!(PAGES.iter().all(|d| d.path.starts_with("/ui")));
 }
 
 #[tokio::test]
 async fn every_documented_route_is_served_by_the_router() {
     let h = Harness::new().await;
-    for d in ROUTES {
+    for d in every_route() {
         let path = d
             .path
             .replace("{id}", "x")

@@ -73,7 +73,7 @@ impl Renderer {
             device => c.device,
             justification => c.justification.as_str(),
             inactive_days => c.inactive_days,
-            deadline => c.deadline_at.map(|d| d.format("%A %e %B %Y").to_string()),
+            deadline => c.deadline_at.map(|d| d.format("%A %-d %B %Y").to_string()),
             user_name => user.map(|u| u.display_name.clone()),
             yes_url => ctx.yes_url,
             no_url => ctx.no_url,

@@ -24,9 +24,27 @@ pub enum AuthError {
 
 /// Identifies the caller of a request. `Ok(None)` means anonymous or an unknown credential:
 /// the route answers 401.
+///
+/// The JSON API asks [`user_id`](Authenticate::user_id) only. The web workspace asks
+/// [`browser_user_id`](Authenticate::browser_user_id) first: where a gateway has already
+/// authenticated the browser (the API Gateway JWT authorizer on AWS), that identity is used and
+/// no session cookie is needed. Where it answers `None` (local mode), the workspace signs
+/// people in itself, and [`token_user_id`](Authenticate::token_user_id) lets them paste a token.
 #[async_trait]
 pub trait Authenticate: Send + Sync {
     async fn user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError>;
+
+    /// The person a gateway vouches for on a browser request (e.g. JWT authorizer claims in
+    /// the request context). The default trusts nothing, so the workspace's own sign-in is used.
+    async fn browser_user_id(&self, _parts: &Parts) -> Result<Option<String>, AuthError> {
+        Ok(None)
+    }
+
+    /// The user a pasted credential belongs to, for the workspace's sign-in form. The default
+    /// accepts none: deployments whose identities come from a gateway never take tokens there.
+    async fn token_user_id(&self, _token: &str) -> Result<Option<String>, AuthError> {
+        Ok(None)
+    }
 }
 
 /// Static bearer tokens (token → user id), as the local seed/config file lists them.
@@ -104,6 +122,10 @@ impl Authenticate for BearerTokens {
         Ok(bearer_token(parts)
             .and_then(|t| self.lookup(t))
             .map(str::to_string))
+    }
+
+    async fn token_user_id(&self, token: &str) -> Result<Option<String>, AuthError> {
+        Ok(self.lookup(token.trim()).map(str::to_string))
     }
 }
 

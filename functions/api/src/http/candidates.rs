@@ -160,8 +160,19 @@ pub async fn list(
             })
         }
     };
-    let mut filter = filter.into_filter();
-    let p = &caller.0;
+    let page = scoped_page(&s, &caller.0, filter.into_filter(), limit, cursor).await?;
+    Ok(Json(page))
+}
+
+/// One page of the candidates a person may see (the API list and the workspace list share
+/// it): a filter asking for more than they may see is refused, not silently narrowed.
+pub(crate) async fn scoped_page(
+    s: &ApiState,
+    p: &Principal,
+    mut filter: CandidateFilter,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<CandidatePage, ApiError> {
     let check_each = scope_filter(p, &mut filter)?;
     let store = &s.app.ports.candidates;
     let mut items = Vec::new();
@@ -181,10 +192,10 @@ pub async fn list(
         // Ask for exactly what is missing, so no row is read past the cursor we hand back.
         page.limit = want;
     }
-    Ok(Json(CandidatePage {
+    Ok(CandidatePage {
         items,
         next: page.cursor,
-    }))
+    })
 }
 
 /// A candidate with everything its page shows.
@@ -201,7 +212,7 @@ pub struct CandidateDetail {
 }
 
 /// Reads a candidate the caller may see: 404 if it does not exist, 403 if it is not theirs.
-async fn visible(s: &ApiState, p: &Principal, id: &str) -> Result<Candidate, ApiError> {
+pub(crate) async fn visible(s: &ApiState, p: &Principal, id: &str) -> Result<Candidate, ApiError> {
     let c = s.app.candidate(id).await?;
     if can_see(p, &c) {
         Ok(c)
@@ -213,8 +224,14 @@ async fn visible(s: &ApiState, p: &Principal, id: &str) -> Result<Candidate, Api
     }
 }
 
-/// What this person could do to the candidate now, by asking the core (pure, no write).
-fn actions(p: &Principal, c: &Candidate, now: reclaim_workflow::Timestamp) -> Vec<&'static str> {
+/// What this person could do to the candidate now, by asking the core (pure, no write): the
+/// API's `actions` and the workspace's buttons both come from here, never from a second copy
+/// of the rights table.
+pub(crate) fn actions(
+    p: &Principal,
+    c: &Candidate,
+    now: reclaim_workflow::Timestamp,
+) -> Vec<&'static str> {
     let actor = Actor::Person(p.clone());
     let via = Via::api();
     let user = c.user.clone().unwrap_or(UserRef {

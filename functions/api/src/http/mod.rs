@@ -5,6 +5,8 @@
 //!   token is the credential. The `respond` Lambda mounts these.
 //! - [`admin_routes`]: the authenticated JSON API under `/api/v1`. The `api` Lambda mounts these.
 //! - the outbox page (`/outbox`), local mode only, when [`ApiState::outbox`] is set.
+//! - the web workspace under `/ui` ([`ui`]), server-rendered pages for sam admins, approvers
+//!   and users; mounted with the admin routes, because the `api` function serves it on AWS.
 //!
 //! [`router`] merges them for `reclaim serve`. Every route is registered through one table
 //! builder that also records what it mounted, and the OpenAPI document is built from
@@ -17,6 +19,7 @@ pub mod openapi;
 pub mod outbox;
 pub mod pages;
 pub mod resources;
+pub mod ui;
 
 use crate::app::App;
 use auth::Authenticate;
@@ -48,6 +51,11 @@ pub struct ApiState {
     pub trust_forwarded_for: bool,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Signs the workspace's session cookies and form tokens.
+    pub session_key: Arc<ui::session::SessionKey>,
+    /// Believe `X-Forwarded-Proto: https` (cookies then get `Secure`). Only behind a proxy
+    /// that sets it: otherwise a client could claim TLS it does not have.
+    pub trust_forwarded_proto: bool,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -56,12 +64,14 @@ impl std::fmt::Debug for ApiState {
             .field("outbox", &self.outbox.is_some())
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("body_limit", &self.body_limit)
+            .field("trust_forwarded_proto", &self.trust_forwarded_proto)
             .finish_non_exhaustive()
     }
 }
 
 impl ApiState {
-    /// No outbox page, addresses from the socket, the default body limit.
+    /// No outbox page, addresses from the socket, the default body limit, and a random
+    /// session key (sessions end when the process does; see [`ApiState::with_session_key`]).
     pub fn new(app: App, auth: Arc<dyn Authenticate>) -> Self {
         ApiState {
             app,
@@ -69,7 +79,27 @@ impl ApiState {
             outbox: None,
             trust_forwarded_for: false,
             body_limit: DEFAULT_BODY_LIMIT,
+            session_key: Arc::new(ui::session::SessionKey::random()),
+            trust_forwarded_proto: false,
         }
+    }
+
+    /// A session key shared by every instance (several Lambdas, a restart that must keep
+    /// people signed in); at least 32 bytes.
+    pub fn with_session_key(mut self, key: &[u8]) -> Result<Self, String> {
+        self.session_key = Arc::new(ui::session::SessionKey::new(key)?);
+        Ok(self)
+    }
+
+    pub fn trusting_forwarded_proto(mut self, trust: bool) -> Self {
+        self.trust_forwarded_proto = trust;
+        self
+    }
+
+    /// Local mode (the outbox is mounted): the workspace also lets people pick a user to sign
+    /// in as. That gives nothing the outbox does not already give: it shows every link.
+    pub fn local_mode(&self) -> bool {
+        self.outbox.is_some()
     }
 
     /// Mounts the outbox page over this outbox (local mode).
@@ -151,6 +181,10 @@ fn public_part() -> Routes {
 }
 
 fn admin_part() -> Routes {
+    api_part().merge(ui::routes())
+}
+
+fn api_part() -> Routes {
     use candidates as c;
     use resources as r;
     use Method::*;
@@ -202,6 +236,8 @@ fn outbox_part() -> Routes {
 }
 
 /// Every (method, path) the Router mounts (with the outbox page when `outbox` is true).
+/// The workspace pages are among them; [`openapi::ROUTES`] and [`ui::PAGES`] together describe
+/// them all.
 pub fn mounted_routes(outbox: bool) -> Vec<(Method, &'static str)> {
     let mut all = public_part().merge(admin_part());
     if outbox {
@@ -235,7 +271,7 @@ pub fn public_routes(state: ApiState) -> Router {
     finish(public_part(), state)
 }
 
-/// Only the authenticated JSON API (the `api` function).
+/// Only the authenticated JSON API and the workspace (the `api` function).
 pub fn admin_routes(state: ApiState) -> Router {
     finish(admin_part(), state)
 }

@@ -43,7 +43,52 @@ const TEMPLATES: &[(&str, &str)] = &[
         "outbox_message.html",
         include_str!("../../templates/pages/outbox_message.html"),
     ),
+    (
+        "ui_base.html",
+        include_str!("../../templates/pages/ui_base.html"),
+    ),
+    (
+        "ui_sign_in.html",
+        include_str!("../../templates/pages/ui_sign_in.html"),
+    ),
+    (
+        "ui_home.html",
+        include_str!("../../templates/pages/ui_home.html"),
+    ),
+    (
+        "ui_candidates.html",
+        include_str!("../../templates/pages/ui_candidates.html"),
+    ),
+    (
+        "ui_bulk.html",
+        include_str!("../../templates/pages/ui_bulk.html"),
+    ),
+    (
+        "ui_candidate.html",
+        include_str!("../../templates/pages/ui_candidate.html"),
+    ),
+    (
+        "ui_approvals.html",
+        include_str!("../../templates/pages/ui_approvals.html"),
+    ),
+    (
+        "ui_tasks.html",
+        include_str!("../../templates/pages/ui_tasks.html"),
+    ),
+    (
+        "ui_savings.html",
+        include_str!("../../templates/pages/ui_savings.html"),
+    ),
+    (
+        "ui_alerts.html",
+        include_str!("../../templates/pages/ui_alerts.html"),
+    ),
 ];
+
+/// The names of every page template (a test renders each one).
+pub fn template_names() -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().map(|(n, _)| *n)
+}
 
 const STYLESHEET: &str = include_str!("../../assets/reclaim.css");
 

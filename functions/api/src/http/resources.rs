@@ -175,15 +175,24 @@ pub async fn savings(
     caller: Caller,
     Query(q): Query<FilterBody>,
 ) -> Result<Json<Savings>, ApiError> {
-    let filter = q.into_filter();
-    let p = &caller.0;
+    Ok(Json(
+        savings_in_scope(&s, &caller.0, &q.into_filter()).await?,
+    ))
+}
+
+/// The savings of the candidates a person may see (the API and the dashboard share it).
+pub(crate) async fn savings_in_scope(
+    s: &ApiState,
+    p: &Principal,
+    filter: &reclaim_workflow::ports::CandidateFilter,
+) -> Result<Savings, ApiError> {
     let mut total = Savings::default();
     let mut page = PageRequest {
         limit: 500,
         cursor: None,
     };
     loop {
-        let got = s.app.ports.candidates.list(&filter, &page).await?;
+        let got = s.app.ports.candidates.list(filter, &page).await?;
         for c in got.items.iter().filter(|c| can_see(p, c)) {
             total.add(c);
         }
@@ -192,5 +201,5 @@ pub async fn savings(
             None => break,
         }
     }
-    Ok(Json(total))
+    Ok(total)
 }

@@ -1,0 +1,1213 @@
+//! The web workspace under `/ui`: server-rendered pages for sam admins, approvers and users.
+//!
+//! Pages are minijinja templates with HTML autoescaping and no scripts (the CSP forbids them).
+//! Handlers only read through [`App`](crate::App) and the same helpers as the JSON API, and
+//! change things only through [`App::transition`](crate::App::transition) and
+//! [`App::reclaim_all`](crate::App::reclaim_all): which buttons a person sees comes from asking
+//! the core ([`super::candidates::actions`]), so the page never holds a second copy of the
+//! rights table.
+//!
+//! Every state-changing form is a POST carrying a token bound to the session
+//! ([`session`]); a page without a session sends the browser to the sign-in page. The pages
+//! are listed in [`PAGES`] (not in the OpenAPI document, which describes the JSON API), and a
+//! test checks that table against what the Router mounts.
+
+pub mod form;
+pub mod session;
+pub mod svg;
+
+use super::candidates::{actions, can_see, scoped_page, visible, DEFAULT_LIMIT, MAX_NOTE};
+use super::error::{ApiError, Path, Query};
+use super::openapi::{Access, RouteDoc};
+use super::outbox::encode_segment;
+use super::pages::{render, MAX_COMMENT};
+use super::resources::savings_in_scope;
+use super::{ApiState, ClientInfo, Method, Routes};
+use crate::app::{AppError, BulkRefusal, BulkReport};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use form::UiForm;
+use minijinja::{context, Value};
+use reclaim_workflow::intake::format_money;
+use reclaim_workflow::ports::CandidateFilter;
+use reclaim_workflow::{
+    workflow_graph, Actor, Candidate, Event, Justification, Principal, State as WfState, Via,
+};
+use serde::{Deserialize, Serialize};
+use session::{
+    add_cookie, bad_form_token, cookie, over_tls, random_text, set_cookie, Session, SessionKey,
+    SESSION_COOKIE, SESSION_SECS, SIGN_IN_COOKIE,
+};
+use std::sync::Arc;
+
+const fn page(
+    method: Method,
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        access,
+        query: &[],
+        body: None,
+        body_optional: false,
+        response: "html",
+    }
+}
+
+/// Every workspace page. `Public` pages need no session; `User` pages need one (without it the
+/// browser is sent to sign in); `SamAdmin` pages answer 403 to everyone else.
+pub const PAGES: &[RouteDoc] = &[
+    page(Method::Get, "/ui", "Workspace home", Access::User),
+    page(Method::Get, "/ui/sign-in", "Sign in", Access::Public),
+    page(
+        Method::Post,
+        "/ui/sign-in",
+        "Sign in (form)",
+        Access::Public,
+    ),
+    page(Method::Post, "/ui/sign-out", "Sign out", Access::User),
+    page(
+        Method::Get,
+        "/ui/candidates",
+        "Candidates with filters and paging",
+        Access::User,
+    ),
+    page(
+        Method::Post,
+        "/ui/candidates/reclaim",
+        "Bulk Reclaim",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Get,
+        "/ui/candidates/{id}",
+        "One candidate, its history and Show Workflow",
+        Access::User,
+    ),
+    page(
+        Method::Post,
+        "/ui/candidates/{id}/action",
+        "Take an action on a candidate",
+        Access::User,
+    ),
+    page(
+        Method::Post,
+        "/ui/candidates/{id}/notes",
+        "Add a work note",
+        Access::User,
+    ),
+    page(
+        Method::Get,
+        "/ui/approvals",
+        "Keep requests waiting for my groups",
+        Access::User,
+    ),
+    page(Method::Get, "/ui/tasks", "My open tasks", Access::User),
+    page(
+        Method::Get,
+        "/ui/savings",
+        "Savings dashboard",
+        Access::User,
+    ),
+    page(
+        Method::Get,
+        "/ui/savings.csv",
+        "Savings as CSV",
+        Access::User,
+    ),
+    page(
+        Method::Get,
+        "/ui/alerts",
+        "Stale candidates",
+        Access::SamAdmin,
+    ),
+];
+
+pub(super) fn routes() -> Routes {
+    use Method::*;
+    Routes::new()
+        .add(Get, "/ui", home)
+        .add(Get, "/ui/sign-in", sign_in_page)
+        .add(Post, "/ui/sign-in", sign_in)
+        .add(Post, "/ui/sign-out", sign_out)
+        .add(Get, "/ui/candidates", candidates_page)
+        .add(Post, "/ui/candidates/reclaim", bulk_reclaim)
+        .add(Get, "/ui/candidates/{id}", candidate_page)
+        .add(Post, "/ui/candidates/{id}/action", candidate_action)
+        .add(Post, "/ui/candidates/{id}/notes", add_note)
+        .add(Get, "/ui/approvals", approvals_page)
+        .add(Get, "/ui/tasks", tasks_page)
+        .add(Get, "/ui/savings", savings_page)
+        .add(Get, "/ui/savings.csv", savings_csv)
+        .add(Get, "/ui/alerts", alerts_page)
+}
+
+/// An error shown as a page (status, heading, what to do), never as JSON.
+#[derive(Debug)]
+pub struct UiError(pub ApiError);
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        UiError(e)
+    }
+}
+
+impl From<AppError> for UiError {
+    fn from(e: AppError) -> Self {
+        UiError(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let heading = match e.status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::CONFLICT => "That cannot be done now",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "That did not work",
+        };
+        let message = if e.status.is_server_error() {
+            "Something went wrong on our side. Please try again in a few minutes.".to_string()
+        } else if e.fields.is_empty() {
+            e.message.clone()
+        } else {
+            e.fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let hint =
+            (!e.status.is_server_error()).then_some("Go back, reload the page and try again.");
+        render(
+            e.status,
+            "problem.html",
+            context! { heading, message, hint, workspace => true },
+        )
+    }
+}
+
+type UiResult = Result<Response, UiError>;
+
+fn see_other(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res
+}
+
+/// Only our own workspace paths may be a destination after signing in (no open redirect).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if (n == "/ui" || n.starts_with("/ui/") || n.starts_with("/ui?"))
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.len() <= 512
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
+        _ => "/ui",
+    }
+}
+
+/// The signed-in person looking at a page.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub principal: Principal,
+    pub name: String,
+    /// The token every form on this person's pages carries.
+    pub form_token: String,
+    nonce: String,
+    key: Arc<SessionKey>,
+    local: bool,
+}
+
+impl Viewer {
+    async fn find(parts: &Parts, state: &ApiState) -> Result<Option<Viewer>, UiError> {
+        let unavailable = |e: crate::AuthError| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+        };
+        let (user_id, nonce) = match state
+            .auth
+            .browser_user_id(parts)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(id) => {
+                let nonce = format!("gateway:{id}");
+                (id, nonce)
+            }
+            None => {
+                let session = cookie(&parts.headers, SESSION_COOKIE)
+                    .and_then(|v| state.session_key.open(v, state.app.now()));
+                match session {
+                    Some(s) => (s.user_id, s.nonce),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let Some(principal) = state.app.principal(&user_id).await? else {
+            return Ok(None);
+        };
+        let name = state
+            .app
+            .ports
+            .directory
+            .user(&user_id)
+            .await
+            .map_err(AppError::from)?
+            .map_or_else(|| user_id.clone(), |u| u.display_name);
+        Ok(Some(Viewer {
+            form_token: state.session_key.form_token("form", &nonce),
+            principal,
+            name,
+            nonce,
+            key: state.session_key.clone(),
+            local: state.local_mode(),
+        }))
+    }
+
+    /// Refuses a form that does not carry this session's token.
+    pub fn check(&self, form: &form::FormFields) -> Result<(), UiError> {
+        let presented = form.get("csrf").unwrap_or_default();
+        if self.key.check_form_token("form", &self.nonce, presented) {
+            Ok(())
+        } else {
+            Err(bad_form_token().into())
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        Actor::Person(self.principal.clone())
+    }
+
+    fn require_sam_admin(&self, what: &str) -> Result<(), UiError> {
+        if self.principal.sam_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("{what} may only be done by a sam admin")).into())
+        }
+    }
+
+    /// What every page's layout shows: who is signed in, the navigation, the form token.
+    fn layout(&self, nav: &str) -> Value {
+        let p = &self.principal;
+        context! {
+            me => context! {
+                id => p.user_id,
+                name => self.name,
+                sam_admin => p.sam_admin,
+                approver => !p.groups.is_empty(),
+                itil => p.itil,
+                groups => p.groups,
+            },
+            csrf => self.form_token,
+            nav,
+            local => self.local,
+            workspace => true,
+        }
+    }
+
+    fn render(&self, name: &str, nav: &str, ctx: Value) -> Response {
+        render(StatusCode::OK, name, context! { ..self.layout(nav), ..ctx })
+    }
+}
+
+impl FromRequestParts<ApiState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Response> {
+        match Viewer::find(parts, state).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => {
+                let next = if parts.method == axum::http::Method::GET {
+                    parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/ui", |pq| pq.as_str())
+                        .to_string()
+                } else {
+                    "/ui".to_string()
+                };
+                Err(see_other(&format!(
+                    "/ui/sign-in?next={}",
+                    encode_segment(safe_next(Some(&next)))
+                )))
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PickUser {
+    id: String,
+    name: String,
+    roles: String,
+}
+
+async fn sign_in_form(
+    s: &ApiState,
+    parts: &Parts,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+) -> UiResult {
+    let nonce = random_text(1);
+    let users = if s.local_mode() {
+        let groups = s
+            .app
+            .ports
+            .directory
+            .groups()
+            .await
+            .map_err(AppError::from)?;
+        let mut users = s
+            .app
+            .ports
+            .directory
+            .users()
+            .await
+            .map_err(AppError::from)?;
+        users.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        users
+            .into_iter()
+            .map(|u| {
+                let mut roles = Vec::new();
+                if u.sam_admin {
+                    roles.push("sam admin".to_string());
+                }
+                for g in groups.iter().filter(|g| g.members.contains(&u.id)) {
+                    roles.push(format!("approver: {}", g.name));
+                }
+                if u.itil {
+                    roles.push("ITIL".to_string());
+                }
+                PickUser {
+                    id: u.id,
+                    name: u.display_name,
+                    roles: roles.join(", "),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut res = render(
+        status,
+        "ui_sign_in.html",
+        context! {
+            users,
+            local => s.local_mode(),
+            csrf => s.session_key.form_token("sign-in", &nonce),
+            next,
+            error,
+        },
+    );
+    add_cookie(
+        res.headers_mut(),
+        set_cookie(SIGN_IN_COOKIE, &nonce, 3600, over_tls(parts, s)),
+    );
+    Ok(res)
+}
+
+/// The sign-in page; someone already signed in goes straight on.
+pub async fn sign_in_page(
+    State(s): State<ApiState>,
+    parts: Parts,
+    q: Result<Query<NextQuery>, ApiError>,
+) -> UiResult {
+    let next = q.ok().and_then(|Query(q)| q.next);
+    let next = safe_next(next.as_deref()).to_string();
+    if Viewer::find(&parts, &s).await?.is_some() {
+        return Ok(see_other(&next));
+    }
+    sign_in_form(&s, &parts, StatusCode::OK, &next, None).await
+}
+
+/// Signs in with a pasted token, or (local mode) as a picked user.
+pub async fn sign_in(State(s): State<ApiState>, parts: Parts, UiForm(f): UiForm) -> UiResult {
+    let next = safe_next(f.get("next")).to_string();
+    let nonce = cookie(&parts.headers, SIGN_IN_COOKIE).unwrap_or_default();
+    let presented = f.get("csrf").unwrap_or_default();
+    if nonce.is_empty() || !s.session_key.check_form_token("sign-in", nonce, presented) {
+        return sign_in_form(
+            &s,
+            &parts,
+            StatusCode::FORBIDDEN,
+            &next,
+            Some("The sign-in form had expired. Please try again."),
+        )
+        .await;
+    }
+    let unavailable = |e: crate::AuthError| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+    };
+    let token = f.get("token").map(str::trim).filter(|t| !t.is_empty());
+    let picked = f.get("user").map(str::trim).filter(|u| !u.is_empty());
+    let user_id = match (token, picked) {
+        (Some(t), _) => s.auth.token_user_id(t).await.map_err(unavailable)?,
+        (None, Some(u)) if s.local_mode() => Some(u.to_string()),
+        _ => None,
+    };
+    let known = match &user_id {
+        Some(id) => s.app.principal(id).await?.is_some(),
+        None => false,
+    };
+    let Some(user_id) = user_id.filter(|_| known) else {
+        let why = if token.is_some() {
+            "That token is not valid."
+        } else {
+            "Choose a person or paste a token."
+        };
+        return sign_in_form(&s, &parts, StatusCode::UNAUTHORIZED, &next, Some(why)).await;
+    };
+    let session = Session {
+        user_id,
+        nonce: random_text(1),
+        expires_at: s.app.now().timestamp() + SESSION_SECS,
+    };
+    let secure = over_tls(&parts, &s);
+    let mut res = see_other(&next);
+    add_cookie(
+        res.headers_mut(),
+        set_cookie(
+            SESSION_COOKIE,
+            &s.session_key.seal(&session),
+            SESSION_SECS,
+            secure,
+        ),
+    );
+    add_cookie(res.headers_mut(), set_cookie(SIGN_IN_COOKIE, "", 0, secure));
+    Ok(res)
+}
+
+pub async fn sign_out(
+    State(s): State<ApiState>,
+    parts: Parts,
+    v: Viewer,
+    UiForm(f): UiForm,
+) -> UiResult {
+    v.check(&f)?;
+    let mut res = see_other("/ui/sign-in");
+    add_cookie(
+        res.headers_mut(),
+        set_cookie(SESSION_COOKIE, "", 0, over_tls(&parts, &s)),
+    );
+    Ok(res)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home, candidates
+
+pub async fn home(State(s): State<ApiState>, v: Viewer) -> UiResult {
+    let tasks = s.app.my_tasks(&v.principal).await?.len();
+    let approvals = approvable(&s, &v).await?.len();
+    Ok(v.render("ui_home.html", "home", context! { tasks, approvals }))
+}
+
+/// The list's filters as a form sends them: empty means "any".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListForm {
+    state: Option<String>,
+    justification: Option<String>,
+    publisher: Option<String>,
+    product: Option<String>,
+    group: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn bad_field(field: &str, message: String) -> UiError {
+    ApiError::invalid_field(field, message).into()
+}
+
+impl ListForm {
+    fn from_fields(f: &form::FormFields) -> ListForm {
+        let get = |k: &str| f.get(k).map(str::to_string);
+        ListForm {
+            state: get("state"),
+            justification: get("justification"),
+            publisher: get("publisher"),
+            product: get("product"),
+            group: get("group"),
+            cursor: None,
+            limit: None,
+        }
+    }
+
+    fn filter(&self) -> Result<CandidateFilter, UiError> {
+        let state = match given(&self.state) {
+            Some(x) => Some(
+                WfState::parse(x)
+                    .ok_or_else(|| bad_field("state", format!("'{x}' is not a state")))?,
+            ),
+            None => None,
+        };
+        let justification = match given(&self.justification) {
+            Some(x) => Some(Justification::parse(x).ok_or_else(|| {
+                bad_field("justification", format!("'{x}' is not a justification"))
+            })?),
+            None => None,
+        };
+        Ok(CandidateFilter {
+            state,
+            justification,
+            publisher: given(&self.publisher).map(str::to_string),
+            product: given(&self.product).map(str::to_string),
+            group: given(&self.group).map(str::to_string),
+            ..CandidateFilter::default()
+        })
+    }
+
+    /// The query string that reproduces these filters (for paging links).
+    fn query(&self) -> String {
+        [
+            ("state", &self.state),
+            ("justification", &self.justification),
+            ("publisher", &self.publisher),
+            ("product", &self.product),
+            ("group", &self.group),
+        ]
+        .iter()
+        .filter_map(|(k, v)| given(v).map(|v| format!("{k}={}", encode_segment(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    href: String,
+    number: String,
+    software: String,
+    user: Option<String>,
+    device: Option<String>,
+    justification: &'static str,
+    inactive_days: Option<u32>,
+    state: &'static str,
+    state_id: &'static str,
+    group: Option<String>,
+    savings: String,
+    ready: bool,
+}
+
+fn row(c: &Candidate) -> Row {
+    Row {
+        id: c.id.clone(),
+        href: href(c),
+        number: c.number.clone(),
+        software: software(c),
+        user: c.user.as_ref().map(|u| u.display_name.clone()),
+        device: c.device.clone(),
+        justification: c.justification.as_str(),
+        inactive_days: c.inactive_days,
+        state: c.state.label(),
+        state_id: c.state.as_str(),
+        group: c.assignment_group.clone(),
+        savings: format_money(c.potential_savings_cents()),
+        ready: c.state == WfState::Ready,
+    }
+}
+
+/// The candidate's page (emails link here too).
+fn href(c: &Candidate) -> String {
+    format!("/ui/candidates/{}", encode_segment(&c.id))
+}
+
+fn software(c: &Candidate) -> String {
+    let s = &c.software;
+    match &s.version {
+        Some(v) => format!("{} {} {v}", s.publisher, s.product),
+        None => format!("{} {}", s.publisher, s.product),
+    }
+}
+
+fn choices() -> (Vec<Value>, Vec<&'static str>) {
+    let states = WfState::ALL
+        .iter()
+        .map(|s| context! { id => s.as_str(), label => s.label() })
+        .collect();
+    let justifications = Justification::ALL.iter().map(|j| j.as_str()).collect();
+    (states, justifications)
+}
+
+pub async fn candidates_page(
+    State(s): State<ApiState>,
+    v: Viewer,
+    q: Result<Query<ListForm>, ApiError>,
+) -> UiResult {
+    let Query(q) = q?;
+    let filter = q.filter()?;
+    let limit = match given(&q.limit) {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=super::candidates::MAX_LIMIT).contains(l))
+            .ok_or_else(|| bad_field("limit", "must be a number from 1 to 500".into()))?,
+    };
+    let page = scoped_page(
+        &s,
+        &v.principal,
+        filter,
+        limit,
+        given(&q.cursor).map(str::to_string),
+    )
+    .await?;
+    let groups: Vec<Value> = s
+        .app
+        .ports
+        .directory
+        .groups()
+        .await
+        .map_err(AppError::from)?
+        .into_iter()
+        .filter(|g| v.principal.sam_admin || v.principal.groups.contains(&g.id))
+        .map(|g| context! { id => g.id, name => g.name })
+        .collect();
+    let (states, justifications) = choices();
+    let base = q.query();
+    let next = page.next.as_ref().map(|c| {
+        let sep = if base.is_empty() { "" } else { "&" };
+        format!("/ui/candidates?{base}{sep}cursor={}", encode_segment(c))
+    });
+    let first = given(&q.cursor).map(|_| format!("/ui/candidates?{base}"));
+    let rows: Vec<Row> = page.items.iter().map(row).collect();
+    let any_ready = rows.iter().any(|r| r.ready);
+    Ok(v.render(
+        "ui_candidates.html",
+        "candidates",
+        context! {
+            rows,
+            any_ready,
+            states,
+            justifications,
+            groups,
+            f => context! {
+                state => given(&q.state),
+                justification => given(&q.justification),
+                publisher => given(&q.publisher),
+                product => given(&q.product),
+                group => given(&q.group),
+            },
+            next,
+            first,
+        },
+    ))
+}
+
+/// Reclaim the ticked candidates, or every Ready one the filters select.
+pub async fn bulk_reclaim(State(s): State<ApiState>, v: Viewer, UiForm(f): UiForm) -> UiResult {
+    v.check(&f)?;
+    v.require_sam_admin("Reclaim")?;
+    let actor = v.actor();
+    let report = if f.get("scope") == Some("filter") {
+        let filter = ListForm::from_fields(&f).filter()?;
+        if filter.state.is_some_and(|st| st != WfState::Ready) {
+            return Err(bad_field(
+                "state",
+                "Reclaim only takes Ready candidates".into(),
+            ));
+        }
+        s.app.reclaim_all(&filter, &actor).await?
+    } else {
+        let ids = f.all("id");
+        if ids.is_empty() {
+            return Err(bad_field("id", "tick at least one candidate".into()));
+        }
+        if ids.len() > 1000 {
+            return Err(bad_field("id", "at most 1000 candidates at once".into()));
+        }
+        let mut report = BulkReport::default();
+        for id in ids {
+            match s.app.transition(id, &Event::Reclaim, &actor, None).await {
+                Ok(c) => report.reclaimed.push(c.number),
+                Err(AppError::Store(e)) => return Err(AppError::Store(e).into()),
+                Err(e) => report.refused.push(BulkRefusal {
+                    number: id.to_string(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        report
+    };
+    Ok(v.render(
+        "ui_bulk.html",
+        "candidates",
+        context! { reclaimed => report.reclaimed, refused => report.refused },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One candidate
+
+/// The buttons the workspace knows, in the order it shows them: (event, label, tone, needs a
+/// comment box). Which of them a person sees is decided by the core.
+const BUTTONS: &[(&str, &str, &str)] = &[
+    ("reclaim", "Reclaim", "primary"),
+    ("answer-keep", "Yes, keep it", "keep"),
+    ("answer-remove", "No, remove it", "remove"),
+    ("approve", "Approve: keep it", "keep"),
+    ("reject", "Reject: remove it", "remove"),
+    ("close-complete", "Close Complete", "primary"),
+    ("resume", "Resume", "primary"),
+    ("close-skipped", "Close Skipped", "quiet"),
+];
+
+fn done_words(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "reclaim" => "Reclamation started.",
+        "answer-keep" => "Recorded: keep it. The request goes to an approver.",
+        "answer-remove" => "Recorded: remove it.",
+        "approve" => "Approved: the user keeps it.",
+        "reject" => "Rejected: it will be removed.",
+        "close-complete" => "Closed as complete.",
+        "close-skipped" => "Closed as skipped.",
+        "resume" => "Resumed.",
+        "note" => "Work note added.",
+        _ => return None,
+    })
+}
+
+fn when(t: reclaim_workflow::Timestamp) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+pub async fn candidate_page(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    q: Result<Query<DoneQuery>, ApiError>,
+) -> UiResult {
+    let done = q
+        .ok()
+        .and_then(|Query(q)| q.done)
+        .and_then(|d| done_words(&d));
+    let c = visible(&s, &v.principal, &id).await?;
+    let history = s
+        .app
+        .ports
+        .candidates
+        .history(&c.id)
+        .await
+        .map_err(AppError::from)?;
+    let tasks = s
+        .app
+        .ports
+        .tasks
+        .tasks_for(&c.id)
+        .await
+        .map_err(AppError::from)?;
+    let graph = workflow_graph(Some(c.state), &history);
+    let drawing = svg::workflow_drawing(&graph);
+    let allowed = actions(&v.principal, &c, s.app.now());
+    let buttons: Vec<Value> = BUTTONS
+        .iter()
+        .filter(|(e, _, _)| allowed.contains(e))
+        .map(|(e, label, tone)| context! { action => e, label, tone })
+        .collect();
+    let can_note = allowed.contains(&"work-note");
+    let path: Vec<&str> = graph
+        .path
+        .iter()
+        .filter_map(|id| {
+            graph
+                .states
+                .iter()
+                .find(|st| st.id == *id)
+                .map(|st| st.label)
+        })
+        .collect();
+    let history: Vec<Value> = history
+        .iter()
+        .map(|h| {
+            context! {
+                at => when(h.at),
+                who => h.actor.to_string(),
+                event => h.event,
+                from => h.from.label(),
+                to => h.to.label(),
+                reason => h.reason,
+                ip => h.ip,
+                user_agent => h.user_agent,
+            }
+        })
+        .collect();
+    let notes: Vec<Value> = c
+        .work_notes
+        .iter()
+        .map(|n| context! { at => when(n.at), author => n.author, text => n.text })
+        .collect();
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            context! {
+                kind => t.kind.as_str(), title => t.title, open => t.open,
+                assignee => t.assignee, group => t.group,
+            }
+        })
+        .collect();
+    let user = c.user.as_ref().map(|u| {
+        context! {
+            name => u.display_name, id => u.id, email => u.email, itil => u.itil, vip => u.vip,
+        }
+    });
+    Ok(v.render(
+        "ui_candidate.html",
+        "candidates",
+        context! {
+            done,
+            c => context! {
+                id => c.id,
+                action_url => format!("{}/action", href(&c)),
+                notes_url => format!("{}/notes", href(&c)),
+                number => c.number,
+                software => software(&c),
+                applies_to => c.applies_to.as_str(),
+                device => c.device,
+                sku => c.software.sku,
+                user,
+                justification => c.justification.as_str(),
+                inactive_days => c.inactive_days,
+                last_used_at => c.last_used_at.map(when),
+                unused_rights => c.unused_rights,
+                price => format_money(c.price_per_right_cents),
+                savings => format_money(c.potential_savings_cents()),
+                rule => c.rule.name,
+                group => c.assignment_group,
+                assigned_to => c.assigned_to,
+                state => c.state.label(),
+                state_id => c.state.as_str(),
+                version => c.version,
+                opened_at => when(c.opened_at),
+                closed_at => c.closed_at.map(when),
+                deadline => c.deadline_at.map(when),
+                attention => c.attention,
+                last_outcome => c.revocation.last_outcome,
+            },
+            buttons,
+            can_note,
+            max_note => MAX_NOTE,
+            max_comment => MAX_COMMENT,
+            history,
+            notes,
+            tasks,
+            graph => drawing,
+            current => graph.states.iter().find(|st| st.current).map(|st| st.label),
+            path,
+        },
+    ))
+}
+
+fn text_field(f: &form::FormFields, name: &str, max: usize) -> Result<Option<String>, UiError> {
+    let t = f.get(name).map(str::trim).filter(|t| !t.is_empty());
+    match t {
+        Some(t) if t.chars().count() > max => {
+            Err(bad_field(name, format!("at most {max} characters")))
+        }
+        t => Ok(t.map(str::to_string)),
+    }
+}
+
+/// One button of the candidate page (or of the approver queue).
+pub async fn candidate_action(
+    State(s): State<ApiState>,
+    v: Viewer,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    UiForm(f): UiForm,
+) -> UiResult {
+    v.check(&f)?;
+    let c = visible(&s, &v.principal, &id).await?;
+    let comment = text_field(&f, "comment", MAX_COMMENT)?;
+    let expected = match f
+        .get("expected_version")
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
+        Some(x) => Some(
+            x.parse::<u64>()
+                .map_err(|_| bad_field("expected_version", "must be a whole number".into()))?,
+        ),
+        None => None,
+    };
+    let via = Via {
+        channel: "web".into(),
+        ip: client.ip,
+        user_agent: client.user_agent,
+    };
+    let action = f.get("action").unwrap_or_default();
+    let event = match action {
+        "reclaim" => Event::Reclaim,
+        "answer-keep" | "answer-remove" => Event::Answer {
+            keep: action == "answer-keep",
+            comment,
+            via,
+        },
+        "approve" => Event::Approve { comment, via },
+        "reject" => Event::Reject { comment, via },
+        "close-complete" => Event::CloseComplete { note: comment },
+        "close-skipped" => Event::CloseSkipped { reason: comment },
+        "resume" => Event::Resume,
+        other => {
+            return Err(bad_field(
+                "action",
+                format!("'{other}' is not an action of the workspace"),
+            ))
+        }
+    };
+    s.app
+        .transition(&c.id, &event, &v.actor(), expected)
+        .await?;
+    let to = if f.get("return") == Some("approvals") {
+        format!(
+            "/ui/approvals?done={action}&number={}",
+            encode_segment(&c.number)
+        )
+    } else {
+        format!("/ui/candidates/{}?done={action}", encode_segment(&c.id))
+    };
+    Ok(see_other(&to))
+}
+
+pub async fn add_note(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    UiForm(f): UiForm,
+) -> UiResult {
+    v.check(&f)?;
+    let c = visible(&s, &v.principal, &id).await?;
+    let Some(text) = text_field(&f, "text", MAX_NOTE)? else {
+        return Err(bad_field("text", "a work note needs text".into()));
+    };
+    s.app
+        .transition(&c.id, &Event::WorkNote { text }, &v.actor(), None)
+        .await?;
+    Ok(see_other(&format!(
+        "/ui/candidates/{}?done=note",
+        encode_segment(&c.id)
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approver queue, tasks
+
+/// Keep requests this person may decide now (the core says who may approve).
+async fn approvable(s: &ApiState, v: &Viewer) -> Result<Vec<Candidate>, UiError> {
+    let p = &v.principal;
+    if !p.sam_admin && p.groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let filter = CandidateFilter {
+        state: Some(WfState::AwaitingApproval),
+        ..CandidateFilter::default()
+    };
+    let now = s.app.now();
+    Ok(s.app
+        .list_all(&filter)
+        .await?
+        .into_iter()
+        .filter(|c| can_see(p, c) && actions(p, c, now).contains(&"approve"))
+        .collect())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    done: Option<String>,
+    number: Option<String>,
+}
+
+pub async fn approvals_page(
+    State(s): State<ApiState>,
+    v: Viewer,
+    q: Result<Query<QueueQuery>, ApiError>,
+) -> UiResult {
+    let (done, number) = match q {
+        Ok(Query(q)) => (q.done.as_deref().and_then(done_words), q.number),
+        Err(_) => (None, None),
+    };
+    let queue = approvable(&s, &v).await?;
+    let mut items = Vec::new();
+    for c in &queue {
+        let history = s
+            .app
+            .ports
+            .candidates
+            .history(&c.id)
+            .await
+            .map_err(AppError::from)?;
+        let asked = history.iter().rev().find(|h| h.event == "answer-keep");
+        items.push(context! {
+            row => row(c),
+            version => c.version,
+            reason => asked.and_then(|h| h.reason.clone()),
+            asked_at => asked.map(|h| when(h.at)),
+        });
+    }
+    Ok(v.render(
+        "ui_approvals.html",
+        "approvals",
+        context! { items, done, number, max_comment => MAX_COMMENT },
+    ))
+}
+
+pub async fn tasks_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
+    let tasks: Vec<Value> = s
+        .app
+        .my_tasks(&v.principal)
+        .await?
+        .into_iter()
+        .map(|t| {
+            context! {
+                kind => t.kind.as_str(),
+                title => t.title,
+                instructions => t.instructions,
+                candidate_id => t.candidate_id,
+                number => t.candidate_number,
+                created_at => when(t.created_at),
+                group => t.group,
+                assignee => t.assignee,
+            }
+        })
+        .collect();
+    Ok(v.render("ui_tasks.html", "tasks", context! { tasks }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Savings, alerts
+
+fn slices(
+    map: &std::collections::BTreeMap<String, reclaim_workflow::savings::Amounts>,
+) -> Vec<Value> {
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_by_key(|(_, a)| std::cmp::Reverse(a.potential_cents + a.actual_cents));
+    v.into_iter()
+        .map(|(k, a)| {
+            context! {
+                key => k,
+                potential => format_money(a.potential_cents),
+                actual => format_money(a.actual_cents),
+                candidates => a.candidates,
+            }
+        })
+        .collect()
+}
+
+pub async fn savings_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
+    let total = savings_in_scope(&s, &v.principal, &CandidateFilter::default()).await?;
+    let chart = svg::month_bars(&total.actual_by_month, 12);
+    Ok(v.render(
+        "ui_savings.html",
+        "savings",
+        context! {
+            potential => format_money(total.potential_cents),
+            actual => format_money(total.actual_cents),
+            chart,
+            by_publisher => slices(&total.by_publisher),
+            by_product => slices(&total.by_product),
+            by_justification => slices(&total.by_justification),
+        },
+    ))
+}
+
+pub async fn savings_csv(State(s): State<ApiState>, v: Viewer) -> UiResult {
+    let total = savings_in_scope(&s, &v.principal, &CandidateFilter::default()).await?;
+    let mut res = total.to_csv().into_response();
+    let h = res.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"reclaim-savings.csv\""),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+pub async fn alerts_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
+    v.require_sam_admin("Reading stale alerts")?;
+    let alerts: Vec<Value> = s
+        .app
+        .stale_alerts()
+        .await?
+        .into_iter()
+        .map(|a| {
+            context! {
+                id => a.candidate_id, number => a.number, state => a.state.label(),
+                days => a.days, reason => a.reason,
+            }
+        })
+        .collect();
+    Ok(v.render("ui_alerts.html", "alerts", context! { alerts }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_workspace_paths_are_destinations_after_sign_in() {
+        assert_eq!(
+            safe_next(Some("/ui/candidates?state=ready")),
+            "/ui/candidates?state=ready"
+        );
+        assert_eq!(safe_next(Some("/ui")), "/ui");
+        for bad in [
+            "https://evil.example/ui",
+            "//evil.example",
+            "/ui/..\\x",
+            "/uix",
+            "/api/v1/me",
+            "/ui//evil",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/ui", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/ui");
+    }
+}

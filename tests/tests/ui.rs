@@ -1,0 +1,682 @@
+//! The web workspace through the one Router over the real SQLite store: signing in, the
+//! session cookie, form tokens, the candidate list with filters, paging and bulk Reclaim, the
+//! candidate page (only the allowed actions, Show Workflow, work notes), the approver queue,
+//! tasks, savings and alerts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::http::{Method, StatusCode};
+use reclaim_tests::*;
+use reclaim_workflow::State;
+use serde_json::json;
+
+async fn reclaim(h: &Harness, n: &str) {
+    let r = h
+        .post(&format!("/api/v1/candidates/{n}/reclaim"), SAM, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    h.drain().await;
+}
+
+/// A candidate of uma's that waits for the desktop group's approval.
+async fn awaiting_approval(h: &Harness) -> String {
+    let n = h.create_one(json!({})).await;
+    reclaim(h, &n).await;
+    let r = h
+        .post(
+            &format!("/api/v1/candidates/{n}/answer"),
+            UMA,
+            json!({"keep": true, "comment": "I edit PDFs weekly"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    h.drain().await;
+    n
+}
+
+#[tokio::test]
+async fn pages_without_a_session_send_the_browser_to_sign_in() {
+    let h = Harness::new().await;
+    let r = h
+        .ui(Method::GET, "/ui/candidates?state=ready", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.header("location"),
+        Some("/ui/sign-in?next=%2Fui%2Fcandidates%3Fstate%3Dready")
+    );
+    // A forged or altered cookie is no session.
+    let s = h.ui_sign_in("sam").await;
+    let mut forged = s.clone();
+    forged.cookie = format!("{}x", s.cookie);
+    let r = h.ui(Method::GET, "/ui", Some(&forged), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // A bearer token is for the API, not a browser session.
+    let r = h.call(Method::GET, "/ui", Some(SAM), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_in_by_picking_a_user_or_pasting_a_token_sets_a_strict_http_only_cookie() {
+    let h = Harness::new().await;
+    let page = h.ui(Method::GET, "/ui/sign-in", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.page();
+    assert!(text.contains("Sam (sam): sam admin"), "{text}");
+    assert!(text.contains("approver: desktop approvers"), "{text}");
+    let pre = set_cookie_value(&page, "reclaim_sign_in").unwrap();
+    let csrf = csrf_of(&page.text());
+    let pre = UiSession {
+        cookie: pre,
+        csrf: csrf.clone(),
+    };
+
+    // Paste a token.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/sign-in",
+            Some(&pre),
+            Some(&[("csrf", &csrf), ("token", UMA), ("next", "/ui/tasks")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/ui/tasks"));
+    let cookies = set_cookies(&r);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("reclaim_session="))
+        .unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    assert!(!session.contains("Secure"), "plain HTTP: {session}");
+    let s = UiSession {
+        cookie: set_cookie_value(&r, "reclaim_session").unwrap(),
+        csrf: String::new(),
+    };
+    let home = h.ui(Method::GET, "/ui", Some(&s), None).await;
+    assert!(home.page().contains("Hello, Uma"), "{}", home.text());
+
+    // A wrong token, no choice, a missing sign-in cookie or an open redirect are refused.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/sign-in",
+            Some(&pre),
+            Some(&[("csrf", &csrf), ("token", "not-a-real-token-at-all")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("That token is not valid"));
+    assert!(set_cookie_value(&r, "reclaim_session").is_none());
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/sign-in",
+            None,
+            Some(&[("csrf", &csrf), ("user", "sam")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(set_cookie_value(&r, "reclaim_session").is_none());
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/sign-in",
+            Some(&pre),
+            Some(&[("csrf", &csrf), ("user", "nobody-here")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/sign-in",
+            Some(&pre),
+            Some(&[
+                ("csrf", &csrf),
+                ("user", "sam"),
+                ("next", "https://evil.example/"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.header("location"), Some("/ui"));
+
+    // Signing out clears the cookie.
+    let s = h.ui_sign_in("sam").await;
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/sign-out",
+            Some(&s),
+            Some(&[("csrf", &s.csrf)]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cleared = set_cookies(&r).join("\n");
+    assert!(cleared.contains("reclaim_session=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_over_tls_and_forwarded_proto_counts_only_when_trusted() {
+    use tower::ServiceExt;
+    let h = Harness::new().await;
+    for (trust, expect_secure) in [(false, false), (true, true)] {
+        let state = reclaim_api::ApiState::new(
+            h.embedded.app.clone(),
+            std::sync::Arc::new(reclaim_api::BearerTokens::new([(SAM, "sam")]).unwrap()),
+        )
+        .with_outbox(std::sync::Arc::new(h.embedded.mailer.clone()))
+        .trusting_forwarded_proto(trust);
+        let router = reclaim_api::router(state);
+        let get = axum::http::Request::get("/ui/sign-in")
+            .header("x-forwarded-proto", "https")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = router.clone().oneshot(get).await.unwrap();
+        let pre = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            pre.contains("Secure"),
+            expect_secure,
+            "trust {trust}: {pre}"
+        );
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let csrf = csrf_of(&String::from_utf8_lossy(&body));
+        let nonce = pre.split(';').next().unwrap().to_string();
+        let post = axum::http::Request::post("/ui/sign-in")
+            .header("x-forwarded-proto", "https")
+            .header("cookie", nonce)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(form_encode(&[
+                ("csrf", &csrf),
+                ("token", SAM),
+            ])))
+            .unwrap();
+        let res = router.oneshot(post).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let session = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("reclaim_session="))
+            .unwrap();
+        assert_eq!(
+            session.contains("; Secure"),
+            expect_secure,
+            "trust {trust}: {session}"
+        );
+        assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+    }
+}
+
+#[tokio::test]
+async fn forms_without_this_sessions_token_are_refused_and_change_nothing() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await;
+    let id = h.candidate(&n).await.id;
+    let before = h.snapshot(&n).await;
+    let sam = h.ui_sign_in("sam").await;
+    let other = h.ui_sign_in("sam").await;
+    assert_ne!(sam.csrf, other.csrf, "each sign-in has its own form token");
+    for csrf in ["", "garbage", other.csrf.as_str()] {
+        let r = h
+            .ui(
+                Method::POST,
+                &format!("/ui/candidates/{id}/action"),
+                Some(&sam),
+                Some(&[("csrf", csrf), ("action", "reclaim")]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "csrf {csrf:?}");
+        assert!(
+            r.text().contains("did not come from Reclaim"),
+            "{}",
+            r.text()
+        );
+        let r = h
+            .ui(
+                Method::POST,
+                "/ui/candidates/reclaim",
+                Some(&sam),
+                Some(&[("csrf", csrf), ("id", &id)]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    // JSON instead of a form is not a form.
+    let r = h
+        .call_raw(
+            Method::POST,
+            &format!("/ui/candidates/{id}/action"),
+            None,
+            Some("application/json"),
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "no session: sign in first");
+    assert_eq!(h.snapshot(&n).await, before);
+}
+
+#[tokio::test]
+async fn the_list_filters_pages_and_reclaims_in_bulk() {
+    let h = Harness::new().await;
+    let mut numbers = Vec::new();
+    for product in ["Acrobat Pro", "Photoshop", "Illustrator"] {
+        numbers.push(h.create_one(json!({ "product": product })).await);
+    }
+    let zoom = h
+        .create_one(
+            json!({"publisher": "Zoom", "product": "Pro", "justification": "low-usage",
+                           "assignment_group": "saas"}),
+        )
+        .await;
+    let sam = h.ui_sign_in("sam").await;
+    let r = h.ui(Method::GET, "/ui/candidates", Some(&sam), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = r.page();
+    for n in numbers.iter().chain([&zoom]) {
+        assert!(page.contains(&format!("data-number=\"{n}\"")), "{n}");
+        assert!(
+            page.contains(&format!("id=\"select-{n}\"")),
+            "{n} selectable"
+        );
+    }
+    // Filters narrow; an unknown state is a clear 400 page.
+    let r = h
+        .ui(
+            Method::GET,
+            "/ui/candidates?publisher=zoom&justification=low-usage&state=&group=saas",
+            Some(&sam),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.page().contains(&zoom) && !r.page().contains(&numbers[0]));
+    let r = h
+        .ui(Method::GET, "/ui/candidates?state=lost", Some(&sam), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.page().contains("'lost' is not a state"), "{}", r.text());
+
+    // Pages of two, following "Next page".
+    let r = h
+        .ui(Method::GET, "/ui/candidates?limit=2", Some(&sam), None)
+        .await;
+    let page = r.page();
+    assert_eq!(page.matches("<tr data-number=").count(), 2);
+    let at = page.find("id=\"next-page\"").unwrap();
+    let href_at = page[..at].rfind("href=\"").unwrap() + 6;
+    let next = &page[href_at..href_at + page[href_at..].find('"').unwrap()];
+    let r = h.ui(Method::GET, next, Some(&sam), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{next}: {}", r.text());
+    assert_eq!(r.page().matches("<tr data-number=").count(), 2);
+
+    // An approver sees only their group's, with no selection boxes.
+    let bob = h.ui_sign_in("bob").await;
+    let r = h.ui(Method::GET, "/ui/candidates", Some(&bob), None).await;
+    let page = r.page();
+    assert!(page.contains(&zoom) && !page.contains(&numbers[0]));
+    assert!(!page.contains("type=\"checkbox\""));
+    let uma = h.ui_sign_in("uma").await;
+
+    // Bulk Reclaim of two ticked candidates.
+    let ids: Vec<String> = futures_ids(&h, &numbers[..2]).await;
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("scope", "selected"),
+                ("id", &ids[0]),
+                ("id", &ids[1]),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r
+        .page()
+        .contains("<strong>2</strong> candidate(s) reclaimed"));
+    for n in &numbers[..2] {
+        assert_eq!(h.candidate(n).await.state, State::AwaitingUser);
+    }
+    assert_eq!(h.candidate(&numbers[2]).await.state, State::Ready);
+    // A user may not.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&uma),
+            Some(&[("csrf", &uma.csrf), ("id", &ids[0])]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Reclaim all Ready matching a filter.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("scope", "filter"),
+                ("publisher", "Zoom"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_ne!(h.candidate(&zoom).await.state, State::Ready);
+    assert_eq!(h.candidate(&numbers[2]).await.state, State::Ready);
+}
+
+async fn futures_ids(h: &Harness, numbers: &[String]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in numbers {
+        ids.push(h.candidate(n).await.id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn the_candidate_page_shows_only_the_actions_this_person_may_take() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await;
+    let id = h.candidate(&n).await.id;
+    let path = format!("/ui/candidates/{id}");
+    let sam = h.ui_sign_in("sam").await;
+    let uma = h.ui_sign_in("uma").await;
+    let ada = h.ui_sign_in("ada").await;
+    let bob = h.ui_sign_in("bob").await;
+
+    let page = h.ui(Method::GET, &path, Some(&sam), None).await.page();
+    assert!(page.contains("id=\"do-reclaim\""), "{page}");
+    assert!(page.contains("id=\"do-close-skipped\""));
+    assert!(!page.contains("id=\"do-approve\""));
+    assert!(page.contains("239.88"), "potential savings");
+    let page = h.ui(Method::GET, &path, Some(&uma), None).await.page();
+    assert!(!page.contains("id=\"do-reclaim\""));
+    assert!(
+        !page.contains("id=\"add-note\""),
+        "the holder adds no work notes"
+    );
+    let r = h.ui(Method::GET, &path, Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Reclaim from the page: redirected back with a message; the user now sees Yes/No.
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("{path}/action"),
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("action", "reclaim"),
+                ("expected_version", "0"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{path}?done=reclaim").as_str())
+    );
+    h.drain().await;
+    let page = h
+        .ui(
+            Method::GET,
+            &format!("{path}?done=reclaim"),
+            Some(&sam),
+            None,
+        )
+        .await
+        .page();
+    assert!(page.contains("Reclamation started."));
+    assert!(!page.contains("id=\"do-reclaim\""));
+    let page = h.ui(Method::GET, &path, Some(&uma), None).await.page();
+    assert!(page.contains("id=\"do-answer-keep\"") && page.contains("id=\"do-answer-remove\""));
+    // A stale version is refused and changes nothing.
+    let before = h.snapshot(&n).await;
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("{path}/action"),
+            Some(&uma),
+            Some(&[
+                ("csrf", &uma.csrf),
+                ("action", "answer-keep"),
+                ("expected_version", "0"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(h.snapshot(&n).await, before);
+    // An unknown action is a clear error.
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("{path}/action"),
+            Some(&uma),
+            Some(&[("csrf", &uma.csrf), ("action", "explode")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(h.snapshot(&n).await, before);
+    // The user answers Yes from the page; the answer is recorded as from the web.
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("{path}/action"),
+            Some(&uma),
+            Some(&[
+                ("csrf", &uma.csrf),
+                ("action", "answer-keep"),
+                ("comment", "weekly PDF forms"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(h.candidate(&n).await.state, State::AwaitingApproval);
+    // Now the desktop approver sees Approve/Reject; the holder no longer has buttons.
+    let page = h.ui(Method::GET, &path, Some(&ada), None).await.page();
+    assert!(page.contains("id=\"do-approve\"") && page.contains("id=\"do-reject\""));
+    let page = h.ui(Method::GET, &path, Some(&uma), None).await.page();
+    assert!(!page.contains("name=\"action\""));
+
+    // Show Workflow: the current stage is marked, the path is listed and drawn.
+    assert!(page.contains("Show Workflow"));
+    assert!(
+        page.contains("class=\"wf-node current visited\" data-state=\"awaiting-approval\" aria-current=\"step\""),
+        "{page}"
+    );
+    assert_eq!(page.matches("aria-current=\"step\"").count(), 1);
+    assert!(page.contains("Path taken: Ready → Awaiting User → Awaiting Approval."));
+    assert!(page.contains("class=\"wf-edge taken\" marker-end=\"url(#wf-arrow-taken)\" data-from=\"ready\" data-to=\"awaiting-user\""));
+    assert!(page.contains("class=\"wf-node\" data-state=\"closed-complete\""));
+    assert!(!page.contains("<script"));
+}
+
+#[tokio::test]
+async fn work_notes_are_added_from_the_page_and_shown_escaped() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await;
+    let id = h.candidate(&n).await.id;
+    let ada = h.ui_sign_in("ada").await;
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("/ui/candidates/{id}/notes"),
+            Some(&ada),
+            Some(&[
+                ("csrf", &ada.csrf),
+                ("text", "<script>alert(1)</script> called"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let page = h
+        .ui(
+            Method::GET,
+            &format!("/ui/candidates/{id}"),
+            Some(&ada),
+            None,
+        )
+        .await
+        .text();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; called"));
+    assert!(!page.contains("<script>alert"));
+    // Empty notes and notes by the holder are refused.
+    let before = h.snapshot(&n).await;
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("/ui/candidates/{id}/notes"),
+            Some(&ada),
+            Some(&[("csrf", &ada.csrf), ("text", "   ")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let uma = h.ui_sign_in("uma").await;
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("/ui/candidates/{id}/notes"),
+            Some(&uma),
+            Some(&[("csrf", &uma.csrf), ("text", "mine")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.snapshot(&n).await, before);
+}
+
+#[tokio::test]
+async fn the_approver_queue_lists_my_groups_requests_and_rejects_from_there() {
+    let h = Harness::new().await;
+    let n = awaiting_approval(&h).await;
+    let ada = h.ui_sign_in("ada").await;
+    let bob = h.ui_sign_in("bob").await;
+    let page = h
+        .ui(Method::GET, "/ui/approvals", Some(&ada), None)
+        .await
+        .page();
+    assert!(page.contains(&format!("data-number=\"{n}\"")), "{page}");
+    assert!(page.contains("I edit PDFs weekly"), "the user's reason");
+    let page = h
+        .ui(Method::GET, "/ui/approvals", Some(&bob), None)
+        .await
+        .page();
+    assert!(!page.contains(&n) && page.contains("Nothing is waiting for you"));
+    let id = h.candidate(&n).await.id;
+    let version = h.candidate(&n).await.version.to_string();
+    // Bob (another group) cannot decide it even by posting the form.
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("/ui/candidates/{id}/action"),
+            Some(&bob),
+            Some(&[("csrf", &bob.csrf), ("action", "reject")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("/ui/candidates/{id}/action"),
+            Some(&ada),
+            Some(&[
+                ("csrf", &ada.csrf),
+                ("action", "reject"),
+                ("comment", "use the free reader"),
+                ("expected_version", &version),
+                ("return", "approvals"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/ui/approvals?done=reject&number={n}").as_str())
+    );
+    let c = h.candidate(&n).await;
+    assert_eq!(c.state, State::AwaitingRevocation);
+    let last = h.history(&n).await.pop().unwrap();
+    assert_eq!(last.event, "reject");
+    assert_eq!(last.reason.as_deref(), Some("use the free reader"));
+    let page = h
+        .ui(
+            Method::GET,
+            &format!("/ui/approvals?done=reject&number={n}"),
+            Some(&ada),
+            None,
+        )
+        .await
+        .page();
+    assert!(page.contains("Rejected: it will be removed."));
+}
+
+#[tokio::test]
+async fn tasks_savings_csv_and_alerts() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await;
+    reclaim(&h, &n).await;
+    let uma = h.ui_sign_in("uma").await;
+    let page = h
+        .ui(Method::GET, "/ui/tasks", Some(&uma), None)
+        .await
+        .page();
+    assert!(page.contains("data-kind=\"user-answer\""), "{page}");
+    assert!(page.contains(&n));
+    let nia = h.ui_sign_in("nia").await;
+    let page = h
+        .ui(Method::GET, "/ui/tasks", Some(&nia), None)
+        .await
+        .page();
+    assert!(page.contains("No open tasks"));
+
+    let sam = h.ui_sign_in("sam").await;
+    let page = h
+        .ui(Method::GET, "/ui/savings", Some(&sam), None)
+        .await
+        .page();
+    assert!(page.contains("id=\"potential\">239.88<"), "{page}");
+    assert!(page.contains("Nothing reclaimed yet"));
+    assert!(page.contains("href=\"/ui/savings.csv\""));
+    let csv = h.ui(Method::GET, "/ui/savings.csv", Some(&sam), None).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(csv
+        .header("content-disposition")
+        .unwrap()
+        .contains("attachment"));
+    assert!(csv
+        .text()
+        .starts_with("dimension,key,potential,actual,candidates\n"));
+    assert!(csv.text().contains("publisher,Adobe,239.88,0.00,1"));
+
+    let r = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.page().contains("No stale candidates"), "{}", r.text());
+    let r = h.ui(Method::GET, "/ui/alerts", Some(&uma), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_outbox_is_linked_in_local_mode() {
+    let h = Harness::new().await;
+    let sam = h.ui_sign_in("sam").await;
+    let page = h.ui(Method::GET, "/ui", Some(&sam), None).await.page();
+    assert!(page.contains("href=\"/outbox\""));
+    assert!(page.contains("href=\"/ui/alerts\""));
+}
