@@ -96,4 +96,20 @@ step "infra (cfn-lint, SAM transform, checkov)"
 step "tests"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out/cargo-test.log"
 
+# --- Browser journeys (tests/browser; owner: the web workspace) ----------------------------
+# Debian's chromium and chromium-driver (installed when missing), playwright-core from npm
+# (lock file committed, download cache outside the checkout), driving the real
+# `reclaim serve --demo` binary on a free loopback port; screenshots in test-output/screenshots.
+step "browser journeys (headless Chromium)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+cargo build --locked -p reclaim-local --bin reclaim
+(cd tests/browser && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
+RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screenshots" \
+    node --test --test-concurrency=1 tests/browser/journeys.test.mjs 2>&1 | tee "$out/browser-test.log"
+# --- end browser journeys -----------------------------------------------------------------
+
 step "done in $((SECONDS - started))s"

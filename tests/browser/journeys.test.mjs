@@ -1,0 +1,290 @@
+// People's journeys through Reclaim in headless Chromium, against the real
+// `reclaim serve --demo` binary on a free loopback port with a fresh database.
+//
+// A sam admin reclaims two candidates in bulk; a user opens the email link from the outbox,
+// sees the confirmation page, confirms, and the stage moves; an approver rejects a keep
+// request from the queue; Show Workflow highlights the stage the candidate is in.
+// Screenshots go to test-output/screenshots/ (or $RECLAIM_SCREENSHOTS).
+//
+// Needs: RECLAIM_BIN (the `reclaim` binary; default $CARGO_TARGET_DIR/debug/reclaim) and
+// Debian's chromium at /usr/bin/chromium (or $CHROMIUM).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'reclaim-target');
+const bin = process.env.RECLAIM_BIN || path.join(targetDir, 'debug', 'reclaim');
+const shots = process.env.RECLAIM_SCREENSHOTS || path.join(repo, 'test-output', 'screenshots');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let tmp;
+let server;
+let serverLog = '';
+let context;
+let base;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(url, ms) {
+  const until = Date.now() + ms;
+  let last;
+  while (Date.now() < until) {
+    if (server.exitCode !== null) break;
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`reclaim serve did not come up (${last}):\n${serverLog}`);
+}
+
+async function shot(page, name, options = {}) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true, ...options });
+}
+
+async function signIn(page, user) {
+  await page.goto(`${base}/ui/sign-in`);
+  await page.selectOption('#user', user);
+  await page.getByRole('button', { name: 'Sign in as this person' }).click();
+  await page.waitForURL(`${base}/ui`);
+  await assert.doesNotReject(page.locator('#who').waitFor());
+}
+
+async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/ui\/sign-in/);
+}
+
+/** The stage shown on a candidate's page. */
+async function stageOf(page, number) {
+  await page.goto(`${base}/ui/candidates/${number}`);
+  return page.locator('#state').getAttribute('data-state');
+}
+
+/** The outbox entry of the ask-user email about `number`, once the worker has sent it. */
+async function askMail(page, number) {
+  for (let i = 0; i < 50; i++) {
+    await page.goto(`${base}/outbox`);
+    const items = page.locator('ol.messages > li');
+    const n = await items.count();
+    for (let k = 0; k < n; k++) {
+      const item = items.nth(k);
+      if (!(await item.locator('h2').innerText()).startsWith('Do you still need')) continue;
+      await item.locator('h2 a').click();
+      const text = await page.locator('pre').innerText();
+      if (text.includes(number) || text.includes(`Record:   ${number}`)) return;
+      await page.goto(`${base}/outbox`);
+    }
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`no email about ${number} in the outbox`);
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(bin), `the reclaim binary is missing: ${bin} (set RECLAIM_BIN)`);
+  fs.mkdirSync(shots, { recursive: true });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'reclaim-browser-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(
+    bin,
+    ['serve', '--demo', '--db', path.join(tmp, 'demo.db'), '--addr', `127.0.0.1:${port}`, '--tick-secs', '3600'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
+  );
+  server.stdout.on('data', (d) => (serverLog += d));
+  server.stderr.on('data', (d) => (serverLog += d));
+  await waitForHealth(base, 30_000);
+  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+    executablePath,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  context.setDefaultTimeout(15_000);
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGINT');
+    await new Promise((r) => {
+      const t = setTimeout(() => {
+        server.kill('SIGKILL');
+        r();
+      }, 5000);
+      server.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// Shared by the journeys, in order.
+const reclaimed = [];
+
+test('a sam admin signs in and reclaims two candidates in bulk', async () => {
+  const page = await context.newPage();
+  await signIn(page, 'sam');
+  await shot(page, '01-home-sam');
+  await page.goto(`${base}/ui/candidates`);
+  await page.selectOption('#f-state', 'ready');
+  await page.fill('#f-publisher', 'Adobe');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForURL(/state=ready/);
+  const boxes = page.locator('input[type=checkbox][name=id]');
+  assert.ok((await boxes.count()) >= 2, 'at least two Ready Adobe candidates');
+  for (const i of [0, 1]) {
+    const row = boxes.nth(i).locator('xpath=ancestor::tr');
+    reclaimed.push(await row.getAttribute('data-number'));
+    await boxes.nth(i).check();
+  }
+  await shot(page, '02-candidates-selected');
+  await page.locator('#reclaim-selected').click();
+  await page.locator('#bulk-result').waitFor();
+  assert.match(await page.locator('#bulk-result').innerText(), /2 candidate\(s\) reclaimed/);
+  for (const n of reclaimed) {
+    await assert.doesNotReject(page.locator('#reclaimed').getByRole('link', { name: n }).waitFor());
+  }
+  await shot(page, '03-bulk-reclaimed');
+  for (const n of reclaimed) assert.equal(await stageOf(page, n), 'awaiting-user', n);
+  await page.close();
+});
+
+test('a user opens the email link from the outbox, confirms, and the stage moves', async () => {
+  assert.equal(reclaimed.length, 2);
+  const page = await context.newPage();
+  // The first one: "No, remove it".
+  await askMail(page, reclaimed[0]);
+  await shot(page, '04-outbox-message');
+  await page.locator('ul.links li', { hasText: 'No, remove it' }).locator('a').click();
+  await page.waitForURL(/\/respond\//);
+  assert.match(await page.locator('h1').innerText(), /Do you still need it\?/);
+  assert.match(await page.locator('main').innerText(), /Your choice: No, remove it/);
+  await shot(page, '05-confirmation-page');
+  // Loading the page changed nothing.
+  const check = await context.newPage();
+  assert.equal(await stageOf(check, reclaimed[0]), 'awaiting-user');
+  await page.fill('#comment', 'I switched to the free reader');
+  await page.getByRole('button', { name: 'Confirm: No, remove it' }).click();
+  await page.locator('h1', { hasText: 'Thank you' }).waitFor();
+  assert.match(await page.locator('main').innerText(), /Awaiting Revocation/);
+  await shot(page, '06-answer-recorded');
+  assert.equal(await stageOf(check, reclaimed[0]), 'awaiting-revocation');
+  // The history names the browser that answered.
+  assert.match(await check.locator('#history').innerText(), /answer-remove/);
+  assert.match(await check.locator('#history').innerText(), /HeadlessChrome|Chrome/);
+  // Opening the same link again: already answered, nothing changes.
+  await page.goBack();
+  await page.reload();
+  assert.match(await page.locator('h1').innerText(), /Already answered/);
+
+  // The second one: "Yes, keep it", so that it waits for an approver.
+  await askMail(page, reclaimed[1]);
+  await page.locator('ul.links li', { hasText: 'Yes, keep it' }).locator('a').click();
+  await page.getByRole('button', { name: 'Confirm: Yes, keep it' }).click();
+  await page.locator('h1', { hasText: 'Thank you' }).waitFor();
+  assert.equal(await stageOf(check, reclaimed[1]), 'awaiting-approval');
+  await check.close();
+  await page.close();
+});
+
+test('an approver rejects the keep request from the queue', async () => {
+  const page = await context.newPage();
+  await page.goto(`${base}/ui`);
+  await signOut(page);
+  await signIn(page, 'alice');
+  await page.goto(`${base}/ui/approvals`);
+  const item = page.locator(`section.queue-item[data-number="${reclaimed[1]}"]`);
+  await item.waitFor();
+  await shot(page, '07-approver-queue');
+  await item.getByLabel('Comment for the user (optional)').fill('Please use the free reader');
+  await item.getByRole('button', { name: 'Reject: remove it' }).click();
+  await page.locator('#done').waitFor();
+  assert.match(await page.locator('#done').innerText(), /Rejected/);
+  assert.equal(await page.locator(`section.queue-item[data-number="${reclaimed[1]}"]`).count(), 0);
+  await shot(page, '08-rejected');
+  assert.equal(await stageOf(page, reclaimed[1]), 'awaiting-revocation');
+  await page.close();
+});
+
+test('Show Workflow highlights the current stage and the path taken', async () => {
+  const page = await context.newPage();
+  await page.goto(`${base}/ui/candidates/${reclaimed[1]}`);
+  const svg = page.locator('#workflow svg.workflow');
+  assert.equal(await svg.isVisible(), false, 'folded until asked for');
+  await page.locator('#show-workflow').click();
+  await svg.waitFor({ state: 'visible' });
+  const current = page.locator('#workflow g.wf-node.current');
+  assert.equal(await current.count(), 1);
+  assert.equal(await current.getAttribute('data-state'), 'awaiting-revocation');
+  assert.equal(await current.getAttribute('aria-current'), 'step');
+  assert.equal(await current.locator('text').textContent(), 'Awaiting Revocation');
+  // The highlight is drawn: the current box is filled, unlike boxes never reached.
+  const fill = (sel) => page.locator(sel).evaluate((el) => getComputedStyle(el).fill);
+  const currentFill = await fill('#workflow g.wf-node.current rect');
+  const otherFill = await fill('#workflow g.wf-node[data-state="closed-canceled"] rect');
+  assert.notEqual(currentFill, otherFill);
+  for (const s of ['ready', 'awaiting-user', 'awaiting-approval']) {
+    assert.match(
+      await page.locator(`#workflow g.wf-node[data-state="${s}"]`).getAttribute('class'),
+      /visited/,
+      s,
+    );
+  }
+  assert.equal(await page.locator('#workflow path.wf-edge.taken').count(), 3);
+  assert.match(
+    await page.locator('#workflow-text').innerText(),
+    /Path taken: Ready → Awaiting User → Awaiting Approval → Awaiting Revocation/,
+  );
+  await page.locator('#workflow').screenshot({ path: path.join(shots, '09-show-workflow.png') });
+  await page.close();
+});
+
+test('the workspace is usable on a phone', async () => {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/ui/candidates`);
+  // Nothing wider than the screen but the table, which scrolls in its own box.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => document.activeElement?.className);
+  assert.equal(focused, 'skip', 'the first Tab reaches "Skip to content"');
+  await shot(page, '10-phone-candidates');
+  await page.goto(`${base}/ui/savings`);
+  await page.locator('#potential').waitFor();
+  await shot(page, '11-phone-savings');
+  await page.close();
+});
