@@ -18,7 +18,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use reclaim_api::{ApiState, BearerTokens, HmacLinkSigner, ManualTaskRevoker, Settings};
 use reclaim_local::{Embedded, StoredMessage};
-use reclaim_workflow::ports::{CandidateRead, SystemClock};
+use reclaim_workflow::ports::{CandidateRead, Clock, Revoker, SystemClock};
 use reclaim_workflow::{Candidate, Group, HistoryEntry, Rule, State, User};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -127,15 +127,27 @@ pub struct Snapshot {
 
 impl Harness {
     pub async fn new() -> Harness {
-        Harness::build(false).await
+        Harness::build(false, Arc::new(SystemClock), Arc::new(ManualTaskRevoker)).await
     }
 
     /// A harness whose Router takes client addresses from `X-Forwarded-For`.
     pub async fn trusting_proxy() -> Harness {
-        Harness::build(true).await
+        Harness::build(true, Arc::new(SystemClock), Arc::new(ManualTaskRevoker)).await
     }
 
-    async fn build(trust_forwarded_for: bool) -> Harness {
+    /// A harness on an injected clock (time travel) and revoker (scripted plugin outcomes).
+    pub async fn with_clock_and_revoker(
+        clock: Arc<dyn Clock>,
+        revoker: Arc<dyn Revoker>,
+    ) -> Harness {
+        Harness::build(false, clock, revoker).await
+    }
+
+    async fn build(
+        trust_forwarded_for: bool,
+        clock: Arc<dyn Clock>,
+        revoker: Arc<dyn Revoker>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = Settings {
             public_url: PUBLIC_URL.into(),
@@ -145,8 +157,8 @@ impl Harness {
             &dir.path().join("reclaim.db"),
             settings,
             Arc::new(HmacLinkSigner::new(LINK_KEY).expect("key")),
-            Arc::new(ManualTaskRevoker),
-            Arc::new(SystemClock),
+            revoker,
+            clock,
         )
         .expect("open the store");
         let dirx = embedded.app.ports.directory.clone();

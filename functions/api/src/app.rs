@@ -12,7 +12,7 @@ use reclaim_workflow::ports::{
 };
 use reclaim_workflow::usage;
 use reclaim_workflow::{
-    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, State, Task,
+    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, Rule, State, Task,
     Timestamp, Via,
 };
 use serde::Serialize;
@@ -496,6 +496,27 @@ impl App {
             .collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.days));
         Ok(alerts)
+    }
+
+    /// Reads and checks a rule (JSON) against the directory without storing it: every problem
+    /// names its field, so the API, the CLI and the workspace refuse the same rules the same way.
+    pub async fn check_rule(&self, v: &serde_json::Value) -> Result<Rule, AppError> {
+        let rule = reclaim_workflow::rules::parse_rule(v).map_err(AppError::Invalid)?;
+        let groups = self.ports.directory.groups().await?;
+        let errors = reclaim_workflow::rules::check_rule(&rule, &groups);
+        if errors.is_empty() {
+            Ok(rule)
+        } else {
+            Err(AppError::Invalid(errors))
+        }
+    }
+
+    /// Creates or replaces a rule once [`App::check_rule`] accepts it. Open candidates keep the
+    /// snapshot of the rule they were created with.
+    pub async fn put_rule(&self, v: &serde_json::Value) -> Result<Rule, AppError> {
+        let rule = self.check_rule(v).await?;
+        self.ports.rules.put_rule(&rule).await?;
+        Ok(rule)
     }
 
     /// Moves every due candidate on: deadlines, reminders, retries. Running a tick twice does

@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod http;
 pub mod links;
 pub mod mail;
+pub mod rows;
 
 pub use app::{App, AppError, EffectError, Ports, Settings};
 pub use builtin::ManualTaskRevoker;

@@ -1,7 +1,6 @@
 //! Reading candidate files (CSV or JSON) into rows, with the line of every row.
 
 use reclaim_workflow::intake::{self, FieldError, Row};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A file that cannot be read as rows at all, or rows with problems found while reading.
@@ -49,12 +48,10 @@ pub fn read_rows_with_progress(
         intake::rows_from_json(&v).map_err(|rows| FileError::Rows { path: name, rows })
     } else {
         let total = bytes.len() as u64;
-        let rows =
-            csv_rows_with_progress(&bytes, |done| progress(done, total)).map_err(|message| {
-                FileError::Format {
-                    path: name,
-                    message,
-                }
+        let rows = reclaim_api::rows::csv_rows_with_progress(&bytes, |done| progress(done, total))
+            .map_err(|message| FileError::Format {
+                path: name,
+                message,
             })?;
         progress(total, total);
         Ok(rows)
@@ -63,38 +60,5 @@ pub fn read_rows_with_progress(
 
 /// CSV with a header line; line numbers count the header as line 1.
 pub fn csv_rows(bytes: &[u8]) -> Result<Vec<Row>, String> {
-    csv_rows_with_progress(bytes, |_| {})
-}
-
-fn csv_rows_with_progress(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<Row>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("cannot read the header line: {e}"))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| match e.position() {
-            Some(p) => format!("line {}: {e}", p.line()),
-            None => e.to_string(),
-        })?;
-        let line = record
-            .position()
-            .map_or(rows.len() + 2, |p| p.line() as usize);
-        let row: BTreeMap<String, String> = headers
-            .iter()
-            .cloned()
-            .zip(record.iter().map(str::to_string))
-            .collect();
-        rows.push((line, row));
-        if rows.len() % 4096 == 0 {
-            progress(record.position().map_or(0, |p| p.byte()));
-        }
-    }
-    Ok(rows)
+    reclaim_api::rows::csv_rows(bytes)
 }

@@ -707,23 +707,30 @@ async fn rules(command: RulesCommand) -> Result<()> {
                 serde_json::Value::Array(items) => items,
                 one => vec![one],
             };
-            let mut rules = Vec::new();
-            for (i, item) in items.into_iter().enumerate() {
-                let rule: reclaim_workflow::Rule = serde_json::from_value(item)
-                    .with_context(|| format!("{}: rule {}", file.display(), i + 1))?;
-                rules.push(rule);
-            }
             let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
-            let groups = embedded.app.ports.directory.groups().await?;
-            for r in &rules {
-                if let Some(g) = &r.assignment_group {
-                    if !groups.iter().any(|x| &x.id == g) {
-                        bail!(
-                            "rule {}: assignment group '{g}' does not exist; nothing stored",
-                            r.id
-                        );
+            // Check every rule first (the same check as the API), so one bad rule stores none.
+            let mut rules = Vec::new();
+            let mut bad = 0;
+            for (i, item) in items.iter().enumerate() {
+                match embedded.app.check_rule(item).await {
+                    Ok(rule) => rules.push(rule),
+                    Err(reclaim_api::AppError::Invalid(errors)) => {
+                        bad += 1;
+                        for e in errors {
+                            eprintln!(
+                                "{}: rule {}: {}: {}",
+                                file.display(),
+                                i + 1,
+                                e.field,
+                                e.message
+                            );
+                        }
                     }
+                    Err(e) => return Err(e.into()),
                 }
+            }
+            if bad > 0 {
+                bail!("{}: nothing stored: {bad} bad rule(s)", file.display());
             }
             for r in &rules {
                 embedded.app.ports.rules.put_rule(r).await?;

@@ -25,6 +25,7 @@ pub mod graph;
 pub mod intake;
 pub mod model;
 pub mod ports;
+pub mod rules;
 pub mod savings;
 pub mod schedule;
 pub mod testing;

@@ -193,7 +193,7 @@ fn serde_fields(message: &str) -> Vec<FieldError> {
     Vec::new()
 }
 
-fn is_json(parts_content_type: Option<&HeaderValue>) -> bool {
+pub(crate) fn is_json(parts_content_type: Option<&HeaderValue>) -> bool {
     let Some(ct) = parts_content_type.and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -206,7 +206,7 @@ fn is_json(parts_content_type: Option<&HeaderValue>) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-fn bytes_rejection(r: BytesRejection) -> ApiError {
+pub(crate) fn bytes_rejection(r: BytesRejection) -> ApiError {
     let status = r.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(status, "body_too_large", "the request body is too large")

@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod pages;
 pub mod resources;
 pub mod ui;
+pub mod usage;
 
 use crate::app::App;
 use auth::Authenticate;
@@ -223,6 +224,9 @@ fn api_part() -> Routes {
         .add(Get, "/api/v1/groups/{id}", r::group)
         .add(Put, "/api/v1/groups/{id}", r::put_group)
         .add(Get, "/api/v1/savings", r::savings)
+        .add(Get, "/api/v1/savings.csv", usage::savings_csv)
+        .add(Post, "/api/v1/usage", usage::import)
+        .add(Get, "/api/v1/alerts", usage::alerts)
 }
 
 // The outbox page is unauthenticated: it exists only in local mode, where the server listens

@@ -142,6 +142,19 @@ pub const ROUTES: &[RouteDoc] = &[
         r(Get, "/api/v1/savings", "Potential and actual savings over the candidates I may see", User, "Savings"),
         FILTERS,
     ),
+    with_query(
+        r(Get, "/api/v1/savings.csv", "Savings as CSV (totals by publisher, product, justification and month of closing) over the candidates I may see", User, "csv"),
+        FILTERS,
+    ),
+    with_query(
+        with_body(
+            r(Post, "/api/v1/usage", "Import usage (JSON or text/csv) and evaluate the rules: creates candidates, reports what report-only rules would create, cancels candidates whose user is active again; nothing stored if a row is bad, unless skip_invalid", SamAdmin, "UsageReport"),
+            "UsageBody",
+            false,
+        ),
+        &["skip_invalid"],
+    ),
+    r(Get, "/api/v1/alerts", "Stale alerts: open more than 30 days, or Awaiting Revocation more than 60 days", SamAdmin, "StaleAlertList"),
     r(Get, "/outbox", "Local outbox: messages with their links (local mode only)", Local, "html"),
     r(Get, "/outbox/{key}", "One message of the local outbox", Local, "html"),
     r(Get, "/outbox/{key}/html", "A message's HTML part, for a sandboxed frame", Local, "html"),
@@ -222,7 +235,7 @@ fn schemas() -> Map<String, Value> {
             "skip_invalid": {"type": "boolean"},
         }), &["candidates"])),
         ("AnswerForm", json!({"type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}})),
-        ("Rule", loose("A reclamation rule (id, name, applies_to, justification, notify_user, days_before_auto_reclamation, reminder_days, assignment_group, create_candidates, exclusions, plugin, max_revocation_attempts); unknown fields are refused.")),
+        ("Rule", loose("A reclamation rule (id, name, applies_to, justification, notify_user, days_before_auto_reclamation, reminder_days, assignment_group, create_candidates, exclusions {users, groups, vips, provisioned_within_days}, plugin, max_revocation_attempts, software [{publisher, product?}], criteria {kind: last-used-before (days) | usage-below (hours) | never-used | overlapping (products) | consolidation (from)}); unknown fields are refused and every problem names its field.")),
         ("RuleList", list_of("Rule")),
         ("Group", loose("An assignment group (id, name, email, members); unknown fields are refused.")),
         ("GroupList", list_of("Group")),
@@ -233,7 +246,18 @@ fn schemas() -> Map<String, Value> {
         ("Task", loose("A task: approval, user-answer or manual-removal.")),
         ("TaskList", list_of("Task")),
         ("Me", loose("user and principal (user_id, sam_admin, itil, groups)")),
-        ("Savings", loose("potential_cents, actual_cents, actual_by_month, by_product")),
+        ("Savings", loose("potential_cents, actual_cents, actual_by_month (YYYY-MM → cents), by_publisher, by_product, by_justification (each: potential_cents, actual_cents, candidates)")),
+        ("UsageBody", object(json!({
+            "usage": {"type": "array", "items": {
+                "type": "object",
+                "description": "One usage row; the same fields as the CSV columns. Values are text, numbers or booleans.",
+                "propertyNames": {"enum": reclaim_workflow::usage::USAGE_FIELDS},
+            }},
+            "skip_invalid": {"type": "boolean"},
+        }), &["usage"])),
+        ("UsageReport", loose("rows, created (numbers), findings (line, rule, user, publisher, product, justification, decision {outcome: create | would-create | excluded | already-open, detail}), canceled (numbers), invalid rows (line, errors), rejected")),
+        ("StaleAlert", loose("candidate_id, number, state, days, reason")),
+        ("StaleAlertList", list_of("StaleAlert")),
         ("BulkReport", loose("reclaimed (numbers) and refused (number, error)")),
         ("ImportReport", loose("created (numbers), invalid rows (line, errors), rejected")),
         ("Health", loose("status")),
@@ -261,6 +285,7 @@ fn operation(d: &RouteDoc) -> Value {
             "limit" => {
                 json!({"type": "integer", "minimum": 1, "maximum": super::candidates::MAX_LIMIT})
             }
+            "skip_invalid" => json!({"type": "boolean"}),
             _ => json!({"type": "string"}),
         };
         json!({"name": q, "in": "query", "required": false, "schema": schema})
@@ -268,13 +293,14 @@ fn operation(d: &RouteDoc) -> Value {
     let ok = match d.response {
         "html" => json!({"description": "An HTML page", "content": {"text/html": {}}}),
         "css" => json!({"description": "A stylesheet", "content": {"text/css": {}}}),
+        "csv" => json!({"description": "CSV with a header line", "content": {"text/csv": {}}}),
         name => json!({
             "description": "Success",
             "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}
         }),
     };
     let mut responses = Map::new();
-    let success = if d.method == Post && d.path == "/api/v1/candidates" {
+    let success = if d.method == Post && matches!(d.path, "/api/v1/candidates" | "/api/v1/usage") {
         "201"
     } else {
         "200"
@@ -317,6 +343,11 @@ fn operation(d: &RouteDoc) -> Value {
             "required": !d.body_optional,
             "content": {content: {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
         });
+        if body == "UsageBody" {
+            op["requestBody"]["content"]["text/csv"] = json!({
+                "schema": {"type": "string", "description": "CSV with a header line of usage columns"}
+            });
+        }
     }
     if matches!(d.access, User | SamAdmin) {
         op["security"] = json!([{"bearer": []}]);

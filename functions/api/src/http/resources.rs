@@ -4,6 +4,7 @@ use super::auth::Caller;
 use super::candidates::{can_see, FilterBody};
 use super::error::{ApiError, Json, Path, Query};
 use super::ApiState;
+use crate::app::AppError;
 use axum::extract::State;
 use reclaim_workflow::intake::FieldError;
 use reclaim_workflow::ports::PageRequest;
@@ -88,36 +89,27 @@ fn required(value: &str, field: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Creates or replaces a rule. Open candidates keep the snapshot they were created with.
+/// Creates or replaces a rule, checked by [`App::check_rule`](crate::App::check_rule): an unknown
+/// assignment group, bad criteria or a mistyped field is a 422 naming the field, and nothing is
+/// stored. Open candidates keep the snapshot they were created with.
 pub async fn put_rule(
     State(s): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(rule): Json<Rule>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<Rule>, ApiError> {
     caller.require_sam_admin("changing rules")?;
     let mut errors = Vec::new();
-    check_id(&id, &rule.id, &mut errors);
-    required(&rule.name, "name", &mut errors);
-    if let Some(g) = &rule.assignment_group {
-        if s.app.ports.directory.group(g).await?.is_none() {
-            errors.push(FieldError {
-                field: "assignment_group".into(),
-                message: format!("unknown assignment group '{g}'"),
-            });
-        }
-    }
-    if rule.max_revocation_attempts == 0 {
-        errors.push(FieldError {
-            field: "max_revocation_attempts".into(),
-            message: "must be at least 1".into(),
-        });
-    }
+    let body_id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+    check_id(&id, body_id, &mut errors);
     if !errors.is_empty() {
+        // Name every problem in one answer, not only the id.
+        if let Err(AppError::Invalid(more)) = s.app.check_rule(&body).await {
+            errors.extend(more.into_iter().filter(|e| e.field != "id"));
+        }
         return Err(ApiError::invalid(errors));
     }
-    s.app.ports.rules.put_rule(&rule).await?;
-    Ok(Json(rule))
+    Ok(Json(s.app.put_rule(&body).await?))
 }
 
 /// Assignment groups are readable by anyone signed in: approvers need to know their groups.

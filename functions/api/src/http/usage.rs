@@ -1,0 +1,188 @@
+//! `/api/v1` for rules, time and money: usage imports (`POST /usage`, JSON or CSV), stale
+//! alerts (`GET /alerts`) and the savings export (`GET /savings.csv`).
+//!
+//! The handlers only translate HTTP: rule evaluation, dedupe and cancel happen in
+//! [`App::import_usage`](crate::App::import_usage), which the CLI calls too.
+
+use super::auth::Caller;
+use super::candidates::FilterBody;
+use super::error::{bytes_rejection, is_json, parse_json, ApiError, Json, Query};
+use super::ApiState;
+use crate::app::{RowError, UsageReport};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use reclaim_workflow::intake::{self, Row};
+use reclaim_workflow::usage::{self, StaleAlert};
+use serde::Deserialize;
+
+/// Rows one usage call may carry; larger exports go through `reclaim usage import` or several
+/// calls (the body limit applies too).
+pub const MAX_USAGE_ROWS: usize = 100_000;
+
+/// A JSON usage upload: rows with the columns of [`reclaim_workflow::usage::USAGE_FIELDS`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBody {
+    usage: Vec<serde_json::Value>,
+    /// Import the good rows and report the bad ones, instead of importing nothing.
+    #[serde(default)]
+    skip_invalid: bool,
+}
+
+/// `?skip_invalid=true` works for both body kinds (a CSV body has nowhere else to say it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    #[serde(default)]
+    skip_invalid: bool,
+}
+
+fn is_csv(content_type: Option<&HeaderValue>) -> bool {
+    let mime = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(mime.as_str(), "text/csv" | "application/csv")
+}
+
+/// JSON items to rows, one item at a time so that with `skip_invalid` a nested value in one
+/// item does not throw away the others.
+fn json_rows(items: Vec<serde_json::Value>) -> (Vec<Row>, Vec<RowError>) {
+    let mut rows = Vec::with_capacity(items.len());
+    let mut bad = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let line = i + 1;
+        match intake::rows_from_json(&serde_json::Value::Array(vec![item])) {
+            Ok(mut one) => {
+                if let Some((_, row)) = one.pop() {
+                    rows.push((line, row));
+                }
+            }
+            Err(errors) => bad.push(RowError {
+                line,
+                errors: errors.into_iter().map(|(_, e)| e).collect(),
+            }),
+        }
+    }
+    (rows, bad)
+}
+
+fn rows_error(rows: Vec<RowError>) -> ApiError {
+    let lines: Vec<String> = rows.iter().map(|r| r.line.to_string()).collect();
+    ApiError {
+        rows,
+        ..ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rows",
+            format!(
+                "nothing was imported: rows {} are invalid (send skip_invalid=true to import the rest)",
+                lines.join(", ")
+            ),
+        )
+    }
+}
+
+/// Imports usage and evaluates the rules. 201 when candidates were created, 200 otherwise (a
+/// report-only run, or everything already open); 422 naming each bad row by line and field
+/// when any row is bad and `skip_invalid` is not set, and then nothing is stored.
+pub async fn import(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Query(q): Query<UsageQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require_sam_admin("importing usage")?;
+    let bytes = body.map_err(bytes_rejection)?;
+    let content_type = headers.get(CONTENT_TYPE);
+    let (rows, mut bad, skip_invalid) = if is_csv(content_type) {
+        let rows = crate::rows::csv_rows(&bytes).map_err(|message| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_csv",
+                format!("the body is not CSV with a header line: {message}"),
+            )
+        })?;
+        (rows, Vec::new(), q.skip_invalid)
+    } else if is_json(content_type) {
+        let body: UsageBody = parse_json(&bytes)?;
+        let (rows, bad) = json_rows(body.usage);
+        (rows, bad, q.skip_invalid || body.skip_invalid)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send usage as JSON (`Content-Type: application/json`, {\"usage\": [...]}) \
+             or as CSV with a header line (`Content-Type: text/csv`)",
+        ));
+    };
+    let total = rows.len() + bad.len();
+    if total == 0 {
+        return Err(ApiError::invalid_field("usage", "give at least one row"));
+    }
+    if total > MAX_USAGE_ROWS {
+        return Err(ApiError::invalid_field(
+            "usage",
+            format!("at most {MAX_USAGE_ROWS} rows per call"),
+        ));
+    }
+    if !bad.is_empty() && !skip_invalid {
+        // Name every bad row in one answer, not only the ones that were not even flat.
+        for (line, row) in &rows {
+            if let Err(errors) = usage::parse_usage_row(row) {
+                bad.push(RowError {
+                    line: *line,
+                    errors,
+                });
+            }
+        }
+        bad.sort_by_key(|r| r.line);
+        return Err(rows_error(bad));
+    }
+    let mut report: UsageReport = s.app.import_usage(rows, skip_invalid).await?;
+    if report.rejected {
+        return Err(rows_error(report.invalid));
+    }
+    report.rows += bad.len();
+    report.invalid.append(&mut bad);
+    report.invalid.sort_by_key(|r| r.line);
+    let status = if report.created.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(report)).into_response())
+}
+
+/// Open candidates that need a look (open more than 30 days, Awaiting Revocation more than 60),
+/// longest first.
+pub async fn alerts(
+    State(s): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Vec<StaleAlert>>, ApiError> {
+    caller.require_sam_admin("reading stale alerts")?;
+    Ok(Json(s.app.stale_alerts().await?))
+}
+
+/// The savings the caller may see, as CSV (one line per publisher, product, justification and
+/// month), for spreadsheets. Same filters and scope as `GET /api/v1/savings`.
+pub async fn savings_csv(
+    state: State<ApiState>,
+    caller: Caller,
+    query: Query<FilterBody>,
+) -> Result<Response, ApiError> {
+    let Json(savings) = super::resources::savings(state, caller, query).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (CONTENT_DISPOSITION, "attachment; filename=\"savings.csv\""),
+        ],
+        savings.to_csv(),
+    )
+        .into_response())
+}
