@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -59,8 +59,9 @@ pub struct Options {
     pub busy_timeout: Duration,
     /// At most this many waiting writes share one transaction (group commit).
     pub max_batch: usize,
-    /// Reader connections kept open between reads.
-    pub max_idle_readers: usize,
+    /// Reads that run at once, each on its own pooled connection. More callers wait for a
+    /// connection rather than open and close extra ones.
+    pub max_readers: usize,
 }
 
 impl Default for Options {
@@ -69,7 +70,9 @@ impl Default for Options {
             durability: Durability::Normal,
             busy_timeout: Duration::from_secs(5),
             max_batch: 256,
-            max_idle_readers: 8,
+            max_readers: std::thread::available_parallelism()
+                .map_or(4, |n| n.get() * 2)
+                .clamp(2, 16),
         }
     }
 }
@@ -105,6 +108,7 @@ pub(crate) struct Inner {
     path: PathBuf,
     options: Options,
     readers: Mutex<Vec<Connection>>,
+    reader_permits: Arc<Semaphore>,
     writer: writer::Writer,
     /// Poked after every commit that queued effects, so the worker wakes without polling.
     pub(crate) outbox_ready: Arc<Notify>,
@@ -171,6 +175,7 @@ impl SqliteStore {
         let mut conn = connect(&path, &options).map_err(sqlite)?;
         schema::migrate(&mut conn, &path)?;
         let outbox_ready = Arc::new(Notify::new());
+        let reader_permits = Arc::new(Semaphore::new(options.max_readers.max(1)));
         let writer = writer::Writer::start(conn, options.max_batch.max(1), outbox_ready.clone())
             .map_err(OpenError::Writer)?;
         Ok(SqliteStore {
@@ -178,6 +183,7 @@ impl SqliteStore {
                 path,
                 options,
                 readers: Mutex::new(Vec::new()),
+                reader_permits,
                 writer,
                 outbox_ready,
             }),
@@ -206,7 +212,14 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let permit = inner
+            .reader_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = inner.take_reader()?;
             let result = f(&conn);
             inner.put_reader(conn);
@@ -250,7 +263,7 @@ impl Inner {
             .readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < self.options.max_idle_readers {
+        if idle.len() < self.options.max_readers {
             idle.push(conn);
         }
     }
