@@ -337,6 +337,7 @@ async fn import_usage(
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message("reading");
+    let started = std::time::Instant::now();
     let rows =
         match reclaim_local::files::read_rows_with_progress(file, |done, _| bar.set_position(done))
         {
@@ -350,6 +351,7 @@ async fn import_usage(
             }
             Err(e) => return Err(e.into()),
         };
+    tracing::debug!(rows = rows.len(), read_ms = started.elapsed().as_millis(), "usage file read");
     bar.set_message("evaluating");
     let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
     let report = embedded.app.import_usage(rows, skip_invalid).await?;
@@ -663,6 +665,7 @@ async fn plugin(command: PluginCommand) -> Result<()> {
 fn print_demo_help(url: &str, seed: &SeedFile) {
     println!();
     println!("Try it:");
+    println!("  Web workspace (sign in as any demo user):   {url}/ui");
     println!("  Outbox (emails with clickable Yes/No links): {url}/outbox");
     println!("  API description:                              {url}/openapi.json");
     println!();
