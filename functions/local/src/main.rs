@@ -351,7 +351,11 @@ async fn import_usage(
             }
             Err(e) => return Err(e.into()),
         };
-    tracing::debug!(rows = rows.len(), read_ms = started.elapsed().as_millis(), "usage file read");
+    tracing::debug!(
+        rows = rows.len(),
+        read_ms = started.elapsed().as_millis(),
+        "usage file read"
+    );
     bar.set_message("evaluating");
     let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
     let report = embedded.app.import_usage(rows, skip_invalid).await?;
