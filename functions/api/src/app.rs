@@ -160,6 +160,9 @@ pub struct ImportReport {
     pub rejected: bool,
 }
 
+/// Candidates stored per insert call when an import creates many.
+const INSERT_CHUNK: usize = 1000;
+
 /// What a usage import did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct UsageReport {
@@ -431,17 +434,36 @@ impl App {
         rows: Vec<intake::Row>,
         skip_invalid: bool,
     ) -> Result<UsageReport, AppError> {
+        let mut batch = usage::UsageBatch::default();
+        for (line, row) in &rows {
+            batch.push(*line, row);
+        }
+        drop(rows);
+        self.import_usage_batch(batch, skip_invalid).await
+    }
+
+    /// As [`App::import_usage`], for rows already parsed as they were read (the CLI streams a
+    /// large file into a [`usage::UsageBatch`] instead of holding it as text).
+    pub async fn import_usage_batch(
+        &self,
+        batch: usage::UsageBatch,
+        skip_invalid: bool,
+    ) -> Result<UsageReport, AppError> {
+        let started = std::time::Instant::now();
+        let usage::UsageBatch {
+            rows,
+            records,
+            invalid,
+        } = batch;
         let mut report = UsageReport {
-            rows: rows.len(),
+            rows,
+            invalid: invalid
+                .into_iter()
+                .map(|(line, errors)| RowError { line, errors })
+                .collect(),
             ..UsageReport::default()
         };
-        let mut records = Vec::with_capacity(rows.len());
-        for (line, row) in rows {
-            match usage::parse_usage_row(&row) {
-                Ok(r) => records.push((line, r)),
-                Err(errors) => report.invalid.push(RowError { line, errors }),
-            }
-        }
+        report.invalid.sort_by_key(|r| r.line);
         if !report.invalid.is_empty() && !skip_invalid {
             report.rejected = true;
             return Ok(report);
@@ -450,22 +472,24 @@ impl App {
         let groups = self.ports.directory.groups().await?;
         let open = self.open_candidates().await?;
         let now = self.now();
+        let read = started.elapsed();
         let evaluation = usage::evaluate(&rules, &records, &open, &groups, now);
         drop(records);
+        let evaluated = started.elapsed();
         if !evaluation.create.is_empty() {
             let count = u32::try_from(evaluation.create.len())
                 .map_err(|_| AppError::BadRequest("too many rows in one import".into()))?;
             let first = self.ports.candidates.allocate_numbers(count).await?;
-            let candidates: Vec<Candidate> = evaluation
-                .create
-                .into_iter()
-                .zip(first..)
-                .map(|((_, d), n)| d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now))
-                .collect();
-            for chunk in candidates.chunks(1000) {
-                self.ports.candidates.insert(chunk).await?;
+            // Built and stored a chunk at a time, so the whole import is never held twice.
+            let mut chunk = Vec::with_capacity(INSERT_CHUNK);
+            let mut drafts = evaluation.create.into_iter().zip(first..).peekable();
+            while let Some(((_, d), n)) = drafts.next() {
+                chunk.push(d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now));
+                if chunk.len() == INSERT_CHUNK || drafts.peek().is_none() {
+                    self.ports.candidates.insert(&chunk).await?;
+                    report.created.extend(chunk.drain(..).map(|c| c.number));
+                }
             }
-            report.created = candidates.into_iter().map(|c| c.number).collect();
         }
         for a in evaluation.active_again {
             let event = Event::UsageDetected {
@@ -481,6 +505,14 @@ impl App {
             }
         }
         report.findings = evaluation.findings;
+        tracing::debug!(
+            rows = report.rows,
+            created = report.created.len(),
+            read_ms = read.as_millis(),
+            evaluate_ms = (evaluated - read).as_millis(),
+            store_ms = (started.elapsed() - evaluated).as_millis(),
+            "usage import"
+        );
         Ok(report)
     }
 

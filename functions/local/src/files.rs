@@ -1,6 +1,7 @@
 //! Reading candidate files (CSV or JSON) into rows, with the line of every row.
 
 use reclaim_workflow::intake::{self, FieldError, Row};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A file that cannot be read as rows at all, or rows with problems found while reading.
@@ -56,6 +57,45 @@ pub fn read_rows_with_progress(
         progress(total, total);
         Ok(rows)
     }
+}
+
+/// Calls `f(line, row)` for each row of a `.csv` or `.json` file without keeping the rows
+/// (CSV is read one record at a time), for imports that parse each row as it comes; returns
+/// the number of rows.
+pub fn for_each_row(
+    path: &Path,
+    mut progress: impl FnMut(u64, u64),
+    mut f: impl FnMut(usize, &BTreeMap<String, String>),
+) -> Result<usize, FileError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| FileError::Format {
+                path: name.clone(),
+                message: format!("not valid JSON: {e}"),
+            })?;
+        let rows =
+            intake::rows_from_json(&v).map_err(|rows| FileError::Rows { path: name, rows })?;
+        for (line, row) in &rows {
+            f(*line, row);
+        }
+        return Ok(rows.len());
+    }
+    let total = bytes.len() as u64;
+    let count = reclaim_api::rows::for_each_csv_row(&bytes, |done| progress(done, total), f)
+        .map_err(|message| FileError::Format {
+            path: name,
+            message,
+        })?;
+    progress(total, total);
+    Ok(count)
 }
 
 /// CSV with a header line; line numbers count the header as line 1.

@@ -338,27 +338,32 @@ async fn import_usage(
     }
     bar.set_message("reading");
     let started = std::time::Instant::now();
-    let rows =
-        match reclaim_local::files::read_rows_with_progress(file, |done, _| bar.set_position(done))
-        {
-            Ok(rows) => rows,
-            Err(FileError::Rows { path, rows }) => {
-                bar.finish_and_clear();
-                for (line, e) in &rows {
-                    eprintln!("{path}: item {line}: {}: {}", e.field, e.message);
-                }
-                bail!("{path}: nothing imported ({} bad value(s))", rows.len());
+    // Each row is parsed as it is read; only the parsed records are kept.
+    let mut batch = reclaim_workflow::usage::UsageBatch::default();
+    let read = reclaim_local::files::for_each_row(
+        file,
+        |done, _| bar.set_position(done),
+        |line, row| batch.push(line, row),
+    );
+    match read {
+        Ok(_) => {}
+        Err(FileError::Rows { path, rows }) => {
+            bar.finish_and_clear();
+            for (line, e) in &rows {
+                eprintln!("{path}: item {line}: {}: {}", e.field, e.message);
             }
-            Err(e) => return Err(e.into()),
-        };
+            bail!("{path}: nothing imported ({} bad value(s))", rows.len());
+        }
+        Err(e) => return Err(e.into()),
+    }
     tracing::debug!(
-        rows = rows.len(),
+        rows = batch.rows,
         read_ms = started.elapsed().as_millis(),
-        "usage file read"
+        "usage file read and parsed"
     );
     bar.set_message("evaluating");
     let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
-    let report = embedded.app.import_usage(rows, skip_invalid).await?;
+    let report = embedded.app.import_usage_batch(batch, skip_invalid).await?;
     bar.finish_and_clear();
     for row in &report.invalid {
         for e in &row.errors {

@@ -2,8 +2,8 @@
 //! reported by field so an import can name the line and field of each bad row.
 
 use crate::model::{
-    AppliesTo, Candidate, Cents, Justification, Revocation, Rule, Software, State, Timestamp,
-    UserRef,
+    AppliesTo, Candidate, Cents, Justification, Revocation, Rule, RuleSnapshot, Software, State,
+    Timestamp, UserRef,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -62,7 +62,8 @@ pub struct Draft {
     pub last_used_at: Option<Timestamp>,
     pub unused_rights: u32,
     pub price_per_right_cents: Cents,
-    pub rule: Rule,
+    /// The rule as the candidate will keep it.
+    pub rule: RuleSnapshot,
     pub assignment_group: Option<String>,
     pub assigned_to: Option<String>,
 }
@@ -347,7 +348,7 @@ pub fn parse_row(
             last_used_at,
             unused_rights,
             price_per_right_cents: price,
-            rule,
+            rule: rule.snapshot(),
             assignment_group,
             assigned_to: f.text("assigned_to"),
         }),
@@ -375,7 +376,7 @@ impl Draft {
             last_used_at: self.last_used_at,
             unused_rights: self.unused_rights,
             price_per_right_cents: self.price_per_right_cents,
-            rule: self.rule.snapshot(),
+            rule: self.rule,
             assignment_group: self.assignment_group,
             assigned_to: self.assigned_to,
             state: State::Ready,

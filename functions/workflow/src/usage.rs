@@ -4,7 +4,8 @@
 
 use crate::intake::{Draft, FieldError, Fields};
 use crate::model::{
-    AppliesTo, Candidate, Cents, Criteria, Group, Rule, Software, State, Timestamp, UserRef,
+    AppliesTo, Candidate, Cents, Criteria, Group, Rule, RuleSnapshot, Software, State, Timestamp,
+    UserRef,
 };
 use chrono::Duration;
 use serde::Serialize;
@@ -64,13 +65,16 @@ impl UsageRecord {
 
 /// The identity of a seat: what "the same user and software" means for dedupe and cancel.
 pub fn seat_key(user: &str, publisher: &str, product: &str, device: Option<&str>) -> String {
-    format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        user,
-        publisher.to_lowercase(),
-        product.to_lowercase(),
-        device.unwrap_or("").to_lowercase()
-    )
+    let device = device.unwrap_or("");
+    // One allocation per key: imports compute a key for every row.
+    let mut key =
+        String::with_capacity(user.len() + publisher.len() + product.len() + device.len() + 3);
+    key.push_str(user);
+    for part in [publisher, product, device] {
+        key.push('\u{1f}');
+        key.extend(part.chars().flat_map(char::to_lowercase));
+    }
+    key
 }
 
 /// The seat a candidate is about.
@@ -141,6 +145,35 @@ pub fn parse_usage_row(row: &BTreeMap<String, String>) -> Result<UsageRecord, Ve
     }
 }
 
+/// Usage rows as they are read, one at a time: the valid ones parsed, the bad ones kept with
+/// their errors. A large export is never held as text: each row is parsed as it arrives and
+/// only the parsed records stay.
+#[derive(Clone, Debug, Default)]
+pub struct UsageBatch {
+    /// Rows read, good and bad.
+    pub rows: usize,
+    pub records: Vec<(usize, UsageRecord)>,
+    /// Bad rows by line, with every problem of each.
+    pub invalid: Vec<(usize, Vec<FieldError>)>,
+}
+
+impl UsageBatch {
+    /// Parses one row (`line` as the file counts it) and keeps the result.
+    pub fn push(&mut self, line: usize, row: &BTreeMap<String, String>) {
+        self.rows += 1;
+        match parse_usage_row(row) {
+            Ok(r) => self.records.push((line, r)),
+            Err(errors) => self.invalid.push((line, errors)),
+        }
+    }
+
+    /// A row that could not even be read into fields (a nested JSON value, say).
+    pub fn reject(&mut self, line: usize, errors: Vec<FieldError>) {
+        self.rows += 1;
+        self.invalid.push((line, errors));
+    }
+}
+
 /// What evaluation decided for one (rule, usage row) match.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", content = "detail", rename_all = "kebab-case")]
@@ -200,13 +233,21 @@ pub fn evaluate(
             open_by_key.insert(k, c);
         }
     }
-    // Which products each user holds (for overlapping).
+    // Which products each user holds (for overlapping; only built when a rule needs it).
     let mut held: HashMap<&str, Vec<&Software>> = HashMap::new();
-    for (_, u) in usage {
-        held.entry(u.user.id.as_str())
-            .or_default()
-            .push(&u.software);
+    if rules
+        .iter()
+        .any(|r| matches!(r.criteria, Some(Criteria::Overlapping { .. })))
+    {
+        held.reserve(usage.len() / 2);
+        for (_, u) in usage {
+            held.entry(u.user.id.as_str())
+                .or_default()
+                .push(&u.software);
+        }
     }
+    // The snapshot every candidate of a rule keeps, made once per rule rather than per row.
+    let snapshots: Vec<_> = rules.iter().map(Rule::snapshot).collect();
     let members: HashMap<&str, HashSet<&str>> = groups
         .iter()
         .map(|g| {
@@ -236,7 +277,7 @@ pub fn evaluate(
                 continue;
             }
         }
-        for rule in rules {
+        for (rule, snapshot) in rules.iter().zip(&snapshots) {
             let Some(criteria) = &rule.criteria else {
                 continue;
             };
@@ -296,7 +337,8 @@ pub fn evaluate(
                 Decision::WouldCreate
             } else {
                 planned.insert(key.clone());
-                out.create.push((*line, draft(rule, u, justification, now)));
+                out.create
+                    .push((*line, draft(rule, snapshot, u, justification, now)));
                 Decision::Create
             };
             out.findings.push(Finding {
@@ -349,6 +391,7 @@ fn excluded(
 
 fn draft(
     rule: &Rule,
+    snapshot: &RuleSnapshot,
     u: &UsageRecord,
     justification: crate::Justification,
     now: Timestamp,
@@ -366,7 +409,7 @@ fn draft(
         last_used_at: u.last_used_at,
         unused_rights: u.rights.max(1),
         price_per_right_cents: u.price_per_right_cents,
-        rule: rule.clone(),
+        rule: snapshot.clone(),
         assignment_group: rule.assignment_group.clone(),
         assigned_to: None,
     }

@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use reclaim_workflow::intake::{self, Row};
-use reclaim_workflow::usage::{self, StaleAlert};
+use reclaim_workflow::intake;
+use reclaim_workflow::usage::{StaleAlert, UsageBatch};
 use serde::Deserialize;
 
 /// Rows one usage call may carry; larger exports go through `reclaim usage import` or several
@@ -50,26 +50,24 @@ fn is_csv(content_type: Option<&HeaderValue>) -> bool {
     matches!(mime.as_str(), "text/csv" | "application/csv")
 }
 
-/// JSON items to rows, one item at a time so that with `skip_invalid` a nested value in one
+/// JSON items into the batch one at a time, so that with `skip_invalid` a nested value in one
 /// item does not throw away the others.
-fn json_rows(items: Vec<serde_json::Value>) -> (Vec<Row>, Vec<RowError>) {
-    let mut rows = Vec::with_capacity(items.len());
-    let mut bad = Vec::new();
+fn json_rows(items: Vec<serde_json::Value>, batch: &mut UsageBatch) {
     for (i, item) in items.into_iter().enumerate() {
         let line = i + 1;
         match intake::rows_from_json(&serde_json::Value::Array(vec![item])) {
-            Ok(mut one) => {
-                if let Some((_, row)) = one.pop() {
-                    rows.push((line, row));
+            Ok(rows) => {
+                for (_, row) in &rows {
+                    batch.push(line, row);
                 }
             }
-            Err(errors) => bad.push(RowError {
-                line,
-                errors: errors.into_iter().map(|(_, e)| e).collect(),
-            }),
+            Err(errors) => batch.reject(line, errors.into_iter().map(|(_, e)| e).collect()),
         }
     }
-    (rows, bad)
+}
+
+fn too_many() -> ApiError {
+    ApiError::invalid_field("usage", format!("at most {MAX_USAGE_ROWS} rows per call"))
 }
 
 fn rows_error(rows: Vec<RowError>) -> ApiError {
@@ -100,19 +98,25 @@ pub async fn import(
     caller.require_sam_admin("importing usage")?;
     let bytes = body.map_err(bytes_rejection)?;
     let content_type = headers.get(CONTENT_TYPE);
-    let (rows, mut bad, skip_invalid) = if is_csv(content_type) {
-        let rows = crate::rows::csv_rows(&bytes).map_err(|message| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_csv",
-                format!("the body is not CSV with a header line: {message}"),
-            )
-        })?;
-        (rows, Vec::new(), q.skip_invalid)
+    let mut batch = UsageBatch::default();
+    let skip_invalid = if is_csv(content_type) {
+        crate::rows::for_each_csv_row(&bytes, |_| {}, |line, row| batch.push(line, row)).map_err(
+            |message| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_csv",
+                    format!("the body is not CSV with a header line: {message}"),
+                )
+            },
+        )?;
+        q.skip_invalid
     } else if is_json(content_type) {
         let body: UsageBody = parse_json(&bytes)?;
-        let (rows, bad) = json_rows(body.usage);
-        (rows, bad, q.skip_invalid || body.skip_invalid)
+        if body.usage.len() > MAX_USAGE_ROWS {
+            return Err(too_many());
+        }
+        json_rows(body.usage, &mut batch);
+        q.skip_invalid || body.skip_invalid
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -121,36 +125,16 @@ pub async fn import(
              or as CSV with a header line (`Content-Type: text/csv`)",
         ));
     };
-    let total = rows.len() + bad.len();
-    if total == 0 {
+    if batch.rows == 0 {
         return Err(ApiError::invalid_field("usage", "give at least one row"));
     }
-    if total > MAX_USAGE_ROWS {
-        return Err(ApiError::invalid_field(
-            "usage",
-            format!("at most {MAX_USAGE_ROWS} rows per call"),
-        ));
+    if batch.rows > MAX_USAGE_ROWS {
+        return Err(too_many());
     }
-    if !bad.is_empty() && !skip_invalid {
-        // Name every bad row in one answer, not only the ones that were not even flat.
-        for (line, row) in &rows {
-            if let Err(errors) = usage::parse_usage_row(row) {
-                bad.push(RowError {
-                    line: *line,
-                    errors,
-                });
-            }
-        }
-        bad.sort_by_key(|r| r.line);
-        return Err(rows_error(bad));
-    }
-    let mut report: UsageReport = s.app.import_usage(rows, skip_invalid).await?;
+    let report: UsageReport = s.app.import_usage_batch(batch, skip_invalid).await?;
     if report.rejected {
         return Err(rows_error(report.invalid));
     }
-    report.rows += bad.len();
-    report.invalid.append(&mut bad);
-    report.invalid.sort_by_key(|r| r.line);
     let status = if report.created.is_empty() {
         StatusCode::OK
     } else {
