@@ -34,7 +34,6 @@ impl SeedFile {
     /// Checks every reference, naming the entry that is wrong.
     pub fn validate(&self) -> Result<(), SeedError> {
         let users: Vec<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
-        let groups: Vec<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
         let mut problems = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
             for m in &g.members {
@@ -46,14 +45,10 @@ impl SeedFile {
                 }
             }
         }
+        // The same check as the API and `reclaim rules put`, against the seed's own groups.
         for (i, r) in self.rules.iter().enumerate() {
-            if let Some(g) = &r.assignment_group {
-                if !groups.contains(&g.as_str()) {
-                    problems.push(format!(
-                        "rules[{i}] ({}): assignment_group '{g}' is not a group",
-                        r.id
-                    ));
-                }
+            for e in reclaim_workflow::rules::check_rule(r, &self.groups) {
+                problems.push(format!("rules[{i}] ({}): {e}", r.id));
             }
         }
         for (token, user) in &self.tokens {
