@@ -20,17 +20,15 @@ use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-/// A clock the test sets. Starts a day ahead of the wall clock, because the local outbox
-/// stamps effects with the wall clock and the worker runs those whose time has come by this
-/// one; from there the test only moves it forward.
+/// A clock the test sets. It starts years before the wall clock: everything the store and the
+/// worker time (effects due, messages sent) must follow this clock, not the machine's.
 #[derive(Clone, Debug)]
 struct TestClock(Arc<Mutex<Timestamp>>);
 
 impl TestClock {
     fn new() -> TestClock {
-        let tomorrow = Utc::now() + Duration::days(1);
-        let start = DateTime::from_timestamp(tomorrow.timestamp(), 0).unwrap();
-        TestClock(Arc::new(Mutex::new(start)))
+        let start = DateTime::parse_from_rfc3339("2021-03-01T09:00:00Z").unwrap();
+        TestClock(Arc::new(Mutex::new(start.with_timezone(&Utc))))
     }
 
     fn set(&self, t: Timestamp) {
@@ -156,9 +154,14 @@ async fn no_answer_by_the_deadline_reclaims_automatically_through_the_revoker() 
         "{auto:?}"
     );
     let mail = h.mail_to("uma@example.com").await;
-    assert!(
-        mail.iter().any(|m| m.subject.ends_with("has been removed")),
-        "{mail:?}"
+    let removed = mail
+        .iter()
+        .find(|m| m.subject.ends_with("has been removed"))
+        .unwrap_or_else(|| panic!("{mail:?}"));
+    assert_eq!(
+        removed.created_at,
+        t0 + Duration::days(14),
+        "the outbox stamps a message with the workflow's clock"
     );
 }
 

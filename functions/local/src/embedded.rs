@@ -47,7 +47,7 @@ impl Embedded {
         clock: Arc<dyn Clock>,
     ) -> Result<Embedded, crate::OpenError> {
         let store = SqliteStore::open(db)?;
-        let mailer = OutboxMailer::new(store.clone());
+        let mailer = OutboxMailer::with_clock(store.clone(), clock.clone());
         let shared = Arc::new(store.clone());
         let ports = Ports {
             candidates: shared.clone(),

@@ -10,11 +10,12 @@
 
 use crate::sqlite::{from_json, from_millis, millis, sql_error, SqliteStore, WriteOutcome};
 use async_trait::async_trait;
-use reclaim_workflow::ports::{MailError, Mailer, OutgoingMail, StoreError};
+use reclaim_workflow::ports::{Clock, MailError, Mailer, OutgoingMail, StoreError, SystemClock};
 use reclaim_workflow::{Candidate, Effect, Timestamp};
 use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where an effect stands.
@@ -393,9 +394,16 @@ pub struct StoredMessage {
 
 /// The local mode's mailer: "sending" is keeping the message in the database, where the outbox
 /// page shows it. Sending the same key twice keeps the first message only.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OutboxMailer {
     store: SqliteStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for OutboxMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMailer").finish_non_exhaustive()
+    }
 }
 
 /// The newest messages [`OutboxMailer::list_messages`] returns.
@@ -433,8 +441,15 @@ fn select_messages(
 }
 
 impl OutboxMailer {
+    /// A mailer that stamps messages with the wall clock.
     pub fn new(store: SqliteStore) -> OutboxMailer {
-        OutboxMailer { store }
+        OutboxMailer::with_clock(store, Arc::new(SystemClock))
+    }
+
+    /// A mailer that stamps messages with `clock`: the same clock as the workflow, so the
+    /// outbox shows a message at the time its transition happened, also under time travel.
+    pub fn with_clock(store: SqliteStore, clock: Arc<dyn Clock>) -> OutboxMailer {
+        OutboxMailer { store, clock }
     }
 
     /// The newest messages first (at most [`MESSAGE_LIST_LIMIT`]).
@@ -497,7 +512,7 @@ impl Mailer for OutboxMailer {
         let recipients = serde_json::to_string(&mail.to)
             .map_err(|e| MailError::Rejected(format!("cannot encode recipients: {e}")))?;
         let mail = mail.clone();
-        let now = millis(chrono::Utc::now());
+        let now = millis(self.clock.now());
         self.store
             .write(move |conn| {
                 conn.prepare_cached(

@@ -366,7 +366,9 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     if change.effects.is_empty() {
         return Ok(false);
     }
-    let now = millis(chrono::Utc::now());
+    // The transition's own time (the injected clock), so a time-travelled run sees its effects
+    // due when it expects them.
+    let now = millis(change.entry.at);
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO outbox (key, candidate_id, version, effect, candidate, state, attempts, \
