@@ -275,7 +275,7 @@ const EXPECT: &[Expect] = &[
         Json(r#"{"usage": []}"#),
         [401, 403, 403, 403, 403, 422],
     ),
-    e("GET", "/api/v1/alerts", Nothing, Empty, ADMIN),
+    e("GET", "/api/v1/alerts", Nothing, Empty, SIGNED_IN),
     // Local mode only, unauthenticated on purpose (127.0.0.1, one developer).
     e("GET", "/outbox", Mail, Empty, ALL_200),
     e("GET", "/outbox/{key}", Mail, Empty, ALL_200),
@@ -330,7 +330,7 @@ const EXPECT: &[Expect] = &[
     e("GET", "/ui/tasks", Nothing, Empty, PAGE),
     e("GET", "/ui/savings", Nothing, Empty, PAGE),
     e("GET", "/ui/savings.csv", Nothing, Empty, PAGE),
-    e("GET", "/ui/alerts", Nothing, Empty, ADMIN_PAGE),
+    e("GET", "/ui/alerts", Nothing, Empty, PAGE),
 ];
 
 async fn reclaim(h: &Harness, n: &str) {

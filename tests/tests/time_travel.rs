@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use async_trait::async_trait;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use reclaim_tests::*;
 use reclaim_workflow::ports::{Clock, Revoker};
@@ -372,7 +372,11 @@ async fn the_worker_runs_the_scheduler_on_its_period_and_each_due_event_happens_
 }
 
 async fn alerts(h: &Harness) -> Vec<serde_json::Value> {
-    let r = h.get("/api/v1/alerts", SAM).await;
+    alerts_of(h, SAM).await
+}
+
+async fn alerts_of(h: &Harness, token: &str) -> Vec<serde_json::Value> {
+    let r = h.get("/api/v1/alerts", token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json().as_array().unwrap().clone()
 }
@@ -411,7 +415,18 @@ async fn candidates_open_too_long_are_listed_as_stale_alerts() {
     assert_eq!(of(&revoking)["reason"], "Awaiting Revocation for 61 days");
     assert_eq!(of(&revoking)["state"], "awaiting-revocation");
     assert_eq!(of(&ready)["reason"], "open for 61 days");
+    assert_eq!(of(&ready)["assignment_group"], "desktop");
 
-    let r = h.get("/api/v1/alerts", UMA).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Approvers see the alerts of their own groups; the user the candidates are about, and an
+    // approver of another group, see none.
+    assert_eq!(alerts_of(&h, ADA).await, got, "ada approves for desktop");
+    assert_eq!(alerts_of(&h, BOB).await, Vec::<serde_json::Value>::new());
+    assert_eq!(alerts_of(&h, UMA).await, Vec::<serde_json::Value>::new());
+    let ada = h.ui_sign_in("ada").await;
+    let page = h.ui(Method::GET, "/ui/alerts", Some(&ada), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains(&revoking) && page.text().contains(&ready));
+    let bob = h.ui_sign_in("bob").await;
+    let page = h.ui(Method::GET, "/ui/alerts", Some(&bob), None).await;
+    assert!(page.text().contains("id=\"no-alerts\""), "{}", page.text());
 }

@@ -517,13 +517,30 @@ impl App {
     }
 
     /// Open candidates that need a look: open more than 30 days, or Awaiting Revocation more
-    /// than 60 days.
+    /// than 60 days. Every one of them, for the command line of the machine's operator.
     pub async fn stale_alerts(&self) -> Result<Vec<usage::StaleAlert>, AppError> {
+        self.stale_alerts_where(|_| true).await
+    }
+
+    /// The stale alerts `who` can act on ([`Principal::looks_after`]): all of them for a sam
+    /// admin, those of their groups and those assigned to them for anyone else.
+    pub async fn stale_alerts_for(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<usage::StaleAlert>, AppError> {
+        self.stale_alerts_where(|c| who.looks_after(c)).await
+    }
+
+    async fn stale_alerts_where(
+        &self,
+        keep: impl Fn(&Candidate) -> bool,
+    ) -> Result<Vec<usage::StaleAlert>, AppError> {
         let now = self.now();
         let mut alerts: Vec<_> = self
             .open_candidates()
             .await?
             .iter()
+            .filter(|c| keep(c))
             .filter_map(|c| usage::stale_alert(c, now))
             .collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.days));

@@ -23,6 +23,17 @@ impl Principal {
             groups: Vec::new(),
         }
     }
+
+    /// Whether the candidate is this person's to watch over as staff: a sam admin looks after
+    /// every candidate, anyone else those assigned to them or to one of their groups. The user
+    /// a candidate is about is not its caretaker, so stale alerts go to the people who can act.
+    pub fn looks_after(&self, c: &Candidate) -> bool {
+        self.sam_admin
+            || c.assigned_to.as_deref() == Some(self.user_id.as_str())
+            || c.assignment_group
+                .as_deref()
+                .is_some_and(|g| self.groups.iter().any(|x| x == g))
+    }
 }
 
 /// The actor of a transition: a person, or one of the system's own actors.

@@ -423,6 +423,8 @@ pub struct StaleAlert {
     pub state: State,
     pub days: i64,
     pub reason: String,
+    /// Whose queue it sits in, so an approver of several groups sees where to look.
+    pub assignment_group: Option<String>,
 }
 
 /// Open longer than 30 days, or Awaiting Revocation longer than 60 days.
@@ -436,6 +438,7 @@ pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {
         state: c.state,
         days,
         reason,
+        assignment_group: c.assignment_group.clone(),
     };
     let since = c.state_since.unwrap_or(c.updated_at);
     let in_state = (now - since).num_days();

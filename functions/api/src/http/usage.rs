@@ -144,13 +144,13 @@ pub async fn import(
 }
 
 /// Open candidates that need a look (open more than 30 days, Awaiting Revocation more than 60),
-/// longest first.
+/// longest first: all of them for a sam admin, those of their groups (or assigned to them) for
+/// anyone else.
 pub async fn alerts(
     State(s): State<ApiState>,
     caller: Caller,
 ) -> Result<Json<Vec<StaleAlert>>, ApiError> {
-    caller.require_sam_admin("reading stale alerts")?;
-    Ok(Json(s.app.stale_alerts().await?))
+    Ok(Json(s.app.stale_alerts_for(&caller.0).await?))
 }
 
 /// The savings the caller may see, as CSV (one line per publisher, product, justification and

@@ -125,8 +125,8 @@ pub const PAGES: &[RouteDoc] = &[
     page(
         Method::Get,
         "/ui/alerts",
-        "Stale candidates",
-        Access::SamAdmin,
+        "Stale candidates of my groups (all of them for a sam admin)",
+        Access::User,
     ),
 ];
 
@@ -1171,16 +1171,15 @@ pub async fn savings_csv(State(s): State<ApiState>, v: Viewer) -> UiResult {
 }
 
 pub async fn alerts_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
-    v.require_sam_admin("Reading stale alerts")?;
     let alerts: Vec<Value> = s
         .app
-        .stale_alerts()
+        .stale_alerts_for(&v.principal)
         .await?
         .into_iter()
         .map(|a| {
             context! {
                 id => a.candidate_id, number => a.number, state => a.state.label(),
-                days => a.days, reason => a.reason,
+                days => a.days, reason => a.reason, group => a.assignment_group,
             }
         })
         .collect();
