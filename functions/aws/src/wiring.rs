@@ -7,9 +7,13 @@ use crate::dynamo::DynamoStore;
 use crate::ses::SesMailer;
 use async_trait::async_trait;
 use axum::http::request::Parts;
+use hmac::{Hmac, Mac};
 use lambda_http::request::RequestContext;
-use reclaim_api::{App, AuthError, Authenticate, HmacLinkSigner, Ports, Settings};
+use reclaim_api::{
+    admin_routes, ApiState, App, AuthError, Authenticate, HmacLinkSigner, Ports, Settings,
+};
 use reclaim_workflow::ports::{Clock, Revoker, SystemClock};
+use sha2::Sha256;
 use std::sync::Arc;
 
 /// Everything a function needs, built once.
@@ -18,6 +22,38 @@ pub struct Wiring {
     pub app: App,
     pub store: DynamoStore,
     pub settings: AwsSettings,
+    /// Signs the workspace's form tokens; the same in every instance of the function.
+    pub session_key: SessionKeyBytes,
+}
+
+/// The workspace's session key, derived from the link-signing key so that every Lambda
+/// instance (and every cold start) accepts the form tokens another one rendered, without a
+/// second secret to provision. Never printed.
+#[derive(Clone)]
+pub struct SessionKeyBytes([u8; 32]);
+
+impl std::fmt::Debug for SessionKeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKeyBytes(..)")
+    }
+}
+
+impl SessionKeyBytes {
+    /// HMAC-SHA256 of a fixed label under the link key: knowing the session key gives nothing
+    /// about the link key, and the two keys sign different things.
+    pub fn derive(link_key: &[u8]) -> Self {
+        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+        let mut mac = match Hmac::<Sha256>::new_from_slice(link_key) {
+            Ok(m) => m,
+            Err(_) => unreachable!("HMAC accepts keys of any length"),
+        };
+        mac.update(b"reclaim workspace session key v1");
+        SessionKeyBytes(mac.finalize().into_bytes().into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Why a function could not start.
@@ -38,6 +74,7 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
         LinkKeySource::Secret(id) => secret(&sdk, id).await?,
     };
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
+    let session_key = SessionKeyBytes::derive(key.as_bytes());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
     let mailer = SesMailer::new(
@@ -58,7 +95,23 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
         ),
         store,
         settings,
+        session_key,
     })
+}
+
+/// The `api` function's Router: the JSON API and the workspace pages, with the person named
+/// by the gateway's verified JWT claims (`claim`, `sub` by default) and a session key shared
+/// by every instance.
+pub fn api_router(app: App, claim: &str, session_key: &SessionKeyBytes) -> axum::Router {
+    let state = ApiState::new(app, Arc::new(JwtClaims::new(claim)))
+        .trusting_forwarded_for(true)
+        // API Gateway terminates TLS and says so in X-Forwarded-Proto: cookies get `Secure`.
+        .trusting_forwarded_proto(true);
+    let state = match state.with_session_key(session_key.as_bytes()) {
+        Ok(s) => s,
+        Err(e) => unreachable!("a 32-byte derived key is long enough: {e}"),
+    };
+    admin_routes(state)
 }
 
 /// The application over an existing store and mailer (tests pass their own clock).
@@ -109,6 +162,10 @@ async fn secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<String, WiringE
 /// checked the token's signature, issuer, audience and expiry, and hands the claims to the
 /// function in the request context. The configured claim (`sub` by default) is the user id;
 /// the directory gives that user's roles.
+///
+/// The same claims name the person on the workspace pages (`/ui`), so on AWS there is no
+/// sign-in form to get through: a request the authorizer let in is signed in, and one without
+/// claims (a route the authorizer does not guard) is nobody, whatever cookie it carries.
 #[derive(Clone, Debug)]
 pub struct JwtClaims {
     claim: String,
@@ -120,22 +177,31 @@ impl JwtClaims {
             claim: claim.into(),
         }
     }
+
+    /// The configured claim from the request context API Gateway attached, if any. Headers
+    /// are never read: only the gateway can put a request context on a request.
+    fn claimed_user(&self, parts: &Parts) -> Option<String> {
+        let Some(RequestContext::ApiGatewayV2(ctx)) = parts.extensions.get::<RequestContext>()
+        else {
+            return None;
+        };
+        ctx.authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|jwt| jwt.claims.get(&self.claim))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 #[async_trait]
 impl Authenticate for JwtClaims {
     async fn user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError> {
-        let Some(RequestContext::ApiGatewayV2(ctx)) = parts.extensions.get::<RequestContext>()
-        else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .and_then(|jwt| jwt.claims.get(&self.claim))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty()))
+        Ok(self.claimed_user(parts))
+    }
+
+    async fn browser_user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError> {
+        Ok(self.claimed_user(parts))
     }
 }
 

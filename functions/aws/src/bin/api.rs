@@ -1,8 +1,8 @@
-//! The `api` function: the authenticated admin and approver JSON API. API Gateway's JWT
-//! authorizer checks the token; the claims it passes name the user.
+//! The `api` function: the authenticated admin and approver JSON API and the workspace pages.
+//! API Gateway's JWT authorizer checks the token; the claims it passes name the user, on the
+//! JSON API and on the pages alike.
 
-use reclaim_api::{admin_routes, ApiState, ManualTaskRevoker};
-use reclaim_aws::wiring::JwtClaims;
+use reclaim_api::ManualTaskRevoker;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -10,7 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     reclaim_aws::wiring::init_tracing();
     // Never runs a revocation (only `effects` does); the revoker is here because `App` has one.
     let w = reclaim_aws::wiring::build(Arc::new(ManualTaskRevoker)).await?;
-    let auth = Arc::new(JwtClaims::new(w.settings.user_claim.clone()));
-    let state = ApiState::new(w.app, auth).trusting_forwarded_for(true);
-    lambda_http::run(admin_routes(state)).await
+    let router = reclaim_aws::wiring::api_router(w.app, &w.settings.user_claim, &w.session_key);
+    lambda_http::run(router).await
 }
