@@ -123,6 +123,12 @@ const GROUP: &str = r#"{"id": "desktop", "name": "desktop approvers", "members":
 const ROW: &str = r#"{"candidates": [{"publisher": "Adobe", "product": "Reader", "version": "24",
   "device": "LAPTOP-042", "justification": "unused", "inactive_days": 90, "price_per_right": "10.00",
   "rule": "notify", "user_id": "uma", "user_name": "Uma", "user_email": "uma@example.com"}]}"#;
+const RULE_FORM: &[(&str, &str)] = &[
+    ("id", "from-form"),
+    ("name", "From the form"),
+    ("days_before_auto_reclamation", "14"),
+    ("max_revocation_attempts", "5"),
+];
 const USER: &str = r#"{"user": {"id": "uma", "display_name": "Uma", "email": "uma@example.com"}}"#;
 
 /// The expected status of every route for every role. A route without a row here fails the
@@ -330,6 +336,30 @@ const EXPECT: &[Expect] = &[
     e("GET", "/ui/tasks", Nothing, Empty, PAGE),
     e("GET", "/ui/savings", Nothing, Empty, PAGE),
     e("GET", "/ui/savings.csv", Nothing, Empty, PAGE),
+    e("GET", "/ui/rules", Nothing, Empty, ADMIN_PAGE),
+    e("GET", "/ui/rules/new", Nothing, Empty, ADMIN_PAGE),
+    e(
+        "POST",
+        "/ui/rules",
+        Nothing,
+        Form(RULE_FORM),
+        [303, 403, 403, 403, 403, 303],
+    ),
+    e(
+        "GET",
+        "/ui/rules/{id}/edit",
+        Named("notify"),
+        Empty,
+        ADMIN_PAGE,
+    ),
+    e(
+        "POST",
+        "/ui/rules/{id}/edit",
+        Named("notify"),
+        Form(&[("name", "Ask the user")]),
+        // Without the digest of the rule as shown, a save is a conflict, never a blind write.
+        [303, 403, 403, 403, 403, 409],
+    ),
     e("GET", "/ui/alerts", Nothing, Empty, PAGE),
 ];
 

@@ -80,6 +80,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/ui_savings.html"),
     ),
     (
+        "ui_rules.html",
+        include_str!("../../templates/pages/ui_rules.html"),
+    ),
+    (
+        "ui_rule.html",
+        include_str!("../../templates/pages/ui_rule.html"),
+    ),
+    (
         "ui_alerts.html",
         include_str!("../../templates/pages/ui_alerts.html"),
     ),

@@ -13,6 +13,7 @@
 //! test checks that table against what the Router mounts.
 
 pub mod form;
+pub mod rules;
 pub mod session;
 pub mod svg;
 
@@ -124,6 +125,36 @@ pub const PAGES: &[RouteDoc] = &[
     ),
     page(
         Method::Get,
+        "/ui/rules",
+        "Reclamation rules",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Get,
+        "/ui/rules/new",
+        "Form for a new rule",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Post,
+        "/ui/rules",
+        "Create a rule (form)",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Get,
+        "/ui/rules/{id}/edit",
+        "Form to edit a rule",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Post,
+        "/ui/rules/{id}/edit",
+        "Save a rule (form)",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Get,
         "/ui/alerts",
         "Stale candidates of my groups (all of them for a sam admin)",
         Access::User,
@@ -146,6 +177,11 @@ pub(super) fn routes() -> Routes {
         .add(Get, "/ui/tasks", tasks_page)
         .add(Get, "/ui/savings", savings_page)
         .add(Get, "/ui/savings.csv", savings_csv)
+        .add(Get, "/ui/rules", rules::rules_page)
+        .add(Get, "/ui/rules/new", rules::new_rule_page)
+        .add(Post, "/ui/rules", rules::create_rule)
+        .add(Get, "/ui/rules/{id}/edit", rules::edit_rule_page)
+        .add(Post, "/ui/rules/{id}/edit", rules::save_rule)
         .add(Get, "/ui/alerts", alerts_page)
 }
 
