@@ -272,6 +272,45 @@ test('Show Workflow highlights the current stage and the path taken', async () =
   await page.close();
 });
 
+test('a sam admin adds a rule, fixes what the form refused, and edits it', async () => {
+  const page = await context.newPage();
+  await page.goto(`${base}/ui`);
+  if (await page.locator('#who').count()) await signOut(page);
+  await signIn(page, 'sam');
+  await page.getByRole('navigation', { name: 'Workspace' }).getByRole('link', { name: 'Rules' }).click();
+  await page.waitForURL(`${base}/ui/rules`);
+  await page.locator('#new-rule').click();
+  await page.getByLabel('Id', { exact: true }).fill('visio-unused');
+  await page.getByLabel('Name', { exact: true }).fill('Visio unused for 60 days');
+  await page.getByLabel('Software').fill('Microsoft / Visio');
+  await page.getByLabel('Reclaimable when').selectOption('last-used-before');
+  await page.getByLabel('N days (last used)').fill('60');
+  await page.getByLabel('Days before removal without an answer').fill('10');
+  await page.getByLabel('Reminders on days').fill('3, 12');
+  await page.getByLabel('Assignment group (approves keep requests)').selectOption('desktop-approvers');
+  await page.getByRole('button', { name: 'Save rule' }).click();
+  // A reminder after the removal day is refused, shown at its field, and the typing is kept.
+  await page.locator('#problems').waitFor();
+  assert.match(await page.locator('#reminder_days-error').innerText(), /day 12/);
+  assert.equal(await page.getByLabel('Reminders on days').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Software').inputValue(), 'Microsoft / Visio');
+  await shot(page, '12-rule-refused');
+  await page.locator('#problems a[href="#f-reminder_days"]').click();
+  await page.getByLabel('Reminders on days').fill('3, 7');
+  await page.getByRole('button', { name: 'Save rule' }).click();
+  await page.waitForURL(/\/ui\/rules\?saved=visio-unused/);
+  const row = page.locator('tr[data-rule="visio-unused"]');
+  assert.match(await row.innerText(), /Last used more than 60 days ago/);
+  await shot(page, '13-rules');
+  // Edit: make it report only.
+  await row.getByRole('link', { name: 'Visio unused for 60 days' }).click();
+  await page.getByLabel(/^Create candidates/).uncheck();
+  await page.getByRole('button', { name: 'Save rule' }).click();
+  await page.waitForURL(/saved=visio-unused/);
+  assert.match(await page.locator('tr[data-rule="visio-unused"]').innerText(), /Report only/);
+  await page.close();
+});
+
 test('the workspace is usable on a phone', async () => {
   const page = await context.newPage();
   await page.setViewportSize({ width: 390, height: 844 });

@@ -413,6 +413,33 @@ fn on_form(e: FieldError) -> (String, String) {
     (field.to_string(), message)
 }
 
+/// The words the form shows above a field, for the list of problems at the top.
+fn label(field: &str) -> &str {
+    match field {
+        "id" => "Id",
+        "name" => "Name",
+        "applies_to" => "Applies to",
+        "justification" => "Justification",
+        "notify_user" => "Email the user",
+        "days_before_auto_reclamation" => "Days before removal without an answer",
+        "reminder_days" => "Reminders on days",
+        "assignment_group" => "Assignment group",
+        "create_candidates" => "Create candidates",
+        "exclude_users" => "Users left alone",
+        "exclude_groups" => "Groups left alone",
+        "exclude_vips" => "VIPs",
+        "exclude_provisioned_within_days" => "Users provisioned recently",
+        "plugin" => "Plugin",
+        "max_revocation_attempts" => "Attempts before a person must look",
+        "software" => "Software",
+        "criteria" => "Reclaimable when",
+        "criteria_days" => "N days",
+        "criteria_hours" => "H hours",
+        "criteria_products" => "Products",
+        other => other,
+    }
+}
+
 /// A digest of the rule as stored, so an edit form knows whether it is still editing that.
 fn digest(rule: &Rule) -> String {
     let bytes = serde_json::to_vec(rule).unwrap_or_default();
@@ -538,7 +565,7 @@ async fn form_page(
     let mut summary = Vec::new();
     for e in problems {
         let (field, message) = on_form(e);
-        summary.push(context! { field, message });
+        summary.push(context! { label => label(&field), field, message });
         by_field.entry(field).or_default().push(message);
     }
     let (action, loaded, editing_id) = match &editing {
