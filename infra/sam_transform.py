@@ -41,6 +41,10 @@ def main(src, dst):
             props.get("CodeUri", "")
         ).startswith("s3://"):
             props["CodeUri"] = f"s3://reclaim-artifacts/{name}.zip"
+        if res.get("Type") == "AWS::Serverless::LayerVersion" and not str(
+            props.get("ContentUri", "")
+        ).startswith("s3://"):
+            props["ContentUri"] = f"s3://reclaim-artifacts/{name}.zip"
     out = transform(
         template,
         {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"},

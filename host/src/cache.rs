@@ -26,6 +26,9 @@ pub enum LoadSource {
     Cache,
     /// Compiled from the component bytes (and written to the cache when there is one).
     Compiled,
+    /// Loaded from the artifact shipped next to the component
+    /// ([`HostConfig::precompiled_only`](crate::HostConfig::precompiled_only)).
+    Precompiled,
 }
 
 /// Feeds `Hash` output into SHA-256, so that the engine's compatibility hash gives a stable,

@@ -69,6 +69,15 @@ pub enum HostError {
     /// A request JSON (for `plugin check`) does not parse.
     #[error("request JSON: {0}")]
     Request(String),
+    /// A precompiled artifact is missing, or was made for another target or engine
+    /// configuration (see [`crate::precompile`]).
+    #[error("{}: precompiled plugin refused: {message}", path.display())]
+    Precompiled {
+        /// The artifact file.
+        path: PathBuf,
+        /// What is wrong and how to make a fitting one.
+        message: String,
+    },
     /// The wasmtime engine or linker could not be set up.
     #[error("plugin engine: {0}")]
     Engine(String),

@@ -50,6 +50,7 @@ pub mod check;
 mod error;
 pub mod manifest;
 pub mod net;
+pub mod precompile;
 pub mod revoker;
 mod state;
 mod types;
@@ -109,6 +110,11 @@ pub struct HostConfig {
     pub epoch_tick: Duration,
     /// Optimise generated code (default). Off compiles faster and is part of the cache key.
     pub optimize: bool,
+    /// Load each component only from its precompiled artifact (`plugin.wasm` →
+    /// `plugin.cwasm`, made by [`precompile::precompile_dir`]) and never compile: for
+    /// functions whose cold start must stay short. A missing or mismatched artifact is a
+    /// [`HostError::Precompiled`]. `cache_dir` is not used then.
+    pub precompiled_only: bool,
 }
 
 impl Default for HostConfig {
@@ -120,6 +126,7 @@ impl Default for HostConfig {
             max_concurrent_calls: 32,
             epoch_tick: Duration::from_millis(5),
             optimize: true,
+            precompiled_only: false,
         }
     }
 }
@@ -202,7 +209,8 @@ enum Answer {
     Verify(Presence),
 }
 
-fn engine_config(cfg: &HostConfig) -> Config {
+/// The engine settings every host (and every precompile for one) uses for `cfg`.
+pub(crate) fn engine_config(cfg: &HostConfig) -> Config {
     let n = cfg.max_concurrent_calls.max(1);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(n)
@@ -333,16 +341,21 @@ impl PluginHost {
         adopt_described_id: bool,
     ) -> Result<LoadReport, HostError> {
         let wasm_path = dir.join(&manifest.component);
-        let bytes = std::fs::read(&wasm_path).map_err(|source| HostError::Io {
-            path: wasm_path.clone(),
-            source,
-        })?;
-        let (component, source, load_time) = cache::load(
-            &self.inner.engine,
-            self.inner.cfg.cache_dir.as_deref(),
-            &wasm_path,
-            &bytes,
-        )?;
+        let (component, source, load_time) = if self.inner.cfg.precompiled_only {
+            let (component, took) = precompile::load_artifact(&self.inner.engine, &wasm_path)?;
+            (component, LoadSource::Precompiled, took)
+        } else {
+            let bytes = std::fs::read(&wasm_path).map_err(|source| HostError::Io {
+                path: wasm_path.clone(),
+                source,
+            })?;
+            cache::load(
+                &self.inner.engine,
+                self.inner.cfg.cache_dir.as_deref(),
+                &wasm_path,
+                &bytes,
+            )?
+        };
         let mismatch = |e: wasmtime::Error| HostError::WorldMismatch {
             path: wasm_path.clone(),
             message: format!("{e:#}"),

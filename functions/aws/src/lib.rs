@@ -30,6 +30,7 @@
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod plugins;
 pub mod ses;
 pub mod stream;
 pub mod sweep;

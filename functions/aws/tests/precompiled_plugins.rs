@@ -1,0 +1,217 @@
+//! The `effects` function's plugins as they are deployed: precompiled at build time by the
+//! same code `reclaim-plugin precompile` runs, loaded with `deserialize` through the effects
+//! function's own loader, and refused with a clear error when made for another machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use reclaim_api::HmacLinkSigner;
+use reclaim_aws::config::{AwsSettings, LinkKeySource};
+use reclaim_aws::{plugins, wiring, SesMailer};
+use reclaim_host::precompile::{host_target, precompile_dir};
+use reclaim_host::{HostConfig, HostError};
+use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Directory, SystemClock};
+use reclaim_workflow::{Actor, AppliesTo, Event, Principal, State, User};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+const SKU: &str = "06ebc4ee-1bb5-47dd-8120-11324bc54e06";
+
+/// The plugins as `plugins/build.sh` lays them out: the test command's build when it exported
+/// `RECLAIM_PLUGINS_DIR`, else `plugins/dist` when built, else built here once.
+fn built_plugins() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let candidates = [
+            std::env::var_os("RECLAIM_PLUGINS_DIR").map(PathBuf::from),
+            Some(root.join("plugins/dist")),
+        ];
+        for dir in candidates.into_iter().flatten() {
+            if dir.join("m365-revoke/plugin.wasm").is_file() {
+                return dir;
+            }
+        }
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aws-plugins-dist");
+        let status = std::process::Command::new("bash")
+            .arg(root.join("plugins/build.sh"))
+            .arg(&out)
+            .status()
+            .expect("run plugins/build.sh");
+        assert!(status.success(), "plugins/build.sh failed: {status}");
+        out
+    })
+}
+
+/// A plugins directory holding only `id`, copied from the built ones.
+fn only(id: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join(id);
+    std::fs::create_dir_all(&dest).unwrap();
+    for f in ["plugin.wasm", "reclaim-plugin.toml"] {
+        std::fs::copy(built_plugins().join(id).join(f), dest.join(f)).unwrap();
+    }
+    tmp
+}
+
+fn other_target() -> &'static str {
+    if host_target().starts_with("aarch64") {
+        "x86_64-unknown-linux-gnu"
+    } else {
+        "aarch64-unknown-linux-gnu"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompiled_plugins_load_through_the_effects_path_and_remove_the_seat() {
+    // The real plugins, configured for fake vendors on loopback, precompiled for this machine.
+    let fakes = reclaim_fakes::spawn_all().await.unwrap();
+    let installed = tempfile::tempdir().unwrap();
+    fakes
+        .install_plugins(built_plugins(), installed.path())
+        .unwrap();
+    let package = tempfile::tempdir().unwrap();
+    let (src, out) = (installed.path().to_path_buf(), package.path().to_path_buf());
+    let done = tokio::task::spawn_blocking(move || {
+        precompile_dir(&HostConfig::default(), None, &src, &out).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.len(), 4, "{done:?}");
+
+    // The effects function's loader over that package (private addresses only for the fakes).
+    let dir = package.path().to_path_buf();
+    let revoker = tokio::task::spawn_blocking(move || {
+        plugins::plugin_revoker(
+            &dir,
+            HostConfig {
+                allow_private_addresses: true,
+                ..plugins::host_config()
+            },
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    // A Microsoft 365 seat through the whole AWS path: transition → stream → effects → plugin.
+    let sdk = common::sdk().await;
+    let store = common::fresh_store("plugins").await;
+    let key = "0123456789abcdef0123456789abcdef-plugins";
+    let settings = AwsSettings {
+        table: store.table().to_string(),
+        sender: "reclaim@example.com".into(),
+        configuration_set: None,
+        public_url: "https://links.reclaim.example.com".into(),
+        link_key: LinkKeySource::Inline(key.into()),
+        link_ttl_days: 14,
+        user_claim: "sub".into(),
+    };
+    let clock = Arc::new(SystemClock);
+    let mailer = SesMailer::new(
+        aws_sdk_sesv2::Client::new(&sdk),
+        store.clone(),
+        "reclaim@example.com",
+        None,
+        clock.clone(),
+    );
+    let app = wiring::app(
+        store.clone(),
+        Arc::new(mailer),
+        Arc::new(revoker),
+        clock,
+        Arc::new(HmacLinkSigner::new(key).unwrap()),
+        &settings,
+    );
+    store
+        .put_user(&User {
+            id: "ada".into(),
+            display_name: "Ada".into(),
+            email: Some("ada@example.com".into()),
+            upn: None,
+            itil: false,
+            vip: false,
+            sam_admin: true,
+        })
+        .await
+        .unwrap();
+    let mut c = reclaim_workflow::testing::candidate();
+    c.applies_to = AppliesTo::Subscription;
+    c.software.publisher = "Microsoft".into();
+    c.software.product = "Microsoft 365 E5".into();
+    c.software.sku = Some(SKU.into());
+    c.device = None;
+    c.rule.plugin = Some("m365-revoke".into());
+    c.rule.notify_user = false;
+    c.rule.days_before_auto_reclamation = 0;
+    c.opened_at = chrono::Utc::now();
+    c.updated_at = c.opened_at;
+    let id = c.id.clone();
+    store.insert(&[c]).await.unwrap();
+    fakes.graph.add_user("u-1", "uma@example.com", &[SKU]);
+    let mut stream = common::StreamReader::open(store.table()).await;
+    let _ = stream.next_event().await; // the import
+
+    let admin = Actor::Person(Principal {
+        sam_admin: true,
+        ..Principal::user("ada")
+    });
+    app.transition(&id, &Event::Reclaim, &admin, None)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let event: StreamEvent = serde_json::from_value(stream.next_event().await).unwrap();
+        if event.records.is_empty() {
+            break;
+        }
+        let r = reclaim_aws::stream::handle(&app, &event).await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    }
+    let c = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(c.state, State::ClosedComplete, "{:?}", c.revocation);
+    assert!(
+        !fakes.graph.has_license("uma@example.com", SKU),
+        "the vendor saw the removal"
+    );
+}
+
+#[test]
+fn a_plugin_precompiled_for_another_machine_is_refused_with_the_fix() {
+    let src = only("manual-task");
+    let package = tempfile::tempdir().unwrap();
+    let done = precompile_dir(
+        &HostConfig::default(),
+        Some(other_target()),
+        src.path(),
+        package.path(),
+    )
+    .expect("cross-target precompile");
+    assert_eq!(done.len(), 1);
+
+    let err = plugins::plugin_revoker(package.path(), plugins::host_config()).unwrap_err();
+    let HostError::Precompiled { path, message } = &err else {
+        panic!("expected a refused artifact, got {err}");
+    };
+    assert!(path.ends_with("manual-task/plugin.cwasm"), "{path:?}");
+    let text = err.to_string();
+    assert!(text.contains("another target or engine"), "{text}");
+    assert!(
+        message.contains(&format!(
+            "reclaim-plugin precompile --target {}",
+            host_target()
+        )),
+        "{text}"
+    );
+    eprintln!("{text}");
+}
+
+#[test]
+fn a_plugin_without_its_artifact_is_refused_not_compiled() {
+    let src = only("manual-task");
+    let err = plugins::plugin_revoker(src.path(), plugins::host_config()).unwrap_err();
+    assert!(
+        matches!(&err, HostError::Precompiled { message, .. } if message.contains("missing")),
+        "{err}"
+    );
+}
