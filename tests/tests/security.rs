@@ -65,6 +65,8 @@ enum Setup {
     Candidate(State),
     /// `{id}` is this literal (rules, groups).
     Named(&'static str),
+    /// `{id}` is a rule made for this case alone (deleting it harms no other case).
+    FreshRule,
     /// `{token}` is a fresh "No, remove it" link of uma's.
     Link,
     /// `{key}` is a message in the outbox.
@@ -251,6 +253,13 @@ const EXPECT: &[Expect] = &[
     e("GET", "/api/v1/rules", Nothing, Empty, ADMIN),
     e("GET", "/api/v1/rules/{id}", Named("notify"), Empty, ADMIN),
     e(
+        "DELETE",
+        "/api/v1/rules/{id}",
+        FreshRule,
+        Empty,
+        [401, 403, 403, 403, 403, 204],
+    ),
+    e(
         "PUT",
         "/api/v1/rules/{id}",
         Named("notify"),
@@ -360,6 +369,13 @@ const EXPECT: &[Expect] = &[
         // Without the digest of the rule as shown, a save is a conflict, never a blind write.
         [303, 403, 403, 403, 403, 409],
     ),
+    e(
+        "POST",
+        "/ui/rules/{id}/delete",
+        FreshRule,
+        Form(&[("confirm", "yes")]),
+        [303, 403, 403, 403, 403, 303],
+    ),
     e("GET", "/ui/alerts", Nothing, Empty, PAGE),
 ];
 
@@ -421,6 +437,7 @@ async fn every_route_for_every_role_answers_the_expected_status() {
     let routes: Vec<&RouteDoc> = ROUTES.iter().chain(PAGES.iter()).collect();
     let mut failures = Vec::new();
     let mut cases = 0;
+    let mut cases_with_rules = 0;
     for d in &routes {
         let method = d.method.as_str();
         let Some(x) = EXPECT
@@ -445,6 +462,15 @@ async fn every_route_for_every_role_answers_the_expected_status() {
                     path = path.replace("{id}", &id);
                 }
                 Named(name) => path = path.replace("{id}", name),
+                FreshRule => {
+                    cases_with_rules += 1;
+                    let rule: reclaim_workflow::Rule = serde_json::from_value(
+                        json!({"id": format!("spare-{cases_with_rules}"), "name": "Spare"}),
+                    )
+                    .unwrap();
+                    h.embedded.app.ports.rules.put_rule(&rule).await.unwrap();
+                    path = path.replace("{id}", &rule.id);
+                }
                 Link => {
                     let n = candidate_in(&h, AwaitingUser).await;
                     path = remove_link(&h, &n).await;

@@ -319,3 +319,74 @@ async fn rule_forms_without_the_form_token_or_from_a_non_admin_change_nothing() 
     let home = h.ui(Method::GET, "/ui", Some(&sam), None).await.text();
     assert!(home.contains("href=\"/ui/rules\""));
 }
+
+#[tokio::test]
+async fn a_rule_is_deleted_from_its_page_only_when_confirmed_and_candidates_keep_their_copy() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await; // rule `notify`
+    let sam = h.ui_sign_in("sam").await;
+    let page = h
+        .ui(Method::GET, "/ui/rules/notify/edit", Some(&sam), None)
+        .await;
+    assert!(page.text().contains("id=\"delete-rule\""));
+
+    let r = post_form(&h, &sam, "/ui/rules/notify/delete", &[]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("id=\"confirm-error\""), "{}", r.text());
+    assert_eq!(rule_json(&h, "notify").await.status, StatusCode::OK);
+
+    let r = post_form(
+        &h,
+        &sam,
+        "/ui/rules/notify/delete",
+        &[("confirm", "yes".into())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/ui/rules?deleted=notify"));
+    assert_eq!(rule_json(&h, "notify").await.status, StatusCode::NOT_FOUND);
+    let list = h
+        .ui(Method::GET, "/ui/rules?deleted=notify", Some(&sam), None)
+        .await
+        .text();
+    assert!(list.contains("Rule notify deleted"), "{list}");
+    assert!(!list.contains("data-rule=\"notify\""));
+
+    // The candidate goes on with its copy of the rule: Reclaim still asks the user.
+    let c = h.candidate(&n).await;
+    assert_eq!(c.rule.id, "notify");
+    let r = h
+        .post(&format!("/api/v1/candidates/{n}/reclaim"), SAM, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["state"], "awaiting-user");
+
+    let r = post_form(
+        &h,
+        &sam,
+        "/ui/rules/notify/delete",
+        &[("confirm", "yes".into())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_api_deletes_a_rule_with_204_and_answers_404_for_one_that_is_not_there() {
+    let h = Harness::new().await;
+    let r = h
+        .call(Method::DELETE, "/api/v1/rules/silent", Some(SAM), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(rule_json(&h, "silent").await.status, StatusCode::NOT_FOUND);
+    let r = h
+        .call(Method::DELETE, "/api/v1/rules/silent", Some(SAM), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"]["code"], "not_found", "{}", r.text());
+    let r = h
+        .call(Method::DELETE, "/api/v1/rules/notify", Some(ADA), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(rule_json(&h, "notify").await.status, StatusCode::OK);
+}

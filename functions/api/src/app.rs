@@ -560,6 +560,19 @@ impl App {
         }
     }
 
+    /// Deletes a rule. Candidates already created keep their snapshot of it and go on as they
+    /// were started; later imports naming the rule are refused as naming an unknown rule.
+    pub async fn delete_rule(&self, id: &str) -> Result<(), AppError> {
+        if self.ports.rules.delete_rule(id).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound {
+                kind: "rule",
+                id: id.to_string(),
+            })
+        }
+    }
+
     /// Creates or replaces a rule once [`App::check_rule`] accepts it. Open candidates keep the
     /// snapshot of the rule they were created with.
     pub async fn put_rule(&self, v: &serde_json::Value) -> Result<Rule, AppError> {

@@ -169,6 +169,12 @@ enum RulesCommand {
         db: DbArgs,
         file: PathBuf,
     },
+    /// Delete a rule. Candidates it created keep their copy of it and go on as they started.
+    Delete {
+        #[command(flatten)]
+        db: DbArgs,
+        id: String,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -749,6 +755,17 @@ async fn rules(command: RulesCommand) -> Result<()> {
                 println!("stored rule {}", r.id);
             }
             Ok(())
+        }
+        RulesCommand::Delete { db, id } => {
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            match embedded.app.delete_rule(&id).await {
+                Ok(()) => {
+                    println!("deleted rule {id}");
+                    Ok(())
+                }
+                Err(reclaim_api::AppError::NotFound { .. }) => bail!("no rule '{id}'"),
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }

@@ -191,3 +191,24 @@ fn rules_put_refuses_a_bad_rule_naming_the_field_and_stores_none_of_the_file() {
     let listed = text(&reclaim(dir.path(), &["rules", "list"]).stdout);
     assert!(listed.contains("\"never-used\""), "{listed}");
 }
+
+#[test]
+fn rules_delete_removes_a_rule_and_names_one_that_is_not_there() {
+    let dir = seeded();
+    let file = dir.path().join("rules.json");
+    std::fs::write(&file, r#"{"id": "gone-soon", "name": "Gone soon"}"#).unwrap();
+    let out = reclaim(dir.path(), &["rules", "put", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = reclaim(dir.path(), &["rules", "delete", "gone-soon"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("deleted rule gone-soon"));
+    let listed = text(&reclaim(dir.path(), &["rules", "list"]).stdout);
+    assert!(!listed.contains("gone-soon"), "{listed}");
+    let out = reclaim(dir.path(), &["rules", "delete", "gone-soon"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no rule 'gone-soon'"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -175,6 +175,9 @@ pub trait RuleStore: Send + Sync {
     async fn rule(&self, id: &str) -> Result<Option<Rule>, StoreError>;
     async fn rules(&self) -> Result<Vec<Rule>, StoreError>;
     async fn put_rule(&self, rule: &Rule) -> Result<(), StoreError>;
+    /// Removes a rule; `false` when there was none. Candidates keep their snapshot of it, so
+    /// open work goes on as it was started.
+    async fn delete_rule(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// A rendered message, ready to send.

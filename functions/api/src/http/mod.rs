@@ -121,6 +121,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Delete,
 }
 
 impl Method {
@@ -129,6 +130,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 
@@ -137,6 +139,7 @@ impl Method {
             Method::Get => MethodFilter::GET,
             Method::Post => MethodFilter::POST,
             Method::Put => MethodFilter::PUT,
+            Method::Delete => MethodFilter::DELETE,
         }
     }
 }
@@ -220,6 +223,7 @@ fn api_part() -> Routes {
         .add(Get, "/api/v1/rules", r::rules)
         .add(Get, "/api/v1/rules/{id}", r::rule)
         .add(Put, "/api/v1/rules/{id}", r::put_rule)
+        .add(Delete, "/api/v1/rules/{id}", r::delete_rule)
         .add(Get, "/api/v1/groups", r::groups)
         .add(Get, "/api/v1/groups/{id}", r::group)
         .add(Put, "/api/v1/groups/{id}", r::put_group)

@@ -135,6 +135,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r(Get, "/api/v1/rules", "Reclamation rules", SamAdmin, "RuleList"),
     r(Get, "/api/v1/rules/{id}", "One rule", SamAdmin, "Rule"),
     with_body(r(Put, "/api/v1/rules/{id}", "Create or replace a rule", SamAdmin, "Rule"), "Rule", false),
+    r(Delete, "/api/v1/rules/{id}", "Delete a rule (open candidates keep their snapshot of it)", SamAdmin, "empty"),
     r(Get, "/api/v1/groups", "Assignment groups", User, "GroupList"),
     r(Get, "/api/v1/groups/{id}", "One assignment group", User, "Group"),
     with_body(r(Put, "/api/v1/groups/{id}", "Create or replace an assignment group", SamAdmin, "Group"), "Group", false),
@@ -294,6 +295,7 @@ fn operation(d: &RouteDoc) -> Value {
         "html" => json!({"description": "An HTML page", "content": {"text/html": {}}}),
         "css" => json!({"description": "A stylesheet", "content": {"text/css": {}}}),
         "csv" => json!({"description": "CSV with a header line", "content": {"text/csv": {}}}),
+        "empty" => json!({"description": "Done; no content"}),
         name => json!({
             "description": "Success",
             "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}
@@ -302,6 +304,8 @@ fn operation(d: &RouteDoc) -> Value {
     let mut responses = Map::new();
     let success = if d.method == Post && matches!(d.path, "/api/v1/candidates" | "/api/v1/usage") {
         "201"
+    } else if d.response == "empty" {
+        "204"
     } else {
         "200"
     };

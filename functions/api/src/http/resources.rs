@@ -6,6 +6,7 @@ use super::error::{ApiError, Json, Path, Query};
 use super::ApiState;
 use crate::app::AppError;
 use axum::extract::State;
+use axum::http::StatusCode;
 use reclaim_workflow::intake::FieldError;
 use reclaim_workflow::ports::PageRequest;
 use reclaim_workflow::savings::Savings;
@@ -110,6 +111,17 @@ pub async fn put_rule(
         return Err(ApiError::invalid(errors));
     }
     Ok(Json(s.app.put_rule(&body).await?))
+}
+
+/// Deletes a rule: 204, or 404 when there is none.
+pub async fn delete_rule(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_sam_admin("deleting rules")?;
+    s.app.delete_rule(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Assignment groups are readable by anyone signed in: approvers need to know their groups.

@@ -5,7 +5,7 @@ use super::keys::*;
 use super::{decode, encode, s, units, DynamoStore, Item};
 use crate::error::store_error;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
 use reclaim_workflow::ports::{Directory, RuleStore, StoreError};
 use reclaim_workflow::{Group, Rule, User};
 use serde::de::DeserializeOwned;
@@ -106,5 +106,21 @@ impl RuleStore for DynamoStore {
     async fn put_rule(&self, rule: &Rule) -> Result<(), StoreError> {
         self.put_doc("rule", RULE_PK, format!("R#{}", rule.id), "r", rule)
             .await
+    }
+
+    async fn delete_rule(&self, id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(self.table())
+            .key(PK, s(RULE_PK))
+            .key(SK, s(format!("R#{id}")))
+            .return_values(ReturnValue::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| store_error("DeleteItem", &e))?;
+        self.stats.write(units(out.consumed_capacity()));
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
     }
 }

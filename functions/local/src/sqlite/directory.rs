@@ -135,4 +135,16 @@ impl RuleStore for SqliteStore {
     async fn put_rule(&self, rule: &Rule) -> Result<(), StoreError> {
         self.put_doc(Table::Rules, &rule.id, rule).await
     }
+
+    async fn delete_rule(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let gone = conn
+                .prepare_cached("DELETE FROM rules WHERE id = ?1")
+                .and_then(|mut st| st.execute([id]))
+                .map_err(sql_error)?;
+            Ok(WriteOutcome::new(gone == 1))
+        })
+        .await
+    }
 }

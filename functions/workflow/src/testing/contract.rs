@@ -743,6 +743,11 @@ pub async fn rules_round_trip(store: &(impl ContractStore + ?Sized)) {
     store.put_rule(&other).await.unwrap();
     assert_eq!(store.rule("r-1").await.unwrap(), Some(rule));
     assert_eq!(store.rules().await.unwrap().len(), 2);
+
+    assert!(store.delete_rule("r-2").await.unwrap(), "r-2 was there");
+    assert!(!store.delete_rule("r-2").await.unwrap(), "and is gone");
+    assert_eq!(store.rule("r-2").await.unwrap(), None);
+    assert_eq!(store.rules().await.unwrap().len(), 1);
 }
 
 pub async fn numbers_are_unique_and_increasing(store: &(impl ContractStore + ?Sized)) {

@@ -154,6 +154,12 @@ pub const PAGES: &[RouteDoc] = &[
         Access::SamAdmin,
     ),
     page(
+        Method::Post,
+        "/ui/rules/{id}/delete",
+        "Delete a rule (form)",
+        Access::SamAdmin,
+    ),
+    page(
         Method::Get,
         "/ui/alerts",
         "Stale candidates of my groups (all of them for a sam admin)",
@@ -182,6 +188,7 @@ pub(super) fn routes() -> Routes {
         .add(Post, "/ui/rules", rules::create_rule)
         .add(Get, "/ui/rules/{id}/edit", rules::edit_rule_page)
         .add(Post, "/ui/rules/{id}/edit", rules::save_rule)
+        .add(Post, "/ui/rules/{id}/delete", rules::delete_rule)
         .add(Get, "/ui/alerts", alerts_page)
 }
 

@@ -436,6 +436,7 @@ fn label(field: &str) -> &str {
         "criteria_days" => "N days",
         "criteria_hours" => "H hours",
         "criteria_products" => "Products",
+        "confirm" => "Delete this rule",
         other => other,
     }
 }
@@ -495,6 +496,7 @@ fn describe_user_step(r: &Rule) -> String {
 #[serde(deny_unknown_fields)]
 pub struct RulesQuery {
     saved: Option<String>,
+    deleted: Option<String>,
 }
 
 /// Every rule, with what it looks at and what it does.
@@ -504,7 +506,10 @@ pub async fn rules_page(
     q: Result<Query<RulesQuery>, ApiError>,
 ) -> UiResult {
     v.require_sam_admin("Managing rules")?;
-    let saved = q.ok().and_then(|Query(q)| q.saved);
+    let (saved, deleted) = match q {
+        Ok(Query(q)) => (q.saved, q.deleted),
+        Err(_) => (None, None),
+    };
     let groups = s
         .app
         .ports
@@ -521,6 +526,7 @@ pub async fn rules_page(
     let mut rules = s.app.ports.rules.rules().await.map_err(AppError::from)?;
     rules.sort_by_key(|r| r.name.to_lowercase());
     let saved = saved.filter(|id| rules.iter().any(|r| &r.id == id));
+    let deleted = deleted.filter(|id| !rules.iter().any(|r| &r.id == id) && id.len() <= 64);
     let rows: Vec<Value> = rules
         .iter()
         .map(|r| {
@@ -541,7 +547,11 @@ pub async fn rules_page(
             }
         })
         .collect();
-    Ok(v.render("ui_rules.html", "rules", context! { rules => rows, saved }))
+    Ok(v.render(
+        "ui_rules.html",
+        "rules",
+        context! { rules => rows, saved, deleted },
+    ))
 }
 
 /// Renders the form, with problems by field when it was refused.
@@ -581,6 +591,7 @@ async fn form_page(
         "rules",
         context! {
             f => form,
+            delete_action => editing_id.as_ref().map(|id| format!("/ui/rules/{}/delete", encode_segment(id))),
             action,
             loaded,
             editing => editing_id,
@@ -748,6 +759,30 @@ pub async fn save_rule(
         .await;
     }
     save(&s, &v, form, Some((&current.id, now)), problems).await
+}
+
+/// Deletes a rule once the box saying so is ticked; candidates it created keep their copy.
+pub async fn delete_rule(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    super::form::UiForm(f): super::form::UiForm,
+) -> UiResult {
+    v.require_sam_admin("Managing rules")?;
+    v.check(&f)?;
+    let current = stored(&s, &id).await?;
+    if f.get("confirm").is_none() {
+        let problems = vec![problem("confirm", "tick the box to confirm the deletion")];
+        let editing = Some((current.id.as_str(), digest(&current)));
+        let form = RuleForm::from_rule(&current);
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return form_page(&s, &v, status, &form, editing, problems, false).await;
+    }
+    s.app.delete_rule(&current.id).await?;
+    Ok(see_other(&format!(
+        "/ui/rules?deleted={}",
+        encode_segment(&current.id)
+    )))
 }
 
 #[cfg(test)]
