@@ -336,6 +336,20 @@ const EXPECT: &[Expect] = &[
     ),
     e(
         "POST",
+        "/ui/candidates/{id}/assign",
+        Candidate(Ready),
+        Form(&[("group", "saas")]),
+        [303, 403, 403, 403, 403, 303],
+    ),
+    e(
+        "POST",
+        "/ui/candidates/{id}/user",
+        Candidate(AttentionRequired),
+        Form(&[("user_id", "uma"), ("email", "uma@example.com")]),
+        [303, 403, 403, 403, 403, 303],
+    ),
+    e(
+        "POST",
         "/ui/candidates/{id}/notes",
         Candidate(Ready),
         Form(&[("text", "called")]),

@@ -683,3 +683,139 @@ async fn the_outbox_is_linked_in_local_mode() {
     assert!(page.contains("href=\"/outbox\""));
     assert!(page.contains("href=\"/ui/alerts\""));
 }
+
+#[tokio::test]
+async fn a_missing_email_is_fixed_from_the_candidate_page_and_a_bad_one_changes_nothing() {
+    let h = Harness::new().await;
+    let n = h
+        .create_one(
+            json!({"user_id": "noe", "user_name": "Noe", "user_email": null, "user_itil": false}),
+        )
+        .await;
+    reclaim(&h, &n).await;
+    let c = h.candidate(&n).await;
+    assert_eq!(c.state, State::AttentionRequired);
+    let sam = h.ui_sign_in("sam").await;
+    let page = h
+        .ui(
+            Method::GET,
+            &format!("/ui/candidates/{n}"),
+            Some(&sam),
+            None,
+        )
+        .await
+        .text();
+    assert!(page.contains("id=\"fix-user\""), "{page}");
+    let url = format!("/ui/candidates/{}/user", c.id);
+    let version = c.version.to_string();
+
+    let r = h
+        .ui(
+            Method::POST,
+            &url,
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("expected_version", &version),
+                ("user_id", "noe"),
+                ("email", "noe at example"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("is not an email address"), "{}", r.text());
+    assert_eq!(h.candidate(&n).await.version, c.version, "nothing changed");
+
+    let r = h
+        .ui(
+            Method::POST,
+            &url,
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("expected_version", &version),
+                ("user_id", "noe"),
+                ("display_name", "Noe"),
+                ("email", "noe@example.com"),
+                ("upn", ""),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let fixed = h.candidate(&n).await;
+    assert_eq!(
+        fixed.user.as_ref().and_then(|u| u.email.as_deref()),
+        Some("noe@example.com")
+    );
+    // Resume, Reclaim: now the user is asked.
+    let r = h
+        .post(&format!("/api/v1/candidates/{n}/resume"), SAM, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    reclaim(&h, &n).await;
+    assert_eq!(h.candidate(&n).await.state, State::AwaitingUser);
+    assert_eq!(h.mail_to("noe@example.com").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_sam_admin_assigns_from_the_candidate_page_and_the_new_group_sees_it() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await; // group desktop
+    let c = h.candidate(&n).await;
+    let sam = h.ui_sign_in("sam").await;
+    let bob = h.ui_sign_in("bob").await; // approver of `saas`
+    let path = format!("/ui/candidates/{n}");
+    assert_eq!(
+        h.ui(Method::GET, &path, Some(&bob), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let page = h.ui(Method::GET, &path, Some(&sam), None).await.text();
+    assert!(page.contains("id=\"assign\""));
+    assert!(
+        page.contains("<option value=\"saas\">saas approvers</option>"),
+        "{page}"
+    );
+    let url = format!("/ui/candidates/{}/assign", c.id);
+
+    let r = h
+        .ui(
+            Method::POST,
+            &url,
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("group", "nobody"),
+                ("assigned_to", ""),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text().contains("unknown assignment group"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(h.candidate(&n).await.version, c.version);
+
+    let r = h
+        .ui(
+            Method::POST,
+            &url,
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("group", "saas"),
+                ("assigned_to", "bob"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let c = h.candidate(&n).await;
+    assert_eq!(c.assignment_group.as_deref(), Some("saas"));
+    assert_eq!(c.assigned_to.as_deref(), Some("bob"));
+    let r = h.ui(Method::GET, &path, Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Only sam admins get the forms.
+    assert!(!r.text().contains("id=\"assign\""));
+    assert!(!r.text().contains("id=\"fix-user\""));
+}

@@ -13,7 +13,7 @@ use reclaim_workflow::ports::{
 use reclaim_workflow::usage;
 use reclaim_workflow::{
     apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, Rule, State, Task,
-    Timestamp, Via,
+    Timestamp, UserRef, Via,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -560,6 +560,63 @@ impl App {
         }
     }
 
+    /// The Assign event for a group and/or a person, both checked against the directory, so
+    /// the API and the workspace refuse the same assignments with the same words.
+    pub async fn assignment(
+        &self,
+        group: Option<String>,
+        assigned_to: Option<String>,
+    ) -> Result<Event, AppError> {
+        let mut errors = Vec::new();
+        if group.is_none() && assigned_to.is_none() {
+            errors.push(field_error(
+                "group",
+                "give a group, a person (assigned_to) or both",
+            ));
+        }
+        let dir = &self.ports.directory;
+        if let Some(g) = &group {
+            if dir.group(g).await?.is_none() {
+                errors.push(field_error(
+                    "group",
+                    format!("unknown assignment group '{g}'"),
+                ));
+            }
+        }
+        if let Some(u) = &assigned_to {
+            if dir.user(u).await?.is_none() {
+                errors.push(field_error("assigned_to", format!("unknown user '{u}'")));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Event::Assign { group, assigned_to })
+        } else {
+            Err(AppError::Invalid(errors))
+        }
+    }
+
+    /// The UpdateUser event for a corrected user (the usual fix: the missing email), checked
+    /// the same way for the API and the workspace.
+    pub fn user_update(user: UserRef) -> Result<Event, AppError> {
+        let mut errors = Vec::new();
+        if user.id.trim().is_empty() {
+            errors.push(field_error("user.id", "is required"));
+        }
+        if let Some(e) = user.email.as_deref().map(str::trim) {
+            if !e.is_empty() && !intake::looks_like_email(e) {
+                errors.push(field_error(
+                    "user.email",
+                    format!("'{e}' is not an email address"),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Event::UpdateUser { user })
+        } else {
+            Err(AppError::Invalid(errors))
+        }
+    }
+
     /// Deletes a rule. Candidates already created keep their snapshot of it and go on as they
     /// were started; later imports naming the rule are refused as naming an unknown rule.
     pub async fn delete_rule(&self, id: &str) -> Result<(), AppError> {
@@ -909,5 +966,12 @@ impl App {
     /// Open tasks for a person and their groups.
     pub async fn my_tasks(&self, p: &Principal) -> Result<Vec<Task>, AppError> {
         Ok(self.ports.tasks.open_tasks(&p.user_id, &p.groups).await?)
+    }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
     }
 }

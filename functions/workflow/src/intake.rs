@@ -397,7 +397,9 @@ impl Draft {
     }
 }
 
-fn looks_like_email(s: &str) -> bool {
+/// Whether a text can be an address to send to: one `@`, a dotted domain, no spaces or angle
+/// brackets. Rows, the API and the workspace refuse the same addresses.
+pub fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

@@ -585,37 +585,7 @@ pub async fn assign(
     Json(b): Json<AssignBody>,
 ) -> Result<Json<Candidate>, ApiError> {
     caller.require_sam_admin("Assign")?;
-    let mut errors = Vec::new();
-    if b.group.is_none() && b.assigned_to.is_none() {
-        errors.push(FieldError {
-            field: "group".into(),
-            message: "give a group, a person (assigned_to) or both".into(),
-        });
-    }
-    let dir = &s.app.ports.directory;
-    if let Some(g) = &b.group {
-        if dir.group(g).await?.is_none() {
-            errors.push(FieldError {
-                field: "group".into(),
-                message: format!("unknown assignment group '{g}'"),
-            });
-        }
-    }
-    if let Some(u) = &b.assigned_to {
-        if dir.user(u).await?.is_none() {
-            errors.push(FieldError {
-                field: "assigned_to".into(),
-                message: format!("unknown user '{u}'"),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let event = Event::Assign {
-        group: b.group,
-        assigned_to: b.assigned_to,
-    };
+    let event = s.app.assignment(b.group, b.assigned_to).await?;
     run(&s, caller, &id, event, b.expected_version).await
 }
 
@@ -663,27 +633,6 @@ pub async fn update_user(
     Json(b): Json<UserBody>,
 ) -> Result<Json<Candidate>, ApiError> {
     caller.require_sam_admin("fixing the user")?;
-    let mut errors = Vec::new();
-    if b.user.id.trim().is_empty() {
-        errors.push(FieldError {
-            field: "user.id".into(),
-            message: "is required".into(),
-        });
-    }
-    if let Some(e) = b.user.email.as_deref().map(str::trim) {
-        let ok = e.is_empty()
-            || e.split_once('@')
-                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !e.contains(' '));
-        if !ok {
-            errors.push(FieldError {
-                field: "user.email".into(),
-                message: format!("'{e}' is not an email address"),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let event = Event::UpdateUser { user: b.user };
+    let event = crate::App::user_update(b.user)?;
     run(&s, caller, &id, event, b.expected_version).await
 }

@@ -100,6 +100,18 @@ pub const PAGES: &[RouteDoc] = &[
     ),
     page(
         Method::Post,
+        "/ui/candidates/{id}/assign",
+        "Assign a candidate to a group or a person",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Post,
+        "/ui/candidates/{id}/user",
+        "Fix a candidate's user (e.g. the missing email)",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Post,
         "/ui/candidates/{id}/notes",
         "Add a work note",
         Access::User,
@@ -179,6 +191,8 @@ pub(super) fn routes() -> Routes {
         .add(Get, "/ui/candidates/{id}", candidate_page)
         .add(Post, "/ui/candidates/{id}/action", candidate_action)
         .add(Post, "/ui/candidates/{id}/notes", add_note)
+        .add(Post, "/ui/candidates/{id}/assign", assign)
+        .add(Post, "/ui/candidates/{id}/user", fix_user)
         .add(Get, "/ui/approvals", approvals_page)
         .add(Get, "/ui/tasks", tasks_page)
         .add(Get, "/ui/savings", savings_page)
@@ -844,6 +858,8 @@ fn done_words(action: &str) -> Option<&'static str> {
         "close-skipped" => "Closed as skipped.",
         "resume" => "Resumed.",
         "note" => "Work note added.",
+        "assign" => "Assignment saved.",
+        "user" => "User details saved. Resume the candidate to try again.",
         _ => return None,
     })
 }
@@ -892,6 +908,28 @@ pub async fn candidate_page(
         .map(|(e, label, tone)| context! { action => e, label, tone })
         .collect();
     let can_note = allowed.contains(&"work-note");
+    let can_assign = allowed.contains(&"assign");
+    let can_fix_user = allowed.contains(&"update-user");
+    let (groups, people) = if can_assign {
+        let dir = &s.app.ports.directory;
+        let groups: Vec<Value> = dir
+            .groups()
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(|g| context! { id => g.id, name => g.name })
+            .collect();
+        let mut users = dir.users().await.map_err(AppError::from)?;
+        users.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        let people: Vec<Value> = users
+            .into_iter()
+            .take(MAX_PEOPLE_OFFERED)
+            .map(|u| context! { id => u.id, name => u.display_name })
+            .collect();
+        (groups, people)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let path: Vec<&str> = graph
         .path
         .iter()
@@ -946,12 +984,15 @@ pub async fn candidate_page(
                 id => c.id,
                 action_url => format!("{}/action", href(&c)),
                 notes_url => format!("{}/notes", href(&c)),
+                assign_url => format!("{}/assign", href(&c)),
+                user_url => format!("{}/user", href(&c)),
                 number => c.number,
                 software => software(&c),
                 applies_to => c.applies_to.as_str(),
                 device => c.device,
                 sku => c.software.sku,
                 user,
+                user_upn => c.user.as_ref().and_then(|u| u.upn.clone()),
                 justification => c.justification.as_str(),
                 inactive_days => c.inactive_days,
                 last_used_at => c.last_used_at.map(when),
@@ -972,6 +1013,10 @@ pub async fn candidate_page(
             },
             buttons,
             can_note,
+            can_assign,
+            can_fix_user,
+            groups,
+            people,
             max_note => MAX_NOTE,
             max_comment => MAX_COMMENT,
             history,
@@ -992,6 +1037,86 @@ fn text_field(f: &form::FormFields, name: &str, max: usize) -> Result<Option<Str
         }
         t => Ok(t.map(str::to_string)),
     }
+}
+
+/// People the assign form suggests (a longer directory still accepts any id typed).
+const MAX_PEOPLE_OFFERED: usize = 500;
+
+fn given_field(f: &form::FormFields, name: &str) -> Option<String> {
+    f.get(name)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+fn expected_version(f: &form::FormFields) -> Result<Option<u64>, UiError> {
+    match given_field(f, "expected_version") {
+        Some(x) => x
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| bad_field("expected_version", "must be a whole number".into())),
+        None => Ok(None),
+    }
+}
+
+/// Assigns the candidate to a group and/or a person, checked as the API checks it.
+pub async fn assign(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    UiForm(f): UiForm,
+) -> UiResult {
+    v.check(&f)?;
+    let c = visible(&s, &v.principal, &id).await?;
+    let expected = expected_version(&f)?;
+    let event = s
+        .app
+        .assignment(given_field(&f, "group"), given_field(&f, "assigned_to"))
+        .await?;
+    s.app
+        .transition(&c.id, &event, &v.actor(), expected)
+        .await?;
+    Ok(see_other(&format!(
+        "/ui/candidates/{}?done=assign",
+        encode_segment(&c.id)
+    )))
+}
+
+/// Corrects the candidate's user (the usual case: the email was missing, so the user could not
+/// be asked), checked as the API checks it.
+pub async fn fix_user(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    UiForm(f): UiForm,
+) -> UiResult {
+    v.check(&f)?;
+    let c = visible(&s, &v.principal, &id).await?;
+    let expected = expected_version(&f)?;
+    let mut user = c.user.clone().unwrap_or(reclaim_workflow::UserRef {
+        id: String::new(),
+        display_name: String::new(),
+        email: None,
+        upn: None,
+        itil: false,
+        vip: false,
+    });
+    if let Some(id) = given_field(&f, "user_id") {
+        user.id = id;
+    }
+    if let Some(name) = given_field(&f, "display_name") {
+        user.display_name = name;
+    }
+    user.email = given_field(&f, "email");
+    user.upn = given_field(&f, "upn");
+    let event = crate::App::user_update(user)?;
+    s.app
+        .transition(&c.id, &event, &v.actor(), expected)
+        .await?;
+    Ok(see_other(&format!(
+        "/ui/candidates/{}?done=user",
+        encode_segment(&c.id)
+    )))
 }
 
 /// One button of the candidate page (or of the approver queue).
