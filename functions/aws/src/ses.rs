@@ -11,10 +11,10 @@
 //! expired record is treated as absent in the condition itself.
 
 use crate::dynamo::keys::{EXPIRES, MAIL_SK, PK, SK, TYPE};
-use crate::dynamo::{s, DynamoStore};
+use crate::dynamo::{reported, s, DynamoStore, Item};
 use crate::error::{mail_error, store_error, ConditionFailed};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use reclaim_workflow::ports::{Clock, MailError, Mailer, OutgoingMail};
@@ -65,17 +65,20 @@ impl SesMailer {
     async fn claim(&self, key: &str) -> Result<bool, MailError> {
         let now = self.clock.now().timestamp();
         let expires = now + RECORD_DAYS * 86_400;
+        let record = Item::from([
+            (PK.to_string(), s(crate::dynamo::keys::mail_pk(key))),
+            (SK.to_string(), s(MAIL_SK)),
+            (TYPE.to_string(), s("m")),
+            ("st".to_string(), s("sending")),
+            ("at".to_string(), s(self.clock.now().to_rfc3339())),
+            (EXPIRES.to_string(), AttributeValue::N(expires.to_string())),
+        ]);
         let out = self
             .records
             .client()
             .put_item()
             .table_name(self.records.table())
-            .item(PK, s(crate::dynamo::keys::mail_pk(key)))
-            .item(SK, s(MAIL_SK))
-            .item(TYPE, s("m"))
-            .item("st", s("sending"))
-            .item("at", s(self.clock.now().to_rfc3339()))
-            .item(EXPIRES, AttributeValue::N(expires.to_string()))
+            .set_item(Some(record.clone()))
             .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#exp", EXPIRES)
@@ -83,6 +86,15 @@ impl SesMailer {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        self.records.note_write(
+            "PutItem",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &[&record],
+            false,
+            out.is_ok(),
+        );
         match out {
             Ok(_) => Ok(true),
             Err(e) if e.is_condition_failed() => Ok(false),
@@ -92,33 +104,63 @@ impl SesMailer {
 
     /// Gives the key back after a send that certainly did not happen.
     async fn release(&self, key: &str) {
+        let record = Item::from([
+            (PK.to_string(), s(crate::dynamo::keys::mail_pk(key))),
+            (SK.to_string(), s(MAIL_SK)),
+        ]);
         let out = self
             .records
             .client()
             .delete_item()
             .table_name(self.records.table())
-            .key(PK, s(crate::dynamo::keys::mail_pk(key)))
-            .key(SK, s(MAIL_SK))
+            .set_key(Some(record.clone()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        self.records.note_write(
+            "DeleteItem",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &[&record],
+            false,
+            out.is_ok(),
+        );
         if let Err(e) = out {
             tracing::error!(key, error = %crate::error::describe(&e), "could not release a mail record; the message will not be retried");
         }
     }
 
     async fn mark_sent(&self, key: &str, message_id: Option<&str>) {
+        let mut record = Item::from([
+            (PK.to_string(), s(crate::dynamo::keys::mail_pk(key))),
+            (SK.to_string(), s(MAIL_SK)),
+        ]);
         let out = self
             .records
             .client()
             .update_item()
             .table_name(self.records.table())
-            .key(PK, s(crate::dynamo::keys::mail_pk(key)))
-            .key(SK, s(MAIL_SK))
+            .set_key(Some(record.clone()))
             .update_expression("SET st = :sent, mid = :mid")
             .expression_attribute_values(":sent", s("sent"))
             .expression_attribute_values(":mid", s(message_id.unwrap_or_default()))
+            .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        if let Some(after) = out.as_ref().ok().and_then(|o| o.attributes()) {
+            record = after.clone();
+        }
+        self.records.note_write(
+            "UpdateItem",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &[&record],
+            false,
+            out.is_ok(),
+        );
         // Only bookkeeping: the claim already keeps the key from being sent again.
         if let Err(e) = out {
             tracing::warn!(key, error = %crate::error::describe(&e), "could not mark a mail record sent");

@@ -66,6 +66,7 @@ async fn a_transition_is_one_write_and_its_effects_ride_the_stream() {
     let mut stream = common::StreamReader::open(store.table()).await;
     let _ = stream.next_event().await; // the import
 
+    store.record_calls();
     let before = store.stats();
     let read = store.get(&c.id).await.unwrap().unwrap();
     let t = apply(&read, &Event::Reclaim, &admin(), read.opened_at).unwrap();
@@ -85,6 +86,24 @@ async fn a_transition_is_one_write_and_its_effects_ride_the_stream() {
         (1, 1),
         "one read, one write: {cost:?}"
     );
+    // Each call is on record with the items it touched and the capacity they cost by the
+    // documented rules: a consistent read of one item, a transaction of two puts (2x).
+    let calls = store.take_calls();
+    let ops: Vec<&str> = calls.iter().map(|c| c.op).collect();
+    assert_eq!(ops, ["GetItem", "TransactWriteItems"], "{calls:?}");
+    assert_eq!(calls[0].items.len(), 1);
+    assert_eq!(calls[0].computed, 1.0, "{calls:?}");
+    let written: Vec<&str> = calls[1].items.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(written[0], format!("C#{}/C", c.id));
+    assert!(
+        written[1].starts_with(&format!("C#{}/H#", c.id)),
+        "{written:?}"
+    );
+    assert!(
+        calls[1].computed >= 4.0,
+        "two items, transactional: {calls:?}"
+    );
+    assert_eq!(cost.computed_write_units, calls[1].computed);
 
     // The stream carries the candidate at its new version with exactly its effects; the
     // history item's record is not work.

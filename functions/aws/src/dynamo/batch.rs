@@ -3,7 +3,7 @@
 //! [`MAX_BATCH_WRITE`] requests per `BatchWriteItem` and [`MAX_BATCH_GET`] keys per
 //! `BatchGetItem`, with unprocessed items retried with exponential backoff and jitter.
 
-use super::{units, DynamoStore, Item};
+use super::{reported, DynamoStore, Item, ReadKind};
 use crate::error::store_error;
 use aws_sdk_dynamodb::types::{
     DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity, WriteRequest,
@@ -78,7 +78,21 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| store_error("BatchWriteItem", &e))?;
-            self.stats.write(units(out.consumed_capacity()));
+            let written: Vec<&Item> = pending
+                .iter()
+                .filter_map(|r| {
+                    r.put_request()
+                        .map(|p| p.item())
+                        .or_else(|| r.delete_request().map(|d| d.key()))
+                })
+                .collect();
+            self.note_write(
+                "BatchWriteItem",
+                reported(out.consumed_capacity()),
+                &written,
+                false,
+                true,
+            );
             let left = out
                 .unprocessed_items
                 .and_then(|mut m| m.remove(&*self.table))
@@ -125,12 +139,17 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| store_error("BatchGetItem", &e))?;
-                self.stats.read(units(out.consumed_capacity()));
-                found.extend(
-                    out.responses
-                        .and_then(|mut r: HashMap<String, Vec<Item>>| r.remove(&*self.table))
-                        .unwrap_or_default(),
+                let items = out
+                    .responses
+                    .and_then(|mut r: HashMap<String, Vec<Item>>| r.remove(&*self.table))
+                    .unwrap_or_default();
+                self.note_read(
+                    "BatchGetItem",
+                    reported(out.consumed_capacity.as_deref().unwrap_or_default()),
+                    &items,
+                    ReadKind::PerItem { consistent: true },
                 );
+                found.extend(items);
                 pending = out
                     .unprocessed_keys
                     .and_then(|mut m| m.remove(&*self.table))

@@ -2,7 +2,7 @@
 
 use super::batch::{delete, put};
 use super::keys::{self, *};
-use super::{decode, encode, n, num_attr, s, str_attr, units, DynamoStore, Item};
+use super::{decode, encode, n, num_attr, reported, s, str_attr, DynamoStore, Item};
 use crate::error::{store_error, ConditionFailed};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -56,6 +56,13 @@ fn alias_item(c: &Candidate) -> Item {
     item.insert(SK.into(), s(ALIAS_SK));
     item.insert(TYPE.into(), s("n"));
     item.insert(TARGET.into(), s(&c.id));
+    item
+}
+
+/// The number counter as it stands after a write (for counting its size).
+fn counter_item(last: u64) -> Item {
+    let mut item = key(META_PK.to_string(), COUNTER_SK);
+    item.insert(LAST.into(), n(last));
     item
 }
 
@@ -120,10 +127,15 @@ impl DynamoStore {
 
     async fn insert_transaction(&self, candidates: &[Candidate]) -> Result<(), StoreError> {
         let mut actions = Vec::with_capacity(candidates.len() * 2);
+        let mut items = Vec::with_capacity(candidates.len() * 2);
         for c in candidates {
-            actions.push(put_if_absent(&self.table, candidate_item(c, &[])?)?);
-            actions.push(put_if_absent(&self.table, alias_item(c))?);
+            items.push(candidate_item(c, &[])?);
+            items.push(alias_item(c));
         }
+        for item in &items {
+            actions.push(put_if_absent(&self.table, item.clone())?);
+        }
+        let written: Vec<&Item> = items.iter().collect();
         let out = self
             .client
             .transact_write_items()
@@ -131,11 +143,17 @@ impl DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        self.note_write(
+            "TransactWriteItems",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &written,
+            true,
+            out.is_ok(),
+        );
         match out {
-            Ok(o) => {
-                self.stats.write(units(o.consumed_capacity()));
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
                     let failed = tc
@@ -219,11 +237,18 @@ impl DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        let counter = counter_item(value);
+        self.note_write(
+            "UpdateItem",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &[&counter],
+            false,
+            out.is_ok(),
+        );
         match out {
-            Ok(o) => {
-                self.stats.write(units(o.consumed_capacity()));
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) if e.is_condition_failed() => Ok(()),
             Err(e) => Err(store_error("UpdateItem", &e)),
         }
@@ -313,20 +338,27 @@ impl CandidateWrite for DynamoStore {
             .send()
             .await
             .map_err(|e| store_error("UpdateItem", &e))?;
-        self.stats.write(units(out.consumed_capacity()));
         let last = out
             .attributes
             .as_ref()
             .and_then(|a| num_attr(a, LAST))
             .ok_or_else(|| StoreError::Corrupt("the number counter returned no value".into()))?;
+        self.note_write(
+            "UpdateItem",
+            reported(out.consumed_capacity()),
+            &[&counter_item(last)],
+            false,
+            true,
+        );
         Ok(last + 1 - u64::from(count))
     }
 
     async fn commit(&self, change: &Change) -> Result<(), StoreError> {
         let c = &change.candidate;
+        let candidate_item = candidate_item(c, &change.effects)?;
         let candidate = Put::builder()
             .table_name(&*self.table)
-            .set_item(Some(candidate_item(c, &change.effects)?))
+            .set_item(Some(candidate_item.clone()))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", VERSION)
             .expression_attribute_values(":expected", n(change.expected_version))
@@ -337,7 +369,7 @@ impl CandidateWrite for DynamoStore {
         entry.insert(keys::VERSION.into(), n(change.entry.version));
         let history = Put::builder()
             .table_name(&*self.table)
-            .set_item(Some(entry))
+            .set_item(Some(entry.clone()))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .build()
@@ -350,11 +382,17 @@ impl CandidateWrite for DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
+        self.note_write(
+            "TransactWriteItems",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &[&candidate_item, &entry],
+            true,
+            out.is_ok(),
+        );
         match out {
-            Ok(o) => {
-                self.stats.write(units(o.consumed_capacity()));
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
                     let lost = tc.cancellation_reasons().iter().any(|r| {

@@ -13,7 +13,7 @@
 //! (lists, the scheduler) tolerate; every write re-checks the version.
 
 use super::keys::*;
-use super::{decode, s, str_attr, units, DynamoStore, Item};
+use super::{decode, reported, s, str_attr, DynamoStore, Item, ReadKind};
 use crate::error::store_error;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -143,7 +143,7 @@ async fn keyed(
     loop {
         let (items, last) = match source {
             Source::Scan => {
-                let r = store
+                let mut r = store
                     .client
                     .scan()
                     .table_name(store.table())
@@ -157,11 +157,17 @@ async fn keyed(
                     .send()
                     .await
                     .map_err(|e| store_error("Scan", &e))?;
-                store.stats.read(units(r.consumed_capacity()));
-                (r.items.unwrap_or_default(), r.last_evaluated_key)
+                let items = r.items.take().unwrap_or_default();
+                store.note_read(
+                    "Scan",
+                    reported(r.consumed_capacity()),
+                    &items,
+                    ReadKind::Together { consistent: false },
+                );
+                (items, r.last_evaluated_key)
             }
             Source::Group(g) => {
-                let r = store
+                let mut r = store
                     .client
                     .query()
                     .table_name(store.table())
@@ -177,8 +183,14 @@ async fn keyed(
                     .send()
                     .await
                     .map_err(|e| store_error("Query", &e))?;
-                store.stats.read(units(r.consumed_capacity()));
-                (r.items.unwrap_or_default(), r.last_evaluated_key)
+                let items = r.items.take().unwrap_or_default();
+                store.note_read(
+                    "Query",
+                    reported(r.consumed_capacity()),
+                    &items,
+                    ReadKind::Together { consistent: false },
+                );
+                (items, r.last_evaluated_key)
             }
         };
         for item in items {
@@ -320,10 +332,16 @@ async fn merged(
         while let Some(joined) = reads.join_next().await {
             let (i, result) =
                 joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
-            let r = result.map_err(|e| store_error("Query", &e))?;
-            store.stats.read(units(r.consumed_capacity()));
+            let mut r = result.map_err(|e| store_error("Query", &e))?;
+            let items = r.items.take().unwrap_or_default();
+            store.note_read(
+                "Query",
+                reported(r.consumed_capacity()),
+                &items,
+                ReadKind::Together { consistent: false },
+            );
             let p = &mut parts[i];
-            for item in r.items.unwrap_or_default() {
+            for item in items {
                 let Some(sk) = str_attr(&item, G1SK).map(String::from) else {
                     return Err(StoreError::Corrupt("GSI1 item without a sort key".into()));
                 };

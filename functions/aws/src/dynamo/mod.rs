@@ -12,6 +12,7 @@
 
 pub mod batch;
 mod candidates;
+pub mod capacity;
 mod directory;
 pub mod keys;
 mod list;
@@ -26,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -39,15 +40,37 @@ pub struct DynamoStore {
     stats: Arc<CallStats>,
 }
 
-/// DynamoDB calls made and capacity consumed (`ReturnConsumedCapacity`), for the benchmark
-/// and for logs: the design target is one write call per transition and at most one read.
+/// DynamoDB calls made and capacity consumed, for the benchmark and for logs: the design
+/// target is one write call per transition and at most one read. Every call on the
+/// transition path asks for `ReturnConsumedCapacity` and is counted here with what the service
+/// reported and what [`capacity`] computes from the items' sizes.
 #[derive(Debug, Default)]
 pub struct CallStats {
     reads: AtomicU64,
     writes: AtomicU64,
-    /// Capacity units times 1000 (atomics hold integers).
+    /// Capacity units times 1000 (atomics hold integers): reported, then computed.
     rcu_milli: AtomicU64,
     wcu_milli: AtomicU64,
+    computed_rcu_milli: AtomicU64,
+    computed_wcu_milli: AtomicU64,
+    /// Every call, kept only while [`DynamoStore::record_calls`] is on (the benchmark).
+    log: Mutex<Option<Vec<CallRecord>>>,
+}
+
+/// One DynamoDB call, as [`DynamoStore::take_calls`] returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallRecord {
+    /// The API action (`GetItem`, `TransactWriteItems`, ...).
+    pub op: &'static str,
+    pub write: bool,
+    /// What the response's `ConsumedCapacity` said; `None` when it had none.
+    pub reported: Option<f64>,
+    /// What the documented rules give for the items involved ([`capacity`]).
+    pub computed: f64,
+    /// The keys (`pk`/`sk`) and sizes of the items written or read.
+    pub items: Vec<(String, usize)>,
+    /// False when the service refused the call (a failed condition still costs capacity).
+    pub ok: bool,
 }
 
 /// A copy of [`CallStats`] at one moment.
@@ -55,8 +78,12 @@ pub struct CallStats {
 pub struct CallCounts {
     pub reads: u64,
     pub writes: u64,
+    /// Capacity the service reported.
     pub read_units: f64,
     pub write_units: f64,
+    /// Capacity computed from item sizes.
+    pub computed_read_units: f64,
+    pub computed_write_units: f64,
 }
 
 impl CallCounts {
@@ -67,6 +94,8 @@ impl CallCounts {
             writes: self.writes - earlier.writes,
             read_units: self.read_units - earlier.read_units,
             write_units: self.write_units - earlier.write_units,
+            computed_read_units: self.computed_read_units - earlier.computed_read_units,
+            computed_write_units: self.computed_write_units - earlier.computed_write_units,
         }
     }
 }
@@ -79,23 +108,44 @@ fn milli(units: f64) -> u64 {
     }
 }
 
-impl CallStats {
-    pub(crate) fn read(&self, consumed: f64) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        self.rcu_milli.fetch_add(milli(consumed), Ordering::Relaxed);
-    }
+fn units_of(milli: &AtomicU64) -> f64 {
+    milli.load(Ordering::Relaxed) as f64 / 1000.0
+}
 
+impl CallStats {
+    /// A write whose items are unknown here: counted with the reported capacity only.
     pub(crate) fn write(&self, consumed: f64) {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.wcu_milli.fetch_add(milli(consumed), Ordering::Relaxed);
+    }
+
+    fn record(&self, rec: CallRecord) {
+        let (count, reported, computed) = if rec.write {
+            (&self.writes, &self.wcu_milli, &self.computed_wcu_milli)
+        } else {
+            (&self.reads, &self.rcu_milli, &self.computed_rcu_milli)
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        reported.fetch_add(milli(rec.reported.unwrap_or_default()), Ordering::Relaxed);
+        computed.fetch_add(milli(rec.computed), Ordering::Relaxed);
+        if let Some(log) = self
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            log.push(rec);
+        }
     }
 
     pub fn snapshot(&self) -> CallCounts {
         CallCounts {
             reads: self.reads.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
-            read_units: self.rcu_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-            write_units: self.wcu_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            read_units: units_of(&self.rcu_milli),
+            write_units: units_of(&self.wcu_milli),
+            computed_read_units: units_of(&self.computed_rcu_milli),
+            computed_write_units: units_of(&self.computed_wcu_milli),
         }
     }
 }
@@ -104,10 +154,40 @@ impl CallStats {
 pub(crate) fn units<'a>(
     consumed: impl IntoIterator<Item = &'a aws_sdk_dynamodb::types::ConsumedCapacity>,
 ) -> f64 {
-    consumed
+    reported(consumed).unwrap_or_default()
+}
+
+/// The capacity a response reports, or `None` when it carries no `ConsumedCapacity` at all
+/// (the emulator answers `TransactWriteItems` so).
+pub(crate) fn reported<'a>(
+    consumed: impl IntoIterator<Item = &'a aws_sdk_dynamodb::types::ConsumedCapacity>,
+) -> Option<f64> {
+    let mut any = false;
+    let total = consumed
         .into_iter()
-        .map(|c| c.capacity_units().unwrap_or_default())
-        .sum()
+        .map(|c| {
+            any = true;
+            c.capacity_units().unwrap_or_default()
+        })
+        .sum();
+    any.then_some(total)
+}
+
+fn item_key(item: &Item) -> String {
+    format!(
+        "{}/{}",
+        str_attr(item, keys::PK).unwrap_or_default(),
+        str_attr(item, keys::SK).unwrap_or_default()
+    )
+}
+
+/// How a read is charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadKind {
+    /// `GetItem` / `BatchGetItem`: each item rounded on its own.
+    PerItem { consistent: bool },
+    /// `Query` / `Scan`: the sum of the items read, rounded once.
+    Together { consistent: bool },
 }
 
 impl DynamoStore {
@@ -133,6 +213,87 @@ impl DynamoStore {
         self.stats.snapshot()
     }
 
+    /// Starts keeping every call for [`DynamoStore::take_calls`] (off by default, so a
+    /// long-lived function does not accumulate a log).
+    pub fn record_calls(&self) {
+        let mut log = self
+            .stats
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        log.get_or_insert_with(Vec::new);
+    }
+
+    /// The calls kept since the last take.
+    pub fn take_calls(&self) -> Vec<CallRecord> {
+        self.stats
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Counts a read call and the items it returned.
+    pub(crate) fn note_read(
+        &self,
+        op: &'static str,
+        reported: Option<f64>,
+        items: &[Item],
+        kind: ReadKind,
+    ) {
+        let sizes: Vec<(String, usize)> = items
+            .iter()
+            .map(|i| (item_key(i), capacity::item_bytes(i)))
+            .collect();
+        let computed = match kind {
+            ReadKind::PerItem { consistent } if !sizes.is_empty() => sizes
+                .iter()
+                .map(|(_, b)| capacity::read_units(*b, consistent))
+                .sum(),
+            ReadKind::PerItem { consistent } => capacity::read_units(0, consistent),
+            ReadKind::Together { consistent } => {
+                capacity::read_units(sizes.iter().map(|(_, b)| b).sum(), consistent)
+            }
+        };
+        self.stats.record(CallRecord {
+            op,
+            write: false,
+            reported,
+            computed,
+            items: sizes,
+            ok: true,
+        });
+    }
+
+    /// Counts a write call and the items it wrote (or tried to: `ok` false).
+    pub(crate) fn note_write(
+        &self,
+        op: &'static str,
+        reported: Option<f64>,
+        items: &[&Item],
+        transactional: bool,
+        ok: bool,
+    ) {
+        let sizes: Vec<(String, usize)> = items
+            .iter()
+            .map(|i| (item_key(i), capacity::item_bytes(i)))
+            .collect();
+        let computed = sizes
+            .iter()
+            .map(|(_, b)| capacity::write_units(*b, transactional))
+            .sum();
+        self.stats.record(CallRecord {
+            op,
+            write: true,
+            reported,
+            computed,
+            items: sizes,
+            ok,
+        });
+    }
+
     /// A consistent read of one item.
     pub(crate) async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
@@ -146,7 +307,12 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| store_error("GetItem", &e))?;
-        self.stats.read(units(out.consumed_capacity()));
+        self.note_read(
+            "GetItem",
+            reported(out.consumed_capacity()),
+            out.item.as_slice(),
+            ReadKind::PerItem { consistent: true },
+        );
         Ok(out.item)
     }
 
@@ -159,7 +325,7 @@ impl DynamoStore {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let resp = self
+            let mut resp = self
                 .client
                 .query()
                 .table_name(&*self.table)
@@ -174,8 +340,14 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| store_error("Query", &e))?;
-            self.stats.read(units(resp.consumed_capacity()));
-            out.extend(resp.items.unwrap_or_default());
+            let items = resp.items.take().unwrap_or_default();
+            self.note_read(
+                "Query",
+                reported(resp.consumed_capacity()),
+                &items,
+                ReadKind::Together { consistent: true },
+            );
+            out.extend(items);
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),

@@ -2,7 +2,7 @@
 //! by group (GSI2) while open.
 
 use super::keys::*;
-use super::{decode, encode, s, units, DynamoStore, Item};
+use super::{decode, encode, reported, s, DynamoStore, Item, ReadKind};
 use crate::error::{store_error, ConditionFailed};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
@@ -42,7 +42,7 @@ impl DynamoStore {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let r = self
+            let mut r = self
                 .client
                 .query()
                 .table_name(self.table())
@@ -57,8 +57,14 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| store_error("Query", &e))?;
-            self.stats.read(units(r.consumed_capacity()));
-            out.extend(r.items.unwrap_or_default());
+            let items = r.items.take().unwrap_or_default();
+            self.note_read(
+                "Query",
+                reported(r.consumed_capacity()),
+                &items,
+                ReadKind::Together { consistent: false },
+            );
+            out.extend(items);
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),
@@ -70,11 +76,12 @@ impl DynamoStore {
 #[async_trait]
 impl TaskStore for DynamoStore {
     async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        let item = task_item(task)?;
         let out = self
             .client
             .put_item()
             .table_name(self.table())
-            .set_item(Some(task_item(task)?))
+            .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
@@ -82,11 +89,20 @@ impl TaskStore for DynamoStore {
             .await;
         match out {
             Ok(o) => {
-                self.stats.write(units(o.consumed_capacity()));
+                self.note_write(
+                    "PutItem",
+                    reported(o.consumed_capacity()),
+                    &[&item],
+                    false,
+                    true,
+                );
                 Ok(())
             }
             // Created by an earlier run of the same effect: the first creation stands.
-            Err(e) if e.is_condition_failed() => Ok(()),
+            Err(e) if e.is_condition_failed() => {
+                self.note_write("PutItem", None, &[&item], false, false);
+                Ok(())
+            }
             Err(e) => Err(store_error("PutItem", &e)),
         }
     }
@@ -106,11 +122,12 @@ impl TaskStore for DynamoStore {
                 closed_at: Some(at),
                 ..task
             };
+            let item = task_item(&closed)?;
             let out = self
                 .client
                 .put_item()
                 .table_name(self.table())
-                .set_item(Some(task_item(&closed)?))
+                .set_item(Some(item.clone()))
                 .condition_expression("#open = :yes")
                 .expression_attribute_names("#open", OPEN)
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
@@ -118,9 +135,17 @@ impl TaskStore for DynamoStore {
                 .send()
                 .await;
             match out {
-                Ok(o) => self.stats.write(units(o.consumed_capacity())),
+                Ok(o) => self.note_write(
+                    "PutItem",
+                    reported(o.consumed_capacity()),
+                    &[&item],
+                    false,
+                    true,
+                ),
                 // Closed meanwhile by another run: its closing time stands.
-                Err(e) if e.is_condition_failed() => {}
+                Err(e) if e.is_condition_failed() => {
+                    self.note_write("PutItem", None, &[&item], false, false)
+                }
                 Err(e) => return Err(store_error("PutItem", &e)),
             }
         }
