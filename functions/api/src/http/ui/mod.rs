@@ -1073,11 +1073,22 @@ pub async fn assign(
         .app
         .assignment(given_field(&f, "group"), given_field(&f, "assigned_to"))
         .await?;
-    s.app
-        .transition(&c.id, &event, &v.actor(), expected)
-        .await?;
+    apply_and_show(&s, &v, &c, &event, expected, "assign").await
+}
+
+/// Applies a form's event as this person and sends the browser back to the candidate, where
+/// `done` says what happened.
+async fn apply_and_show(
+    s: &ApiState,
+    v: &Viewer,
+    c: &Candidate,
+    event: &Event,
+    expected: Option<u64>,
+    done: &str,
+) -> UiResult {
+    s.app.transition(&c.id, event, &v.actor(), expected).await?;
     Ok(see_other(&format!(
-        "/ui/candidates/{}?done=assign",
+        "/ui/candidates/{}?done={done}",
         encode_segment(&c.id)
     )))
 }
@@ -1110,13 +1121,7 @@ pub async fn fix_user(
     user.email = given_field(&f, "email");
     user.upn = given_field(&f, "upn");
     let event = crate::App::user_update(user)?;
-    s.app
-        .transition(&c.id, &event, &v.actor(), expected)
-        .await?;
-    Ok(see_other(&format!(
-        "/ui/candidates/{}?done=user",
-        encode_segment(&c.id)
-    )))
+    apply_and_show(&s, &v, &c, &event, expected, "user").await
 }
 
 /// One button of the candidate page (or of the approver queue).
@@ -1130,17 +1135,7 @@ pub async fn candidate_action(
     v.check(&f)?;
     let c = visible(&s, &v.principal, &id).await?;
     let comment = text_field(&f, "comment", MAX_COMMENT)?;
-    let expected = match f
-        .get("expected_version")
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-    {
-        Some(x) => Some(
-            x.parse::<u64>()
-                .map_err(|_| bad_field("expected_version", "must be a whole number".into()))?,
-        ),
-        None => None,
-    };
+    let expected = expected_version(&f)?;
     let via = Via {
         channel: "web".into(),
         ip: client.ip,
@@ -1166,18 +1161,16 @@ pub async fn candidate_action(
             ))
         }
     };
+    if f.get("return") != Some("approvals") {
+        return apply_and_show(&s, &v, &c, &event, expected, action).await;
+    }
     s.app
         .transition(&c.id, &event, &v.actor(), expected)
         .await?;
-    let to = if f.get("return") == Some("approvals") {
-        format!(
-            "/ui/approvals?done={action}&number={}",
-            encode_segment(&c.number)
-        )
-    } else {
-        format!("/ui/candidates/{}?done={action}", encode_segment(&c.id))
-    };
-    Ok(see_other(&to))
+    Ok(see_other(&format!(
+        "/ui/approvals?done={action}&number={}",
+        encode_segment(&c.number)
+    )))
 }
 
 pub async fn add_note(
@@ -1191,13 +1184,7 @@ pub async fn add_note(
     let Some(text) = text_field(&f, "text", MAX_NOTE)? else {
         return Err(bad_field("text", "a work note needs text".into()));
     };
-    s.app
-        .transition(&c.id, &Event::WorkNote { text }, &v.actor(), None)
-        .await?;
-    Ok(see_other(&format!(
-        "/ui/candidates/{}?done=note",
-        encode_segment(&c.id)
-    )))
+    apply_and_show(&s, &v, &c, &Event::WorkNote { text }, None, "note").await
 }
 
 // ---------------------------------------------------------------------------------------------
