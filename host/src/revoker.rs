@@ -154,6 +154,10 @@ impl Revoker for PluginRevoker {
         tracing::info!(candidate = %candidate.id, %plugin, ok = answer.is_ok(), "revocation ran");
         to_revocation_result(answer)
     }
+
+    fn plugin_names(&self) -> Option<Vec<String>> {
+        Some(self.host.plugins().into_iter().map(|p| p.id).collect())
+    }
 }
 
 /// `Some(true)`: the manifest's patterns match; `Some(false)`: they exclude it; `None`: the

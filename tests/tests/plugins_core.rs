@@ -200,3 +200,52 @@ async fn a_permanent_plugin_error_needs_attention_with_the_error_on_the_record()
     let why = c.attention.unwrap_or_default();
     assert!(why.starts_with("revocation failed"), "{why}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_naming_a_plugin_that_is_not_installed_is_refused_with_the_installed_ones() {
+    let s = setup().await;
+    let rule = |plugin: &str| {
+        json!({"id": "typo", "name": "Typo", "notify_user": false,
+               "days_before_auto_reclamation": 0, "plugin": plugin})
+    };
+    let r =
+        s.h.call(
+            axum::http::Method::PUT,
+            "/api/v1/rules/typo",
+            Some(SAM),
+            Some(rule("m365-revokee")),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.text());
+    let field = &r.json()["error"]["fields"][0];
+    assert_eq!(field["field"], "plugin");
+    let message = field["message"].as_str().unwrap();
+    assert!(
+        message.contains("no plugin 'm365-revokee' is installed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("m365-revoke") && message.contains("manual-task"),
+        "{message}"
+    );
+    assert!(s
+        .h
+        .embedded
+        .app
+        .ports
+        .rules
+        .rule("typo")
+        .await
+        .unwrap()
+        .is_none());
+
+    let r =
+        s.h.call(
+            axum::http::Method::PUT,
+            "/api/v1/rules/typo",
+            Some(SAM),
+            Some(rule("m365-revoke")),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+}

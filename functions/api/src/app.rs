@@ -547,12 +547,26 @@ impl App {
         Ok(alerts)
     }
 
-    /// Reads and checks a rule (JSON) against the directory without storing it: every problem
-    /// names its field, so the API, the CLI and the workspace refuse the same rules the same way.
+    /// Reads and checks a rule (JSON) against the directory and the installed plugins (when the
+    /// revoker knows them) without storing it: every problem names its field, so the API, the
+    /// CLI and the workspace refuse the same rules the same way.
     pub async fn check_rule(&self, v: &serde_json::Value) -> Result<Rule, AppError> {
         let rule = reclaim_workflow::rules::parse_rule(v).map_err(AppError::Invalid)?;
         let groups = self.ports.directory.groups().await?;
-        let errors = reclaim_workflow::rules::check_rule(&rule, &groups);
+        let mut errors = reclaim_workflow::rules::check_rule(&rule, &groups);
+        if let (Some(p), Some(names)) = (&rule.plugin, self.ports.revoker.plugin_names()) {
+            if !names.contains(p) {
+                let installed = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                errors.push(field_error(
+                    "plugin",
+                    format!("no plugin '{p}' is installed (installed: {installed})"),
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(rule)
         } else {

@@ -216,6 +216,13 @@ pub trait Mailer: Send + Sync {
 #[async_trait]
 pub trait Revoker: Send + Sync {
     async fn revoke(&self, candidate: &Candidate, idempotency_key: &str) -> RevocationResult;
+
+    /// The plugins a rule may name, when this revoker knows them (`None`: it does not, as in a
+    /// process that only serves the API). A rule naming another plugin would send every one of
+    /// its candidates to Attention Required, so rules are checked against this list.
+    fn plugin_names(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The current time; injected so time-travel tests are deterministic.

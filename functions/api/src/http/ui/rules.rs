@@ -602,6 +602,7 @@ async fn form_page(
             applies => AppliesTo::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             justifications => Justification::ALL.iter().map(|j| j.as_str()).collect::<Vec<_>>(),
             criteria => CRITERIA.iter().map(|(id, label)| context! { id, label }).collect::<Vec<_>>(),
+            plugins => s.app.ports.revoker.plugin_names().unwrap_or_default(),
         },
     );
     *res.status_mut() = status;
