@@ -26,10 +26,14 @@ pub fn host_config() -> HostConfig {
 
 /// Loads every precompiled plugin under `dir` into a host built with `cfg`.
 pub fn plugin_revoker(dir: &Path, cfg: HostConfig) -> Result<PluginRevoker, HostError> {
+    let started = std::time::Instant::now();
     let host = PluginHost::new(cfg)?;
+    let engine_ready = std::time::Instant::now();
     let loaded = host.load_all(dir)?;
     tracing::info!(
         plugins = loaded.len(),
+        engine_ms = (engine_ready - started).as_secs_f64() * 1e3,
+        load_ms = engine_ready.elapsed().as_secs_f64() * 1e3,
         dir = %dir.display(),
         "precompiled plugins loaded"
     );

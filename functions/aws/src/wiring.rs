@@ -15,6 +15,11 @@ use reclaim_api::{
 use reclaim_workflow::ports::{Clock, Revoker, SystemClock};
 use sha2::Sha256;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
 
 /// Everything a function needs, built once.
 #[derive(Clone, Debug)]
@@ -68,11 +73,23 @@ pub enum WiringError {
 /// Reads the environment and builds the application over DynamoDB and SES with `revoker`.
 pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
     let settings = AwsSettings::from_env()?;
+    let started = Instant::now();
     let sdk = sdk_config().await;
+    let sdk_done = Instant::now();
     let key = match &settings.link_key {
         LinkKeySource::Inline(k) => k.clone(),
         LinkKeySource::Secret(id) => secret(&sdk, id).await?,
     };
+    // Cold starts are billed and felt: say where the time went (CloudWatch keeps it).
+    tracing::info!(
+        sdk_config_ms = ms(sdk_done - started),
+        link_key_ms = ms(sdk_done.elapsed()),
+        link_key_from = match settings.link_key {
+            LinkKeySource::Inline(_) => "environment",
+            LinkKeySource::Secret(_) => "secrets-manager",
+        },
+        "clients ready"
+    );
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
     let session_key = SessionKeyBytes::derive(key.as_bytes());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

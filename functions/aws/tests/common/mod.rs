@@ -2,6 +2,8 @@
 //! `test.sh`, which exports `RECLAIM_MOTO_URL`). Every test makes its own table.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod runtime_api;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use reclaim_aws::dynamo::table;
