@@ -186,6 +186,14 @@ pub struct TickReport {
     pub applied: Vec<(String, &'static str)>,
 }
 
+/// What the POST behind a link did.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkAnswer {
+    pub view: LinkView,
+    /// The link was already used before this request: nothing was tried.
+    pub used_before: bool,
+}
+
 /// What a link shows before anyone confirms.
 #[derive(Clone, Debug, Serialize)]
 pub struct LinkView {
@@ -279,15 +287,17 @@ impl App {
                 });
             }
         }
-        self.commit_event(&current, event, actor).await
+        Ok(self.commit_event(&current, event, actor).await?.0)
     }
 
+    /// Decides and writes one transition from a candidate already read: the write is
+    /// conditional on that read's version, so no second read is needed to stay correct.
     async fn commit_event(
         &self,
         current: &Candidate,
         event: &Event,
         actor: &Actor,
-    ) -> Result<Candidate, AppError> {
+    ) -> Result<(Candidate, HistoryEntry), AppError> {
         let t = apply(current, event, actor, self.now())?;
         let change = Change {
             expected_version: current.version,
@@ -303,7 +313,7 @@ impl App {
             to = %change.candidate.state,
             "transition"
         );
-        Ok(change.candidate)
+        Ok((change.candidate, change.entry))
     }
 
     /// Reclaim every Ready candidate the filter selects (Reclaim All).
@@ -330,7 +340,7 @@ impl App {
         }
         for c in ready {
             match self.commit_event(&c, &Event::Reclaim, actor).await {
-                Ok(c) => report.reclaimed.push(c.number),
+                Ok((c, _)) => report.reclaimed.push(c.number),
                 Err(AppError::Store(e)) => return Err(AppError::Store(e)),
                 Err(e) => report.refused.push(BulkRefusal {
                     number: c.number,
@@ -919,16 +929,21 @@ impl App {
         })
     }
 
-    /// The POST behind a link's button: answers, approves or rejects, exactly once.
+    /// The POST behind a link's button: answers, approves or rejects, exactly once. A user's
+    /// answer reads the candidate once: the write is conditional on that read, and the page
+    /// shown afterwards is built from the committed change.
     pub async fn link_answer(
         &self,
         token: &str,
         via: Via,
         comment: Option<String>,
-    ) -> Result<LinkView, LinkProblem> {
+    ) -> Result<LinkAnswer, LinkProblem> {
         let view = self.link_view(token).await?;
         if view.already.is_some() {
-            return Ok(view);
+            return Ok(LinkAnswer {
+                view,
+                used_before: true,
+            });
         }
         let claims = &view.claims;
         let actor = match claims.action {
@@ -962,19 +977,29 @@ impl App {
         };
         // Conditional on the version we just looked at (edits since the link was sent are
         // fine; a concurrent answer is not).
-        let seen = view.candidate.version;
-        match self
-            .transition(&claims.candidate_id, &event, &actor, Some(seen))
-            .await
-        {
-            Ok(_) => {}
+        match self.commit_event(&view.candidate, &event, &actor).await {
+            // The state moved with this answer, so it is the first move since the link was
+            // sent (the view found none): the entry that used the link up.
+            Ok((candidate, entry)) => {
+                return Ok(LinkAnswer {
+                    view: LinkView {
+                        claims: view.claims,
+                        candidate,
+                        already: Some(entry),
+                    },
+                    used_before: false,
+                })
+            }
             // Someone answered between the view and the write: show what happened.
             Err(AppError::Stale { .. } | AppError::Conflict(_)) => {}
             Err(AppError::Refused(r))
                 if r.reason == reclaim_workflow::RefusalReason::NotAllowedInState => {}
             Err(e) => return Err(e.into()),
         }
-        self.link_view(token).await
+        Ok(LinkAnswer {
+            view: self.link_view(token).await?,
+            used_before: false,
+        })
     }
 
     /// Open tasks for a person and their groups.

@@ -240,13 +240,21 @@ async fn reclaim_email_answer_no_manual_removal_close_complete() {
         "no second task"
     );
 
-    // 3. The user presses No on the link page (through the `respond` Router).
+    // 3. The user presses No on the link page (through the `respond` Router): one read of
+    // the candidate, one conditional write, and the page built from what was written.
+    let before = w.store.stats();
     let (status, page) = call(
         w.respond(),
         gateway_request("apigw-v2-public-respond.json", &[("{token}", &remove)]),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    let cost = w.store.stats().since(&before);
+    assert_eq!(
+        (cost.reads, cost.writes),
+        (1, 1),
+        "a user's answer is one read and one write: {cost:?}"
+    );
     let c = w.store.get("c-1").await.unwrap().unwrap();
     assert_eq!(c.state, State::AwaitingRevocation);
     let history = w.store.history("c-1").await.unwrap();

@@ -8,7 +8,7 @@
 
 use super::error::{ApiError, Form, Path};
 use super::{ApiState, ClientInfo};
-use crate::app::{LinkProblem, LinkView};
+use crate::app::{LinkAnswer, LinkProblem, LinkView};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -377,28 +377,27 @@ pub async fn respond_answer(
             None,
         );
     }
-    // Seen as already answered before we try: say so, and record nothing.
-    match s.app.link_view(&token).await {
-        Err(p) => return link_problem(p),
-        Ok(v) => {
-            if let Some(h) = &v.already {
-                return answered_page(
-                    StatusCode::CONFLICT,
-                    "Already answered",
-                    "This link has already been used; nothing was changed.",
-                    &v,
-                    h,
-                );
-            }
-        }
-    }
     let via = Via {
         channel: "link".into(),
         ip: client.ip,
         user_agent: client.user_agent,
     };
     match s.app.link_answer(&token, via, comment).await {
-        Ok(v) => match &v.already {
+        // Seen as already answered before we tried: say so; nothing was recorded.
+        Ok(LinkAnswer {
+            view: v,
+            used_before: true,
+        }) => match &v.already {
+            Some(h) => answered_page(
+                StatusCode::CONFLICT,
+                "Already answered",
+                "This link has already been used; nothing was changed.",
+                &v,
+                h,
+            ),
+            None => confirm_page(&token, &v),
+        },
+        Ok(LinkAnswer { view: v, .. }) => match &v.already {
             Some(h) if is_this_answer(&v, h) => answered_page(
                 StatusCode::OK,
                 "Thank you",
