@@ -74,7 +74,10 @@ pub fn check_with(
         .manifest
         .secrets
         .iter()
-        .map(|(name, source)| (name.clone(), source.to_string(), source.read().is_some()))
+        .map(|(name, source)| {
+            let present = host.secret_present(source);
+            (name.clone(), source.to_string(), present)
+        })
         .collect();
     let request = request.unwrap_or_else(|| sample_request(&load));
     let id = load.info.id.clone();

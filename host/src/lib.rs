@@ -64,6 +64,7 @@ pub use types::{
     Requirement, Software, User,
 };
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -160,6 +161,7 @@ struct Inner {
     cfg: HostConfig,
     plugins: RwLock<Vec<Arc<Loaded>>>,
     permits: tokio::sync::Semaphore,
+    provided: Arc<manifest::ProvidedSecrets>,
 }
 
 /// Loads plugins and runs their calls. Cheap to clone; all clones share one engine, one epoch
@@ -271,6 +273,7 @@ impl PluginHost {
                 cfg,
                 plugins: RwLock::new(Vec::new()),
                 permits,
+                provided: Arc::default(),
             }),
         })
     }
@@ -295,6 +298,18 @@ impl PluginHost {
     /// order (which is also the routing order). Stops at the first plugin that fails, so a
     /// broken deployment is noticed at start-up rather than at the first revocation.
     pub fn load_all(&self, plugins_root: &Path) -> Result<Vec<PluginInfo>, HostError> {
+        self.load_all_configured(plugins_root, &BTreeMap::new())
+    }
+
+    /// Like [`PluginHost::load_all`], with `[config]` keys set or replaced per plugin id
+    /// (`overrides[id][key] = value`): a deployment configures packaged plugins (its tenant,
+    /// its client id) without editing their manifests. An override for a plugin that is not
+    /// there is an error, so a mistyped id is noticed at start-up.
+    pub fn load_all_configured(
+        &self,
+        plugins_root: &Path,
+        overrides: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<Vec<PluginInfo>, HostError> {
         let io = |source| HostError::Io {
             path: plugins_root.to_path_buf(),
             source,
@@ -305,7 +320,28 @@ impl PluginHost {
             .filter(|p| p.join(manifest::MANIFEST_FILE).is_file())
             .collect::<Vec<_>>();
         dirs.sort();
-        dirs.iter().map(|d| self.load_dir(d)).collect()
+        let mut manifests = Vec::new();
+        for d in &dirs {
+            let mut m = Manifest::load(d)?;
+            if let Some(keys) = overrides.get(&m.id) {
+                m.config
+                    .extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            manifests.push((d, m));
+        }
+        if let Some(id) = overrides
+            .keys()
+            .find(|id| !manifests.iter().any(|(_, m)| &m.id == *id))
+        {
+            return Err(HostError::Manifest {
+                path: plugins_root.to_path_buf(),
+                message: format!("configuration is given for plugin `{id}`, which is not there"),
+            });
+        }
+        manifests
+            .into_iter()
+            .map(|(d, m)| self.load_with_manifest(d, m).map(|r| r.info))
+            .collect()
     }
 
     /// Loads a component with a manifest built by the caller (used by `plugin check` on a bare
@@ -454,6 +490,39 @@ impl PluginHost {
         self.read_plugins().iter().map(|p| p.info.clone()).collect()
     }
 
+    /// Hands the host the value of a `store:NAME` secret source: for processes whose secrets
+    /// live in a service (Secrets Manager) rather than in the environment or a file. Replaces
+    /// an earlier value; read by plugins when they ask, like every other source.
+    pub fn provide_secret(&self, name: &str, value: String) {
+        self.inner
+            .provided
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_string(), manifest::Secret(value));
+    }
+
+    /// The `store:` names the loaded plugins' manifests grant, each once, sorted: what the
+    /// embedding process must fetch and [`provide`](PluginHost::provide_secret).
+    pub fn store_secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .read_plugins()
+            .iter()
+            .flat_map(|p| p.manifest.secrets.values())
+            .filter_map(|s| match s {
+                manifest::SecretSource::Store(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether a granted secret has a value on this host now (without revealing it).
+    pub fn secret_present(&self, source: &manifest::SecretSource) -> bool {
+        source.read(&self.inner.provided).is_some()
+    }
+
     /// The manifest of a loaded plugin, for routing decisions.
     pub fn manifest(&self, plugin_id: &str) -> Option<Arc<Manifest>> {
         self.find(plugin_id).map(|p| Arc::clone(&p.manifest))
@@ -534,6 +603,7 @@ impl PluginHost {
                 Arc::clone(&loaded.policy.grants.plugin),
                 Arc::clone(&loaded.manifest),
                 loaded.policy.clone(),
+                Arc::clone(&self.inner.provided),
             ),
         );
         store.limiter(|s| &mut s.memory);

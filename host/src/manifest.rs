@@ -39,6 +39,8 @@
 //! [secret_sources]
 //! client-secret = "env:M365_CLIENT_SECRET"     # an environment variable of the host process
 //! # client-secret = "file:/run/secrets/m365"  # a file (trailing newline trimmed)
+//! # client-secret = "store:m365-client-secret" # handed to the host by the process embedding it
+//! #                                           # (on AWS: a Secrets Manager secret, fetched at start)
 //! ```
 //!
 //! Secret values are read when the plugin asks, never at load, never logged, and never
@@ -94,12 +96,19 @@ pub enum SecretSource {
     Env(String),
     /// A file on the host (trailing newline trimmed).
     File(PathBuf),
+    /// A value the embedding process hands over with [`PluginHost::provide_secret`] (the AWS
+    /// functions fetch it from Secrets Manager at start), under this name.
+    ///
+    /// [`PluginHost::provide_secret`]: crate::PluginHost::provide_secret
+    Store(String),
 }
 
 impl SecretSource {
     fn parse(spec: &str) -> Option<Self> {
         if let Some(var) = spec.strip_prefix("env:") {
             (!var.is_empty()).then(|| SecretSource::Env(var.to_string()))
+        } else if let Some(name) = spec.strip_prefix("store:") {
+            (!name.is_empty()).then(|| SecretSource::Store(name.to_string()))
         } else {
             spec.strip_prefix("file:")
                 .filter(|p| !p.is_empty())
@@ -123,13 +132,18 @@ impl SecretSource {
         SecretSource::Env(format!("RECLAIM_SECRET_{}_{}", norm(plugin_id), norm(name)))
     }
 
-    /// Reads the value now; `None` when the variable or file is absent or unreadable.
-    pub(crate) fn read(&self) -> Option<Secret> {
+    /// Reads the value now; `None` when the variable, file or provided value is absent.
+    pub(crate) fn read(&self, provided: &ProvidedSecrets) -> Option<Secret> {
         match self {
             SecretSource::Env(var) => std::env::var(var).ok().map(Secret),
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .ok()
                 .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string())),
+            SecretSource::Store(name) => provided
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(name)
+                .cloned(),
         }
     }
 }
@@ -139,9 +153,13 @@ impl fmt::Display for SecretSource {
         match self {
             SecretSource::Env(v) => write!(f, "env:{v}"),
             SecretSource::File(p) => write!(f, "file:{}", p.display()),
+            SecretSource::Store(n) => write!(f, "store:{n}"),
         }
     }
 }
+
+/// Values handed over by the embedding process, by name (the `store:` source).
+pub(crate) type ProvidedSecrets = std::sync::RwLock<std::collections::HashMap<String, Secret>>;
 
 /// A secret value; its `Debug` never shows the value, so it cannot leak into logs by accident.
 #[derive(Clone, PartialEq, Eq)]
@@ -240,7 +258,7 @@ impl Manifest {
         for name in &raw.secrets {
             let source = match raw.secret_sources.get(name) {
                 Some(spec) => SecretSource::parse(spec).ok_or_else(|| {
-                    format!("secret_sources.{name} = `{spec}`: expected `env:VAR` or `file:/path`")
+                    format!("secret_sources.{name} = `{spec}`: expected `env:VAR`, `file:/path` or `store:NAME`")
                 })?,
                 None => SecretSource::default_for(&raw.id, name),
             };
@@ -339,5 +357,27 @@ mod tests {
     fn secret_debug_is_redacted() {
         let s = Secret("hunter2".into());
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_store_source_names_a_value_the_embedding_process_provides() {
+        let m = Manifest::parse(
+            "id = \"x\"\nsecrets = [\"token\"]\n[secret_sources]\ntoken = \"store:vendor-token\"",
+        )
+        .unwrap();
+        let source = &m.secrets["token"];
+        assert_eq!(source, &SecretSource::Store("vendor-token".into()));
+        assert_eq!(source.to_string(), "store:vendor-token");
+        let provided = ProvidedSecrets::default();
+        assert!(source.read(&provided).is_none(), "not provided yet");
+        provided
+            .write()
+            .unwrap()
+            .insert("vendor-token".into(), Secret("s3cret".into()));
+        assert_eq!(source.read(&provided), Some(Secret("s3cret".into())));
+        assert!(
+            Manifest::parse("id = \"x\"\nsecrets=[\"a\"]\n[secret_sources]\na = \"store:\"")
+                .is_err()
+        );
     }
 }

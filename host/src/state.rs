@@ -245,10 +245,16 @@ pub(crate) struct CallState {
     pub(crate) policy: OutboundPolicy,
     pub(crate) memory: MemoryCap,
     pub(crate) transcript: SharedTranscript,
+    pub(crate) provided: Arc<crate::manifest::ProvidedSecrets>,
 }
 
 impl CallState {
-    pub(crate) fn new(plugin: Arc<str>, manifest: Arc<Manifest>, policy: OutboundPolicy) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        manifest: Arc<Manifest>,
+        policy: OutboundPolicy,
+        provided: Arc<crate::manifest::ProvidedSecrets>,
+    ) -> Self {
         let transcript: SharedTranscript = Arc::default();
         let stdio = |is_err| GuestStdio {
             plugin: Arc::clone(&plugin),
@@ -277,6 +283,7 @@ impl CallState {
                 refused: None,
             },
             transcript,
+            provided,
         }
     }
 
@@ -324,7 +331,7 @@ impl config::Host for CallState {
                 self.plugin
             ));
         };
-        match source.read() {
+        match source.read(&self.provided) {
             Some(secret) => {
                 lock(&self.transcript).revealed.push(secret.0.clone());
                 Ok(secret.0)

@@ -5,15 +5,44 @@
 //! compiles, and an artifact made for another machine or engine is refused with the command
 //! that makes a fitting one, so a wrong package fails its first start rather than running
 //! slowly or not at all.
+//!
+//! The deployment configures the packaged plugins without editing their manifests:
+//! `RECLAIM_PLUGIN_CONFIG` (JSON, `{"plugin-id": {"key": "value"}}`) sets `[config]` keys, and
+//! a manifest's `store:NAME` secret is read at start from the Secrets Manager secret
+//! `RECLAIM_VENDOR_SECRETS_PREFIX` + `NAME`, the only secrets this function may read.
 
 use reclaim_api::ManualTaskRevoker;
 use reclaim_host::{HostConfig, HostError, PluginHost, PluginRevoker};
 use reclaim_workflow::ports::Revoker;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Where the precompiled plugins are (one directory per plugin: manifest, component, artifact).
 pub const PLUGINS_DIR_ENV: &str = "RECLAIM_PLUGINS_DIR";
+
+/// `[config]` keys per plugin id, as JSON.
+pub const PLUGIN_CONFIG_ENV: &str = "RECLAIM_PLUGIN_CONFIG";
+
+/// Name prefix of the Secrets Manager secrets behind the manifests' `store:` sources.
+pub const VENDOR_SECRETS_PREFIX_ENV: &str = "RECLAIM_VENDOR_SECRETS_PREFIX";
+
+/// Reads `RECLAIM_PLUGIN_CONFIG`: unset or empty is no configuration; anything but an object
+/// of objects of strings is refused with what was expected, so the function does not start
+/// with a configuration it half understood.
+pub fn plugin_config(
+    text: Option<&str>,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, HostError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(BTreeMap::new()),
+        Some(t) => serde_json::from_str(t).map_err(|e| HostError::Manifest {
+            path: PLUGIN_CONFIG_ENV.into(),
+            message: format!(
+                "expected {{\"plugin-id\": {{\"key\": \"value\"}}}} with string values: {e}"
+            ),
+        }),
+    }
+}
 
 /// The host settings of the `effects` function. The precompile step uses
 /// `HostConfig::default()` too: any setting that changes the engine must change in both.
@@ -26,10 +55,19 @@ pub fn host_config() -> HostConfig {
 
 /// Loads every precompiled plugin under `dir` into a host built with `cfg`.
 pub fn plugin_revoker(dir: &Path, cfg: HostConfig) -> Result<PluginRevoker, HostError> {
+    plugin_revoker_configured(dir, cfg, &BTreeMap::new())
+}
+
+/// [`plugin_revoker`] with `[config]` keys set per plugin ([`plugin_config`]).
+pub fn plugin_revoker_configured(
+    dir: &Path,
+    cfg: HostConfig,
+    config: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<PluginRevoker, HostError> {
     let started = std::time::Instant::now();
     let host = PluginHost::new(cfg)?;
     let engine_ready = std::time::Instant::now();
-    let loaded = host.load_all(dir)?;
+    let loaded = host.load_all_configured(dir, config)?;
     tracing::info!(
         plugins = loaded.len(),
         engine_ms = (engine_ready - started).as_secs_f64() * 1e3,
@@ -40,16 +78,62 @@ pub fn plugin_revoker(dir: &Path, cfg: HostConfig) -> Result<PluginRevoker, Host
     Ok(PluginRevoker::new(host))
 }
 
-/// The revoker `effects` runs with: the precompiled plugins in [`PLUGINS_DIR_ENV`], or, when
-/// it is not set, manual tasks for every revocation.
-pub fn revoker_from_env() -> Result<Arc<dyn Revoker>, HostError> {
+/// The revoker `effects` runs with: the precompiled plugins in [`PLUGINS_DIR_ENV`] configured
+/// by [`PLUGIN_CONFIG_ENV`], or, when it is not set, manual tasks for every revocation. The
+/// host is returned too, for [`provide_store_secrets`].
+pub fn revoker_from_env() -> Result<(Arc<dyn Revoker>, Option<PluginHost>), HostError> {
     match std::env::var_os(PLUGINS_DIR_ENV) {
         Some(dir) if !dir.is_empty() => {
-            Ok(Arc::new(plugin_revoker(Path::new(&dir), host_config())?))
+            let config = plugin_config(std::env::var(PLUGIN_CONFIG_ENV).ok().as_deref())?;
+            let revoker = plugin_revoker_configured(Path::new(&dir), host_config(), &config)?;
+            let host = revoker.host().clone();
+            Ok((Arc::new(revoker), Some(host)))
         }
         _ => {
             tracing::warn!("{PLUGINS_DIR_ENV} is not set: revocations become manual tasks");
-            Ok(Arc::new(ManualTaskRevoker))
+            Ok((Arc::new(ManualTaskRevoker), None))
         }
     }
+}
+
+/// Fetches the Secrets Manager secret `prefix + NAME` for every `store:NAME` source the loaded
+/// plugins are granted, and hands each value to the host; returns how many were provided. A
+/// secret that cannot be read is logged (by name, never by value) and left out: its plugin
+/// then answers "misconfigured" naming the secret, and only that plugin's candidates wait.
+pub async fn provide_store_secrets(
+    host: &PluginHost,
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+) -> usize {
+    let names = host.store_secret_names();
+    if names.is_empty() {
+        return 0;
+    }
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let started = std::time::Instant::now();
+    let mut provided = 0;
+    for name in &names {
+        let id = format!("{prefix}{name}");
+        match client.get_secret_value().secret_id(&id).send().await {
+            Ok(out) => match out.secret_string().filter(|s| !s.is_empty()) {
+                Some(value) => {
+                    host.provide_secret(name, value.to_string());
+                    provided += 1;
+                }
+                None => tracing::error!(secret = %id, "plugin secret has no string value"),
+            },
+            Err(e) => tracing::error!(
+                secret = %id,
+                error = %crate::error::describe(&e),
+                "plugin secret could not be read"
+            ),
+        }
+    }
+    tracing::info!(
+        provided,
+        wanted = names.len(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "plugin secrets from Secrets Manager"
+    );
+    provided
 }

@@ -25,6 +25,8 @@ fn ms(d: Duration) -> f64 {
 #[derive(Clone, Debug)]
 pub struct Wiring {
     pub app: App,
+    /// The SDK configuration the clients were built from, for further clients at init.
+    pub sdk: aws_config::SdkConfig,
     pub store: DynamoStore,
     pub settings: AwsSettings,
     /// Signs the workspace's form tokens; the same in every instance of the function.
@@ -113,6 +115,7 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
         store,
         settings,
         session_key,
+        sdk,
     })
 }
 

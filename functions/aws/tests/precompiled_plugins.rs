@@ -215,3 +215,88 @@ fn a_plugin_without_its_artifact_is_refused_not_compiled() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_config_and_secrets_manager_secrets_configure_the_packaged_plugins() {
+    // The package as a deployment ships it: the m365 manifest without its tenant and with its
+    // client secret behind `store:`, so both must come from the function's configuration.
+    let fakes = reclaim_fakes::spawn_all().await.unwrap();
+    let installed = tempfile::tempdir().unwrap();
+    fakes
+        .install_plugins(built_plugins(), installed.path())
+        .unwrap();
+    let manifest = installed.path().join("m365-revoke/reclaim-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let (tenant, _, client_secret) = fakes.graph.credentials();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("\"client-secret\" = ") {
+                "\"client-secret\" = \"store:m365-client-secret\"".to_string()
+            } else if l.starts_with("\"tenant-id\" = ") {
+                "\"tenant-id\" = \"not-configured\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&manifest, text).unwrap();
+    let package = tempfile::tempdir().unwrap();
+    let (src, out) = (installed.path().to_path_buf(), package.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        precompile_dir(&HostConfig::default(), None, &src, &out).unwrap()
+    })
+    .await
+    .unwrap();
+
+    // A configuration naming a plugin that is not packaged stops the start, naming it.
+    let bad = plugins::plugin_config(Some(r#"{"m365-revok": {"tenant-id": "x"}}"#)).unwrap();
+    let dir = package.path().to_path_buf();
+    let cfg = || HostConfig {
+        allow_private_addresses: true,
+        ..plugins::host_config()
+    };
+    let err = plugins::plugin_revoker_configured(&dir, cfg(), &bad).unwrap_err();
+    assert!(err.to_string().contains("`m365-revok`"), "{err}");
+    assert!(plugins::plugin_config(Some(r#"{"m365-revoke": {"tenant-id": 7}}"#)).is_err());
+
+    let config_json = format!(r#"{{"m365-revoke": {{"tenant-id": "{tenant}"}}}}"#);
+    let config = plugins::plugin_config(Some(&config_json)).unwrap();
+    let revoker = plugins::plugin_revoker_configured(&dir, cfg(), &config).unwrap();
+    let host = revoker.host().clone();
+    assert_eq!(host.store_secret_names(), ["m365-client-secret"]);
+
+    // The secret lives in Secrets Manager under the deployment's prefix.
+    let sdk = common::sdk().await;
+    let prefix = format!("reclaim-test-{}/", std::process::id());
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!("{prefix}m365-client-secret"))
+        .secret_string(&client_secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plugins::provide_store_secrets(&host, &sdk, "no-such-prefix/").await,
+        0
+    );
+    assert_eq!(
+        plugins::provide_store_secrets(&host, &sdk, &prefix).await,
+        1
+    );
+
+    let mut c = reclaim_workflow::testing::candidate();
+    c.applies_to = AppliesTo::Subscription;
+    c.software.publisher = "Microsoft".into();
+    c.software.product = "Microsoft 365 E5".into();
+    c.software.sku = Some(SKU.into());
+    c.rule.plugin = Some("m365-revoke".into());
+    fakes.graph.add_user("u-1", "uma@example.com", &[SKU]);
+    let outcome = reclaim_workflow::ports::Revoker::revoke(&revoker, &c, "k-1").await;
+    assert!(
+        matches!(outcome, reclaim_workflow::RevocationResult::Removed { .. }),
+        "{outcome:?}"
+    );
+    assert!(!fakes.graph.has_license("uma@example.com", SKU));
+}
