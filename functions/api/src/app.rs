@@ -237,14 +237,14 @@ impl App {
 
     /// Who a user id is, with the roles and groups the directory gives them.
     pub async fn principal(&self, user_id: &str) -> Result<Option<Principal>, AppError> {
-        let Some(user) = self.ports.directory.user(user_id).await? else {
+        // Both reads are needed for every authenticated request; made at once, they cost one
+        // round trip to the directory instead of two.
+        let dir = &self.ports.directory;
+        let (user, groups) = tokio::join!(dir.user(user_id), dir.groups());
+        let Some(user) = user? else {
             return Ok(None);
         };
-        let groups = self
-            .ports
-            .directory
-            .groups()
-            .await?
+        let groups = groups?
             .into_iter()
             .filter(|g| g.members.iter().any(|m| m == user_id))
             .map(|g| g.id)
