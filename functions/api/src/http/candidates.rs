@@ -285,8 +285,12 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<CandidateDetail>, ApiError> {
     let c = visible(&s, &caller.0, &id).await?;
-    let history = s.app.ports.candidates.history(&c.id).await?;
-    let tasks = s.app.ports.tasks.tasks_for(&c.id).await?;
+    // Independent reads: one round trip to the store instead of two.
+    let (history, tasks) = tokio::join!(
+        s.app.ports.candidates.history(&c.id),
+        s.app.ports.tasks.tasks_for(&c.id)
+    );
+    let (history, tasks) = (history?, tasks?);
     let workflow = workflow_graph(Some(c.state), &history);
     let base = format!("/api/v1/candidates/{}", c.id);
     let links = BTreeMap::from([
