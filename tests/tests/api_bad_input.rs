@@ -332,6 +332,17 @@ async fn invalid_field_values_are_a_422_listing_each_field() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.fields(), ["id", "name", "assignment_group"]);
+    // An id the path and body agree on, but no rule may have: named once, by the rule check.
+    let r = h
+        .call(
+            Method::PUT,
+            "/api/v1/rules/has%20space",
+            Some(SAM),
+            Some(json!({"id": "has space", "name": "Spaced"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.fields(), ["id"]);
     assert!(h
         .embedded
         .app

@@ -68,17 +68,6 @@ fn check_id(path_id: &str, body_id: &str, errors: &mut Vec<FieldError>) {
             message: format!("must equal the id in the path ('{path_id}')"),
         });
     }
-    let ok = !path_id.is_empty()
-        && path_id.len() <= 64
-        && path_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        errors.push(FieldError {
-            field: "id".into(),
-            message: "use 1 to 64 letters, digits, '-' or '_'".into(),
-        });
-    }
 }
 
 fn required(value: &str, field: &str, errors: &mut Vec<FieldError>) {
@@ -104,9 +93,10 @@ pub async fn put_rule(
     let body_id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default();
     check_id(&id, body_id, &mut errors);
     if !errors.is_empty() {
-        // Name every problem in one answer, not only the id.
+        // Name every problem in one answer, not only the id (the rule check says what an
+        // id may look like).
         if let Err(AppError::Invalid(more)) = s.app.check_rule(&body).await {
-            errors.extend(more.into_iter().filter(|e| e.field != "id"));
+            errors.extend(more);
         }
         return Err(ApiError::invalid(errors));
     }
