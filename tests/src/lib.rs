@@ -16,7 +16,9 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use reclaim_api::{ApiState, BearerTokens, HmacLinkSigner, ManualTaskRevoker, Settings};
+use reclaim_api::{
+    token_digest, ApiState, HmacLinkSigner, ManualTaskRevoker, Settings, StoredTokens,
+};
 use reclaim_local::{Embedded, StoredMessage};
 use reclaim_workflow::ports::{CandidateRead, Clock, Revoker, SystemClock};
 use reclaim_workflow::{Candidate, Group, HistoryEntry, Rule, State, User};
@@ -143,6 +145,30 @@ impl Harness {
         Harness::build(false, clock, revoker).await
     }
 
+    /// A harness that also signs people in with an identity provider.
+    pub async fn with_oidc(config: reclaim_api::http::ui::oidc::OidcConfig) -> Harness {
+        Harness::with_oidc_at(config, Arc::new(SystemClock)).await
+    }
+
+    /// The same, with Reclaim's clock injected (a clock ahead of the provider's sees its
+    /// tokens expired).
+    pub async fn with_oidc_at(
+        config: reclaim_api::http::ui::oidc::OidcConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Harness {
+        let h = Harness::build(false, clock, Arc::new(ManualTaskRevoker)).await;
+        let oidc = reclaim_api::http::ui::oidc::Oidc::new(config).expect("OpenID Connect client");
+        let state = ApiState::new(
+            h.embedded.app.clone(),
+            Arc::new(StoredTokens::new(h.embedded.app.ports.tokens.clone())),
+        )
+        .with_oidc(Arc::new(oidc));
+        Harness {
+            router: reclaim_api::router(state),
+            ..h
+        }
+    }
+
     async fn build(
         trust_forwarded_for: bool,
         clock: Arc<dyn Clock>,
@@ -194,7 +220,7 @@ impl Harness {
             let rule: Rule = serde_json::from_value(rule).expect("rule");
             rules.put_rule(&rule).await.expect("rule");
         }
-        let tokens = BearerTokens::new([
+        for (token, user) in [
             (SAM, "sam"),
             (ADA, "ada"),
             (BOB, "bob"),
@@ -202,10 +228,20 @@ impl Harness {
             (NIA, "nia"),
             (NOE, "noe"),
             (EVE, "eve"),
-        ])
-        .expect("tokens");
+        ] {
+            embedded
+                .app
+                .ports
+                .tokens
+                .put_token(&token_digest(token), user)
+                .await
+                .expect("token");
+        }
+        let tokens = StoredTokens::new(embedded.app.ports.tokens.clone());
+        // The demo's state: the outbox page and the person picker, which the workspace tests
+        // sign in with. Production's doors are tested against the real binary.
         let state = ApiState::new(embedded.app.clone(), Arc::new(tokens))
-            .with_outbox(Arc::new(embedded.mailer.clone()))
+            .demo(Arc::new(embedded.mailer.clone()))
             .trusting_forwarded_for(trust_forwarded_for);
         let router = reclaim_api::router(state);
         Harness {
@@ -247,7 +283,7 @@ impl Harness {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
+        let mut b = from_our_pages(Request::builder().method(method).uri(path));
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -270,7 +306,7 @@ impl Harness {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
+        let mut b = from_our_pages(Request::builder().method(method).uri(path));
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -359,6 +395,29 @@ impl Harness {
     }
 }
 
+/// The wall clock moved by a fixed amount.
+#[derive(Debug)]
+pub struct ShiftedClock(pub chrono::Duration);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> reclaim_workflow::Timestamp {
+        chrono::Utc::now() + self.0
+    }
+}
+
+/// Adds `Origin: PUBLIC_URL` to a state-changing request, as a browser does on a form of our
+/// own pages (requests without it are refused on pages; tests of that build their own).
+pub fn from_our_pages(b: axum::http::request::Builder) -> axum::http::request::Builder {
+    let changes = b
+        .method_ref()
+        .is_some_and(|m| !matches!(*m, Method::GET | Method::HEAD));
+    if changes {
+        b.header(header::ORIGIN, PUBLIC_URL)
+    } else {
+        b
+    }
+}
+
 /// The `/respond/...` path of the link after `label` in a plain-text email.
 pub fn link_path(text: &str, label: &str) -> String {
     let line = text
@@ -434,7 +493,7 @@ impl Harness {
         session: Option<&UiSession>,
         form: Option<&[(&str, &str)]>,
     ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
+        let mut b = from_our_pages(Request::builder().method(method).uri(path));
         if let Some(s) = session {
             b = b.header(header::COOKIE, &s.cookie);
         }

@@ -147,6 +147,7 @@ async fn bad_input_over_a_real_socket_and_the_peer_address_on_answers() {
     let form = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("User-Agent", "raw-test"),
+        ("Origin", PUBLIC_URL),
     ];
     let r = raw(addr, "GET", &no, &[], "").await;
     assert_eq!(r.status, 200);
@@ -179,6 +180,7 @@ async fn forwarded_for_is_used_only_when_trusted() {
         let yes = link_path(&h.mail_to("uma@example.com").await[0].text, "Yes, keep it");
         let req = axum::http::Request::post(&yes)
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", PUBLIC_URL)
             .header("x-forwarded-for", "203.0.113.9, 10.0.0.1")
             .body(axum::body::Body::from("comment="))
             .unwrap();

@@ -114,7 +114,7 @@ async fn every_response_carries_the_security_headers() {
             "{csp}"
         );
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
-        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"));
     }
 }
 

@@ -311,7 +311,17 @@ const EXPECT: &[Expect] = &[
         SignIn,
         [401, 303, 303, 303, 303, 303],
     ),
+    // No identity provider is configured here: both answer 404 (tests/tests/oidc.rs has one).
+    e("GET", "/ui/sign-in/oidc", Nothing, Empty, [404; 6]),
+    e("GET", "/ui/oidc/callback", Nothing, Empty, [404; 6]),
     e("POST", "/ui/sign-out", Nothing, Form(&[]), [303; 6]),
+    e(
+        "POST",
+        "/ui/sessions/end-all",
+        Nothing,
+        Form(&[]),
+        [303, 403, 403, 403, 403, 303],
+    ),
     e("GET", "/ui/candidates", Candidate(Ready), Empty, PAGE),
     e(
         "POST",
@@ -551,6 +561,14 @@ async fn every_route_for_every_role_answers_the_expected_status() {
                 }
                 Empty => h.call(m, &path, role.who().map(|w| w.1), None).await,
             };
+            // Signing out ends sessions on the server: the next cases need fresh ones.
+            if matches!(x.path, "/ui/sign-out" | "/ui/sessions/end-all") {
+                for (j, role) in ROLES.iter().enumerate() {
+                    if let Some((user, _)) = role.who() {
+                        sessions[j] = Some(h.ui_sign_in(user).await);
+                    }
+                }
+            }
             let want = x.status[i];
             if r.status.as_u16() != want {
                 let body: String = r.text().chars().take(160).collect();
@@ -815,7 +833,7 @@ async fn workspace_pages_carry_the_security_headers_and_no_inline_script_or_styl
             "{csp}"
         );
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
-        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"));
         assert_eq!(r.header("x-frame-options"), Some("DENY"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let text = r.text();

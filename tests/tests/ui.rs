@@ -166,9 +166,11 @@ async fn the_cookie_is_secure_over_tls_and_forwarded_proto_counts_only_when_trus
     for (trust, expect_secure) in [(false, false), (true, true)] {
         let state = reclaim_api::ApiState::new(
             h.embedded.app.clone(),
-            std::sync::Arc::new(reclaim_api::BearerTokens::new([(SAM, "sam")]).unwrap()),
+            std::sync::Arc::new(reclaim_api::StoredTokens::new(
+                h.embedded.app.ports.tokens.clone(),
+            )),
         )
-        .with_outbox(std::sync::Arc::new(h.embedded.mailer.clone()))
+        .demo(std::sync::Arc::new(h.embedded.mailer.clone()))
         .trusting_forwarded_proto(trust);
         let router = reclaim_api::router(state);
         let get = axum::http::Request::get("/ui/sign-in")
@@ -196,6 +198,7 @@ async fn the_cookie_is_secure_over_tls_and_forwarded_proto_counts_only_when_trus
         let nonce = pre.split(';').next().unwrap().to_string();
         let post = axum::http::Request::post("/ui/sign-in")
             .header("x-forwarded-proto", "https")
+            .header("origin", reclaim_tests::PUBLIC_URL)
             .header("cookie", nonce)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(axum::body::Body::from(form_encode(&[

@@ -36,6 +36,7 @@ async fn press(h: &Harness, path: &str, comment: &str) -> Resp {
     let req = Request::post(path)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::USER_AGENT, "Mozilla/5.0 (test browser)")
+        .header(header::ORIGIN, PUBLIC_URL)
         .body(axum::body::Body::from(body))
         .unwrap();
     h.send(req).await

@@ -7,13 +7,13 @@ use reclaim_workflow::effect::{Effect, EffectKind, Recipient};
 use reclaim_workflow::intake::{self, FieldError, Known};
 use reclaim_workflow::ports::{
     CandidateFilter, CandidateStore, Change, Clock, Directory, LinkAction, LinkClaims, LinkError,
-    LinkSigner, MailError, Mailer, OutgoingMail, PageRequest, Revoker, RuleStore, StoreError,
-    TaskStore,
+    LinkSigner, MailError, Mailer, OutgoingMail, PageRequest, Revoker, RuleStore, SessionStore,
+    StoreError, TaskStore, TokenStore,
 };
 use reclaim_workflow::usage;
 use reclaim_workflow::{
-    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, Rule, State, Task,
-    Timestamp, UserRef, Via,
+    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, Rule, StandIn,
+    State, Task, Timestamp, UserRef, Via,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,6 +26,10 @@ pub struct Ports {
     pub tasks: Arc<dyn TaskStore>,
     pub directory: Arc<dyn Directory>,
     pub rules: Arc<dyn RuleStore>,
+    /// Workspace sessions and sign-ins in progress.
+    pub sessions: Arc<dyn SessionStore>,
+    /// API tokens, as digests.
+    pub tokens: Arc<dyn TokenStore>,
     pub mailer: Arc<dyn Mailer>,
     pub revoker: Arc<dyn Revoker>,
     pub clock: Arc<dyn Clock>,
@@ -45,8 +49,6 @@ pub struct Settings {
     pub public_url: String,
     /// Approver links and links of candidates without a deadline expire after this many days.
     pub link_ttl_days: i64,
-    /// Local mode shows the outbox page; AWS does not.
-    pub outbox_page: bool,
 }
 
 impl Default for Settings {
@@ -54,7 +56,6 @@ impl Default for Settings {
         Settings {
             public_url: "http://127.0.0.1:8080".into(),
             link_ttl_days: 14,
-            outbox_page: false,
         }
     }
 }
@@ -244,7 +245,28 @@ impl App {
         let Some(user) = user? else {
             return Ok(None);
         };
-        let groups = groups?
+        let groups = groups?;
+        // Sam admins decide the keep requests of a group's only member (and of a group
+        // with no members): nobody decides on their own request.
+        let stands_in = if user.sam_admin {
+            groups
+                .iter()
+                .filter_map(|g| match g.members.as_slice() {
+                    [] => Some(StandIn {
+                        group: g.id.clone(),
+                        requester: None,
+                    }),
+                    [only] => Some(StandIn {
+                        group: g.id.clone(),
+                        requester: Some(only.clone()),
+                    }),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let groups = groups
             .into_iter()
             .filter(|g| g.members.iter().any(|m| m == user_id))
             .map(|g| g.id)
@@ -254,6 +276,7 @@ impl App {
             sam_admin: user.sam_admin,
             itil: user.itil,
             groups,
+            stands_in,
         }))
     }
 
@@ -803,6 +826,38 @@ impl App {
         )
     }
 
+    /// Who a group's mail goes to. A keep request never goes to the person who made it; when
+    /// nobody else is in the group it goes to the sam admins (the same rule as
+    /// [`StandIn`], which lets them decide it).
+    async fn deciders(
+        &self,
+        group: &reclaim_workflow::Group,
+        kind: reclaim_workflow::MailKind,
+        requester: Option<&str>,
+    ) -> Result<Vec<reclaim_workflow::User>, EffectError> {
+        let keep_request = kind == reclaim_workflow::MailKind::KeepRequest;
+        let mut out = Vec::new();
+        for m in &group.members {
+            if keep_request && Some(m.as_str()) == requester {
+                continue;
+            }
+            if let Some(u) = self.ports.directory.user(m).await? {
+                out.push(u);
+            }
+        }
+        if keep_request && out.is_empty() {
+            out = self
+                .ports
+                .directory
+                .users()
+                .await?
+                .into_iter()
+                .filter(|u| u.sam_admin && Some(u.id.as_str()) != requester)
+                .collect();
+        }
+        Ok(out)
+    }
+
     /// Renders the messages of one email effect (one per recipient for group mail, so each
     /// approver gets links that name them).
     async fn render_mail(
@@ -834,11 +889,11 @@ impl App {
                         "assignment group {gid} not found"
                     )));
                 };
-                for m in &group.members {
-                    if let Some(u) = self.ports.directory.user(m).await? {
-                        if let Some(e) = u.email.clone().filter(|e| !e.trim().is_empty()) {
-                            people.push((u.id, u.display_name, e));
-                        }
+                let requester = c.user.as_ref().map(|u| u.id.as_str());
+                let deciders = self.deciders(&group, kind, requester).await?;
+                for u in deciders {
+                    if let Some(e) = u.email.clone().filter(|e| !e.trim().is_empty()) {
+                        people.push((u.id, u.display_name, e));
                     }
                 }
             }

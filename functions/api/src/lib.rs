@@ -13,7 +13,7 @@ pub mod rows;
 
 pub use app::{App, AppError, EffectError, Ports, Settings};
 pub use builtin::ManualTaskRevoker;
-pub use http::auth::{AuthError, Authenticate, BearerTokens, NoAuthentication};
+pub use http::auth::{token_digest, AuthError, Authenticate, NoAuthentication, StoredTokens};
 pub use http::outbox::{OutboxView, StoredMail};
 pub use http::{admin_routes, public_routes, router, ApiState};
 pub use links::HmacLinkSigner;

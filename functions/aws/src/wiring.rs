@@ -7,13 +7,11 @@ use crate::dynamo::DynamoStore;
 use crate::ses::SesMailer;
 use async_trait::async_trait;
 use axum::http::request::Parts;
-use hmac::{Hmac, Mac};
 use lambda_http::request::RequestContext;
 use reclaim_api::{
     admin_routes, ApiState, App, AuthError, Authenticate, HmacLinkSigner, Ports, Settings,
 };
 use reclaim_workflow::ports::{Clock, Revoker, SystemClock};
-use sha2::Sha256;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,16 +44,9 @@ impl std::fmt::Debug for SessionKeyBytes {
 }
 
 impl SessionKeyBytes {
-    /// HMAC-SHA256 of a fixed label under the link key: knowing the session key gives nothing
-    /// about the link key, and the two keys sign different things.
+    /// See [`SessionKey::derive`](reclaim_api::http::ui::session::SessionKey::derive).
     pub fn derive(link_key: &[u8]) -> Self {
-        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(link_key) {
-            Ok(m) => m,
-            Err(_) => unreachable!("HMAC accepts keys of any length"),
-        };
-        mac.update(b"reclaim workspace session key v1");
-        SessionKeyBytes(mac.finalize().into_bytes().into())
+        SessionKeyBytes(reclaim_api::http::ui::session::SessionKey::derive(link_key))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -123,10 +114,8 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
 /// by the gateway's verified JWT claims (`claim`, `sub` by default) and a session key shared
 /// by every instance.
 pub fn api_router(app: App, claim: &str, session_key: &SessionKeyBytes) -> axum::Router {
-    let state = ApiState::new(app, Arc::new(JwtClaims::new(claim)))
-        .trusting_forwarded_for(true)
-        // API Gateway terminates TLS and says so in X-Forwarded-Proto: cookies get `Secure`.
-        .trusting_forwarded_proto(true);
+    // API Gateway terminates TLS and sets X-Forwarded-For and -Proto: cookies get `Secure`.
+    let state = ApiState::new(app, Arc::new(JwtClaims::new(claim))).behind_proxy();
     let state = match state.with_session_key(session_key.as_bytes()) {
         Ok(s) => s,
         Err(e) => unreachable!("a 32-byte derived key is long enough: {e}"),
@@ -149,7 +138,9 @@ pub fn app(
             candidates: shared.clone(),
             tasks: shared.clone(),
             directory: shared.clone(),
-            rules: shared,
+            rules: shared.clone(),
+            sessions: shared.clone(),
+            tokens: shared,
             mailer,
             revoker,
             clock,
@@ -158,7 +149,6 @@ pub fn app(
         Settings {
             public_url: settings.public_url.clone(),
             link_ttl_days: settings.link_ttl_days,
-            outbox_page: false,
         },
     )
 }

@@ -46,7 +46,7 @@ async fn api_instance(store: &DynamoStore) -> axum::Router {
         table: store.table().to_string(),
         sender: "reclaim@example.com".into(),
         configuration_set: None,
-        public_url: "https://links.reclaim.example.com".into(),
+        public_url: "https://abc123def4.execute-api.us-east-1.amazonaws.com".into(),
         link_key: LinkKeySource::Inline(KEY.into()),
         link_ttl_days: 14,
         user_claim: "sub".into(),

@@ -33,7 +33,7 @@ struct DbArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the API, the link pages and the outbox, and run the worker.
+    /// Serve the API, the link pages and the workspace, and run the worker.
     Serve(ServeArgs),
     /// Work with removal candidates.
     Candidates {
@@ -76,6 +76,27 @@ enum Command {
         db: DbArgs,
         file: PathBuf,
     },
+    /// Copy the live database to FILE, consistently, while `reclaim serve` runs.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Where the copy goes (refused if it exists).
+        file: PathBuf,
+    },
+    /// Workspace sessions.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SessionsCommand {
+    /// End every signed-in browser session at once (API tokens stay valid).
+    EndAll {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -85,9 +106,21 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "RECLAIM_ADDR")]
     addr: SocketAddr,
-    /// Seed the demo organisation and 60 candidates (only into an empty database).
+    /// The demo: seed a demo organisation and 60 candidates (only into an empty database),
+    /// keep mail in an outbox page instead of sending it, let anyone pick a person to sign in
+    /// as, and serve demo vendors for the plugins. Never for real use.
     #[arg(long)]
     demo: bool,
+    /// Behind a TLS reverse proxy: believe its X-Forwarded-For and X-Forwarded-Proto, and mark
+    /// every cookie Secure.
+    #[arg(long, env = "RECLAIM_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// A workspace session unused this many minutes ends.
+    #[arg(long, default_value_t = 60, env = "RECLAIM_SESSION_IDLE_MINUTES")]
+    session_idle_minutes: u32,
+    /// No workspace session lasts longer than this many hours.
+    #[arg(long, default_value_t = 12, env = "RECLAIM_SESSION_MAX_HOURS")]
+    session_max_hours: u32,
     /// A seed file (users, groups, rules, tokens) to load at start.
     #[arg(long, env = "RECLAIM_SEED")]
     seed: Option<PathBuf>,
@@ -102,6 +135,33 @@ struct ServeArgs {
     /// pointing at demo vendor endpoints served on loopback.
     #[arg(long, env = "RECLAIM_PLUGINS")]
     plugins: Option<PathBuf>,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// Sign-in with the organisation's identity provider (OpenID Connect).
+#[derive(Args, Debug, Clone)]
+struct OidcArgs {
+    /// The identity provider's issuer URL (discovery reads its
+    /// /.well-known/openid-configuration). Without it, only API tokens sign in.
+    #[arg(long, env = "RECLAIM_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id Reclaim is registered under at the provider.
+    #[arg(long, env = "RECLAIM_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// A file holding the client secret (or set RECLAIM_OIDC_CLIENT_SECRET).
+    #[arg(long, env = "RECLAIM_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// The ID token claim that names the person: email, sub, preferred_username or upn.
+    #[arg(long, default_value = "email", env = "RECLAIM_OIDC_CLAIM")]
+    oidc_claim: String,
+    /// What the sign-in button calls the provider.
+    #[arg(
+        long,
+        default_value = "your organisation's account",
+        env = "RECLAIM_OIDC_NAME"
+    )]
+    oidc_name: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,7 +331,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn open(db: &Path, settings: Settings, revoker: Arc<dyn Revoker>) -> Result<Embedded> {
-    let signer = HmacLinkSigner::new(link_key(db)?).map_err(anyhow::Error::msg)?;
+    open_with_key(db, settings, revoker, &link_key(db)?)
+}
+
+fn open_with_key(
+    db: &Path,
+    settings: Settings,
+    revoker: Arc<dyn Revoker>,
+    key: &[u8],
+) -> Result<Embedded> {
+    let signer = HmacLinkSigner::new(key).map_err(anyhow::Error::msg)?;
     Embedded::open(
         db,
         settings,
@@ -523,13 +592,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.addr));
+    if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
+        bail!("--session-idle-minutes and --session-max-hours must be at least 1");
+    }
     let settings = Settings {
         public_url: public_url.clone(),
-        outbox_page: true,
         ..Settings::default()
     };
     let (revoker, _vendors) = plugin_revoker(&args).await?;
-    let embedded = open(&args.db.db, settings, revoker)?;
+    let link_key = link_key(&args.db.db)?;
+    let embedded = open_with_key(&args.db.db, settings, revoker, &link_key)?;
     let mut seed_file = SeedFile::default();
     if args.demo {
         seed_file = seed::demo();
@@ -537,6 +609,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .apply(
                 embedded.app.ports.directory.as_ref(),
                 embedded.app.ports.rules.as_ref(),
+                embedded.app.ports.tokens.as_ref(),
             )
             .await?;
         let existing = embedded
@@ -566,15 +639,32 @@ async fn serve(args: ServeArgs) -> Result<()> {
         file.apply(
             embedded.app.ports.directory.as_ref(),
             embedded.app.ports.rules.as_ref(),
+            embedded.app.ports.tokens.as_ref(),
         )
         .await
         .with_context(|| format!("{}", path.display()))?;
-        seed_file.tokens.extend(file.tokens);
     }
-    let tokens =
-        reclaim_api::BearerTokens::new(seed_file.tokens.clone()).map_err(anyhow::Error::msg)?;
-    let state = reclaim_api::ApiState::new(embedded.app.clone(), Arc::new(tokens))
-        .with_outbox(Arc::new(embedded.mailer.clone()));
+    let tokens = reclaim_api::StoredTokens::new(embedded.app.ports.tokens.clone());
+    let mut state = reclaim_api::ApiState::new(embedded.app.clone(), Arc::new(tokens))
+        .with_session_key(&reclaim_api::http::ui::session::SessionKey::derive(
+            &link_key,
+        ))
+        .map_err(anyhow::Error::msg)?
+        .with_session_policy(reclaim_api::http::ui::session::SessionPolicy {
+            idle: chrono::Duration::minutes(i64::from(args.session_idle_minutes)),
+            absolute: chrono::Duration::hours(i64::from(args.session_max_hours)),
+        });
+    if args.trust_proxy {
+        state = state.behind_proxy();
+    }
+    if args.demo {
+        state = state.demo(Arc::new(embedded.mailer.clone()));
+    }
+    if let Some(oidc) = oidc_config(&args.oidc, &public_url)? {
+        println!("sign-in: {} ({})", oidc.issuer, oidc.claim.as_str());
+        let oidc = reclaim_api::http::ui::oidc::Oidc::new(oidc).map_err(anyhow::Error::msg)?;
+        state = state.with_oidc(Arc::new(oidc));
+    }
     let router = reclaim_api::router(state);
 
     let worker = embedded.start_worker(Some(Duration::from_secs(args.tick_secs.max(1))));
@@ -586,6 +676,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.db.db.display()
     );
     if args.demo {
+        println!(
+            "DEMO MODE: mail stays in the outbox page, anyone can sign in as anyone, demo \
+             vendors answer the plugins. Never use --demo for real."
+        );
         print_demo_help(&public_url, &seed_file);
     }
     axum::serve(
@@ -598,6 +692,53 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await?;
     worker.shutdown().await;
     Ok(())
+}
+
+/// The identity provider's settings, when an issuer is given; the secret from its file or the
+/// environment, never from a flag (flags show in `ps`).
+fn oidc_config(
+    args: &OidcArgs,
+    public_url: &str,
+) -> Result<Option<reclaim_api::http::ui::oidc::OidcConfig>> {
+    use reclaim_api::http::ui::oidc::{MatchClaim, OidcConfig};
+    let Some(issuer) = args.oidc_issuer.clone() else {
+        return Ok(None);
+    };
+    let client_id = args
+        .oidc_client_id
+        .clone()
+        .context("--oidc-issuer needs --oidc-client-id (RECLAIM_OIDC_CLIENT_ID)")?;
+    let client_secret = match (
+        &args.oidc_client_secret_file,
+        std::env::var("RECLAIM_OIDC_CLIENT_SECRET"),
+    ) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the client secret {}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, Ok(secret)) => secret.trim().to_string(),
+        (None, Err(_)) => bail!(
+            "--oidc-issuer needs the client secret: --oidc-client-secret-file FILE or \
+             RECLAIM_OIDC_CLIENT_SECRET"
+        ),
+    };
+    if client_secret.is_empty() {
+        bail!("the OpenID Connect client secret is empty");
+    }
+    let claim = MatchClaim::parse(&args.oidc_claim).with_context(|| {
+        format!(
+            "--oidc-claim {}: use email, sub, preferred_username or upn",
+            args.oidc_claim
+        )
+    })?;
+    Ok(Some(OidcConfig {
+        issuer,
+        client_id,
+        client_secret,
+        redirect_url: OidcConfig::redirect_for(public_url),
+        claim,
+        display_name: args.oidc_name.clone(),
+    }))
 }
 
 /// The revoker `serve` uses: the plugin host over `--plugins` (for the demo, the built plugins
@@ -778,6 +919,8 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal; a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -834,15 +977,42 @@ async fn main() -> Result<()> {
             seed.apply(
                 embedded.app.ports.directory.as_ref(),
                 embedded.app.ports.rules.as_ref(),
+                embedded.app.ports.tokens.as_ref(),
             )
             .await
             .with_context(|| format!("{}", file.display()))?;
             println!(
-                "loaded {} users, {} groups, {} rules",
+                "loaded {} users, {} groups, {} rules, {} tokens",
                 seed.users.len(),
                 seed.groups.len(),
-                seed.rules.len()
+                seed.rules.len(),
+                seed.tokens.len()
             );
+            Ok(())
+        }
+        Command::Backup { db, file } => {
+            if file.exists() {
+                bail!("{} exists: choose a new file for the copy", file.display());
+            }
+            let store = reclaim_local::SqliteStore::open(&db.db)
+                .with_context(|| format!("cannot open {}", db.db.display()))?;
+            let pages = store.backup_to(&file).await.with_context(|| {
+                format!("cannot copy {} to {}", db.db.display(), file.display())
+            })?;
+            println!(
+                "copied {} to {} ({pages} pages); keep {}.link-key with it",
+                db.db.display(),
+                file.display(),
+                db.db.display()
+            );
+            Ok(())
+        }
+        Command::Sessions {
+            command: SessionsCommand::EndAll { db },
+        } => {
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            let n = embedded.app.ports.sessions.end_all_sessions().await?;
+            println!("ended {n} session(s)");
             Ok(())
         }
     }

@@ -2,7 +2,7 @@
 //! people sign in with) and the demo data `reclaim serve --demo` loads.
 
 use reclaim_workflow::intake::Row;
-use reclaim_workflow::ports::{Directory, RuleStore, StoreError};
+use reclaim_workflow::ports::{Directory, RuleStore, StoreError, TokenStore};
 use reclaim_workflow::{AppliesTo, Exclusions, Group, Justification, Rule, User};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,9 +55,10 @@ impl SeedFile {
             if !users.contains(&user.as_str()) {
                 problems.push(format!("tokens: user '{user}' is not a user"));
             }
-            if token.len() < 16 {
+            if token.len() < reclaim_api::http::auth::MIN_TOKEN_LEN {
                 problems.push(format!(
-                    "tokens: the token of '{user}' is shorter than 16 characters"
+                    "tokens: the token of '{user}' is shorter than {} characters",
+                    reclaim_api::http::auth::MIN_TOKEN_LEN
                 ));
             }
         }
@@ -68,11 +69,13 @@ impl SeedFile {
         }
     }
 
-    /// Stores users, groups and rules (replacing ones with the same id).
+    /// Stores users, groups and rules (replacing ones with the same id), and the tokens as
+    /// SHA-256 digests (the file keeps the only copy of each token).
     pub async fn apply(
         &self,
         directory: &dyn Directory,
         rules: &dyn RuleStore,
+        tokens: &dyn TokenStore,
     ) -> Result<(), SeedError> {
         self.validate()?;
         for u in &self.users {
@@ -83,6 +86,11 @@ impl SeedFile {
         }
         for r in &self.rules {
             rules.put_rule(r).await?;
+        }
+        for (token, user) in &self.tokens {
+            tokens
+                .put_token(&reclaim_api::token_digest(token), user)
+                .await?;
         }
         Ok(())
     }

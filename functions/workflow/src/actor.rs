@@ -11,6 +11,21 @@ pub struct Principal {
     pub itil: bool,
     /// Assignment groups the person belongs to.
     pub groups: Vec<String>,
+    /// Groups whose keep requests this sam admin decides because nobody else in the group
+    /// can (see [`StandIn`]); empty for everyone else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stands_in: Vec<StandIn>,
+}
+
+/// Nobody decides on their own keep request. When the only member of an assignment group is
+/// the person asking (or the group has no members), the request goes to the sam admins: the
+/// application finds such groups in the directory and gives each sam admin a `StandIn`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandIn {
+    pub group: String,
+    /// The group's only member, whose own requests the sam admins decide; `None`: the group
+    /// has no members, so the sam admins decide every request of it.
+    pub requester: Option<String>,
 }
 
 impl Principal {
@@ -21,7 +36,18 @@ impl Principal {
             sam_admin: false,
             itil: false,
             groups: Vec::new(),
+            stands_in: Vec::new(),
         }
+    }
+
+    /// Whether this sam admin decides the candidate's keep request in place of its group.
+    pub fn stands_in_for(&self, c: &Candidate) -> bool {
+        let user = c.user.as_ref().map(|u| u.id.as_str());
+        self.sam_admin
+            && self.stands_in.iter().any(|s| {
+                c.assignment_group.as_deref() == Some(s.group.as_str())
+                    && s.requester.as_deref().is_none_or(|r| Some(r) == user)
+            })
     }
 
     /// Whether the candidate is this person's to watch over as staff: a sam admin looks after
@@ -73,6 +99,13 @@ impl Actor {
             (Some(p), Some(g)) => p.groups.iter().any(|x| x == g),
             _ => false,
         }
+    }
+
+    /// May decide the candidate's keep request: a member of its assignment group (or a sam
+    /// admin standing in for a group with no one else), and never the candidate's own user.
+    pub fn is_approver(&self, c: &Candidate) -> bool {
+        !self.is_candidate_user(c)
+            && (self.is_group_member(c) || self.person().is_some_and(|p| p.stands_in_for(c)))
     }
 
     /// The user who holds the right.

@@ -32,7 +32,7 @@ pub mod testing;
 pub mod transition;
 pub mod usage;
 
-pub use actor::{Actor, Principal};
+pub use actor::{Actor, Principal, StandIn};
 pub use effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
 pub use event::{Event, RevocationResult, Via};
 pub use graph::{workflow_graph, WorkflowGraph};

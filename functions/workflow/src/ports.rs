@@ -180,6 +180,71 @@ pub trait RuleStore: Send + Sync {
     async fn delete_rule(&self, id: &str) -> Result<bool, StoreError>;
 }
 
+/// A signed-in browser session, kept by the server so that signing out, or a sam admin
+/// signing everyone out, ends it at once on every instance; the browser's cookie only names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// SHA-256 (hex) of the secret in the browser's cookie: a copy of the store cannot be
+    /// replayed as cookies.
+    pub id: String,
+    pub user_id: String,
+    /// How the person proved who they are (`oidc`, `token`, `demo`), for the audit.
+    pub method: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// The earlier of the idle and the absolute end; after it the session is gone, whatever
+    /// the store still holds.
+    pub expires_at: Timestamp,
+}
+
+/// A sign-in sent to the identity provider that has not come back yet. It is taken once: a
+/// replayed `state` finds nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    /// SHA-256 (hex) of the `state` parameter.
+    pub id: String,
+    /// The `nonce` the ID token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier for the token request.
+    pub pkce_verifier: String,
+    /// The workspace path to return to.
+    pub next: String,
+    pub expires_at: Timestamp,
+}
+
+/// Workspace sessions and sign-ins in progress.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session (and may drop expired ones).
+    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// The session, unless it does not exist or `now` is past its `expires_at`.
+    async fn session(&self, id: &str, now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
+    /// Replaces a session that still exists (last seen, expiry); `false` when it was ended
+    /// meanwhile, which must not bring it back.
+    async fn touch_session(&self, session: &SessionRecord) -> Result<bool, StoreError>;
+    /// Ends one session; `false` when there was none.
+    async fn end_session(&self, id: &str) -> Result<bool, StoreError>;
+    /// Ends every session; returns how many there were.
+    async fn end_all_sessions(&self) -> Result<u64, StoreError>;
+    async fn put_sign_in(&self, pending: &PendingSignIn) -> Result<(), StoreError>;
+    /// Removes and returns the pending sign-in, unless it is missing or expired: of two takes
+    /// of the same id, at most one gets it.
+    async fn take_sign_in(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingSignIn>, StoreError>;
+}
+
+/// API bearer tokens, stored only as SHA-256 digests (hex) so a copy of the store gives no
+/// usable token.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Gives the token to a user (replacing whoever held it).
+    async fn put_token(&self, digest: &str, user_id: &str) -> Result<(), StoreError>;
+    async fn token_user(&self, digest: &str) -> Result<Option<String>, StoreError>;
+}
+
 /// A rendered message, ready to send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingMail {

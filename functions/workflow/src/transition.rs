@@ -145,7 +145,11 @@ impl<'a> Step<'a> {
 }
 
 const SAM_ADMIN: &str = "a sam admin";
-const GROUP_MEMBER: &str = "a member of the candidate's assignment group";
+const APPROVER: &str = "a member of the candidate's assignment group other than its user \
+                        (a sam admin when nobody else is in the group)";
+const NOT_OWN: &str = "someone other than the candidate's user: nobody decides on their own \
+                       keep request";
+const OTHER_SAM_ADMIN: &str = "a sam admin other than the candidate's user";
 const THE_USER: &str = "the candidate's user";
 const SCHEDULER: &str = "the scheduler";
 const REVOCATION: &str = "a revocation outcome";
@@ -220,7 +224,10 @@ pub fn apply(
             if c.state != AwaitingApproval {
                 return Err(not_allowed());
             }
-            require(actor.is_group_member(c), GROUP_MEMBER)?;
+            if actor.is_candidate_user(c) {
+                return Err(refuse(RefusalReason::Forbidden { who_may: NOT_OWN }));
+            }
+            require(actor.is_approver(c), APPROVER)?;
             let close = EffectKind::CloseTasks {
                 kinds: vec![TaskKind::Approval],
             };
@@ -307,6 +314,7 @@ pub fn apply(
                 return Err(not_allowed());
             }
             require(actor.is_sam_admin(), SAM_ADMIN)?;
+            require(!actor.is_candidate_user(c), OTHER_SAM_ADMIN)?;
             Step::new(c)
                 .to(ClosedSkipped)
                 .effect(EffectKind::CloseTasks {

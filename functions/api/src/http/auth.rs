@@ -1,8 +1,9 @@
 //! Who is calling: an [`Authenticate`] turns a request into a user id, and the directory
 //! (through [`App::principal`](crate::App::principal)) gives that user's roles and groups.
 //!
-//! Local mode uses [`BearerTokens`] from the seed file; on AWS the API Gateway JWT authorizer
-//! has already checked the token, and an `Authenticate` reading its claims plugs in instead.
+//! API clients present bearer tokens kept in the store as digests ([`StoredTokens`]); on AWS
+//! the API Gateway JWT authorizer has already checked the token, and an `Authenticate` reading
+//! its claims plugs in instead.
 
 use super::error::ApiError;
 use super::ApiState;
@@ -10,9 +11,10 @@ use async_trait::async_trait;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use reclaim_workflow::ports::TokenStore;
 use reclaim_workflow::Principal;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Why the caller could not be identified (as opposed to: identified as nobody).
 #[derive(Debug, thiserror::Error)]
@@ -47,62 +49,48 @@ pub trait Authenticate: Send + Sync {
     }
 }
 
-/// Static bearer tokens (token → user id), as the local seed/config file lists them.
-///
-/// Tokens are kept only as SHA-256 digests and looked up by the digest of the presented token,
-/// so the lookup's timing depends on the digest, never on how many leading characters of a
-/// real token the caller guessed right.
-#[derive(Clone, Default)]
-pub struct BearerTokens {
-    by_digest: HashMap<[u8; 32], String>,
-}
-
-impl std::fmt::Debug for BearerTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BearerTokens")
-            .field("tokens", &self.by_digest.len())
-            .finish_non_exhaustive()
-    }
-}
-
 /// Shortest token accepted: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-impl BearerTokens {
-    /// Builds the table; refuses short tokens and tokens given to two users, which would make
-    /// one person able to act as another.
-    pub fn new<I, T, U>(pairs: I) -> Result<Self, String>
-    where
-        I: IntoIterator<Item = (T, U)>,
-        T: AsRef<str>,
-        U: Into<String>,
-    {
-        let mut by_digest = HashMap::new();
-        for (token, user) in pairs {
-            let token = token.as_ref();
-            let user = user.into();
-            if token.len() < MIN_TOKEN_LEN {
-                return Err(format!(
-                    "the token of user {user} is shorter than {MIN_TOKEN_LEN} characters"
-                ));
-            }
-            if let Some(other) = by_digest.insert(digest(token), user.clone()) {
-                if other != user {
-                    return Err(format!("users {other} and {user} share a token"));
-                }
-            }
-        }
-        Ok(BearerTokens { by_digest })
-    }
+/// The SHA-256 (hex) under which a token is stored: a copy of the store holds no usable token.
+pub fn token_digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
-    /// The user a token belongs to.
-    pub fn lookup(&self, token: &str) -> Option<&str> {
-        self.by_digest.get(&digest(token)).map(String::as_str)
+/// Bearer tokens kept in the store as digests (`reclaim seed`, `serve --seed`).
+///
+/// The presented token is hashed and looked up by its digest: no stored secret is ever
+/// compared with what the caller sent, so the lookup's timing depends on the digest, never on
+/// how many leading characters of a real token the caller guessed.
+#[derive(Clone)]
+pub struct StoredTokens {
+    store: Arc<dyn TokenStore>,
+}
+
+impl std::fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredTokens { .. }")
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+impl StoredTokens {
+    pub fn new(store: Arc<dyn TokenStore>) -> Self {
+        StoredTokens { store }
+    }
+
+    /// The user a token belongs to.
+    pub async fn lookup(&self, token: &str) -> Result<Option<String>, AuthError> {
+        if token.len() < MIN_TOKEN_LEN || token.len() > 512 {
+            return Ok(None);
+        }
+        self.store
+            .token_user(&token_digest(token))
+            .await
+            .map_err(|e| AuthError::Unavailable(e.to_string()))
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
@@ -117,15 +105,16 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 }
 
 #[async_trait]
-impl Authenticate for BearerTokens {
+impl Authenticate for StoredTokens {
     async fn user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError> {
-        Ok(bearer_token(parts)
-            .and_then(|t| self.lookup(t))
-            .map(str::to_string))
+        match bearer_token(parts) {
+            Some(t) => self.lookup(t).await,
+            None => Ok(None),
+        }
     }
 
     async fn token_user_id(&self, token: &str) -> Result<Option<String>, AuthError> {
-        Ok(self.lookup(token.trim()).map(str::to_string))
+        self.lookup(token.trim()).await
     }
 }
 
@@ -190,6 +179,23 @@ impl FromRequestParts<ApiState> for Caller {
 mod tests {
     use super::*;
     use axum::http::Request;
+    use reclaim_workflow::ports::StoreError;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Memory(Mutex<HashMap<String, String>>);
+
+    #[async_trait]
+    impl TokenStore for Memory {
+        async fn put_token(&self, digest: &str, user_id: &str) -> Result<(), StoreError> {
+            self.0.lock().unwrap().insert(digest.into(), user_id.into());
+            Ok(())
+        }
+        async fn token_user(&self, digest: &str) -> Result<Option<String>, StoreError> {
+            Ok(self.0.lock().unwrap().get(digest).cloned())
+        }
+    }
 
     fn parts(auth: Option<&str>) -> Parts {
         let mut b = Request::builder().uri("/");
@@ -200,8 +206,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_known_token_names_its_user_and_others_name_nobody() {
-        let t = BearerTokens::new([("0123456789abcdef-ada", "ada")]).unwrap();
+    async fn a_stored_token_names_its_user_and_others_name_nobody() {
+        let store = Arc::new(Memory::default());
+        store
+            .put_token(&token_digest("0123456789abcdef-ada"), "ada")
+            .await
+            .unwrap();
+        let t = StoredTokens::new(store.clone());
         let id = |h| {
             let t = t.clone();
             async move { t.user_id(&parts(h)).await.unwrap() }
@@ -218,13 +229,22 @@ mod tests {
         assert_eq!(id(Some("Basic 0123456789abcdef-ada")).await, None);
         assert_eq!(id(Some("Bearer ")).await, None);
         assert_eq!(id(None).await, None);
+        assert!(
+            store
+                .0
+                .lock()
+                .unwrap()
+                .keys()
+                .all(|k| !k.contains("0123456789abcdef")),
+            "only the digest is stored"
+        );
     }
 
     #[test]
-    fn short_and_shared_tokens_are_refused() {
-        assert!(BearerTokens::new([("short", "ada")]).is_err());
-        assert!(
-            BearerTokens::new([("0123456789abcdef", "ada"), ("0123456789abcdef", "bob")]).is_err()
+    fn the_digest_is_sha_256_in_hex() {
+        assert_eq!(
+            token_digest("test"),
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
         );
     }
 }

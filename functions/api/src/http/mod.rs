@@ -57,6 +57,15 @@ pub struct ApiState {
     /// Believe `X-Forwarded-Proto: https` (cookies then get `Secure`). Only behind a proxy
     /// that sets it: otherwise a client could claim TLS it does not have.
     pub trust_forwarded_proto: bool,
+    /// Cookies always get `Secure`: the public URL is https, or a TLS proxy is in front.
+    pub secure_cookies: bool,
+    /// How long workspace sessions last.
+    pub session_policy: ui::session::SessionPolicy,
+    /// A demo: the sign-in page lets anyone pick a person from the directory. Never in
+    /// production, where the outbox page is not mounted either.
+    pub demo: bool,
+    /// Sign-in with the organisation's identity provider, when configured.
+    pub oidc: Option<Arc<ui::oidc::Oidc>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -66,15 +75,26 @@ impl std::fmt::Debug for ApiState {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("body_limit", &self.body_limit)
             .field("trust_forwarded_proto", &self.trust_forwarded_proto)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session_policy", &self.session_policy)
+            .field("demo", &self.demo)
+            .field("oidc", &self.oidc)
             .finish_non_exhaustive()
     }
 }
 
 impl ApiState {
-    /// No outbox page, addresses from the socket, the default body limit, and a random
-    /// session key (sessions end when the process does; see [`ApiState::with_session_key`]).
+    /// Production defaults: no outbox page, no person picker, addresses from the socket, the
+    /// default body limit, `Secure` cookies when the public URL is https, and a random key for
+    /// cookies and form tokens (see [`ApiState::with_session_key`] for one that outlives the
+    /// process).
     pub fn new(app: App, auth: Arc<dyn Authenticate>) -> Self {
+        let secure_cookies = app.settings.public_url.starts_with("https://");
         ApiState {
+            secure_cookies,
+            session_policy: ui::session::SessionPolicy::default(),
+            demo: false,
+            oidc: None,
             app,
             auth,
             outbox: None,
@@ -97,15 +117,32 @@ impl ApiState {
         self
     }
 
-    /// Local mode (the outbox is mounted): the workspace also lets people pick a user to sign
-    /// in as. That gives nothing the outbox does not already give: it shows every link.
-    pub fn local_mode(&self) -> bool {
-        self.outbox.is_some()
+    /// Behind a TLS proxy that sets `X-Forwarded-For` and `X-Forwarded-Proto`: believe both,
+    /// and give every cookie `Secure` (the browser reaches us over TLS).
+    pub fn behind_proxy(mut self) -> Self {
+        self.trust_forwarded_for = true;
+        self.trust_forwarded_proto = true;
+        self.secure_cookies = true;
+        self
     }
 
-    /// Mounts the outbox page over this outbox (local mode).
-    pub fn with_outbox(mut self, outbox: Arc<dyn OutboxView>) -> Self {
+    /// Offers sign-in with the organisation's identity provider.
+    pub fn with_oidc(mut self, oidc: Arc<ui::oidc::Oidc>) -> Self {
+        self.oidc = Some(oidc);
+        self
+    }
+
+    pub fn with_session_policy(mut self, policy: ui::session::SessionPolicy) -> Self {
+        self.session_policy = policy;
+        self
+    }
+
+    /// The demo: mounts the outbox page over this outbox and lets the sign-in page offer every
+    /// person in the directory. That gives nothing the outbox does not already give (it shows
+    /// every link), and neither exists outside a demo.
+    pub fn demo(mut self, outbox: Arc<dyn OutboxView>) -> Self {
         self.outbox = Some(outbox);
+        self.demo = true;
         self
     }
 
@@ -261,8 +298,107 @@ fn finish(routes: Routes, state: ApiState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One log line per request, with an id the response carries as `X-Request-Id` (a person
+/// reporting a problem can quote it). The route is logged as its template (`/respond/{token}`),
+/// never the path itself, and never the query or a header: links, tokens and secrets stay out
+/// of the logs.
+async fn log_request(mut req: Request<axum::body::Body>, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = id.get(..16).unwrap_or(&id).to_string();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(no route)".to_string(), |m| m.as_str().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    res
+}
+
+/// The id [`log_request`] gave this request.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// `scheme://host[:port]` of a URL, lower-cased, as browsers send it in `Origin`.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim();
+    let end = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| url[start..].find('/').map(|j| start + j))
+        .unwrap_or(url.len());
+    url[..end].to_ascii_lowercase()
+}
+
+/// Whether a request's `Origin` (or, without one, its `Referer`) is the public URL's origin.
+/// `None`: the request carries neither header.
+fn from_our_site(parts: &Parts, ours: &str) -> Option<bool> {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(origin) = header(header::ORIGIN) {
+        return Some(origin.trim().eq_ignore_ascii_case(ours));
+    }
+    header(header::REFERER).map(|r| {
+        let r = r.trim();
+        origin_of(r) == ours && (r.len() == ours.len() || r[ours.len()..].starts_with('/'))
+    })
+}
+
+/// Refuses a state-changing request sent from another site. Pages (`/ui`, `/respond`) are
+/// used with a cookie or a link token a browser attaches by itself, so their POSTs must say
+/// they come from the public URL (`Origin`, or `Referer` where a browser sends no `Origin`);
+/// the form token is a second, independent check. The JSON API authenticates with a bearer
+/// token no browser sends by itself; it refuses only a request that names a foreign origin.
+async fn same_origin(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    use axum::http::Method as M;
+    use axum::response::IntoResponse;
+    if matches!(*req.method(), M::GET | M::HEAD | M::OPTIONS) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let ours = origin_of(&state.app.settings.public_url);
+    let page = parts.uri.path().starts_with("/ui") || parts.uri.path().starts_with("/respond");
+    let allowed = match from_our_site(&parts, &ours) {
+        Some(ok) => ok,
+        None => !page,
+    };
+    if allowed {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    tracing::warn!(
+        path = parts.uri.path(),
+        origin = ?parts.headers.get(header::ORIGIN),
+        "refused a request from another site"
+    );
+    let e = ApiError::forbidden(
+        "this request did not come from a Reclaim page: open the page again and resubmit",
+    );
+    if page {
+        ui::UiError(e).into_response()
+    } else {
+        e.into_response()
+    }
 }
 
 /// The whole Router: link pages, the JSON API, and the outbox page when the state has one.
@@ -309,7 +445,9 @@ async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Respons
     let defaults = [
         (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Our own forms' POSTs must carry our origin (checked by `same_origin`); under
+        // `no-referrer` browsers send `Origin: null`. Other sites still get nothing.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CACHE_CONTROL, "no-store"),
     ];

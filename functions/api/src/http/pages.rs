@@ -52,6 +52,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/ui_sign_in.html"),
     ),
     (
+        "ui_signed_in.html",
+        include_str!("../../templates/pages/ui_signed_in.html"),
+    ),
+    (
         "ui_home.html",
         include_str!("../../templates/pages/ui_home.html"),
     ),

@@ -11,6 +11,9 @@
 //! | rule | `RULE` | `R#<id>` | | |
 //! | number counter | `META` | `NUMBERS` | | |
 //! | mail idempotency | `M#<effect key>` | `M` | | |
+//! | workspace session | `SESSION` | `S#<sha-256 of the cookie's secret>` | | |
+//! | sign-in in progress | `SIGNIN#<sha-256 of state>` | `P` | | |
+//! | API token | `DIR` | `K#<sha-256 of the token>` | | |
 //!
 //! A candidate, its history and its tasks share one partition, so one query reads them
 //! together and one transaction writes a transition. GSI1 spreads each state over
@@ -40,7 +43,8 @@ pub const NUMBER: &str = "num";
 pub const OPEN: &str = "open";
 /// Candidate id of a number alias.
 pub const TARGET: &str = "id";
-/// Epoch seconds after which an item may be deleted by DynamoDB's TTL (mail records only).
+/// Epoch seconds after which an item may be deleted by DynamoDB's TTL (mail records,
+/// sessions, sign-ins in progress).
 /// Deletion lags, so readers check it too.
 pub const EXPIRES: &str = "exp";
 /// The number counter's last allocated value.
@@ -80,6 +84,23 @@ pub const MAIL_SK: &str = "M";
 
 pub fn mail_pk(key: &str) -> String {
     format!("M#{key}")
+}
+
+/// Every session in one partition, so signing everyone out is one query; a session is read
+/// once per page view, far below a partition's limits.
+pub const SESSION_PK: &str = "SESSION";
+pub const SIGN_IN_SK: &str = "P";
+
+pub fn session_sk(id: &str) -> String {
+    format!("S#{id}")
+}
+
+pub fn sign_in_pk(id: &str) -> String {
+    format!("SIGNIN#{id}")
+}
+
+pub fn token_sk(digest: &str) -> String {
+    format!("K#{digest}")
 }
 
 /// FNV-1a: stable across processes and releases (unlike `std`'s hasher), which a stored

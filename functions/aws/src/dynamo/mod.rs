@@ -16,6 +16,7 @@ pub mod capacity;
 mod directory;
 pub mod keys;
 mod list;
+mod sessions;
 pub mod table;
 mod tasks;
 

@@ -12,6 +12,7 @@ mod candidates;
 mod codec;
 mod directory;
 mod schema;
+mod sessions;
 mod tasks;
 mod writer;
 
@@ -193,6 +194,44 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Copies the database to a new file with SQLite's online backup, while others keep
+    /// reading and writing: the copy is the database as of one moment (every page is copied
+    /// in one step under one read snapshot, which WAL lets writers go on beside). Returns the
+    /// number of pages copied. The copy is written beside its final name and renamed, so a
+    /// failed backup leaves no half file behind.
+    pub async fn backup_to(&self, to: &Path) -> Result<u64, StoreError> {
+        let (from, to) = (self.inner.path.clone(), to.to_path_buf());
+        let options = self.inner.options.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut partial = to.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let _ = std::fs::remove_file(&partial);
+            let src = connect(&from, &options).map_err(codec::sql_error)?;
+            let mut dst = Connection::open(&partial).map_err(codec::sql_error)?;
+            let pages = {
+                let backup =
+                    rusqlite::backup::Backup::new(&src, &mut dst).map_err(codec::sql_error)?;
+                match backup.step(-1).map_err(codec::sql_error)? {
+                    rusqlite::backup::StepResult::Done => {}
+                    other => {
+                        return Err(StoreError::Unavailable(format!(
+                            "the backup could not finish ({other:?}); try again"
+                        )))
+                    }
+                }
+                backup.progress().pagecount
+            };
+            drop(dst);
+            std::fs::rename(&partial, &to).map_err(|e| {
+                StoreError::Unavailable(format!("cannot write {}: {e}", to.display()))
+            })?;
+            Ok(u64::try_from(pages).unwrap_or(0))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("backup task: {e}")))?
     }
 
     /// How many writes shared each transaction so far (group commit at work).

@@ -106,8 +106,30 @@ DROP INDEX outbox_pending_candidate;
 CREATE INDEX outbox_pending ON outbox (seq) WHERE state = 'pending';
 "#;
 
+/// Step 3: what signing in needs kept on the server: workspace sessions (so signing out ends
+/// them), sign-ins waiting for the identity provider (each taken once), and API tokens as
+/// SHA-256 digests.
+const V3: &str = r#"
+CREATE TABLE sessions (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE TABLE sign_ins (
+    id         TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+    digest  TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL
+);
+"#;
+
 /// Every step, in order; the schema version is the number of steps applied.
-const STEPS: &[&str] = &[V1, V2];
+const STEPS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;

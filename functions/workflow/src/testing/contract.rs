@@ -23,16 +23,23 @@ use crate::model::{
     AppliesTo, Candidate, Exclusions, Group, Justification, Rule, State, Task, TaskKind, User,
 };
 use crate::ports::{
-    CandidateFilter, CandidateStore, Change, Directory, PageRequest, RuleStore, StoreError,
-    TaskStore,
+    CandidateFilter, CandidateStore, Change, Directory, PageRequest, PendingSignIn, RuleStore,
+    SessionRecord, SessionStore, StoreError, TaskStore, TokenStore,
 };
 use crate::transition::apply;
 use chrono::Duration;
 use std::collections::{BTreeSet, HashSet};
 
 /// Every port a full store implements.
-pub trait ContractStore: CandidateStore + TaskStore + Directory + RuleStore {}
-impl<T: CandidateStore + TaskStore + Directory + RuleStore + ?Sized> ContractStore for T {}
+pub trait ContractStore:
+    CandidateStore + TaskStore + Directory + RuleStore + SessionStore + TokenStore
+{
+}
+impl<
+        T: CandidateStore + TaskStore + Directory + RuleStore + SessionStore + TokenStore + ?Sized,
+    > ContractStore for T
+{
+}
 
 /// The names of every check, in the order the macro runs them.
 pub const CHECKS: &[&str] = &[
@@ -51,6 +58,9 @@ pub const CHECKS: &[&str] = &[
     "directory_round_trip",
     "rules_round_trip",
     "numbers_are_unique_and_increasing",
+    "sessions_end_at_once_and_expire",
+    "sign_ins_are_taken_once",
+    "tokens_are_found_by_digest",
 ];
 
 /// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
@@ -73,7 +83,10 @@ macro_rules! store_contract_tests {
             tasks_create_is_idempotent_and_close_by_kind,
             directory_round_trip,
             rules_round_trip,
-            numbers_are_unique_and_increasing
+            numbers_are_unique_and_increasing,
+            sessions_end_at_once_and_expire,
+            sign_ins_are_taken_once,
+            tokens_are_found_by_digest
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -759,4 +772,112 @@ pub async fn numbers_are_unique_and_increasing(store: &(impl ContractStore + ?Si
     assert!(c > b);
     let d = store.allocate_numbers(1).await.unwrap();
     assert!(d >= c + 10);
+}
+
+fn session(id: &str, user: &str, now: crate::model::Timestamp) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        user_id: user.into(),
+        method: "token".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + Duration::hours(1),
+    }
+}
+
+pub async fn sessions_end_at_once_and_expire(store: &(impl ContractStore + ?Sized)) {
+    let now = chrono::Utc::now();
+    assert_eq!(store.session("s-1", now).await.unwrap(), None);
+    let mut one = session("s-1", "ada", now);
+    store.put_session(&one).await.unwrap();
+    store
+        .put_session(&session("s-2", "bob", now))
+        .await
+        .unwrap();
+    store
+        .put_session(&session("s-3", "ada", now))
+        .await
+        .unwrap();
+    assert_eq!(store.session("s-1", now).await.unwrap(), Some(one.clone()));
+
+    one.last_seen_at = now + Duration::minutes(30);
+    one.expires_at = now + Duration::minutes(90);
+    assert!(store.touch_session(&one).await.unwrap(), "s-1 exists");
+    assert_eq!(
+        store
+            .session("s-1", now + Duration::minutes(70))
+            .await
+            .unwrap(),
+        Some(one.clone()),
+        "a touch moves the expiry"
+    );
+    assert_eq!(
+        store
+            .session("s-1", now + Duration::minutes(90))
+            .await
+            .unwrap(),
+        None,
+        "an expired session is gone whatever the store still holds"
+    );
+
+    assert!(store.end_session("s-1").await.unwrap());
+    assert!(!store.end_session("s-1").await.unwrap(), "ended once");
+    assert_eq!(store.session("s-1", now).await.unwrap(), None);
+    assert!(
+        !store.touch_session(&one).await.unwrap(),
+        "a touch does not bring an ended session back"
+    );
+    assert_eq!(store.session("s-1", now).await.unwrap(), None);
+
+    assert_eq!(store.end_all_sessions().await.unwrap(), 2);
+    assert_eq!(store.session("s-2", now).await.unwrap(), None);
+    assert_eq!(store.session("s-3", now).await.unwrap(), None);
+    assert_eq!(store.end_all_sessions().await.unwrap(), 0);
+}
+
+pub async fn sign_ins_are_taken_once(store: &(impl ContractStore + ?Sized)) {
+    let now = chrono::Utc::now();
+    let pending = PendingSignIn {
+        id: "state-1".into(),
+        nonce: "nonce-1".into(),
+        pkce_verifier: "verifier-1".into(),
+        next: "/ui/approvals".into(),
+        expires_at: now + Duration::minutes(10),
+    };
+    store.put_sign_in(&pending).await.unwrap();
+    let mut late = pending.clone();
+    late.id = "state-2".into();
+    store.put_sign_in(&late).await.unwrap();
+    assert_eq!(
+        store.take_sign_in("state-1", now).await.unwrap(),
+        Some(pending)
+    );
+    assert_eq!(
+        store.take_sign_in("state-1", now).await.unwrap(),
+        None,
+        "a replayed state finds nothing"
+    );
+    assert_eq!(
+        store
+            .take_sign_in("state-2", now + Duration::minutes(11))
+            .await
+            .unwrap(),
+        None,
+        "an expired sign-in is refused"
+    );
+    assert_eq!(store.take_sign_in("state-2", now).await.unwrap(), None);
+    assert_eq!(store.take_sign_in("never", now).await.unwrap(), None);
+}
+
+pub async fn tokens_are_found_by_digest(store: &(impl ContractStore + ?Sized)) {
+    let d = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    assert_eq!(store.token_user(d).await.unwrap(), None);
+    store.put_token(d, "ada").await.unwrap();
+    assert_eq!(store.token_user(d).await.unwrap().as_deref(), Some("ada"));
+    store.put_token(d, "bob").await.unwrap();
+    assert_eq!(
+        store.token_user(d).await.unwrap().as_deref(),
+        Some("bob"),
+        "a token has one holder"
+    );
 }

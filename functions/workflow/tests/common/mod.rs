@@ -41,6 +41,7 @@ pub fn actor(kind: Kind) -> Actor {
             sam_admin: admin,
             itil: false,
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            stands_in: Vec::new(),
         })
     };
     match kind {

@@ -13,6 +13,7 @@
 //! test checks that table against what the Router mounts.
 
 pub mod form;
+pub mod oidc;
 pub mod rules;
 pub mod session;
 pub mod svg;
@@ -39,8 +40,8 @@ use reclaim_workflow::{
 };
 use serde::{Deserialize, Serialize};
 use session::{
-    add_cookie, bad_form_token, cookie, over_tls, random_text, set_cookie, Session, SessionKey,
-    SESSION_COOKIE, SESSION_SECS, SIGN_IN_COOKIE,
+    add_cookie, bad_form_token, cookie, random_text, secure_cookies, set_cookie, SessionKey,
+    SESSION_COOKIE, SIGN_IN_COOKIE,
 };
 use std::sync::Arc;
 
@@ -73,7 +74,25 @@ pub const PAGES: &[RouteDoc] = &[
         "Sign in (form)",
         Access::Public,
     ),
+    page(
+        Method::Get,
+        "/ui/sign-in/oidc",
+        "Sign in with the identity provider (redirects there)",
+        Access::Public,
+    ),
+    page(
+        Method::Get,
+        "/ui/oidc/callback",
+        "Where the identity provider sends people back",
+        Access::Public,
+    ),
     page(Method::Post, "/ui/sign-out", "Sign out", Access::User),
+    page(
+        Method::Post,
+        "/ui/sessions/end-all",
+        "Sign everyone out",
+        Access::SamAdmin,
+    ),
     page(
         Method::Get,
         "/ui/candidates",
@@ -185,7 +204,10 @@ pub(super) fn routes() -> Routes {
         .add(Get, "/ui", home)
         .add(Get, "/ui/sign-in", sign_in_page)
         .add(Post, "/ui/sign-in", sign_in)
+        .add(Get, "/ui/sign-in/oidc", oidc_start)
+        .add(Get, "/ui/oidc/callback", oidc_callback)
         .add(Post, "/ui/sign-out", sign_out)
+        .add(Post, "/ui/sessions/end-all", end_all_sessions)
         .add(Get, "/ui/candidates", candidates_page)
         .add(Post, "/ui/candidates/reclaim", bulk_reclaim)
         .add(Get, "/ui/candidates/{id}", candidate_page)
@@ -288,7 +310,7 @@ pub struct Viewer {
     pub form_token: String,
     nonce: String,
     key: Arc<SessionKey>,
-    local: bool,
+    demo: bool,
 }
 
 impl Viewer {
@@ -310,14 +332,13 @@ impl Viewer {
                 let nonce = format!("gateway:{id}");
                 (id, nonce)
             }
-            None => {
-                let session = cookie(&parts.headers, SESSION_COOKIE)
-                    .and_then(|v| state.session_key.open(v, state.app.now()));
-                match session {
-                    Some(s) => (s.user_id, s.nonce),
-                    None => return Ok(None),
-                }
-            }
+            None => match session::current(state, &parts.headers)
+                .await
+                .map_err(AppError::from)?
+            {
+                Some(s) => (s.user_id, s.id),
+                None => return Ok(None),
+            },
         };
         let Some(principal) = state.app.principal(&user_id).await? else {
             return Ok(None);
@@ -336,7 +357,7 @@ impl Viewer {
             name,
             nonce,
             key: state.session_key.clone(),
-            local: state.local_mode(),
+            demo: state.demo,
         }))
     }
 
@@ -376,7 +397,7 @@ impl Viewer {
             },
             csrf => self.form_token,
             nav,
-            local => self.local,
+            demo => self.demo,
             workspace => true,
         }
     }
@@ -436,7 +457,7 @@ async fn sign_in_form(
     error: Option<&str>,
 ) -> UiResult {
     let nonce = random_text(1);
-    let users = if s.local_mode() {
+    let users = if s.demo {
         let groups = s
             .app
             .ports
@@ -480,7 +501,8 @@ async fn sign_in_form(
         "ui_sign_in.html",
         context! {
             users,
-            local => s.local_mode(),
+            demo => s.demo,
+            oidc => s.oidc.as_ref().map(|o| o.config().display_name.clone()),
             csrf => s.session_key.form_token("sign-in", &nonce),
             next,
             error,
@@ -488,7 +510,7 @@ async fn sign_in_form(
     );
     add_cookie(
         res.headers_mut(),
-        set_cookie(SIGN_IN_COOKIE, &nonce, 3600, over_tls(parts, s)),
+        set_cookie(SIGN_IN_COOKIE, &nonce, 3600, secure_cookies(parts, s)),
     );
     Ok(res)
 }
@@ -507,7 +529,118 @@ pub async fn sign_in_page(
     sign_in_form(&s, &parts, StatusCode::OK, &next, None).await
 }
 
-/// Signs in with a pasted token, or (local mode) as a picked user.
+/// Sends the browser to the identity provider (404 where none is configured).
+pub async fn oidc_start(
+    State(s): State<ApiState>,
+    parts: Parts,
+    q: Result<Query<NextQuery>, ApiError>,
+) -> UiResult {
+    let Some(oidc) = s.oidc.clone() else {
+        return Err(ApiError::no_route().into());
+    };
+    let next = q.ok().and_then(|Query(q)| q.next);
+    let next = safe_next(next.as_deref()).to_string();
+    match oidc.start(&s, &parts, &next).await {
+        Ok((url, cookie)) => {
+            let mut res = see_other(&url);
+            add_cookie(res.headers_mut(), cookie);
+            Ok(res)
+        }
+        Err(e) => Err(oidc_problem(e)),
+    }
+}
+
+/// What the identity provider sends back.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// The issuer that answered (RFC 9207), where the provider says it.
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn oidc_problem(e: oidc::OidcError) -> UiError {
+    use oidc::OidcError as E;
+    tracing::warn!(error = %e, "sign-in with the identity provider refused");
+    let status = match &e {
+        E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        E::Refused(_) => StatusCode::UNAUTHORIZED,
+        E::UnknownPerson(_) => StatusCode::FORBIDDEN,
+        E::Store(err) if err.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match &e {
+        // The provider's own words can help a person; ours for the rest.
+        E::Unavailable(_) => {
+            "The identity provider could not be reached. Please try again in a few minutes."
+                .to_string()
+        }
+        other => other.to_string(),
+    };
+    UiError(ApiError::new(status, "sign_in_refused", message))
+}
+
+/// Finishes a sign-in with the identity provider: a session for a person the directory knows,
+/// a page saying why for anything else.
+pub async fn oidc_callback(
+    State(s): State<ApiState>,
+    parts: Parts,
+    q: Result<Query<CallbackQuery>, ApiError>,
+) -> UiResult {
+    let Some(oidc) = s.oidc.clone() else {
+        return Err(ApiError::no_route().into());
+    };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    let clear = oidc::binding_cookie("", 0, secure_cookies(&parts, &s));
+    let issuer = oidc.config().issuer.trim_end_matches('/');
+    let result = match (q.error.as_deref(), q.code.as_deref(), q.state.as_deref()) {
+        _ if q
+            .iss
+            .as_deref()
+            .is_some_and(|i| i.trim_end_matches('/') != issuer) =>
+        {
+            Err(oidc::OidcError::Refused(
+                "the answer came from another identity provider than the one configured".into(),
+            ))
+        }
+        (Some(error), _, _) => Err(oidc::OidcError::Refused(format!(
+            "the identity provider did not sign you in: {}",
+            q.error_description.as_deref().unwrap_or(error)
+        ))),
+        (None, Some(code), Some(state)) => oidc.finish(&s, &parts, code, state).await,
+        _ => Err(oidc::OidcError::Refused(
+            "the identity provider's answer had no code or state".into(),
+        )),
+    };
+    let signed_in = match result {
+        Ok(x) => x,
+        Err(e) => {
+            let mut res = oidc_problem(e).into_response();
+            add_cookie(res.headers_mut(), clear);
+            return Ok(res);
+        }
+    };
+    let cookie = session::start(&s, &parts, &signed_in.user_id, "oidc")
+        .await
+        .map_err(AppError::from)?;
+    tracing::info!(user = %signed_in.user_id, method = "oidc", "signed in");
+    // A page, not a redirect: the browser arrived here from the provider (a cross-site
+    // navigation), and a redirect would carry that on, so the `SameSite=Strict` session cookie
+    // would not be sent with it. The page's own refresh is a same-site navigation.
+    let next = safe_next(Some(&signed_in.next)).to_string();
+    let mut res = render(
+        StatusCode::OK,
+        "ui_signed_in.html",
+        context! { next, workspace => true },
+    );
+    add_cookie(res.headers_mut(), cookie);
+    add_cookie(res.headers_mut(), clear);
+    Ok(res)
+}
+
+/// Signs in with a pasted token, or (in a demo) as a picked person.
 pub async fn sign_in(State(s): State<ApiState>, parts: Parts, UiForm(f): UiForm) -> UiResult {
     let next = safe_next(f.get("next")).to_string();
     let nonce = cookie(&parts.headers, SIGN_IN_COOKIE).unwrap_or_default();
@@ -531,40 +664,33 @@ pub async fn sign_in(State(s): State<ApiState>, parts: Parts, UiForm(f): UiForm)
     };
     let token = f.get("token").map(str::trim).filter(|t| !t.is_empty());
     let picked = f.get("user").map(str::trim).filter(|u| !u.is_empty());
-    let user_id = match (token, picked) {
-        (Some(t), _) => s.auth.token_user_id(t).await.map_err(unavailable)?,
-        (None, Some(u)) if s.local_mode() => Some(u.to_string()),
-        _ => None,
+    let (user_id, method) = match (token, picked) {
+        (Some(t), _) => (s.auth.token_user_id(t).await.map_err(unavailable)?, "token"),
+        (None, Some(u)) if s.demo => (Some(u.to_string()), "demo"),
+        _ => (None, "none"),
     };
     let known = match &user_id {
         Some(id) => s.app.principal(id).await?.is_some(),
         None => false,
     };
     let Some(user_id) = user_id.filter(|_| known) else {
-        let why = if token.is_some() {
-            "That token is not valid."
-        } else {
-            "Choose a person or paste a token."
+        let why = match (token, s.demo) {
+            (Some(_), _) => "That token is not valid.",
+            (None, true) => "Choose a person or paste a token.",
+            (None, false) => "Paste your access token.",
         };
         return sign_in_form(&s, &parts, StatusCode::UNAUTHORIZED, &next, Some(why)).await;
     };
-    let session = Session {
-        user_id,
-        nonce: random_text(1),
-        expires_at: s.app.now().timestamp() + SESSION_SECS,
-    };
-    let secure = over_tls(&parts, &s);
+    let cookie = session::start(&s, &parts, &user_id, method)
+        .await
+        .map_err(AppError::from)?;
+    tracing::info!(user = %user_id, method, "signed in");
     let mut res = see_other(&next);
+    add_cookie(res.headers_mut(), cookie);
     add_cookie(
         res.headers_mut(),
-        set_cookie(
-            SESSION_COOKIE,
-            &s.session_key.seal(&session),
-            SESSION_SECS,
-            secure,
-        ),
+        set_cookie(SIGN_IN_COOKIE, "", 0, secure_cookies(&parts, &s)),
     );
-    add_cookie(res.headers_mut(), set_cookie(SIGN_IN_COOKIE, "", 0, secure));
     Ok(res)
 }
 
@@ -575,10 +701,40 @@ pub async fn sign_out(
     UiForm(f): UiForm,
 ) -> UiResult {
     v.check(&f)?;
+    session::end(&s, &parts.headers)
+        .await
+        .map_err(AppError::from)?;
+    tracing::info!(user = %v.principal.user_id, "signed out");
     let mut res = see_other("/ui/sign-in");
     add_cookie(
         res.headers_mut(),
-        set_cookie(SESSION_COOKIE, "", 0, over_tls(&parts, &s)),
+        set_cookie(SESSION_COOKIE, "", 0, secure_cookies(&parts, &s)),
+    );
+    Ok(res)
+}
+
+/// Ends every workspace session, the admin's own included (a suspected stolen cookie, a
+/// departed colleague). API tokens are not sessions and stay valid.
+pub async fn end_all_sessions(
+    State(s): State<ApiState>,
+    parts: Parts,
+    v: Viewer,
+    UiForm(f): UiForm,
+) -> UiResult {
+    v.check(&f)?;
+    v.require_sam_admin("signing everyone out")?;
+    let ended = s
+        .app
+        .ports
+        .sessions
+        .end_all_sessions()
+        .await
+        .map_err(AppError::from)?;
+    tracing::warn!(by = %v.principal.user_id, ended, "every workspace session ended");
+    let mut res = see_other("/ui/sign-in");
+    add_cookie(
+        res.headers_mut(),
+        set_cookie(SESSION_COOKIE, "", 0, secure_cookies(&parts, &s)),
     );
     Ok(res)
 }
@@ -1011,6 +1167,7 @@ pub async fn candidate_page(
                 attention => c.attention,
                 last_outcome => c.revocation.last_outcome,
             },
+            stand_in => c.state == WfState::AwaitingApproval && v.principal.stands_in_for(&c),
             buttons,
             can_note,
             can_assign,
@@ -1241,6 +1398,7 @@ pub async fn approvals_page(
             version => c.version,
             reason => asked.and_then(|h| h.reason.clone()),
             asked_at => asked.map(|h| when(h.at)),
+            stand_in => v.principal.stands_in_for(c),
         });
     }
     Ok(v.render(
