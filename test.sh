@@ -63,7 +63,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb]" flask flask-cors \
-    cfn-lint aws-sam-translator checkov
+    cfn-lint aws-sam-translator checkov parliament
 moto_port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$venv/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$out/moto.log" 2>&1 &
 pids+=("$!")
@@ -78,10 +78,13 @@ done
     || { echo "moto did not start; see $out/moto.log"; exit 1; }
 echo "moto at $RECLAIM_MOTO_URL"
 
-step "infra (cfn-lint, SAM transform, checkov)"
+step "infra (cfn-lint, SAM transform, parliament, checkov)"
 "$venv/bin/cfn-lint" infra/template.yaml
 "$venv/bin/python" infra/sam_transform.py infra/template.yaml "$out/template.transformed.json"
 "$venv/bin/cfn-lint" "$out/template.transformed.json"
+# Every policy document after the transform (roles, managed policies, key and queue policies)
+# through parliament; the exceptions are listed, each with its reason, in the script.
+"$venv/bin/python" infra/lint_policies.py "$out/template.transformed.json"
 # Skipped checkov checks, each on purpose:
 # - CKV_AWS_117 (Lambda in a VPC): the functions reach only AWS APIs (DynamoDB, SES, Secrets
 #   Manager) and vendor APIs through plugins; a VPC would add NAT or endpoint cost and cold-start

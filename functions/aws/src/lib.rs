@@ -10,7 +10,8 @@
 //!   table's stream is the outbox ([`stream`]).
 //! - [`SesMailer`] — SES v2, HTML and text, at most one message per effect key.
 //! - [`wiring`] — builds the application once per Lambda process; the four binaries
-//!   (`respond`, `api`, `effects`, `sweep`) are thin `main`s over it.
+//!   (`respond`, `api`, `effects`, `sweep`) are thin `main`s over it. Every AWS client comes
+//!   from its [`wiring::Clients`], which can record each call as IAM will see it ([`calls`]).
 //!
 //! Configuration comes from the standard AWS environment ([`config::sdk_config`]), so
 //! `AWS_ENDPOINT_URL` points every client at an emulator.
@@ -27,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod calls;
 pub mod config;
 pub mod dynamo;
 pub mod error;

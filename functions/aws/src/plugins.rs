@@ -97,29 +97,39 @@ pub fn revoker_from_env() -> Result<(Arc<dyn Revoker>, Option<PluginHost>), Host
 }
 
 /// Fetches the Secrets Manager secret `prefix + NAME` for every `store:NAME` source the loaded
-/// plugins are granted, and hands each value to the host; returns how many were provided. A
-/// secret that cannot be read is logged (by name, never by value) and left out: its plugin
-/// then answers "misconfigured" naming the secret, and only that plugin's candidates wait.
+/// plugins are granted ([`store_secrets`]), and hands each value to the host; returns how many
+/// were provided. `client` is the function's own ([`crate::wiring::Clients::secrets`]).
 pub async fn provide_store_secrets(
     host: &PluginHost,
-    sdk: &aws_config::SdkConfig,
+    client: &aws_sdk_secretsmanager::Client,
     prefix: &str,
 ) -> usize {
     let names = host.store_secret_names();
     if names.is_empty() {
         return 0;
     }
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let found = store_secrets(client, prefix, &names).await;
+    for (name, value) in &found {
+        host.provide_secret(name, value.clone());
+    }
+    found.len()
+}
+
+/// The values of the secrets `prefix + NAME` for `names`, as (NAME, value). A secret that
+/// cannot be read is logged (by name, never by value) and left out: its plugin then answers
+/// "misconfigured" naming the secret, and only that plugin's candidates wait.
+pub async fn store_secrets(
+    client: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+    names: &[String],
+) -> Vec<(String, String)> {
     let started = std::time::Instant::now();
-    let mut provided = 0;
-    for name in &names {
+    let mut found = Vec::new();
+    for name in names {
         let id = format!("{prefix}{name}");
         match client.get_secret_value().secret_id(&id).send().await {
             Ok(out) => match out.secret_string().filter(|s| !s.is_empty()) {
-                Some(value) => {
-                    host.provide_secret(name, value.to_string());
-                    provided += 1;
-                }
+                Some(value) => found.push((name.clone(), value.to_string())),
                 None => tracing::error!(secret = %id, "plugin secret has no string value"),
             },
             Err(e) => tracing::error!(
@@ -130,10 +140,10 @@ pub async fn provide_store_secrets(
         }
     }
     tracing::info!(
-        provided,
+        provided = found.len(),
         wanted = names.len(),
         ms = started.elapsed().as_secs_f64() * 1e3,
         "plugin secrets from Secrets Manager"
     );
-    provided
+    found
 }

@@ -1,7 +1,14 @@
 //! Building the application over DynamoDB and SES, once per Lambda process: the four
 //! binaries call [`build`] in `main` and their handlers borrow what it returns, so a cold
 //! start pays for clients, configuration and secrets once and every invocation is cheap.
+//!
+//! Every AWS client a function uses comes from its [`Clients`], the one place where clients
+//! are made: when calls are being recorded ([`crate::calls`]), each client carries the
+//! recorder, tagged with the function, so what a function's role must allow can be checked
+//! against `infra/template.yaml` (`tests/roles.rs`).
 
+use crate::calls::CallLog;
+pub use crate::calls::Function;
 use crate::config::{sdk_config, AwsSettings, ConfigError, LinkKeySource};
 use crate::dynamo::DynamoStore;
 use crate::ses::SesMailer;
@@ -19,12 +26,60 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// The AWS clients of one function: every client its code uses is made here, with the
+/// function's call recorder when there is one.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    function: Function,
+    sdk: aws_config::SdkConfig,
+    calls: Option<CallLog>,
+}
+
+impl Clients {
+    /// Clients for `function` from `sdk`, recording into `calls` when given.
+    pub fn new(function: Function, sdk: &aws_config::SdkConfig, calls: Option<CallLog>) -> Self {
+        Clients {
+            function,
+            sdk: sdk.clone(),
+            calls,
+        }
+    }
+
+    pub fn function(&self) -> Function {
+        self.function
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(&self.sdk);
+        if let Some(log) = &self.calls {
+            conf = conf.interceptor(log.interceptor(self.function));
+        }
+        aws_sdk_dynamodb::Client::from_conf(conf.build())
+    }
+
+    pub fn ses(&self) -> aws_sdk_sesv2::Client {
+        let mut conf = aws_sdk_sesv2::config::Builder::from(&self.sdk);
+        if let Some(log) = &self.calls {
+            conf = conf.interceptor(log.interceptor(self.function));
+        }
+        aws_sdk_sesv2::Client::from_conf(conf.build())
+    }
+
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
+        if let Some(log) = &self.calls {
+            conf = conf.interceptor(log.interceptor(self.function));
+        }
+        aws_sdk_secretsmanager::Client::from_conf(conf.build())
+    }
+}
+
 /// Everything a function needs, built once.
 #[derive(Clone, Debug)]
 pub struct Wiring {
     pub app: App,
-    /// The SDK configuration the clients were built from, for further clients at init.
-    pub sdk: aws_config::SdkConfig,
+    /// Where further clients come from at init (the effects function's plugin secrets).
+    pub clients: Clients,
     pub store: DynamoStore,
     pub settings: AwsSettings,
     /// Signs the workspace's form tokens; the same in every instance of the function.
@@ -63,15 +118,33 @@ pub enum WiringError {
     LinkKey(String),
 }
 
-/// Reads the environment and builds the application over DynamoDB and SES with `revoker`.
-pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
+/// Reads the environment and builds `function`'s application over DynamoDB and SES with
+/// `revoker`. Calls are recorded only when [`crate::calls::CALL_LOG_ENV`] names a file.
+pub async fn build(function: Function, revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
     let settings = AwsSettings::from_env()?;
     let started = Instant::now();
     let sdk = sdk_config().await;
+    build_with(
+        Clients::new(function, &sdk, CallLog::from_env()),
+        settings,
+        revoker,
+        started,
+    )
+    .await
+}
+
+/// [`build`] over given clients and settings (tests pass the emulator's configuration and a
+/// [`CallLog`]). `started` is when the cold start began, for the log line.
+pub async fn build_with(
+    clients: Clients,
+    settings: AwsSettings,
+    revoker: Arc<dyn Revoker>,
+    started: Instant,
+) -> Result<Wiring, WiringError> {
     let sdk_done = Instant::now();
     let key = match &settings.link_key {
         LinkKeySource::Inline(k) => k.clone(),
-        LinkKeySource::Secret(id) => secret(&sdk, id).await?,
+        LinkKeySource::Secret(id) => secret(&clients, id).await?,
     };
     // Cold starts are billed and felt: say where the time went (CloudWatch keeps it).
     tracing::info!(
@@ -81,14 +154,15 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
             LinkKeySource::Inline(_) => "environment",
             LinkKeySource::Secret(_) => "secrets-manager",
         },
+        function = %clients.function(),
         "clients ready"
     );
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
     let session_key = SessionKeyBytes::derive(key.as_bytes());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table);
+    let store = DynamoStore::new(clients.dynamodb(), &settings.table);
     let mailer = SesMailer::new(
-        aws_sdk_sesv2::Client::new(&sdk),
+        clients.ses(),
         store.clone(),
         settings.sender.clone(),
         settings.configuration_set.clone(),
@@ -106,7 +180,7 @@ pub async fn build(revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
         store,
         settings,
         session_key,
-        sdk,
+        clients,
     })
 }
 
@@ -154,9 +228,9 @@ pub fn app(
 }
 
 /// The link-signing key from Secrets Manager (a secret string), read once at init.
-async fn secret(sdk: &aws_config::SdkConfig, id: &str) -> Result<String, WiringError> {
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let out = client
+async fn secret(clients: &Clients, id: &str) -> Result<String, WiringError> {
+    let out = clients
+        .secrets()
         .get_secret_value()
         .secret_id(id)
         .send()

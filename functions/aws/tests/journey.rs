@@ -11,13 +11,12 @@ use aws_lambda_events::dynamodb::Event as StreamEvent;
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
 use reclaim_api::{
-    admin_routes, public_routes, ApiState, App, HmacLinkSigner, ManualTaskRevoker, NoAuthentication,
+    admin_routes, public_routes, ApiState, HmacLinkSigner, ManualTaskRevoker, NoAuthentication,
 };
-use reclaim_aws::config::{AwsSettings, LinkKeySource};
-use reclaim_aws::wiring::{self, JwtClaims};
-use reclaim_aws::{DynamoStore, SesMailer};
+use reclaim_aws::wiring::{Function, JwtClaims, Wiring};
+use reclaim_aws::DynamoStore;
 use reclaim_workflow::ports::{
-    CandidateRead, CandidateWrite, Directory, LinkAction, LinkSigner, SystemClock, TaskStore,
+    CandidateRead, CandidateWrite, Directory, LinkAction, LinkSigner, TaskStore,
 };
 use reclaim_workflow::{Group, State, TaskKind, User};
 use std::sync::Arc;
@@ -25,8 +24,13 @@ use tower::ServiceExt;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-journey";
 
+/// The three functions the journey goes through, each wired as its `main` wires it (their AWS
+/// calls are checked against their roles at the end), and the operator's own store.
 struct World {
-    app: App,
+    api: Wiring,
+    respond: Wiring,
+    effects: Wiring,
+    functions: common::Functions,
     store: DynamoStore,
     stream: common::StreamReader,
     sender: String,
@@ -43,25 +47,16 @@ async fn world() -> World {
         .send()
         .await
         .unwrap();
-    let settings = AwsSettings {
-        table: store.table().to_string(),
-        sender: sender.clone(),
-        configuration_set: None,
-        public_url: "https://links.reclaim.example.com".into(),
-        link_key: LinkKeySource::Inline(KEY.into()),
-        link_ttl_days: 14,
-        user_claim: "sub".into(),
-    };
-    let clock = Arc::new(SystemClock);
-    let mailer = SesMailer::new(ses, store.clone(), sender.clone(), None, clock.clone());
-    let app = wiring::app(
-        store.clone(),
-        Arc::new(mailer),
-        Arc::new(ManualTaskRevoker),
-        clock,
-        Arc::new(HmacLinkSigner::new(KEY).unwrap()),
-        &settings,
-    );
+    let functions = common::Functions::new(&store, &sender, KEY).await;
+    let api = functions
+        .start(Function::Api, Arc::new(ManualTaskRevoker))
+        .await;
+    let respond = functions
+        .start(Function::Respond, Arc::new(ManualTaskRevoker))
+        .await;
+    let effects = functions
+        .start(Function::Effects, Arc::new(ManualTaskRevoker))
+        .await;
     let user_email = format!("{}@example.com", common::table_name("uma"));
     let person = |id: &str, email: String, admin: bool| User {
         id: id.into(),
@@ -99,7 +94,10 @@ async fn world() -> World {
     let mut stream = common::StreamReader::open(store.table()).await;
     let _ = stream.next_event().await; // the import: nothing to do
     World {
-        app,
+        api,
+        respond,
+        effects,
+        functions,
         store,
         stream,
         sender,
@@ -130,14 +128,14 @@ async fn call(router: axum::Router, req: lambda_http::Request) -> (StatusCode, S
 impl World {
     fn api(&self) -> axum::Router {
         admin_routes(
-            ApiState::new(self.app.clone(), Arc::new(JwtClaims::new("sub")))
+            ApiState::new(self.api.app.clone(), Arc::new(JwtClaims::new("sub")))
                 .trusting_forwarded_for(true),
         )
     }
 
     fn respond(&self) -> axum::Router {
         public_routes(
-            ApiState::new(self.app.clone(), Arc::new(NoAuthentication))
+            ApiState::new(self.respond.app.clone(), Arc::new(NoAuthentication))
                 .trusting_forwarded_for(true),
         )
     }
@@ -151,7 +149,7 @@ impl World {
             if event.records.is_empty() {
                 return batches;
             }
-            let r = reclaim_aws::stream::handle(&self.app, &event).await;
+            let r = reclaim_aws::stream::handle(&self.effects.app, &event).await;
             assert!(r.batch_item_failures.is_empty(), "{r:?}");
         }
         panic!("the effects never settled");
@@ -231,7 +229,7 @@ async fn reclaim_email_answer_no_manual_removal_close_complete() {
     // A replay of everything the stream has carried so far does nothing twice.
     let mut replay = common::StreamReader::open(w.store.table()).await;
     let all: StreamEvent = serde_json::from_value(replay.next_event().await).unwrap();
-    let r = reclaim_aws::stream::handle(&w.app, &all).await;
+    let r = reclaim_aws::stream::handle(&w.effects.app, &all).await;
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(w.mail_to_user().await.len(), 1, "no second email");
     assert_eq!(
@@ -242,14 +240,14 @@ async fn reclaim_email_answer_no_manual_removal_close_complete() {
 
     // 3. The user presses No on the link page (through the `respond` Router): one read of
     // the candidate, one conditional write, and the page built from what was written.
-    let before = w.store.stats();
+    let before = w.respond.store.stats();
     let (status, page) = call(
         w.respond(),
         gateway_request("apigw-v2-public-respond.json", &[("{token}", &remove)]),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    let cost = w.store.stats().since(&before);
+    let cost = w.respond.store.stats().since(&before);
     assert_eq!(
         (cost.reads, cost.writes),
         (1, 1),
@@ -307,4 +305,7 @@ async fn reclaim_email_answer_no_manual_removal_close_complete() {
         .collect();
     assert_eq!(states.first(), Some(&State::AwaitingUser));
     assert_eq!(states.last(), Some(&State::ClosedComplete));
+
+    // Every AWS call the three functions made is one their roles allow.
+    w.functions.check();
 }

@@ -6,12 +6,12 @@
 mod common;
 
 use aws_lambda_events::dynamodb::Event as StreamEvent;
-use reclaim_api::HmacLinkSigner;
-use reclaim_aws::config::{AwsSettings, LinkKeySource};
-use reclaim_aws::{plugins, wiring, SesMailer};
+use reclaim_api::ManualTaskRevoker;
+use reclaim_aws::plugins;
+use reclaim_aws::wiring::Function;
 use reclaim_host::precompile::{host_target, precompile_dir};
 use reclaim_host::{HostConfig, HostError};
-use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Directory, SystemClock};
+use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Directory};
 use reclaim_workflow::{Actor, AppliesTo, Event, Principal, State, User};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -95,35 +95,19 @@ async fn precompiled_plugins_load_through_the_effects_path_and_remove_the_seat()
     .unwrap()
     .unwrap();
 
-    // A Microsoft 365 seat through the whole AWS path: transition → stream → effects → plugin.
-    let sdk = common::sdk().await;
+    // A Microsoft 365 seat through the whole AWS path: transition (api) → stream → effects →
+    // plugin, each function wired as its `main` wires it (their calls are checked at the end).
     let store = common::fresh_store("plugins").await;
     let key = "0123456789abcdef0123456789abcdef-plugins";
-    let settings = AwsSettings {
-        table: store.table().to_string(),
-        sender: "reclaim@example.com".into(),
-        configuration_set: None,
-        public_url: "https://links.reclaim.example.com".into(),
-        link_key: LinkKeySource::Inline(key.into()),
-        link_ttl_days: 14,
-        user_claim: "sub".into(),
-    };
-    let clock = Arc::new(SystemClock);
-    let mailer = SesMailer::new(
-        aws_sdk_sesv2::Client::new(&sdk),
-        store.clone(),
-        "reclaim@example.com",
-        None,
-        clock.clone(),
-    );
-    let app = wiring::app(
-        store.clone(),
-        Arc::new(mailer),
-        Arc::new(revoker),
-        clock,
-        Arc::new(HmacLinkSigner::new(key).unwrap()),
-        &settings,
-    );
+    let functions = common::Functions::new(&store, "reclaim@example.com", key).await;
+    let api = functions
+        .start(Function::Api, Arc::new(ManualTaskRevoker))
+        .await
+        .app;
+    let app = functions
+        .start(Function::Effects, Arc::new(revoker))
+        .await
+        .app;
     store
         .put_user(&User {
             id: "ada".into(),
@@ -157,7 +141,7 @@ async fn precompiled_plugins_load_through_the_effects_path_and_remove_the_seat()
         sam_admin: true,
         ..Principal::user("ada")
     });
-    app.transition(&id, &Event::Reclaim, &admin, None)
+    api.transition(&id, &Event::Reclaim, &admin, None)
         .await
         .unwrap();
     for _ in 0..10 {
@@ -174,6 +158,7 @@ async fn precompiled_plugins_load_through_the_effects_path_and_remove_the_seat()
         !fakes.graph.has_license("uma@example.com", SKU),
         "the vendor saw the removal"
     );
+    functions.check();
 }
 
 #[test]
@@ -267,9 +252,14 @@ async fn plugin_config_and_secrets_manager_secrets_configure_the_packaged_plugin
     let host = revoker.host().clone();
     assert_eq!(host.store_secret_names(), ["m365-client-secret"]);
 
-    // The secret lives in Secrets Manager under the deployment's prefix.
-    let sdk = common::sdk().await;
+    // The secret lives in Secrets Manager under the deployment's prefix, read by the effects
+    // function's own client (its calls are checked against its role).
+    let store = common::fresh_store("plugin-secrets").await;
+    let mut functions =
+        common::Functions::new(&store, "reclaim@example.com", &"k".repeat(32)).await;
+    let sdk = functions.sdk.clone();
     let prefix = format!("reclaim-test-{}/", std::process::id());
+    functions.deployment.vendor_prefix = prefix.clone();
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(format!("{prefix}m365-client-secret"))
@@ -277,14 +267,25 @@ async fn plugin_config_and_secrets_manager_secrets_configure_the_packaged_plugin
         .send()
         .await
         .unwrap();
+    // A deployment whose prefix names no secret (an operator's client: the role, rightly,
+    // would not let the function read outside its prefix).
     assert_eq!(
-        plugins::provide_store_secrets(&host, &sdk, "no-such-prefix/").await,
+        plugins::provide_store_secrets(
+            &host,
+            &aws_sdk_secretsmanager::Client::new(&sdk),
+            "no-such-prefix/"
+        )
+        .await,
         0
     );
+    let effects = functions
+        .start(Function::Effects, Arc::new(ManualTaskRevoker))
+        .await;
     assert_eq!(
-        plugins::provide_store_secrets(&host, &sdk, &prefix).await,
+        plugins::provide_store_secrets(&host, &effects.clients.secrets(), &prefix).await,
         1
     );
+    functions.check();
 
     let mut c = reclaim_workflow::testing::candidate();
     c.applies_to = AppliesTo::Subscription;

@@ -41,6 +41,15 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
         ],
     );
     let (addr, server) = api.serve().await;
+    // The deployment's link key in Secrets Manager, and the binary's AWS calls recorded to a
+    // file (`RECLAIM_AWS_CALL_LOG`) to check them against the sweep function's role.
+    let functions = common::Functions::new(
+        &store,
+        "reclaim@example.com",
+        "0123456789abcdef0123456789abcdef-runtime",
+    )
+    .await;
+    let call_log = tempfile::NamedTempFile::new().unwrap();
 
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sweep"))
@@ -59,9 +68,10 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
         .env("RECLAIM_TABLE", store.table())
         .env("RECLAIM_PUBLIC_URL", "https://links.reclaim.example.com")
         .env(
-            "RECLAIM_LINK_KEY",
-            "0123456789abcdef0123456789abcdef-runtime",
+            "RECLAIM_LINK_KEY_SECRET",
+            &functions.deployment.link_key_secret,
         )
+        .env(reclaim_aws::calls::CALL_LOG_ENV, call_log.path())
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -101,4 +111,19 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
     }
     child.kill().await.unwrap();
     server.abort();
+
+    let calls: Vec<reclaim_aws::calls::AwsCall> = std::fs::read_to_string(call_log.path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        calls.iter().any(|c| c.operation == "GetSecretValue"),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| c.operation == "Query"), "{calls:?}");
+    assert!(calls
+        .iter()
+        .all(|c| c.function == reclaim_aws::calls::Function::Sweep));
+    common::roles::assert_allowed(&functions.deployment, &calls);
 }

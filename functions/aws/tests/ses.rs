@@ -4,23 +4,44 @@
 
 mod common;
 
+use reclaim_api::ManualTaskRevoker;
+use reclaim_aws::wiring::Function;
 use reclaim_aws::SesMailer;
 use reclaim_workflow::ports::{Mailer, OutgoingMail, SystemClock};
 use std::sync::Arc;
 
-async fn mailer(sender: &str) -> (SesMailer, aws_sdk_sesv2::Client) {
-    let sdk = common::sdk().await;
-    let ses = aws_sdk_sesv2::Client::new(&sdk);
+const KEY: &str = "0123456789abcdef0123456789abcdef-mail";
+
+/// The `effects` function's mailer over its own clients (its calls are checked against its
+/// role by `Functions::check`), and the operator's SES client.
+async fn effects_mailer(sender: &str) -> (SesMailer, aws_sdk_sesv2::Client, common::Functions) {
+    let store = common::fresh_store("mail").await;
+    let functions = common::Functions::new(&store, sender, KEY).await;
+    let w = functions
+        .start(Function::Effects, Arc::new(ManualTaskRevoker))
+        .await;
+    let mailer = SesMailer::new(
+        w.clients.ses(),
+        w.store.clone(),
+        sender,
+        None,
+        Arc::new(SystemClock),
+    );
+    (
+        mailer,
+        aws_sdk_sesv2::Client::new(&functions.sdk),
+        functions,
+    )
+}
+
+async fn mailer(sender: &str) -> (SesMailer, aws_sdk_sesv2::Client, common::Functions) {
+    let (m, ses, functions) = effects_mailer(sender).await;
     ses.create_email_identity()
         .email_identity(sender)
         .send()
         .await
         .unwrap();
-    let store = common::fresh_store("mail").await;
-    (
-        SesMailer::new(ses.clone(), store, sender, None, Arc::new(SystemClock)),
-        ses,
-    )
+    (m, ses, functions)
 }
 
 fn mail(key: &str, to: &str, subject: &str, link: &str) -> OutgoingMail {
@@ -43,7 +64,7 @@ fn unique(what: &str) -> String {
 #[tokio::test]
 async fn a_message_is_sent_once_per_key_and_arrives_as_written() {
     let sender = format!("{}@example.com", unique("sender"));
-    let (m, _) = mailer(&sender).await;
+    let (m, _, functions) = mailer(&sender).await;
     let to = format!("{}@example.com", unique("uma"));
     let subject = format!("Adobe Acrobat Pro on LAPTOP-042 {}", unique("s"));
     let link = "https://reclaim.example.com/respond/tok123";
@@ -78,22 +99,14 @@ async fn a_message_is_sent_once_per_key_and_arrives_as_written() {
         .filter(|x| x["destinations"]["ToAddresses"][0] == to.as_str())
         .count();
     assert_eq!(count, 2);
+    functions.check();
 }
 
 #[tokio::test]
 async fn a_refused_message_is_permanent_and_can_be_sent_after_the_fix() {
     // The sender is not a verified identity: SES refuses, which retrying cannot fix.
-    let sdk = common::sdk().await;
-    let ses = aws_sdk_sesv2::Client::new(&sdk);
-    let store = common::fresh_store("mail").await;
     let sender = format!("{}@example.com", unique("unverified"));
-    let m = SesMailer::new(
-        ses.clone(),
-        store,
-        sender.clone(),
-        None,
-        Arc::new(SystemClock),
-    );
+    let (m, ses, functions) = effects_mailer(&sender).await;
     let to = format!("{}@example.com", unique("bob"));
     let msg = mail(&unique("key"), &to, "Subject", "https://x/respond/t");
     let err = m.send(&msg).await.unwrap_err();
@@ -111,15 +124,17 @@ async fn a_refused_message_is_permanent_and_can_be_sent_after_the_fix() {
         .filter(|x| x["destinations"]["ToAddresses"][0] == to.as_str())
         .count();
     assert_eq!(count, 1);
+    functions.check();
 }
 
 #[tokio::test]
 async fn messages_without_recipients_or_with_too_many_are_refused_before_sending() {
     let sender = format!("{}@example.com", unique("sender"));
-    let (m, _) = mailer(&sender).await;
+    let (m, _, functions) = mailer(&sender).await;
     let mut msg = mail(&unique("key"), "x@example.com", "S", "https://x/r/t");
     msg.to.clear();
     assert!(!m.send(&msg).await.unwrap_err().is_retryable());
     msg.to = (0..51).map(|i| format!("u{i}@example.com")).collect();
     assert!(!m.send(&msg).await.unwrap_err().is_retryable());
+    functions.check();
 }

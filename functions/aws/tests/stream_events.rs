@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::config::Credentials;
 use reclaim_api::{App, HmacLinkSigner, ManualTaskRevoker};
 use reclaim_aws::config::{AwsSettings, LinkKeySource};
 use reclaim_aws::stream::{decode_record, handle, Work};
-use reclaim_aws::{wiring, DynamoStore, SesMailer};
+use reclaim_aws::wiring::{self, Function};
+use reclaim_aws::{DynamoStore, SesMailer};
 use reclaim_workflow::ports::{CandidateWrite, SystemClock, TaskStore};
 use reclaim_workflow::{State, TaskKind};
 use std::sync::Arc;
@@ -95,7 +96,12 @@ async fn a_batch_runs_once_and_a_replay_sends_nothing_twice() {
         .send()
         .await
         .unwrap();
-    let app = app_over(store.clone(), ses, &sender);
+    // The `effects` function as its `main` wires it; its calls are checked against its role.
+    let functions = common::Functions::new(&store, &sender, "k".repeat(32).as_str()).await;
+    let app = functions
+        .start(Function::Effects, Arc::new(ManualTaskRevoker))
+        .await
+        .app;
     let mut c = reclaim_workflow::testing::candidate();
     if let Some(u) = c.user.as_mut() {
         u.email = Some("uma.fixture@example.com".into());
@@ -128,6 +134,7 @@ async fn a_batch_runs_once_and_a_replay_sends_nothing_twice() {
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(from_us().await.len(), 1);
     assert_eq!(store.tasks_for("c-1").await.unwrap(), tasks);
+    functions.check();
 }
 
 #[tokio::test]

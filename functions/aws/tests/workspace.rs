@@ -8,18 +8,17 @@ mod common;
 
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
-use reclaim_api::{HmacLinkSigner, ManualTaskRevoker};
-use reclaim_aws::config::{AwsSettings, LinkKeySource};
-use reclaim_aws::wiring::{self, SessionKeyBytes};
-use reclaim_aws::{DynamoStore, SesMailer};
-use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Directory, SystemClock};
+use reclaim_api::ManualTaskRevoker;
+use reclaim_aws::wiring::{self, Function};
+use reclaim_aws::DynamoStore;
+use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Directory};
 use reclaim_workflow::User;
 use std::sync::Arc;
 use tower::ServiceExt;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-workspace";
 
-async fn store_with_admin() -> (DynamoStore, String) {
+async fn store_with_admin() -> (DynamoStore, String, common::Functions) {
     let store = common::fresh_store("workspace").await;
     store
         .put_user(&User {
@@ -36,42 +35,16 @@ async fn store_with_admin() -> (DynamoStore, String) {
     let c = reclaim_workflow::testing::candidate();
     let id = c.id.clone();
     store.insert(&[c]).await.unwrap();
-    (store, id)
+    let functions = common::Functions::new(&store, "reclaim@example.com", KEY).await;
+    (store, id, functions)
 }
 
-/// One `api` function instance over `store`, as `main` builds it.
-async fn api_instance(store: &DynamoStore) -> axum::Router {
-    let sdk = common::sdk().await;
-    let settings = AwsSettings {
-        table: store.table().to_string(),
-        sender: "reclaim@example.com".into(),
-        configuration_set: None,
-        public_url: "https://abc123def4.execute-api.us-east-1.amazonaws.com".into(),
-        link_key: LinkKeySource::Inline(KEY.into()),
-        link_ttl_days: 14,
-        user_claim: "sub".into(),
-    };
-    let clock = Arc::new(SystemClock);
-    let mailer = SesMailer::new(
-        aws_sdk_sesv2::Client::new(&sdk),
-        store.clone(),
-        settings.sender.clone(),
-        None,
-        clock.clone(),
-    );
-    let app = wiring::app(
-        store.clone(),
-        Arc::new(mailer),
-        Arc::new(ManualTaskRevoker),
-        clock,
-        Arc::new(HmacLinkSigner::new(KEY).unwrap()),
-        &settings,
-    );
-    wiring::api_router(
-        app,
-        &settings.user_claim,
-        &SessionKeyBytes::derive(KEY.as_bytes()),
-    )
+/// One `api` function instance (a cold start), as `main` builds it.
+async fn api_instance(functions: &common::Functions) -> axum::Router {
+    let w = functions
+        .start(Function::Api, Arc::new(ManualTaskRevoker))
+        .await;
+    wiring::api_router(w.app, &w.settings.user_claim, &w.session_key)
 }
 
 fn gateway_request(fixture: &str, fill: &[(&str, &str)]) -> lambda_http::Request {
@@ -107,9 +80,9 @@ fn form_token(page: &str) -> String {
 
 #[tokio::test]
 async fn a_page_behind_the_jwt_authorizer_is_shown_to_the_person_its_claims_name() {
-    let (store, id) = store_with_admin().await;
+    let (store, id, functions) = store_with_admin().await;
     let req = gateway_request("apigw-v2-ui-page.json", &[("{id}", &id), ("{user}", "ada")]);
-    let (status, _, body) = call(api_instance(&store).await, req).await;
+    let (status, _, body) = call(api_instance(&functions).await, req).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
         body.contains("Ada Admin"),
@@ -117,36 +90,39 @@ async fn a_page_behind_the_jwt_authorizer_is_shown_to_the_person_its_claims_name
     );
     let number = store.get(&id).await.unwrap().unwrap().number;
     assert!(body.contains(&number), "the candidate is shown: {body}");
+    functions.check();
 }
 
 #[tokio::test]
 async fn a_page_without_claims_sends_the_browser_to_sign_in() {
-    let (store, id) = store_with_admin().await;
+    let (_store, id, functions) = store_with_admin().await;
     let req = gateway_request("apigw-v2-ui-page-no-claims.json", &[("{id}", &id)]);
-    let (status, headers, _) = call(api_instance(&store).await, req).await;
+    let (status, headers, _) = call(api_instance(&functions).await, req).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let to = headers.get("location").unwrap().to_str().unwrap();
     assert!(to.starts_with("/ui/sign-in?next="), "{to}");
+    functions.check();
 }
 
 #[tokio::test]
 async fn claims_for_someone_the_directory_does_not_know_sign_in_nobody() {
-    let (store, id) = store_with_admin().await;
+    let (_store, id, functions) = store_with_admin().await;
     let req = gateway_request(
         "apigw-v2-ui-page.json",
         &[("{id}", &id), ("{user}", "mallory")],
     );
-    let (status, headers, _) = call(api_instance(&store).await, req).await;
+    let (status, headers, _) = call(api_instance(&functions).await, req).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let to = headers.get("location").unwrap().to_str().unwrap();
     assert!(to.starts_with("/ui/sign-in"), "{to}");
+    functions.check();
 }
 
 #[tokio::test]
 async fn a_form_rendered_by_one_instance_is_accepted_by_another() {
-    let (store, id) = store_with_admin().await;
+    let (store, id, functions) = store_with_admin().await;
     let page = gateway_request("apigw-v2-ui-page.json", &[("{id}", &id), ("{user}", "ada")]);
-    let (status, _, body) = call(api_instance(&store).await, page).await;
+    let (status, _, body) = call(api_instance(&functions).await, page).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let csrf = form_token(&body);
 
@@ -155,7 +131,7 @@ async fn a_form_rendered_by_one_instance_is_accepted_by_another() {
         "apigw-v2-ui-form.json",
         &[("{id}", &id), ("{user}", "ada"), ("{csrf}", &csrf)],
     );
-    let (status, headers, body) = call(api_instance(&store).await, post).await;
+    let (status, headers, body) = call(api_instance(&functions).await, post).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     let to = headers.get("location").unwrap().to_str().unwrap();
     assert!(to.contains("done=note"), "{to}");
@@ -179,6 +155,7 @@ async fn a_form_rendered_by_one_instance_is_accepted_by_another() {
         "apigw-v2-ui-form.json",
         &[("{id}", &id), ("{user}", "bob"), ("{csrf}", &csrf)],
     );
-    let (status, _, _) = call(api_instance(&store).await, forged).await;
+    let (status, _, _) = call(api_instance(&functions).await, forged).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    functions.check();
 }

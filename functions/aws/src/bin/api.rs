@@ -9,7 +9,11 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     reclaim_aws::wiring::init_tracing();
     // Never runs a revocation (only `effects` does); the revoker is here because `App` has one.
-    let w = reclaim_aws::wiring::build(Arc::new(ManualTaskRevoker)).await?;
+    let w = reclaim_aws::wiring::build(
+        reclaim_aws::wiring::Function::Api,
+        Arc::new(ManualTaskRevoker),
+    )
+    .await?;
     let router = reclaim_aws::wiring::api_router(w.app, &w.settings.user_claim, &w.session_key);
     lambda_http::run(router).await
 }

@@ -9,7 +9,11 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     reclaim_aws::wiring::init_tracing();
     // Never runs a revocation (only `effects` does); the revoker is here because `App` has one.
-    let w = reclaim_aws::wiring::build(Arc::new(ManualTaskRevoker)).await?;
+    let w = reclaim_aws::wiring::build(
+        reclaim_aws::wiring::Function::Respond,
+        Arc::new(ManualTaskRevoker),
+    )
+    .await?;
     let state = ApiState::new(w.app, Arc::new(NoAuthentication)).trusting_forwarded_for(true);
     lambda_http::run(public_routes(state)).await
 }

@@ -9,7 +9,11 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     reclaim_aws::wiring::init_tracing();
-    let w = reclaim_aws::wiring::build(Arc::new(ManualTaskRevoker)).await?;
+    let w = reclaim_aws::wiring::build(
+        reclaim_aws::wiring::Function::Sweep,
+        Arc::new(ManualTaskRevoker),
+    )
+    .await?;
     let app = &w.app;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {

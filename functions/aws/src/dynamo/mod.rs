@@ -20,6 +20,7 @@ mod sessions;
 pub mod table;
 mod tasks;
 
+use crate::calls::Recording;
 use crate::error::store_error;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -28,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// One DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -55,7 +56,7 @@ pub struct CallStats {
     computed_rcu_milli: AtomicU64,
     computed_wcu_milli: AtomicU64,
     /// Every call, kept only while [`DynamoStore::record_calls`] is on (the benchmark).
-    log: Mutex<Option<Vec<CallRecord>>>,
+    log: Recording<CallRecord>,
 }
 
 /// One DynamoDB call, as [`DynamoStore::take_calls`] returns it.
@@ -129,14 +130,7 @@ impl CallStats {
         count.fetch_add(1, Ordering::Relaxed);
         reported.fetch_add(milli(rec.reported.unwrap_or_default()), Ordering::Relaxed);
         computed.fetch_add(milli(rec.computed), Ordering::Relaxed);
-        if let Some(log) = self
-            .log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
-            log.push(rec);
-        }
+        self.log.push(rec);
     }
 
     pub fn snapshot(&self) -> CallCounts {
@@ -217,23 +211,12 @@ impl DynamoStore {
     /// Starts keeping every call for [`DynamoStore::take_calls`] (off by default, so a
     /// long-lived function does not accumulate a log).
     pub fn record_calls(&self) {
-        let mut log = self
-            .stats
-            .log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        log.get_or_insert_with(Vec::new);
+        self.stats.log.start();
     }
 
     /// The calls kept since the last take.
     pub fn take_calls(&self) -> Vec<CallRecord> {
-        self.stats
-            .log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.stats.log.take()
     }
 
     /// Counts a read call and the items it returned.

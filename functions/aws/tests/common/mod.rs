@@ -2,13 +2,19 @@
 //! `test.sh`, which exports `RECLAIM_MOTO_URL`). Every test makes its own table.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod roles;
 pub mod runtime_api;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use reclaim_aws::calls::{AwsCall, CallLog, Function};
+use reclaim_aws::config::{AwsSettings, LinkKeySource};
 use reclaim_aws::dynamo::table;
+use reclaim_aws::wiring::{self, Clients, Wiring};
 use reclaim_aws::DynamoStore;
+use reclaim_workflow::ports::Revoker;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The emulator's URL. Without it these tests cannot mean anything, so they fail loudly
@@ -222,4 +228,73 @@ pub async fn sent_mail() -> Vec<serde_json::Value> {
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["ses"]["Message"].as_array().cloned().unwrap_or_default()
+}
+
+/// The functions of one deployment on the emulator, built as their `main`s build them
+/// (`wiring::build_with`: the link key read from Secrets Manager, every client from the
+/// function's [`Clients`]), with every AWS call they make recorded. [`Functions::check`] fails
+/// on any call the function's role in `infra/template.yaml` would deny.
+pub struct Functions {
+    pub deployment: roles::Deployment,
+    pub calls: CallLog,
+    pub sdk: SdkConfig,
+}
+
+impl Functions {
+    /// A deployment over `store`'s table that sends from `sender`, whose link key `key` is a
+    /// Secrets Manager secret.
+    pub async fn new(store: &DynamoStore, sender: &str, key: &str) -> Functions {
+        let sdk = sdk().await;
+        let name = format!("reclaim/link-key/{}", table_name("key"));
+        let created = aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&name)
+            .secret_string(key)
+            .send()
+            .await
+            .unwrap();
+        Functions {
+            deployment: roles::Deployment {
+                table: store.table().to_string(),
+                sender: sender.to_string(),
+                configuration_set: None,
+                link_key_secret: created.arn().unwrap().to_string(),
+                vendor_prefix: "reclaim/plugins/".into(),
+            },
+            calls: CallLog::new(),
+            sdk,
+        }
+    }
+
+    /// What the template's environment tells the functions.
+    pub fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            table: self.deployment.table.clone(),
+            sender: self.deployment.sender.clone(),
+            configuration_set: self.deployment.configuration_set.clone(),
+            public_url: "https://links.reclaim.example.com".into(),
+            link_key: LinkKeySource::Secret(self.deployment.link_key_secret.clone()),
+            link_ttl_days: 14,
+            user_claim: "sub".into(),
+        }
+    }
+
+    /// One cold start of `function`.
+    pub async fn start(&self, function: Function, revoker: Arc<dyn Revoker>) -> Wiring {
+        wiring::build_with(
+            Clients::new(function, &self.sdk, Some(self.calls.clone())),
+            self.settings(),
+            revoker,
+            std::time::Instant::now(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Fails on any call recorded so far that its function's role would deny; returns them.
+    pub fn check(&self) -> Vec<AwsCall> {
+        let calls = self.calls.take();
+        roles::assert_allowed(&self.deployment, &calls);
+        calls
+    }
 }

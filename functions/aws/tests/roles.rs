@@ -1,0 +1,376 @@
+//! The IAM roles of `infra/template.yaml` fit the code: each of the four functions, wired as
+//! its `main` wires it, goes through everything it does on AWS (against the emulator), every
+//! AWS call is recorded at the SDK ([`reclaim_aws::calls`]), and then
+//!
+//! - every call must be allowed by the function's role (the other AWS journeys check their
+//!   own calls the same way, `common::Functions::check`);
+//! - every grant of every role must be used by some call here, unless [`EXCEPTIONS`] says why
+//!   no journey can use it;
+//! - no statement that limits `dynamodb:LeadingKeys` may allow a keyless action (a scan).
+//!
+//! A new AWS call in the code fails this test until the template allows it; a new grant
+//! fails it until a journey here uses it (or an exception explains it). See
+//! `tests/common/roles.rs` for what of IAM is modelled.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use axum::http::StatusCode;
+use common::roles::{self, Exception};
+use common::Functions;
+use http_body_util::BodyExt;
+use reclaim_api::{public_routes, ApiState, HmacLinkSigner, ManualTaskRevoker, NoAuthentication};
+use reclaim_aws::calls::Function;
+use reclaim_aws::wiring::Wiring;
+use reclaim_workflow::ports::{
+    CandidateFilter, CandidateRead, CandidateWrite, Change, Directory, LinkAction, LinkClaims,
+    LinkSigner, PageRequest, RuleStore, TaskStore,
+};
+use reclaim_workflow::testing::contract::varied;
+use reclaim_workflow::{apply, Actor, Event, Group, Principal, State, User};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const KEY: &str = "0123456789abcdef0123456789abcdef-roles";
+
+/// Grants no journey can use, each with the reason. Keep each line true: an exception that
+/// explains no unused grant fails the test too.
+const EXCEPTIONS: &[Exception] = &[
+    Exception {
+        function: None,
+        action: "managed-policy",
+        resource: "AWSLambdaBasicExecutionRole",
+        why: "Lambda itself writes the function's logs to CloudWatch Logs",
+    },
+    Exception {
+        function: None,
+        action: "managed-policy",
+        resource: "AWSXrayWriteOnlyAccess",
+        why: "Tracing: Active: the Lambda service sends the trace segments; the code calls no X-Ray API",
+    },
+    Exception {
+        function: Some(Function::Effects),
+        action: "managed-policy",
+        resource: "AWSLambdaDynamoDBExecutionRole",
+        why: "the event source mapping reads the table's stream and invokes effects; the code reads no stream",
+    },
+    Exception {
+        function: None,
+        action: "sqs:SendMessage",
+        resource: "FailureQueue",
+        why: "Lambda sends failed asynchronous invocations and exhausted stream batches to the failure queue",
+    },
+    Exception {
+        function: None,
+        action: "kms:*",
+        resource: "DataKey",
+        why: "DynamoDB uses the table's key on the function's behalf (kms:ViaService); the code calls no KMS API",
+    },
+];
+
+fn admin() -> Actor {
+    Actor::Person(Principal {
+        sam_admin: true,
+        ..Principal::user("ada")
+    })
+}
+
+fn person(id: &str, admin: bool) -> User {
+    User {
+        id: id.into(),
+        display_name: id.to_uppercase(),
+        email: Some(format!("{id}@example.com")),
+        upn: None,
+        itil: false,
+        vip: false,
+        sam_admin: admin,
+    }
+}
+
+fn link(c: &reclaim_workflow::Candidate, user: &str, action: LinkAction) -> String {
+    HmacLinkSigner::new(KEY).unwrap().sign(&LinkClaims {
+        candidate_id: c.id.clone(),
+        user_id: user.to_string(),
+        action,
+        version: c.version,
+        expires_at: chrono::Utc::now() + chrono::Duration::days(3),
+    })
+}
+
+/// A link page (GET) or a button (POST) through the `respond` function's Router.
+async fn respond(w: &Wiring, method: &str, token: &str) -> StatusCode {
+    let router = public_routes(
+        ApiState::new(w.app.clone(), Arc::new(NoAuthentication)).trusting_forwarded_for(true),
+    );
+    let json = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/apigw-v2-public-respond.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("{token}", token)
+    .replace("\"POST", &format!("\"{method}"));
+    let res = router
+        .oneshot(lambda_http::request::from_str(&json).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    status
+}
+
+/// Hands the stream's new records to `effects` until nothing is left.
+async fn drain(effects: &Wiring, stream: &mut common::StreamReader) {
+    for _ in 0..10 {
+        let event: StreamEvent = serde_json::from_value(stream.next_event().await).unwrap();
+        if event.records.is_empty() {
+            return;
+        }
+        let r = reclaim_aws::stream::handle(&effects.app, &event).await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    }
+    panic!("the effects never settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_allows_what_its_function_does_and_nothing_more() {
+    // The deployment: a table, a sender whose domain is the SES identity, a configuration
+    // set, the link key and a vendor secret in Secrets Manager. The test's own store (the
+    // operator) seeds and looks; only the functions' calls are checked.
+    let store = common::fresh_store("roles").await;
+    // A domain of its own: verifying it in the emulator verifies every address in it, which
+    // other tests (an unverified sender) must not see.
+    let domain = format!("{}.example.org", common::table_name("roles"));
+    let sender = format!("reclaim@{domain}");
+    let mut f = Functions::new(&store, &sender, KEY).await;
+    let ses = aws_sdk_sesv2::Client::new(&f.sdk);
+    let set = common::table_name("set");
+    ses.create_configuration_set()
+        .configuration_set_name(&set)
+        .send()
+        .await
+        .unwrap();
+    f.deployment.configuration_set = Some(set);
+    f.deployment.vendor_prefix = format!("{}/", common::table_name("vendor"));
+    aws_sdk_secretsmanager::Client::new(&f.sdk)
+        .create_secret()
+        .name(format!("{}m365-client-secret", f.deployment.vendor_prefix))
+        .secret_string("vendor-secret")
+        .send()
+        .await
+        .unwrap();
+    store.put_user(&person("ada", true)).await.unwrap();
+    store.put_user(&person("bob", false)).await.unwrap();
+
+    let api = f.start(Function::Api, Arc::new(ManualTaskRevoker)).await;
+    let respond_fn = f
+        .start(Function::Respond, Arc::new(ManualTaskRevoker))
+        .await;
+    let effects = f
+        .start(Function::Effects, Arc::new(ManualTaskRevoker))
+        .await;
+    let sweep = f.start(Function::Sweep, Arc::new(ManualTaskRevoker)).await;
+
+    // --- api: the directory, rules, imports small and large, every listing, tasks.
+    let app = &api.app;
+    assert!(app.principal("ada").await.unwrap().is_some());
+    api.store
+        .put_group(&Group {
+            id: "approvers".into(),
+            name: "Approvers".into(),
+            email: None,
+            members: vec!["bob".into()],
+        })
+        .await
+        .unwrap();
+    assert!(api.store.group("approvers").await.unwrap().is_some());
+    let rule = serde_json::json!({
+        "id": "roles-rule", "name": "Roles", "notify_user": true,
+        "days_before_auto_reclamation": 14, "reminder_days": [3, 7],
+        "assignment_group": "approvers", "software": [{"publisher": "Adobe"}],
+        "criteria": {"kind": "last-used-before", "days": 90}, "create_candidates": true
+    });
+    app.put_rule(&rule).await.unwrap();
+    assert!(api.store.rule("roles-rule").await.unwrap().is_some());
+    assert_eq!(api.store.rules().await.unwrap().len(), 1);
+    app.delete_rule("roles-rule").await.unwrap();
+
+    // A small import is one transaction; a large one is checked and written in batches.
+    // An id that looks like a number costs the alias lookup wherever it is read (respond's
+    // link, effects' revocation).
+    let mut asked = reclaim_workflow::testing::candidate();
+    asked.id = "RC7000001".into();
+    asked.number = "RC0000901".into();
+    asked.opened_at = chrono::Utc::now();
+    asked.updated_at = asked.opened_at;
+    let mut kept = asked.clone();
+    kept.id = "c-roles-2".into();
+    kept.number = "RC0000902".into();
+    api.store
+        .insert(&[asked.clone(), kept.clone()])
+        .await
+        .unwrap();
+    let many: Vec<_> = (1..=12).map(|n| varied(n + 100)).collect();
+    api.store.insert(&many).await.unwrap();
+    assert!(api.store.allocate_numbers(1).await.unwrap() > 0);
+    assert!(api.store.get("RC0000902").await.unwrap().is_some());
+    assert!(api.store.history("RC0000113").await.unwrap().is_empty());
+    for filter in [
+        CandidateFilter::default(),
+        CandidateFilter {
+            state: Some(State::Ready),
+            ..Default::default()
+        },
+        CandidateFilter {
+            group: Some("approvers".into()),
+            ..Default::default()
+        },
+    ] {
+        let page = PageRequest {
+            limit: 5,
+            cursor: None,
+        };
+        assert!(!app
+            .ports
+            .candidates
+            .list(&filter, &page)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+    }
+    app.stale_alerts().await.unwrap();
+
+    // The admin reclaims both (through the App the Router calls).
+    for c in [&asked, &kept] {
+        app.transition(&c.id, &Event::Reclaim, &admin(), None)
+            .await
+            .unwrap();
+    }
+
+    // --- effects: the stream's records → mail (SES refuses first: the sender is not yet
+    // verified, so the claim is given back), tasks, plugin secrets.
+    let mut stream = common::StreamReader::open(store.table()).await;
+    let first: StreamEvent = serde_json::from_value(stream.next_event().await).unwrap();
+    let r = reclaim_aws::stream::handle(&effects.app, &first).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    ses.create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .unwrap();
+    ses.create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    // Lambda delivers the batch again; now the mail goes out.
+    let r = reclaim_aws::stream::handle(&effects.app, &first).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    drain(&effects, &mut stream).await;
+    let secrets = reclaim_aws::plugins::store_secrets(
+        &effects.clients.secrets(),
+        &f.deployment.vendor_prefix,
+        &["m365-client-secret".to_string()],
+    )
+    .await;
+    assert_eq!(secrets.len(), 1);
+
+    // --- respond: the user's pages and answers, then an approver's.
+    let asked_now = store.get(&asked.id).await.unwrap().unwrap();
+    let kept_now = store.get(&kept.id).await.unwrap().unwrap();
+    let remove = link(&asked_now, "u-1", LinkAction::Remove);
+    respond(&respond_fn, "GET", &remove).await;
+    respond(&respond_fn, "POST", &remove).await;
+    // Used: the page says what happened, from the history.
+    respond(&respond_fn, "GET", &remove).await;
+    respond(
+        &respond_fn,
+        "POST",
+        &link(&kept_now, "u-1", LinkAction::Keep),
+    )
+    .await;
+    // Revocation (a manual task), closing the user's tasks, the keep request to the group.
+    drain(&effects, &mut stream).await;
+    let awaiting = store.get(&kept.id).await.unwrap().unwrap();
+    assert_eq!(awaiting.state, State::AwaitingApproval);
+    respond(
+        &respond_fn,
+        "POST",
+        &link(&awaiting, "bob", LinkAction::Approve),
+    )
+    .await;
+    drain(&effects, &mut stream).await;
+    let bob = app.principal("bob").await.unwrap().unwrap();
+    app.my_tasks(&bob).await.unwrap();
+    assert!(!api.store.tasks_for(&asked.id).await.unwrap().is_empty());
+
+    // --- sweep: a due candidate moves on at the scheduled tick; a tick that loses a race to
+    // another writer reads the candidate once to tell a conflict from a removal.
+    let mut due = varied(301);
+    due.state = State::AwaitingUser;
+    due.rule.notify_user = true;
+    due.due_at = Some(chrono::Utc::now() - chrono::Duration::hours(1));
+    due.deadline_at = due.due_at;
+    store.insert(std::slice::from_ref(&due)).await.unwrap();
+    let tick: EventBridgeEvent<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/eventbridge-scheduled.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let report = reclaim_aws::sweep::handle(&sweep.app, &tick).await.unwrap();
+    assert!(report.examined >= 1, "{report:?}");
+    let current = store.get(&due.id).await.unwrap().unwrap();
+    let t = apply(
+        &current,
+        &Event::WorkNote {
+            text: "late".into(),
+        },
+        &admin(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let lost = sweep
+        .store
+        .commit(&Change {
+            expected_version: current.version + 7,
+            candidate: t.candidate,
+            entry: t.entry,
+            effects: t.effects,
+        })
+        .await;
+    assert!(
+        matches!(
+            lost,
+            Err(reclaim_workflow::ports::StoreError::Conflict { .. })
+        ),
+        "{lost:?}"
+    );
+
+    // --- the check.
+    let calls = f.calls.take();
+    eprintln!("{}", roles::summary(&f.deployment, &calls));
+    for function in Function::ALL {
+        assert!(
+            calls.iter().any(|c| c.function == function),
+            "no call recorded for {function}"
+        );
+    }
+    let mut problems = roles::denials(&f.deployment, &calls);
+    problems.extend(roles::unused_grants(&f.deployment, &calls, EXCEPTIONS));
+    problems.extend(roles::leading_key_holes(&f.deployment));
+    assert!(
+        problems.is_empty(),
+        "the roles in infra/template.yaml do not fit what the functions do:\n{}",
+        problems.join("\n")
+    );
+}
