@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use reclaim_api::{HmacLinkSigner, ManualTaskRevoker, Settings};
 use reclaim_local::files::{read_rows, FileError};
 use reclaim_local::seed::{self, SeedFile};
-use reclaim_local::Embedded;
+use reclaim_local::{Embedded, MailChoice, Password, Security, SmtpAuth, SmtpSettings};
 use reclaim_workflow::ports::{CandidateFilter, CandidateRead, Revoker, SystemClock};
 use reclaim_workflow::{Actor, AppliesTo, Event, Justification, State};
 use std::net::SocketAddr;
@@ -102,6 +102,103 @@ struct ServeArgs {
     /// pointing at demo vendor endpoints served on loopback.
     #[arg(long, env = "RECLAIM_PLUGINS")]
     plugins: Option<PathBuf>,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// Where mail goes. The SMTP password is read from `--smtp-password-file` or the environment
+/// variable `RECLAIM_SMTP_PASSWORD`, never from a flag value.
+#[derive(Args, Debug, Clone)]
+struct MailArgs {
+    /// `outbox`: mail is kept in the database and listed at /outbox (the demo always uses it);
+    /// `smtp`: mail is sent to the SMTP server below.
+    #[arg(long = "mail", value_enum, env = "RECLAIM_MAIL", default_value_t = MailMode::Outbox)]
+    mode: MailMode,
+    /// The SMTP server's host name.
+    #[arg(long, env = "RECLAIM_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// The SMTP server's port (default: 587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, env = "RECLAIM_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// `starttls`, `tls` (implicit TLS) or `none` (only for a relay on this machine).
+    #[arg(long, env = "RECLAIM_SMTP_SECURITY", default_value = "starttls", value_parser = parse_security)]
+    smtp_security: Security,
+    /// The SMTP login (AUTH PLAIN or LOGIN); the password comes from --smtp-password-file or
+    /// RECLAIM_SMTP_PASSWORD.
+    #[arg(long, env = "RECLAIM_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// A file holding the SMTP password (one line).
+    #[arg(long, env = "RECLAIM_SMTP_PASSWORD_FILE")]
+    smtp_password_file: Option<PathBuf>,
+    /// Root certificates (PEM) to trust besides the public ones, for a server with a private CA.
+    #[arg(long, env = "RECLAIM_SMTP_CA_FILE")]
+    smtp_ca_file: Option<PathBuf>,
+    /// Seconds any one step of sending (connect, TLS, each command) may take.
+    #[arg(long, env = "RECLAIM_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    smtp_timeout_secs: u64,
+    /// The sender of every message, e.g. `Reclaim <reclaim@example.com>`.
+    #[arg(long, env = "RECLAIM_MAIL_FROM")]
+    mail_from: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MailMode {
+    Outbox,
+    Smtp,
+}
+
+fn parse_security(s: &str) -> Result<Security, String> {
+    s.parse()
+}
+
+impl MailArgs {
+    /// The mailer these options describe; checks that SMTP has what it needs.
+    fn choice(&self) -> Result<MailChoice> {
+        if self.mode == MailMode::Outbox {
+            return Ok(MailChoice::Outbox);
+        }
+        let Some(host) = self.smtp_host.clone().filter(|h| !h.trim().is_empty()) else {
+            bail!("--mail smtp needs --smtp-host (or RECLAIM_SMTP_HOST)");
+        };
+        let Some(from) = self.mail_from.clone().filter(|f| !f.trim().is_empty()) else {
+            bail!("--mail smtp needs --mail-from (or RECLAIM_MAIL_FROM)");
+        };
+        let from_env = std::env::var("RECLAIM_SMTP_PASSWORD").ok();
+        let password = match (&self.smtp_password_file, from_env) {
+            (Some(_), Some(_)) => {
+                bail!("both --smtp-password-file and RECLAIM_SMTP_PASSWORD are set: give one")
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the SMTP password file {}", path.display())
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_string())
+            }
+            (None, Some(p)) => Some(p),
+            (None, None) => None,
+        };
+        let auth = match (&self.smtp_user, password) {
+            (Some(user), Some(password)) => Some(SmtpAuth {
+                user: user.clone(),
+                password: Password::new(password),
+            }),
+            (Some(_), None) => {
+                bail!("--smtp-user needs a password: --smtp-password-file or RECLAIM_SMTP_PASSWORD")
+            }
+            (None, Some(_)) => bail!("an SMTP password is set but no --smtp-user"),
+            (None, None) => None,
+        };
+        let security = self.smtp_security;
+        Ok(MailChoice::Smtp(SmtpSettings {
+            host,
+            port: self.smtp_port.unwrap_or(security.default_port()),
+            security,
+            auth,
+            from,
+            ca_file: self.smtp_ca_file.clone(),
+            timeout: Duration::from_secs(self.smtp_timeout_secs.max(1)),
+        }))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,6 +235,8 @@ enum UsageCommand {
         /// Write every finding (created, would create, excluded, already open) as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+        #[command(flatten)]
+        send: SendArgs,
     },
 }
 
@@ -208,6 +307,33 @@ struct ReclaimArgs {
     /// The sam admin acting (a user id from the directory).
     #[arg(long = "as", env = "RECLAIM_USER")]
     actor: Option<String>,
+    #[command(flatten)]
+    send: SendArgs,
+}
+
+/// How commands that run the resulting effects at once send their mail: as `serve` does.
+#[derive(Args, Debug, Clone)]
+struct SendArgs {
+    /// The URL people reach the server at (links in the emails sent now start with it).
+    #[arg(long, env = "RECLAIM_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+impl SendArgs {
+    fn open(&self, db: &Path) -> Result<Embedded> {
+        let mut settings = Settings::default();
+        if let Some(url) = &self.public_url {
+            settings.public_url = url.clone();
+        }
+        open_with_mail(
+            db,
+            settings,
+            Arc::new(ManualTaskRevoker),
+            self.mail.choice()?,
+        )
+    }
 }
 
 fn filter(f: &FilterArgs) -> Result<CandidateFilter> {
@@ -271,15 +397,43 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn open(db: &Path, settings: Settings, revoker: Arc<dyn Revoker>) -> Result<Embedded> {
+    open_with_mail(db, settings, revoker, MailChoice::Outbox)
+}
+
+fn open_with_mail(
+    db: &Path,
+    settings: Settings,
+    revoker: Arc<dyn Revoker>,
+    mail: MailChoice,
+) -> Result<Embedded> {
     let signer = HmacLinkSigner::new(link_key(db)?).map_err(anyhow::Error::msg)?;
-    Embedded::open(
+    Embedded::open_with_mail(
         db,
         settings,
         Arc::new(signer),
         revoker,
         Arc::new(SystemClock),
+        mail,
     )
-    .with_context(|| format!("cannot open {}", db.display()))
+    .with_context(|| format!("cannot start on {}", db.display()))
+}
+
+/// What `serve` says about its mail at start (never the password).
+fn describe_mail(mail: &MailChoice, public_url: &str) -> String {
+    match mail {
+        MailChoice::Outbox => format!("mail: kept in the outbox, {public_url}/outbox"),
+        MailChoice::Smtp(s) => format!(
+            "mail: SMTP {}:{} ({}{}), from {}",
+            s.host,
+            s.port,
+            s.security,
+            s.auth
+                .as_ref()
+                .map(|a| format!(", login {}", a.user))
+                .unwrap_or_default(),
+            s.from
+        ),
+    }
 }
 
 fn print_import_errors(report: &reclaim_api::app::ImportReport) {
@@ -328,6 +482,7 @@ async fn import_usage(
     file: &Path,
     skip_invalid: bool,
     report_path: Option<&Path>,
+    send: &SendArgs,
 ) -> Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
@@ -368,7 +523,7 @@ async fn import_usage(
         "usage file read and parsed"
     );
     bar.set_message("evaluating");
-    let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+    let embedded = send.open(&db.db)?;
     let report = embedded.app.import_usage_batch(batch, skip_invalid).await?;
     bar.finish_and_clear();
     for row in &report.invalid {
@@ -448,11 +603,7 @@ async fn acting_admin(embedded: &Embedded, actor: Option<&str>) -> Result<Actor>
 }
 
 async fn reclaim(args: &ReclaimArgs) -> Result<()> {
-    let embedded = open(
-        &args.db.db,
-        Settings::default(),
-        Arc::new(ManualTaskRevoker),
-    )?;
+    let embedded = args.send.open(&args.db.db)?;
     let actor = acting_admin(&embedded, args.actor.as_deref()).await?;
     let mut failed = 0;
     if args.ids.is_empty() {
@@ -523,13 +674,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.addr));
+    if args.demo && args.mail.mode == MailMode::Smtp {
+        bail!("--demo keeps its mail in the outbox; leave out --mail smtp");
+    }
+    let mail = args.mail.choice()?;
+    let outbox = matches!(mail, MailChoice::Outbox);
     let settings = Settings {
         public_url: public_url.clone(),
-        outbox_page: true,
+        outbox_page: outbox,
         ..Settings::default()
     };
+    let mail_line = describe_mail(&mail, &public_url);
     let (revoker, _vendors) = plugin_revoker(&args).await?;
-    let embedded = open(&args.db.db, settings, revoker)?;
+    let embedded = open_with_mail(&args.db.db, settings, revoker, mail)?;
     let mut seed_file = SeedFile::default();
     if args.demo {
         seed_file = seed::demo();
@@ -573,8 +730,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let tokens =
         reclaim_api::BearerTokens::new(seed_file.tokens.clone()).map_err(anyhow::Error::msg)?;
-    let state = reclaim_api::ApiState::new(embedded.app.clone(), Arc::new(tokens))
-        .with_outbox(Arc::new(embedded.mailer.clone()));
+    let mut state = reclaim_api::ApiState::new(embedded.app.clone(), Arc::new(tokens));
+    // The outbox page (and the sign-in person picker that comes with it) only where mail
+    // stays in the outbox: with real mail, the links are in people's mailboxes only.
+    if embedded.smtp.is_none() {
+        state = state.with_outbox(Arc::new(embedded.mailer.clone()));
+    }
     let router = reclaim_api::router(state);
 
     let worker = embedded.start_worker(Some(Duration::from_secs(args.tick_secs.max(1))));
@@ -585,6 +746,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         "Reclaim is serving on {public_url} (database {})",
         args.db.db.display()
     );
+    println!("{mail_line}");
     if args.demo {
         print_demo_help(&public_url, &seed_file);
     }
@@ -798,8 +960,9 @@ async fn main() -> Result<()> {
                     file,
                     skip_invalid,
                     report,
+                    send,
                 },
-        } => import_usage(&db, &file, skip_invalid, report.as_deref()).await,
+        } => import_usage(&db, &file, skip_invalid, report.as_deref(), &send).await,
         Command::Rules { command } => rules(command).await,
         Command::Plugin { command } => plugin(command).await,
         Command::Savings { db, csv } => {
