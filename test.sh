@@ -118,11 +118,12 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 [ -f "$smtp_dir/state/ready" ] || { echo "the SMTP server did not start; see $out/smtp.log"; exit 1; }
-read -r _ smtp_addr smtp_ca <"$smtp_dir/state/ready"
+read -r _ smtp_addr smtp_ca smtp_tls_addr <"$smtp_dir/state/ready"
 export RECLAIM_SMTP_TEST_ADDR="$smtp_addr"
+export RECLAIM_SMTP_TEST_TLS_ADDR="$smtp_tls_addr"
 export RECLAIM_SMTP_TEST_SPOOL="$smtp_dir/spool"
 export RECLAIM_SMTP_TEST_CA="$smtp_ca"
-echo "SMTP server at $RECLAIM_SMTP_TEST_ADDR (spool $RECLAIM_SMTP_TEST_SPOOL)"
+echo "SMTP server at $RECLAIM_SMTP_TEST_ADDR (STARTTLS), $RECLAIM_SMTP_TEST_TLS_ADDR (TLS)"
 # --- end SMTP server ----------------------------------------------------------------------
 
 step "tests"

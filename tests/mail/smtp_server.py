@@ -3,8 +3,9 @@
 
 Listens on 127.0.0.1 with STARTTLS (a private CA and a server certificate for 127.0.0.1 and
 localhost, made at start with Debian's openssl) and AUTH PLAIN/LOGIN with one user, both
-required before any mail. Every accepted message is written as a .eml file into the spool
-directory (complete files only: written under another name, then renamed).
+required before any mail; and on a second port with implicit TLS (TLS from the first byte)
+and the same login. Every accepted message is written as a .eml file into the spool directory
+(complete files only: written under another name, then renamed).
 
 What a recipient's local part asks for:
   tempfail-*@...  451 to RCPT the first time for that address, accepted later
@@ -14,8 +15,9 @@ What a recipient's local part asks for:
 
 Usage:
   smtp_server.py --spool DIR --state DIR --user U --password P [--port 0] [--slowack-secs 5]
-Prints one line `ready 127.0.0.1:PORT CA_FILE` on stdout once listening, and writes the same
-to STATE/ready. Stops on SIGTERM or SIGINT.
+Prints one line `ready 127.0.0.1:PORT CA_FILE 127.0.0.1:TLS_PORT` on stdout once listening
+(PORT speaks STARTTLS, TLS_PORT implicit TLS), and writes the same to STATE/ready. Stops on
+SIGTERM or SIGINT.
 """
 
 import argparse
@@ -104,14 +106,22 @@ async def serve(args):
     handler = Behaviours(args.spool, args.slowack_secs)
     loop = asyncio.get_running_loop()
 
-    def session():
+    def starttls_session():
         return SMTP(handler, hostname="mail.test", tls_context=tls, require_starttls=True,
                     auth_required=True, auth_require_tls=True,
                     authenticator=authenticator(args.user, args.password), decode_data=False)
 
-    server = await loop.create_server(session, "127.0.0.1", args.port)
+    def implicit_tls_session():
+        # The whole connection is TLS, so the login needs no STARTTLS first.
+        return SMTP(handler, hostname="mail.test", auth_required=True, auth_require_tls=False,
+                    authenticator=authenticator(args.user, args.password), decode_data=False)
+
+    server = await loop.create_server(starttls_session, "127.0.0.1", args.port)
+    tls_server = await loop.create_server(implicit_tls_session, "127.0.0.1", args.tls_port,
+                                          ssl=tls)
     port = server.sockets[0].getsockname()[1]
-    line = "ready 127.0.0.1:%d %s" % (port, ca_pem)
+    tls_port = tls_server.sockets[0].getsockname()[1]
+    line = "ready 127.0.0.1:%d %s 127.0.0.1:%d" % (port, ca_pem, tls_port)
     with open(os.path.join(args.state, "ready.tmp"), "w") as f:
         f.write(line + "\n")
     os.rename(os.path.join(args.state, "ready.tmp"), os.path.join(args.state, "ready"))
@@ -121,6 +131,7 @@ async def serve(args):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close()
+    tls_server.close()
 
 
 def main():
@@ -129,7 +140,8 @@ def main():
     p.add_argument("--state", required=True, help="certificates and the ready file go here")
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
-    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port", type=int, default=0, help="STARTTLS port (0: any free one)")
+    p.add_argument("--tls-port", type=int, default=0, help="implicit TLS port (0: any free one)")
     p.add_argument("--slowack-secs", type=float, default=5.0)
     asyncio.run(serve(p.parse_args()))
 

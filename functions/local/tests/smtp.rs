@@ -4,10 +4,10 @@
 //!
 //! ```sh
 //! python3 tests/mail/smtp_server.py --spool /tmp/spool --state /tmp/smtp --user reclaim --password s3cret
-//! # prints: ready 127.0.0.1:PORT /tmp/smtp/ca.pem
-//! export RECLAIM_SMTP_TEST_ADDR=127.0.0.1:PORT RECLAIM_SMTP_TEST_SPOOL=/tmp/spool \
-//!        RECLAIM_SMTP_TEST_CA=/tmp/smtp/ca.pem RECLAIM_SMTP_TEST_USER=reclaim \
-//!        RECLAIM_SMTP_TEST_PASSWORD=s3cret
+//! # prints: ready 127.0.0.1:PORT /tmp/smtp/ca.pem 127.0.0.1:TLS_PORT
+//! export RECLAIM_SMTP_TEST_ADDR=127.0.0.1:PORT RECLAIM_SMTP_TEST_TLS_ADDR=127.0.0.1:TLS_PORT \
+//!        RECLAIM_SMTP_TEST_SPOOL=/tmp/spool RECLAIM_SMTP_TEST_CA=/tmp/smtp/ca.pem \
+//!        RECLAIM_SMTP_TEST_USER=reclaim RECLAIM_SMTP_TEST_PASSWORD=s3cret
 //! cargo test -p reclaim-local --test smtp
 //! ```
 //!
@@ -39,7 +39,10 @@ const FROM_DOMAIN: &str = "reclaim.test";
 /// The server test.sh started.
 struct Server {
     host: String,
+    /// Speaks STARTTLS.
     port: u16,
+    /// Speaks implicit TLS.
+    tls_port: u16,
     spool: PathBuf,
     ca: PathBuf,
     user: String,
@@ -56,14 +59,21 @@ fn var(name: &str) -> String {
     })
 }
 
-fn server() -> Server {
-    let addr = var("RECLAIM_SMTP_TEST_ADDR");
+fn port_of(name: &str) -> (String, u16) {
+    let addr = var(name);
     let (host, port) = addr
         .rsplit_once(':')
-        .expect("RECLAIM_SMTP_TEST_ADDR is host:port");
+        .unwrap_or_else(|| panic!("{name} is host:port"));
+    (host.to_string(), port.parse().expect("a port number"))
+}
+
+fn server() -> Server {
+    let (host, port) = port_of("RECLAIM_SMTP_TEST_ADDR");
+    let (_, tls_port) = port_of("RECLAIM_SMTP_TEST_TLS_ADDR");
     Server {
-        host: host.to_string(),
-        port: port.parse().expect("a port number"),
+        host,
+        port,
+        tls_port,
         spool: PathBuf::from(var("RECLAIM_SMTP_TEST_SPOOL")),
         ca: PathBuf::from(var("RECLAIM_SMTP_TEST_CA")),
         user: var("RECLAIM_SMTP_TEST_USER"),
@@ -330,6 +340,60 @@ async fn the_same_effect_key_sent_twice_arrives_once() {
     assert_eq!(
         mailer.send_state(&mail.key).await.unwrap().as_deref(),
         Some("sent")
+    );
+}
+
+fn kept_mail(key: &str, to: &str) -> OutgoingMail {
+    OutgoingMail {
+        key: format!("{key}:{}:email-kept-user", std::process::id()),
+        to: vec![to.to_string()],
+        subject: "You keep Adobe Acrobat".into(),
+        text: "You keep it.".into(),
+        html: "<p>You keep it.</p>".into(),
+    }
+}
+
+#[tokio::test]
+async fn implicit_tls_with_a_login_delivers_too() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("reclaim.db")).unwrap();
+    let settings = SmtpSettings {
+        port: server.tls_port,
+        security: Security::Tls,
+        ..server.settings()
+    };
+    let mailer = SmtpMailer::new(store, settings).unwrap();
+    let email = address("implicit");
+    mailer.send(&kept_mail("c-implicit", &email)).await.unwrap();
+    let messages = server.messages_to(&email);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        header(&messages[0], "Subject").as_deref(),
+        Some("You keep Adobe Acrobat")
+    );
+}
+
+#[tokio::test]
+async fn a_server_whose_certificate_is_not_trusted_gets_nothing_and_the_send_may_be_retried() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("reclaim.db")).unwrap();
+    // Without the private CA, the server's certificate is not trusted.
+    let settings = SmtpSettings {
+        ca_file: None,
+        ..server.settings()
+    };
+    let mailer = SmtpMailer::new(store, settings).unwrap();
+    let email = address("untrusted");
+    let mail = kept_mail("c-untrusted", &email);
+    let err = mailer.send(&mail).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(server.messages_to(&email).is_empty());
+    assert_eq!(
+        mailer.send_state(&mail.key).await.unwrap(),
+        None,
+        "the key is given back: nothing reached the server"
     );
 }
 
