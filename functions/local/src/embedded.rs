@@ -40,7 +40,7 @@ pub enum MailChoice {
 pub enum EmbeddedError {
     #[error(transparent)]
     Open(#[from] crate::OpenError),
-    #[error("mail: {0}")]
+    #[error(transparent)]
     Mail(#[from] SmtpConfigError),
 }
 

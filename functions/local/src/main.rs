@@ -415,7 +415,12 @@ fn open_with_mail(
         Arc::new(SystemClock),
         mail,
     )
-    .with_context(|| format!("cannot start on {}", db.display()))
+    .map_err(|e| match e {
+        reclaim_local::EmbeddedError::Open(e) => {
+            anyhow::Error::new(e).context(format!("cannot open {}", db.display()))
+        }
+        reclaim_local::EmbeddedError::Mail(e) => anyhow::Error::new(e).context("mail settings"),
+    })
 }
 
 /// What `serve` says about its mail at start (never the password).

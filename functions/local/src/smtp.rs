@@ -151,14 +151,14 @@ impl SmtpSettings {
 pub enum SmtpConfigError {
     #[error("the SMTP host is empty")]
     NoHost,
-    #[error("the sender '{from}' is not an email address: {why}")]
+    #[error("the sender '{from}' (--mail-from) is not an email address: {why}")]
     BadSender { from: String, why: String },
     #[error(
         "security 'none' with a login would send the password in clear text to {host}; \
          use starttls or tls, or a relay on this machine (a loopback address)"
     )]
     PlaintextLogin { host: String },
-    #[error("cannot read the CA file {path}: {source}")]
+    #[error("cannot read the CA file {path}")]
     CaFile {
         path: PathBuf,
         source: std::io::Error,
