@@ -96,6 +96,39 @@ step "infra (cfn-lint, SAM transform, parliament, checkov)"
     --compact --skip-check CKV_AWS_117,CKV_AWS_116
 # --- end AWS emulator -------------------------------------------------------------------
 
+# --- SMTP server (tests/mail; owner: the SMTP mailer) -------------------------------------
+# aiosmtpd from PyPI in the same venv, on a free loopback port: STARTTLS with a throwaway CA
+# made by Debian's openssl, AUTH required. The mail tests read RECLAIM_SMTP_TEST_* and fail
+# without them. Stopped by the EXIT trap with everything else.
+step "SMTP server (aiosmtpd)"
+if ! command -v openssl >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq openssl >/dev/null
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd
+smtp_dir="$out/smtp"
+rm -rf "$smtp_dir"
+mkdir -p "$smtp_dir/spool" "$smtp_dir/state"
+export RECLAIM_SMTP_TEST_USER=reclaim-test
+RECLAIM_SMTP_TEST_PASSWORD="$("$venv/bin/python" -c 'import secrets; print(secrets.token_hex(16))')"
+export RECLAIM_SMTP_TEST_PASSWORD
+"$venv/bin/python" tests/mail/smtp_server.py --spool "$smtp_dir/spool" --state "$smtp_dir/state" \
+    --user "$RECLAIM_SMTP_TEST_USER" --password "$RECLAIM_SMTP_TEST_PASSWORD" >"$out/smtp.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 150); do
+    [ -f "$smtp_dir/state/ready" ] && break
+    sleep 0.2
+done
+[ -f "$smtp_dir/state/ready" ] || { echo "the SMTP server did not start; see $out/smtp.log"; exit 1; }
+read -r _ smtp_addr smtp_ca smtp_tls_addr <"$smtp_dir/state/ready"
+export RECLAIM_SMTP_TEST_ADDR="$smtp_addr"
+export RECLAIM_SMTP_TEST_TLS_ADDR="$smtp_tls_addr"
+export RECLAIM_SMTP_TEST_SPOOL="$smtp_dir/spool"
+export RECLAIM_SMTP_TEST_CA="$smtp_ca"
+echo "SMTP server at $RECLAIM_SMTP_TEST_ADDR (STARTTLS), $RECLAIM_SMTP_TEST_TLS_ADDR (TLS)"
+# --- end SMTP server ----------------------------------------------------------------------
+
 step "tests"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out/cargo-test.log"
 

@@ -729,10 +729,32 @@ impl App {
     ) -> Result<(), EffectError> {
         match &effect.kind {
             EffectKind::Email { mail, recipient } => {
+                // A refused recipient does not stop the others of a group mail.
+                let mut refused = Vec::new();
                 for msg in self.render_mail(snapshot, effect, *mail, recipient).await? {
-                    self.ports.mailer.send(&msg).await?;
+                    match self.ports.mailer.send(&msg).await {
+                        Ok(()) => {}
+                        Err(MailError::RecipientRefused { recipient, message }) => {
+                            refused.push((recipient, message))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-                Ok(())
+                match (recipient, refused.as_slice()) {
+                    (_, []) => Ok(()),
+                    (Recipient::CandidateUser, [(address, message)]) => {
+                        self.user_address_refused(snapshot, address, message).await
+                    }
+                    // Someone from the directory: the effect fails (listed, logged) so a
+                    // person fixes the address and retries it.
+                    (_, refused) => Err(EffectError::Permanent(
+                        refused
+                            .iter()
+                            .map(|(to, why)| format!("recipient {to} refused: {why}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )),
+                }
             }
             EffectKind::CreateTask(t) => {
                 let task = Task {
@@ -783,7 +805,21 @@ impl App {
         let result = self.ports.revoker.revoke(&current, &effect.key).await;
         tracing::info!(candidate = %current.number, attempt, ?result, "revocation outcome");
         let event = Event::Revocation(result);
-        // Someone may write the candidate meanwhile (a work note); re-read and re-apply.
+        self.record_outcome(snapshot, &event, &Actor::Revocation, still_wanted)
+            .await
+            .map(|_| ())
+    }
+
+    /// Records what the outside world said (a plugin's outcome, a mail server's refusal) on
+    /// the candidate as it is now: conditional on the version read, re-read and re-applied
+    /// when someone wrote meanwhile (a work note). `false` when `wanted` no longer holds.
+    async fn record_outcome(
+        &self,
+        snapshot: &Candidate,
+        event: &Event,
+        actor: &Actor,
+        wanted: impl Fn(&Candidate) -> bool,
+    ) -> Result<bool, EffectError> {
         for _ in 0..5 {
             let current = self
                 .ports
@@ -793,23 +829,67 @@ impl App {
                 .ok_or_else(|| {
                     EffectError::Permanent(format!("candidate {} is gone", snapshot.id))
                 })?;
-            if !still_wanted(&current) {
-                return Ok(());
+            if !wanted(&current) {
+                return Ok(false);
             }
-            match self
-                .commit_event(&current, &event, &Actor::Revocation)
-                .await
-            {
-                Ok(_) => return Ok(()),
+            match self.commit_event(&current, event, actor).await {
+                Ok(_) => return Ok(true),
                 Err(AppError::Conflict(_)) => continue,
                 Err(AppError::Store(e)) => return Err(e.into()),
                 Err(e) => return Err(EffectError::Permanent(e.to_string())),
             }
         }
         Err(EffectError::Retryable(format!(
-            "candidate {} kept changing while recording the revocation outcome",
-            snapshot.number
+            "candidate {} kept changing while recording '{}'",
+            snapshot.number,
+            event.name()
         )))
+    }
+
+    /// The mail server refused the candidate's user for good: the candidate waits in
+    /// Attention Required for a person to fix the address. A closed candidate cannot wait, so
+    /// then the effect fails with the server's answer (listed with the failed effects).
+    async fn user_address_refused(
+        &self,
+        snapshot: &Candidate,
+        address: &str,
+        message: &str,
+    ) -> Result<(), EffectError> {
+        tracing::warn!(candidate = %snapshot.number, recipient = address, answer = message, "the mail server refused the user's address");
+        let event = Event::MailRefused {
+            recipient: address.to_string(),
+            message: message.to_string(),
+        };
+        let why = format!("the user's address was refused: {message}");
+        // Only while the address is still the one refused, and once (an effect may run twice).
+        let wanted = |c: &Candidate| {
+            !c.state.is_closed()
+                && c.user
+                    .as_ref()
+                    .and_then(|u| u.email())
+                    .is_some_and(|e| e.eq_ignore_ascii_case(address))
+                && !(c.state == State::AttentionRequired
+                    && c.attention.as_deref().is_some_and(|a| a.contains(&why)))
+        };
+        if self
+            .record_outcome(snapshot, &event, &Actor::Mail, wanted)
+            .await?
+        {
+            return Ok(());
+        }
+        let closed = self
+            .ports
+            .candidates
+            .get(&snapshot.id)
+            .await?
+            .is_none_or(|c| c.state.is_closed());
+        if closed {
+            return Err(EffectError::Permanent(format!(
+                "recipient {address} refused: {message} (candidate {} is closed)",
+                snapshot.number
+            )));
+        }
+        Ok(())
     }
 
     fn link(&self, c: &Candidate, user_id: &str, action: LinkAction, expires: Timestamp) -> String {

@@ -1,12 +1,14 @@
-//! Local mode wired in one place: the SQLite store, the outbox mailer, the application and its
-//! worker. `reclaim serve`, the CLI commands and the end-to-end tests all build it this way.
+//! Local mode wired in one place: the SQLite store, the mailer (the outbox, or SMTP), the
+//! application and its worker. `reclaim serve`, the CLI commands and the end-to-end tests all
+//! build it this way.
 
+use crate::smtp::{SmtpConfigError, SmtpMailer, SmtpSettings};
 use crate::worker::EffectRunner;
 use crate::{OutboxMailer, RunError, SqliteStore, Tick, Worker, WorkerConfig};
 use async_trait::async_trait;
 use reclaim_api::{App, EffectError, Ports, Settings};
 use reclaim_workflow::effect::Effect;
-use reclaim_workflow::ports::{Clock, LinkSigner, Revoker};
+use reclaim_workflow::ports::{Clock, LinkSigner, Mailer, Revoker};
 use reclaim_workflow::Candidate;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,8 +18,30 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Embedded {
     pub store: SqliteStore,
+    /// The outbox: the application's mailer unless `smtp` is set (then it stays empty).
     pub mailer: OutboxMailer,
+    /// The SMTP mailer, when mail goes to a real server.
+    pub smtp: Option<SmtpMailer>,
     pub app: App,
+}
+
+/// Where the application's mail goes.
+#[derive(Clone, Debug, Default)]
+pub enum MailChoice {
+    /// Kept in the database for the outbox page (the demo, tests).
+    #[default]
+    Outbox,
+    /// Sent to an SMTP server.
+    Smtp(SmtpSettings),
+}
+
+/// Why [`Embedded::open_with_mail`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error(transparent)]
+    Open(#[from] crate::OpenError),
+    #[error(transparent)]
+    Mail(#[from] SmtpConfigError),
 }
 
 /// The application as the worker's effect runner.
@@ -47,7 +71,43 @@ impl Embedded {
         clock: Arc<dyn Clock>,
     ) -> Result<Embedded, crate::OpenError> {
         let store = SqliteStore::open(db)?;
+        Ok(Embedded::build(
+            store, settings, signer, revoker, clock, None,
+        ))
+    }
+
+    /// As [`Embedded::open`], sending mail the way `mail` says.
+    pub fn open_with_mail(
+        db: &Path,
+        settings: Settings,
+        signer: Arc<dyn LinkSigner>,
+        revoker: Arc<dyn Revoker>,
+        clock: Arc<dyn Clock>,
+        mail: MailChoice,
+    ) -> Result<Embedded, EmbeddedError> {
+        let store = SqliteStore::open(db)?;
+        let smtp = match mail {
+            MailChoice::Outbox => None,
+            MailChoice::Smtp(s) => Some(SmtpMailer::with_clock(store.clone(), s, clock.clone())?),
+        };
+        Ok(Embedded::build(
+            store, settings, signer, revoker, clock, smtp,
+        ))
+    }
+
+    fn build(
+        store: SqliteStore,
+        settings: Settings,
+        signer: Arc<dyn LinkSigner>,
+        revoker: Arc<dyn Revoker>,
+        clock: Arc<dyn Clock>,
+        smtp: Option<SmtpMailer>,
+    ) -> Embedded {
         let mailer = OutboxMailer::with_clock(store.clone(), clock.clone());
+        let sender: Arc<dyn Mailer> = match &smtp {
+            Some(smtp) => Arc::new(smtp.clone()),
+            None => Arc::new(mailer.clone()),
+        };
         let shared = Arc::new(store.clone());
         let ports = Ports {
             candidates: shared.clone(),
@@ -56,16 +116,17 @@ impl Embedded {
             rules: shared.clone(),
             sessions: shared.clone(),
             tokens: shared,
-            mailer: Arc::new(mailer.clone()),
+            mailer: sender,
             revoker,
             clock,
             signer,
         };
-        Ok(Embedded {
+        Embedded {
             store,
             mailer,
+            smtp,
             app: App::new(ports, settings),
-        })
+        }
     }
 
     /// Starts the effects worker; with `tick_every`, it also runs the scheduler that often.

@@ -9,6 +9,9 @@
 //!   outbox) in one transaction. Concurrent writes are group-committed by one writer thread.
 //! - [`OutboxMailer`] — the local [`Mailer`](reclaim_workflow::ports::Mailer): every rendered
 //!   message is kept in the same file, for the outbox page.
+//! - [`SmtpMailer`] — the real [`Mailer`](reclaim_workflow::ports::Mailer): SMTP (STARTTLS or
+//!   implicit TLS, optional login) through lettre, at most once per effect key, with its
+//!   send records in the same file.
 //! - [`Worker`] — runs the outbox's effects after commit, at least once and in order per
 //!   candidate, through an [`EffectRunner`] the application provides; it also carries the
 //!   scheduler tick.
@@ -31,10 +34,12 @@ pub mod embedded;
 pub mod files;
 pub mod outbox;
 pub mod seed;
+pub mod smtp;
 pub mod sqlite;
 pub mod worker;
 
-pub use embedded::{AppRunner, Embedded};
+pub use embedded::{AppRunner, Embedded, EmbeddedError, MailChoice};
 pub use outbox::{EffectState, OutboxCounts, OutboxEntry, OutboxMailer, StoredMessage};
+pub use smtp::{Password, Security, SmtpAuth, SmtpConfigError, SmtpMailer, SmtpSettings};
 pub use sqlite::{Durability, OpenError, Options, SqliteStore, WriteStats, SCHEMA_VERSION};
 pub use worker::{run_due, DrainStats, EffectRunner, RunError, Tick, Worker, WorkerConfig};

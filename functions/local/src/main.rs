@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use reclaim_api::{HmacLinkSigner, ManualTaskRevoker, Settings};
 use reclaim_local::files::{read_rows, FileError};
 use reclaim_local::seed::{self, SeedFile};
-use reclaim_local::Embedded;
+use reclaim_local::{Embedded, MailChoice, Password, Security, SmtpAuth, SmtpSettings};
 use reclaim_workflow::ports::{CandidateFilter, CandidateRead, Revoker, SystemClock};
 use reclaim_workflow::{Actor, AppliesTo, Event, Justification, State};
 use std::net::SocketAddr;
@@ -137,6 +137,8 @@ struct ServeArgs {
     plugins: Option<PathBuf>,
     #[command(flatten)]
     oidc: OidcArgs,
+    #[command(flatten)]
+    mail: MailArgs,
 }
 
 /// Sign-in with the organisation's identity provider (OpenID Connect).
@@ -162,6 +164,110 @@ struct OidcArgs {
         env = "RECLAIM_OIDC_NAME"
     )]
     oidc_name: String,
+}
+
+/// Where mail goes. The SMTP password is read from `--smtp-password-file` or the environment
+/// variable `RECLAIM_SMTP_PASSWORD`, never from a flag value.
+#[derive(Args, Debug, Clone)]
+struct MailArgs {
+    /// `smtp`: mail is sent to the SMTP server below (what `serve` uses for real);
+    /// `outbox`: mail is kept in the database and never sent (development; the demo always
+    /// uses it, and lists it at /outbox). Without it, the SMTP settings decide.
+    #[arg(long = "mail", value_enum, env = "RECLAIM_MAIL")]
+    mode: Option<MailMode>,
+    /// The SMTP server's host name.
+    #[arg(long, env = "RECLAIM_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// The SMTP server's port (default: 587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, env = "RECLAIM_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// `starttls`, `tls` (implicit TLS) or `none` (only for a relay on this machine).
+    #[arg(long, env = "RECLAIM_SMTP_SECURITY", default_value = "starttls", value_parser = parse_security)]
+    smtp_security: Security,
+    /// The SMTP login (AUTH PLAIN or LOGIN); the password comes from --smtp-password-file or
+    /// RECLAIM_SMTP_PASSWORD.
+    #[arg(long, env = "RECLAIM_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// A file holding the SMTP password (one line).
+    #[arg(long, env = "RECLAIM_SMTP_PASSWORD_FILE")]
+    smtp_password_file: Option<PathBuf>,
+    /// Root certificates (PEM) to trust besides the public ones, for a server with a private CA.
+    #[arg(long, env = "RECLAIM_SMTP_CA_FILE")]
+    smtp_ca_file: Option<PathBuf>,
+    /// Seconds any one step of sending (connect, TLS, each command) may take.
+    #[arg(long, env = "RECLAIM_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    smtp_timeout_secs: u64,
+    /// The sender of every message, e.g. `Reclaim <reclaim@example.com>`.
+    #[arg(long, env = "RECLAIM_MAIL_FROM")]
+    mail_from: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MailMode {
+    Outbox,
+    Smtp,
+}
+
+fn parse_security(s: &str) -> Result<Security, String> {
+    s.parse()
+}
+
+impl MailArgs {
+    /// The mailer these options describe; checks that SMTP has what it needs. `serve` must
+    /// be told (`required`): a production server that quietly kept its mail would ask nobody.
+    fn choice(&self, required: bool) -> Result<MailChoice> {
+        match (self.mode, &self.smtp_host) {
+            (Some(MailMode::Outbox), _) => return Ok(MailChoice::Outbox),
+            (Some(MailMode::Smtp), _) | (None, Some(_)) => {}
+            (None, None) if required => bail!(
+                "say where mail goes: --mail smtp with --smtp-host and --mail-from (or \
+                 RECLAIM_MAIL=smtp, RECLAIM_SMTP_HOST, RECLAIM_MAIL_FROM), or --mail outbox to \
+                 keep it in the database unsent (development only)"
+            ),
+            (None, None) => return Ok(MailChoice::Outbox),
+        }
+        let Some(host) = self.smtp_host.clone().filter(|h| !h.trim().is_empty()) else {
+            bail!("--mail smtp needs --smtp-host (or RECLAIM_SMTP_HOST)");
+        };
+        let Some(from) = self.mail_from.clone().filter(|f| !f.trim().is_empty()) else {
+            bail!("--mail smtp needs --mail-from (or RECLAIM_MAIL_FROM)");
+        };
+        let from_env = std::env::var("RECLAIM_SMTP_PASSWORD").ok();
+        let password = match (&self.smtp_password_file, from_env) {
+            (Some(_), Some(_)) => {
+                bail!("both --smtp-password-file and RECLAIM_SMTP_PASSWORD are set: give one")
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the SMTP password file {}", path.display())
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_string())
+            }
+            (None, Some(p)) => Some(p),
+            (None, None) => None,
+        };
+        let auth = match (&self.smtp_user, password) {
+            (Some(user), Some(password)) => Some(SmtpAuth {
+                user: user.clone(),
+                password: Password::new(password),
+            }),
+            (Some(_), None) => {
+                bail!("--smtp-user needs a password: --smtp-password-file or RECLAIM_SMTP_PASSWORD")
+            }
+            (None, Some(_)) => bail!("an SMTP password is set but no --smtp-user"),
+            (None, None) => None,
+        };
+        let security = self.smtp_security;
+        Ok(MailChoice::Smtp(SmtpSettings {
+            host,
+            port: self.smtp_port.unwrap_or(security.default_port()),
+            security,
+            auth,
+            from,
+            ca_file: self.smtp_ca_file.clone(),
+            timeout: Duration::from_secs(self.smtp_timeout_secs.max(1)),
+        }))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +304,8 @@ enum UsageCommand {
         /// Write every finding (created, would create, excluded, already open) as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+        #[command(flatten)]
+        send: SendArgs,
     },
 }
 
@@ -268,6 +376,34 @@ struct ReclaimArgs {
     /// The sam admin acting (a user id from the directory).
     #[arg(long = "as", env = "RECLAIM_USER")]
     actor: Option<String>,
+    #[command(flatten)]
+    send: SendArgs,
+}
+
+/// How commands that run the resulting effects at once send their mail: as `serve` does.
+#[derive(Args, Debug, Clone)]
+struct SendArgs {
+    /// The URL people reach the server at (links in the emails sent now start with it).
+    #[arg(long, env = "RECLAIM_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+impl SendArgs {
+    fn open(&self, db: &Path) -> Result<Embedded> {
+        let mut settings = Settings::default();
+        if let Some(url) = &self.public_url {
+            settings.public_url = url.clone();
+        }
+        open_with(
+            db,
+            settings,
+            Arc::new(ManualTaskRevoker),
+            &link_key(db)?,
+            self.mail.choice(false)?,
+        )
+    }
 }
 
 fn filter(f: &FilterArgs) -> Result<CandidateFilter> {
@@ -331,24 +467,54 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn open(db: &Path, settings: Settings, revoker: Arc<dyn Revoker>) -> Result<Embedded> {
-    open_with_key(db, settings, revoker, &link_key(db)?)
+    open_with(db, settings, revoker, &link_key(db)?, MailChoice::Outbox)
 }
 
-fn open_with_key(
+fn open_with(
     db: &Path,
     settings: Settings,
     revoker: Arc<dyn Revoker>,
     key: &[u8],
+    mail: MailChoice,
 ) -> Result<Embedded> {
     let signer = HmacLinkSigner::new(key).map_err(anyhow::Error::msg)?;
-    Embedded::open(
+    Embedded::open_with_mail(
         db,
         settings,
         Arc::new(signer),
         revoker,
         Arc::new(SystemClock),
+        mail,
     )
-    .with_context(|| format!("cannot open {}", db.display()))
+    .map_err(|e| match e {
+        reclaim_local::EmbeddedError::Open(e) => {
+            anyhow::Error::new(e).context(format!("cannot open {}", db.display()))
+        }
+        reclaim_local::EmbeddedError::Mail(e) => anyhow::Error::new(e).context("mail settings"),
+    })
+}
+
+/// What `serve` says about its mail at start (never the password).
+fn describe_mail(mail: &MailChoice, outbox_page: Option<&str>) -> String {
+    match mail {
+        MailChoice::Outbox => format!(
+            "mail: kept in the database, never sent{}",
+            outbox_page
+                .map(|url| format!(" (the demo lists it at {url}/outbox)"))
+                .unwrap_or_default()
+        ),
+        MailChoice::Smtp(s) => format!(
+            "mail: SMTP {}:{} ({}{}), from {}",
+            s.host,
+            s.port,
+            s.security,
+            s.auth
+                .as_ref()
+                .map(|a| format!(", login {}", a.user))
+                .unwrap_or_default(),
+            s.from
+        ),
+    }
 }
 
 fn print_import_errors(report: &reclaim_api::app::ImportReport) {
@@ -397,6 +563,7 @@ async fn import_usage(
     file: &Path,
     skip_invalid: bool,
     report_path: Option<&Path>,
+    send: &SendArgs,
 ) -> Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
@@ -437,7 +604,7 @@ async fn import_usage(
         "usage file read and parsed"
     );
     bar.set_message("evaluating");
-    let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+    let embedded = send.open(&db.db)?;
     let report = embedded.app.import_usage_batch(batch, skip_invalid).await?;
     bar.finish_and_clear();
     for row in &report.invalid {
@@ -517,11 +684,7 @@ async fn acting_admin(embedded: &Embedded, actor: Option<&str>) -> Result<Actor>
 }
 
 async fn reclaim(args: &ReclaimArgs) -> Result<()> {
-    let embedded = open(
-        &args.db.db,
-        Settings::default(),
-        Arc::new(ManualTaskRevoker),
-    )?;
+    let embedded = args.send.open(&args.db.db)?;
     let actor = acting_admin(&embedded, args.actor.as_deref()).await?;
     let mut failed = 0;
     if args.ids.is_empty() {
@@ -595,13 +758,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if args.session_idle_minutes == 0 || args.session_max_hours == 0 {
         bail!("--session-idle-minutes and --session-max-hours must be at least 1");
     }
+    if args.demo && args.mail.mode == Some(MailMode::Smtp) {
+        bail!("--demo keeps its mail in the outbox; leave out --mail smtp");
+    }
+    let mail = if args.demo {
+        MailChoice::Outbox
+    } else {
+        args.mail.choice(true)?
+    };
     let settings = Settings {
         public_url: public_url.clone(),
         ..Settings::default()
     };
+    let mail_line = describe_mail(&mail, args.demo.then_some(public_url.as_str()));
     let (revoker, _vendors) = plugin_revoker(&args).await?;
     let link_key = link_key(&args.db.db)?;
-    let embedded = open_with_key(&args.db.db, settings, revoker, &link_key)?;
+    let embedded = open_with(&args.db.db, settings, revoker, &link_key, mail)?;
     let mut seed_file = SeedFile::default();
     if args.demo {
         seed_file = seed::demo();
@@ -675,6 +847,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         "Reclaim is serving on {public_url} (database {})",
         args.db.db.display()
     );
+    println!("{mail_line}");
     if args.demo {
         println!(
             "DEMO MODE: mail stays in the outbox page, anyone can sign in as anyone, demo \
@@ -941,8 +1114,9 @@ async fn main() -> Result<()> {
                     file,
                     skip_invalid,
                     report,
+                    send,
                 },
-        } => import_usage(&db, &file, skip_invalid, report.as_deref()).await,
+        } => import_usage(&db, &file, skip_invalid, report.as_deref(), &send).await,
         Command::Rules { command } => rules(command).await,
         Command::Plugin { command } => plugin(command).await,
         Command::Savings { db, csv } => {

@@ -48,7 +48,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_reclaim"))
             .current_dir(dir)
             .args(["serve", "--db", "reclaim.db", "--addr", &addr.to_string()])
-            .args(["--tick-secs", "3600"])
+            .args(["--tick-secs", "3600", "--mail", "outbox"])
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("RECLAIM_LINK_KEY")
@@ -273,6 +273,24 @@ fn without_demo_there_is_no_outbox_no_person_picker_and_no_sign_in_without_a_cre
     assert_eq!(s.get("/ui/candidates", &[]).status, 303);
     assert_eq!(s.get("/api/v1/candidates", &[]).status, 401);
     assert_eq!(s.get("/api/v1/me", &[]).status, 401);
+}
+
+#[test]
+fn serve_without_demo_will_not_start_until_told_where_mail_goes() {
+    let dir = seeded();
+    let out = Command::new(env!("CARGO_BIN_EXE_reclaim"))
+        .current_dir(dir.path())
+        .args(["serve", "--db", "reclaim.db", "--addr", "127.0.0.1:0"])
+        .env_remove("RECLAIM_MAIL")
+        .env_remove("RECLAIM_SMTP_HOST")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--mail smtp") && err.contains("--smtp-host"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -71,6 +71,8 @@ pub enum Actor {
     Scheduler,
     /// The outcome of a revocation plugin run.
     Revocation,
+    /// The mail server's verdict on a message the workflow sent (a refused recipient).
+    Mail,
 }
 
 impl Actor {
@@ -79,6 +81,7 @@ impl Actor {
             Actor::Person(p) => ActorRef::Person(p.user_id.clone()),
             Actor::Scheduler => ActorRef::Scheduler,
             Actor::Revocation => ActorRef::Revocation,
+            Actor::Mail => ActorRef::Mail,
         }
     }
 

@@ -96,6 +96,13 @@ pub enum Event {
     UpdateUser {
         user: UserRef,
     },
+    /// The mail server permanently refused the user's address (a 5xx to the recipient): the
+    /// user cannot be reached until a person fixes the address.
+    MailRefused {
+        recipient: String,
+        /// The server's answer, e.g. `550 5.1.1 mailbox unavailable`.
+        message: String,
+    },
 }
 
 impl Event {
@@ -125,6 +132,7 @@ impl Event {
             Event::Assign { .. } => "assign",
             Event::WorkNote { .. } => "work-note",
             Event::UpdateUser { .. } => "update-user",
+            Event::MailRefused { .. } => "mail-refused",
         }
     }
 }

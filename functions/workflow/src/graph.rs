@@ -145,6 +145,36 @@ pub const EDGES: &[Edge] = &[
     },
     Edge {
         from: Ready,
+        to: AttentionRequired,
+        events: &["mail-refused"],
+        label: "Mail to the user refused",
+    },
+    Edge {
+        from: AwaitingUser,
+        to: AttentionRequired,
+        events: &["mail-refused"],
+        label: "Mail to the user refused",
+    },
+    Edge {
+        from: AwaitingApproval,
+        to: AttentionRequired,
+        events: &["mail-refused"],
+        label: "Mail to the user refused",
+    },
+    Edge {
+        from: AwaitingRevocation,
+        to: AttentionRequired,
+        events: &["mail-refused"],
+        label: "Mail to the user refused",
+    },
+    Edge {
+        from: AttentionRequired,
+        to: AttentionRequired,
+        events: &["mail-refused"],
+        label: "Mail to the user refused",
+    },
+    Edge {
+        from: Ready,
         to: ClosedCanceled,
         events: &["usage-detected"],
         label: "Usage seen again",

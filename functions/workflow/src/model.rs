@@ -456,6 +456,7 @@ pub enum ActorRef {
     Person(String),
     Scheduler,
     Revocation,
+    Mail,
 }
 
 impl fmt::Display for ActorRef {
@@ -464,6 +465,7 @@ impl fmt::Display for ActorRef {
             ActorRef::Person(id) => f.write_str(id),
             ActorRef::Scheduler => f.write_str("scheduler"),
             ActorRef::Revocation => f.write_str("revocation"),
+            ActorRef::Mail => f.write_str("mail"),
         }
     }
 }

@@ -262,6 +262,15 @@ pub enum MailError {
     Unavailable(String),
     #[error("message refused: {0}")]
     Rejected(String),
+    /// The server permanently refused a recipient (a 5xx to `RCPT TO`, or to the message for
+    /// that recipient): retrying cannot help until the address is fixed. The application turns
+    /// a refused candidate user into [`Event::MailRefused`](crate::Event::MailRefused).
+    #[error("recipient {recipient} refused: {message}")]
+    RecipientRefused {
+        recipient: String,
+        /// The server's answer, e.g. `550 5.1.1 mailbox unavailable`.
+        message: String,
+    },
 }
 
 impl MailError {

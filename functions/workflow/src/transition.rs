@@ -156,6 +156,7 @@ const REVOCATION: &str = "a revocation outcome";
 const CLOSER: &str = "a sam admin or the candidate's assignee";
 const NOTE_AUTHOR: &str = "a sam admin, a member of the assignment group or the assignee";
 const USAGE_SOURCE: &str = "the scheduler or a sam admin";
+const MAIL: &str = "the mail server's verdict";
 
 /// Applies one event. Pure: the same inputs give the same result.
 pub fn apply(
@@ -409,6 +410,13 @@ pub fn apply(
             s.new.user = Some(user.clone());
             s.reason(Some(format!("user set to {}", user.id)))
         }
+        Event::MailRefused { recipient, message } => {
+            if !open {
+                return Err(not_allowed());
+            }
+            require(matches!(actor, Actor::Mail), MAIL)?;
+            mail_refused(c, recipient, message)
+        }
     };
     Ok(step.finish(event, actor, now))
 }
@@ -546,6 +554,39 @@ fn revocation_outcome<'a>(c: &'a Candidate, result: &RevocationResult, now: Time
             attention(s, format!("revocation failed: {message}"))
         }
     }
+}
+
+/// The user's address bounced: a person must fix it. Whatever waited on the user stops (their
+/// tasks close, no deadline runs out); Resume then starts again from Ready, or, when the
+/// removal had already been decided, retries the removal.
+fn mail_refused<'a>(c: &'a Candidate, recipient: &str, message: &str) -> Step<'a> {
+    use State::*;
+    let why = format!("the user's address was refused: {message}");
+    let removal_decided = c.state == AwaitingRevocation
+        || (c.state == AttentionRequired && c.attention_from == Some(AwaitingRevocation));
+    let mut s = Step::new(c).to(AttentionRequired);
+    if matches!(c.state, AwaitingUser | AwaitingApproval) {
+        s = s.effect(EffectKind::CloseTasks {
+            kinds: vec![TaskKind::UserAnswer, TaskKind::Approval],
+        });
+    }
+    // Already waiting for a person for another reason: keep that reason too.
+    s.new.attention = Some(match c.attention.as_deref() {
+        Some(earlier) if c.state == AttentionRequired && !earlier.contains(&why) => {
+            format!("{earlier}; {why}")
+        }
+        _ => why,
+    });
+    s.new.attention_from = Some(if removal_decided {
+        AwaitingRevocation
+    } else {
+        Ready
+    });
+    s.new.due_at = None;
+    s.new.deadline_at = None;
+    s.reason(Some(format!(
+        "the user's address {recipient} was refused: {message}"
+    )))
 }
 
 fn attention(mut s: Step<'_>, why: String) -> Step<'_> {

@@ -61,6 +61,7 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
         "assign" if open && admin => Some(state),
         "work-note" if admin || kind == Kind::GroupMember || kind == Kind::Assignee => Some(state),
         "update-user" if matches!(state, Ready | AttentionRequired) && admin => Some(state),
+        "mail-refused" if open && kind == Kind::Mail => Some(AttentionRequired),
         _ => None,
     }
 }
@@ -250,6 +251,86 @@ fn fixing_the_email_then_resume_returns_to_ready() {
     assert_eq!(t.candidate.attention, None);
     let t = apply(&t.candidate, &Event::Reclaim, &admin(), now()).unwrap();
     assert_eq!(t.candidate.state, AwaitingUser);
+}
+
+fn bounce() -> Event {
+    Event::MailRefused {
+        recipient: "uma@example.com".into(),
+        message: "550 5.1.1 mailbox unavailable".into(),
+    }
+}
+
+#[test]
+fn a_refused_user_address_needs_attention_and_resume_after_the_fix_goes_back_to_ready() {
+    let c = in_state(AwaitingUser);
+    let t = apply(&c, &bounce(), &actor(Kind::Mail), now()).unwrap();
+    assert_eq!(t.candidate.state, AttentionRequired);
+    assert_eq!(
+        t.candidate.attention.as_deref(),
+        Some("the user's address was refused: 550 5.1.1 mailbox unavailable")
+    );
+    assert_eq!(t.candidate.attention_from, Some(Ready));
+    assert_eq!((t.candidate.due_at, t.candidate.deadline_at), (None, None));
+    let reason = t.entry.reason.clone().unwrap();
+    assert!(
+        reason.contains("uma@example.com") && reason.contains("550 5.1.1"),
+        "{reason}"
+    );
+    assert_eq!(t.entry.actor.to_string(), "mail");
+    // Nobody can answer the question any more: the user's and approvers' tasks close.
+    assert!(t.effects.iter().any(|e| matches!(
+        &e.kind,
+        EffectKind::CloseTasks { kinds } if kinds.contains(&TaskKind::UserAnswer)
+    )));
+    let mut user = c.user.clone().unwrap();
+    user.email = Some("uma.new@example.com".into());
+    let t = apply(&t.candidate, &Event::UpdateUser { user }, &admin(), now()).unwrap();
+    let t = apply(&t.candidate, &Event::Resume, &admin(), now()).unwrap();
+    assert_eq!(t.candidate.state, Ready);
+    assert_eq!(t.candidate.attention, None);
+    let t = apply(&t.candidate, &Event::Reclaim, &admin(), now()).unwrap();
+    assert_eq!(t.candidate.state, AwaitingUser);
+}
+
+#[test]
+fn a_refused_address_during_removal_resumes_the_removal_and_keeps_an_earlier_reason() {
+    let c = in_state(AwaitingRevocation);
+    let t = apply(&c, &bounce(), &actor(Kind::Mail), now()).unwrap();
+    assert_eq!(t.candidate.state, AttentionRequired);
+    assert_eq!(t.candidate.attention_from, Some(AwaitingRevocation));
+    let t = apply(&t.candidate, &Event::Resume, &admin(), now()).unwrap();
+    assert_eq!(t.candidate.state, AwaitingRevocation);
+
+    let mut c = in_state(AttentionRequired);
+    c.attention = Some("revocation failed: no such sku".into());
+    c.attention_from = Some(AwaitingRevocation);
+    let t = apply(&c, &bounce(), &actor(Kind::Mail), now()).unwrap();
+    let why = t.candidate.attention.clone().unwrap();
+    assert!(
+        why.starts_with("revocation failed: no such sku; the user's address was refused"),
+        "{why}"
+    );
+    assert_eq!(t.candidate.attention_from, Some(AwaitingRevocation));
+}
+
+#[test]
+fn only_the_mail_actor_reports_a_refusal_and_never_on_a_closed_candidate() {
+    let r = apply(
+        &in_state(AwaitingUser),
+        &bounce(),
+        &actor(Kind::SamAdmin),
+        now(),
+    )
+    .unwrap_err();
+    assert!(matches!(r.reason, RefusalReason::Forbidden { .. }));
+    let r = apply(
+        &in_state(ClosedSkipped),
+        &bounce(),
+        &actor(Kind::Mail),
+        now(),
+    )
+    .unwrap_err();
+    assert_eq!(r.reason, RefusalReason::NotAllowedInState);
 }
 
 #[test]

@@ -230,6 +230,7 @@ fn event_words(event: &str) -> String {
         "close-complete" => "Removed and closed".into(),
         "usage-detected" => "Canceled: the software was used again".into(),
         "reclaim" => "Reclamation started".into(),
+        "mail-refused" => "On hold: the email address was refused".into(),
         other => other.replace('-', " "),
     }
 }
@@ -238,7 +239,7 @@ fn who(h: &HistoryEntry) -> Option<String> {
     match &h.actor {
         reclaim_workflow::ActorRef::Person(id) => Some(id.clone()),
         reclaim_workflow::ActorRef::Scheduler => Some("the scheduler".into()),
-        reclaim_workflow::ActorRef::Revocation => None,
+        reclaim_workflow::ActorRef::Revocation | reclaim_workflow::ActorRef::Mail => None,
     }
 }
 

@@ -128,8 +128,22 @@ CREATE TABLE api_tokens (
 );
 "#;
 
+/// Step 4: the SMTP
+/// mailer's sends, at most one per effect key. 'sending' is written before the server is
+/// contacted and stays when the outcome is unknown (never sent again); 'sent' after the
+/// server's 250 to the message.
+const V4: &str = r#"
+CREATE TABLE mail_sends (
+    key        TEXT PRIMARY KEY,
+    state      TEXT NOT NULL CHECK (state IN ('sending', 'sent')),
+    at         INTEGER NOT NULL,
+    sent_at    INTEGER,
+    message_id TEXT
+) WITHOUT ROWID;
+"#;
+
 /// Every step, in order; the schema version is the number of steps applied.
-const STEPS: &[&str] = &[V1, V2, V3];
+const STEPS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
@@ -202,6 +216,38 @@ mod tests {
         assert!(!indexes.contains(&"outbox_due".to_string()));
         // Running it again is a no-op.
         migrate(&mut conn, &path).unwrap();
+    }
+
+    #[test]
+    fn a_file_without_the_mail_sends_table_gets_it_with_its_rows_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO messages (key, recipients, subject, text, html, created_at) \
+             VALUES ('c:1:email', '[]', 's', 't', 'h', 0)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        conn.execute(
+            "INSERT INTO mail_sends (key, state, at) VALUES ('c:1:email', 'sending', 0)",
+            [],
+        )
+        .unwrap();
+        assert!(conn
+            .execute(
+                "INSERT INTO mail_sends (key, state, at) VALUES ('c:2:email', 'lost', 0)",
+                [],
+            )
+            .is_err());
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 
     #[test]

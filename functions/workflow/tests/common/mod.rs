@@ -22,9 +22,10 @@ pub enum Kind {
     OtherUser,
     Scheduler,
     Revocation,
+    Mail,
 }
 
-pub const KINDS: [Kind; 7] = [
+pub const KINDS: [Kind; 8] = [
     Kind::SamAdmin,
     Kind::GroupMember,
     Kind::CandidateUser,
@@ -32,6 +33,7 @@ pub const KINDS: [Kind; 7] = [
     Kind::OtherUser,
     Kind::Scheduler,
     Kind::Revocation,
+    Kind::Mail,
 ];
 
 pub fn actor(kind: Kind) -> Actor {
@@ -52,6 +54,7 @@ pub fn actor(kind: Kind) -> Actor {
         Kind::OtherUser => person("u-9", false, &["other-group"]),
         Kind::Scheduler => Actor::Scheduler,
         Kind::Revocation => Actor::Revocation,
+        Kind::Mail => Actor::Mail,
     }
 }
 
@@ -152,6 +155,10 @@ pub fn events() -> Vec<Event> {
                 itil: false,
                 vip: false,
             },
+        },
+        Event::MailRefused {
+            recipient: "uma@example.com".into(),
+            message: "550 5.1.1 mailbox unavailable".into(),
         },
     ]
 }
