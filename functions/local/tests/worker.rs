@@ -337,7 +337,14 @@ async fn a_panicking_runner_counts_as_a_retryable_failure() {
     let db = test_db();
     let c = reclaimed(&db, 1).await;
     let runner: Arc<dyn EffectRunner> = Arc::new(Panicking);
-    let stats = run_due(&db, &runner, &quick()).await.unwrap();
+    // A retry far enough out that this drain never reaches it, however long the panic hook
+    // takes to print a backtrace.
+    let config = WorkerConfig {
+        backoff_base: Duration::from_secs(60),
+        backoff_cap: Duration::from_secs(120),
+        ..quick()
+    };
+    let stats = run_due(&db, &runner, &config).await.unwrap();
     assert_eq!(
         stats.retried, 1,
         "the first effect panicked and will be retried"
