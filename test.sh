@@ -129,6 +129,15 @@ export RECLAIM_SMTP_TEST_CA="$smtp_ca"
 echo "SMTP server at $RECLAIM_SMTP_TEST_ADDR (STARTTLS), $RECLAIM_SMTP_TEST_TLS_ADDR (TLS)"
 # --- end SMTP server ----------------------------------------------------------------------
 
+# --- OpenID Provider (tests/oidc; owner: OpenID Connect sign-in) --------------------------
+# oidc-provider from npm (lock file committed). Each test starts its own provider with
+# `node $RECLAIM_OIDC_PROVIDER` (its own client and redirect URIs); the OIDC tests fail
+# without this variable.
+step "OpenID Provider (oidc-provider, npm)"
+(cd tests/oidc && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
+export RECLAIM_OIDC_PROVIDER="$here/tests/oidc/provider.mjs"
+# --- end OpenID Provider ------------------------------------------------------------------
+
 step "tests"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out/cargo-test.log"
 

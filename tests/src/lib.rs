@@ -8,6 +8,9 @@
 //! `saas`), `uma` (ITIL user), `nia` (non-ITIL user), `noe` (user without an email), `eve`
 //! (a user with no candidates and no groups). Rules: `notify` (ask the user, 14 days,
 //! group `desktop`) and `silent` (no notification).
+//!
+//! [`oidc`]: a real OpenID Provider (oidc-provider under Node) started per test, and a small
+//! cookie-keeping HTTP client that signs in through it.
 
 // Test support: a failed setup step should stop the test with its message.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -25,6 +28,8 @@ use reclaim_workflow::{Candidate, Group, HistoryEntry, Rule, State, User};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
+
+pub mod oidc;
 
 /// The link-signing key of every harness (tests sign their own tokens with it).
 pub const LINK_KEY: [u8; 32] = [42u8; 32];
