@@ -11,6 +11,8 @@ cd "$here"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reclaim-target}"
 export RECLAIM_WASM_TARGET_DIR="${RECLAIM_WASM_TARGET_DIR:-$CARGO_TARGET_DIR/wasm}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A clean clone rebuilds the workspace's own crates anyway; incremental state only fills the disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export RUST_BACKTRACE=1
 out="$here/test-output"
 mkdir -p "$out"

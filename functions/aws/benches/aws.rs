@@ -36,7 +36,7 @@ use reclaim_api::{public_routes, ApiState, App, HmacLinkSigner, NoAuthentication
 use reclaim_aws::config::{AwsSettings, LinkKeySource};
 use reclaim_aws::dynamo::capacity::write_units;
 use reclaim_aws::dynamo::CallRecord;
-use reclaim_aws::wiring::{self, SessionKeyBytes};
+use reclaim_aws::wiring;
 use reclaim_aws::{DynamoStore, SesMailer};
 use reclaim_workflow::event::RevocationResult;
 use reclaim_workflow::ports::{
@@ -87,6 +87,7 @@ async fn world(sender: &str) -> World {
         link_key: LinkKeySource::Inline(KEY.into()),
         link_ttl_days: 14,
         user_claim: "sub".into(),
+        oidc: None,
     };
     let clock = Arc::new(SystemClock);
     let mailer = SesMailer::new(
@@ -130,7 +131,9 @@ async fn world(sender: &str) -> World {
     store.insert(&[c]).await.unwrap();
     let mut stream = common::StreamReader::open(store.table()).await;
     let _ = stream.next_event().await; // the import
-    let api = wiring::api_router(app.clone(), "sub", &SessionKeyBytes::derive(KEY.as_bytes()));
+    let api = reclaim_api::admin_routes(
+        ApiState::new(app.clone(), Arc::new(wiring::JwtClaims::new("sub"))).behind_proxy(),
+    );
     let respond = public_routes(
         ApiState::new(app.clone(), Arc::new(NoAuthentication)).trusting_forwarded_for(true),
     );

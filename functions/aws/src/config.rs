@@ -46,6 +46,42 @@ pub struct AwsSettings {
     pub link_ttl_days: i64,
     /// The JWT claim that names the user (`RECLAIM_USER_CLAIM`, default `sub`).
     pub user_claim: String,
+    /// Sign-in to the workspace with the organisation's identity provider, when
+    /// `RECLAIM_OIDC_ISSUER` is set (only the `api` function uses it).
+    pub oidc: Option<OidcSettings>,
+}
+
+/// The identity provider the `api` function signs people in with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `RECLAIM_OIDC_ISSUER`.
+    pub issuer: String,
+    /// `RECLAIM_OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `RECLAIM_OIDC_CLIENT_SECRET` (tests) or the Secrets Manager secret
+    /// `RECLAIM_OIDC_CLIENT_SECRET_ARN`, read at init.
+    pub client_secret: LinkKeySource,
+    /// `RECLAIM_OIDC_CLAIM`: email (default), sub, preferred_username or upn.
+    pub claim: String,
+    /// `RECLAIM_OIDC_NAME`: what the sign-in button calls the provider.
+    pub name: String,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &match &self.client_secret {
+                    LinkKeySource::Inline(_) => "<inline>".to_string(),
+                    LinkKeySource::Secret(id) => id.clone(),
+                },
+            )
+            .field("claim", &self.claim)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the link-signing key comes from.
@@ -92,7 +128,36 @@ impl AwsSettings {
                 .ok_or_else(|| ConfigError(format!("RECLAIM_LINK_TTL_DAYS={v}: 1 to 365")))?,
             None => 14,
         };
+        let oidc = match get("RECLAIM_OIDC_ISSUER").filter(|s| !s.trim().is_empty()) {
+            None => None,
+            Some(issuer) => {
+                let client_secret = match (
+                    get("RECLAIM_OIDC_CLIENT_SECRET").filter(|s| !s.is_empty()),
+                    get("RECLAIM_OIDC_CLIENT_SECRET_ARN").filter(|s| !s.is_empty()),
+                ) {
+                    (Some(s), _) => LinkKeySource::Inline(s),
+                    (None, Some(arn)) => LinkKeySource::Secret(arn),
+                    (None, None) => {
+                        return Err(ConfigError(
+                            "RECLAIM_OIDC_ISSUER needs RECLAIM_OIDC_CLIENT_SECRET_ARN".into(),
+                        ))
+                    }
+                };
+                Some(OidcSettings {
+                    issuer,
+                    client_id: need("RECLAIM_OIDC_CLIENT_ID")?,
+                    client_secret,
+                    claim: get("RECLAIM_OIDC_CLAIM")
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "email".into()),
+                    name: get("RECLAIM_OIDC_NAME")
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "your organisation's account".into()),
+                })
+            }
+        };
         Ok(AwsSettings {
+            oidc,
             table: need("RECLAIM_TABLE")?,
             sender: get("RECLAIM_SENDER").unwrap_or_default(),
             configuration_set: get("RECLAIM_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),

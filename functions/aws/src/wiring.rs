@@ -15,6 +15,7 @@ use crate::ses::SesMailer;
 use async_trait::async_trait;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
+use reclaim_api::http::ui::oidc::Oidc;
 use reclaim_api::{
     admin_routes, ApiState, App, AuthError, Authenticate, HmacLinkSigner, Ports, Settings,
 };
@@ -84,6 +85,8 @@ pub struct Wiring {
     pub settings: AwsSettings,
     /// Signs the workspace's form tokens; the same in every instance of the function.
     pub session_key: SessionKeyBytes,
+    /// The `api` function's sign-in with the identity provider, when configured.
+    pub oidc: Option<Arc<Oidc>>,
 }
 
 /// The workspace's session key, derived from the link-signing key so that every Lambda
@@ -116,6 +119,8 @@ pub enum WiringError {
     Config(#[from] ConfigError),
     #[error("link-signing key: {0}")]
     LinkKey(String),
+    #[error("sign-in with the identity provider: {0}")]
+    Oidc(String),
 }
 
 /// Reads the environment and builds `function`'s application over DynamoDB and SES with
@@ -144,7 +149,12 @@ pub async fn build_with(
     let sdk_done = Instant::now();
     let key = match &settings.link_key {
         LinkKeySource::Inline(k) => k.clone(),
-        LinkKeySource::Secret(id) => secret(&clients, id).await?,
+        LinkKeySource::Secret(id) => secret(&clients, id).await.map_err(WiringError::LinkKey)?,
+    };
+    // Only the `api` function signs people in, and only its role may read the client secret.
+    let oidc = match (&settings.oidc, clients.function()) {
+        (Some(o), Function::Api) => Some(Arc::new(oidc(&clients, o, &settings.public_url).await?)),
+        _ => None,
     };
     // Cold starts are billed and felt: say where the time went (CloudWatch keeps it).
     tracing::info!(
@@ -181,19 +191,56 @@ pub async fn build_with(
         settings,
         session_key,
         clients,
+        oidc,
     })
 }
 
-/// The `api` function's Router: the JSON API and the workspace pages, with the person named
-/// by the gateway's verified JWT claims (`claim`, `sub` by default) and a session key shared
-/// by every instance.
-pub fn api_router(app: App, claim: &str, session_key: &SessionKeyBytes) -> axum::Router {
+/// The relying party of the `api` function: its client secret read once at init.
+async fn oidc(
+    clients: &Clients,
+    o: &crate::config::OidcSettings,
+    public_url: &str,
+) -> Result<Oidc, WiringError> {
+    use reclaim_api::http::ui::oidc::{MatchClaim, OidcConfig};
+    let client_secret = match &o.client_secret {
+        LinkKeySource::Inline(s) => s.clone(),
+        LinkKeySource::Secret(id) => secret(clients, id).await.map_err(WiringError::Oidc)?,
+    };
+    let claim = MatchClaim::parse(&o.claim).ok_or_else(|| {
+        WiringError::Oidc(format!(
+            "RECLAIM_OIDC_CLAIM={}: use email, sub, preferred_username or upn",
+            o.claim
+        ))
+    })?;
+    Oidc::new(OidcConfig {
+        issuer: o.issuer.clone(),
+        client_id: o.client_id.clone(),
+        client_secret,
+        redirect_url: OidcConfig::redirect_for(public_url),
+        claim,
+        display_name: o.name.clone(),
+    })
+    .map_err(|e| WiringError::Oidc(e.to_string()))
+}
+
+/// The `api` function's Router: the JSON API, whose callers the gateway's verified JWT claims
+/// name (`claim`, `sub` by default), and the workspace pages, whose people sign in with the
+/// identity provider into sessions kept in DynamoDB; the session key is shared by every
+/// instance.
+pub fn api_router(w: &Wiring) -> axum::Router {
     // API Gateway terminates TLS and sets X-Forwarded-For and -Proto: cookies get `Secure`.
-    let state = ApiState::new(app, Arc::new(JwtClaims::new(claim))).behind_proxy();
-    let state = match state.with_session_key(session_key.as_bytes()) {
+    let mut state = ApiState::new(
+        w.app.clone(),
+        Arc::new(JwtClaims::new(&w.settings.user_claim)),
+    )
+    .behind_proxy();
+    state = match state.with_session_key(w.session_key.as_bytes()) {
         Ok(s) => s,
         Err(e) => unreachable!("a 32-byte derived key is long enough: {e}"),
     };
+    if let Some(oidc) = &w.oidc {
+        state = state.with_oidc(oidc.clone());
+    }
     admin_routes(state)
 }
 
@@ -227,19 +274,20 @@ pub fn app(
     )
 }
 
-/// The link-signing key from Secrets Manager (a secret string), read once at init.
-async fn secret(clients: &Clients, id: &str) -> Result<String, WiringError> {
+/// A secret string from Secrets Manager (the link-signing key, the identity provider's client
+/// secret), read once at init.
+async fn secret(clients: &Clients, id: &str) -> Result<String, String> {
     let out = clients
         .secrets()
         .get_secret_value()
         .secret_id(id)
         .send()
         .await
-        .map_err(|e| WiringError::LinkKey(crate::error::describe(&e)))?;
+        .map_err(|e| crate::error::describe(&e))?;
     out.secret_string()
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| WiringError::LinkKey(format!("secret {id} has no string value")))
+        .ok_or_else(|| format!("secret {id} has no string value"))
 }
 
 /// The caller as API Gateway's JWT authorizer established it: the authorizer has already
@@ -247,9 +295,8 @@ async fn secret(clients: &Clients, id: &str) -> Result<String, WiringError> {
 /// function in the request context. The configured claim (`sub` by default) is the user id;
 /// the directory gives that user's roles.
 ///
-/// The same claims name the person on the workspace pages (`/ui`), so on AWS there is no
-/// sign-in form to get through: a request the authorizer let in is signed in, and one without
-/// claims (a route the authorizer does not guard) is nobody, whatever cookie it carries.
+/// Only the JSON API (`/api/v1`) is behind the authorizer. The workspace pages never read
+/// claims: browsers sign in there with the identity provider (a session in DynamoDB).
 #[derive(Clone, Debug)]
 pub struct JwtClaims {
     claim: String,
@@ -281,10 +328,6 @@ impl JwtClaims {
 #[async_trait]
 impl Authenticate for JwtClaims {
     async fn user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError> {
-        Ok(self.claimed_user(parts))
-    }
-
-    async fn browser_user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError> {
         Ok(self.claimed_user(parts))
     }
 }

@@ -168,7 +168,21 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
     store.put_user(&person("ada", true)).await.unwrap();
     store.put_user(&person("bob", false)).await.unwrap();
 
+    // The workspace signs people in: api reads the client secret at init.
+    f.with_oidc(
+        "https://login.example.com",
+        "client-secret-of-the-roles-test",
+    )
+    .await;
     let api = f.start(Function::Api, Arc::new(ManualTaskRevoker)).await;
+    assert!(api.oidc.is_some());
+    let respond_check = f
+        .start(Function::Respond, Arc::new(ManualTaskRevoker))
+        .await;
+    assert!(
+        respond_check.oidc.is_none(),
+        "only api reads the client secret"
+    );
     let respond_fn = f
         .start(Function::Respond, Arc::new(ManualTaskRevoker))
         .await;
@@ -176,6 +190,47 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
         .start(Function::Effects, Arc::new(ManualTaskRevoker))
         .await;
     let sweep = f.start(Function::Sweep, Arc::new(ManualTaskRevoker)).await;
+
+    // --- api: workspace sessions and sign-ins in progress.
+    {
+        use reclaim_workflow::ports::{PendingSignIn, SessionRecord, SessionStore};
+        let now = chrono::Utc::now();
+        let session = SessionRecord {
+            id: "roles-session".into(),
+            user_id: "ada".into(),
+            method: "oidc".into(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        api.store.put_session(&session).await.unwrap();
+        assert!(api
+            .store
+            .session("roles-session", now)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(api.store.touch_session(&session).await.unwrap());
+        assert!(api.store.end_session("roles-session").await.unwrap());
+        api.store.put_session(&session).await.unwrap();
+        assert_eq!(api.store.end_all_sessions().await.unwrap(), 1);
+        api.store
+            .put_sign_in(&PendingSignIn {
+                id: "roles-state".into(),
+                nonce: "n".into(),
+                pkce_verifier: "v".into(),
+                next: "/ui".into(),
+                expires_at: now + chrono::Duration::minutes(10),
+            })
+            .await
+            .unwrap();
+        assert!(api
+            .store
+            .take_sign_in("roles-state", now)
+            .await
+            .unwrap()
+            .is_some());
+    }
 
     // --- api: the directory, rules, imports small and large, every listing, tasks.
     let app = &api.app;

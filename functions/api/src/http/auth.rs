@@ -27,25 +27,22 @@ pub enum AuthError {
 /// Identifies the caller of a request. `Ok(None)` means anonymous or an unknown credential:
 /// the route answers 401.
 ///
-/// The JSON API asks [`user_id`](Authenticate::user_id) only. The web workspace asks
-/// [`browser_user_id`](Authenticate::browser_user_id) first: where a gateway has already
-/// authenticated the browser (the API Gateway JWT authorizer on AWS), that identity is used and
-/// no session cookie is needed. Where it answers `None` (local mode), the workspace signs
-/// people in itself, and [`token_user_id`](Authenticate::token_user_id) lets them paste a token.
+/// The JSON API asks [`user_id`](Authenticate::user_id). The web workspace never trusts a
+/// request's credentials: people sign in there (the identity provider, or a pasted token that
+/// [`token_user_id`](Authenticate::token_user_id) checks) and get a session.
 #[async_trait]
 pub trait Authenticate: Send + Sync {
     async fn user_id(&self, parts: &Parts) -> Result<Option<String>, AuthError>;
 
-    /// The person a gateway vouches for on a browser request (e.g. JWT authorizer claims in
-    /// the request context). The default trusts nothing, so the workspace's own sign-in is used.
-    async fn browser_user_id(&self, _parts: &Parts) -> Result<Option<String>, AuthError> {
+    /// The user a pasted credential belongs to, for the workspace's sign-in form. The default
+    /// accepts none: deployments whose API callers a gateway identifies take no tokens there.
+    async fn token_user_id(&self, _token: &str) -> Result<Option<String>, AuthError> {
         Ok(None)
     }
 
-    /// The user a pasted credential belongs to, for the workspace's sign-in form. The default
-    /// accepts none: deployments whose identities come from a gateway never take tokens there.
-    async fn token_user_id(&self, _token: &str) -> Result<Option<String>, AuthError> {
-        Ok(None)
+    /// Whether the sign-in page offers pasting a token at all.
+    fn takes_pasted_tokens(&self) -> bool {
+        false
     }
 }
 
@@ -115,6 +112,10 @@ impl Authenticate for StoredTokens {
 
     async fn token_user_id(&self, token: &str) -> Result<Option<String>, AuthError> {
         self.lookup(token.trim()).await
+    }
+
+    fn takes_pasted_tokens(&self) -> bool {
+        true
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `api` function: the authenticated admin and approver JSON API and the workspace pages.
-//! API Gateway's JWT authorizer checks the token; the claims it passes name the user, on the
-//! JSON API and on the pages alike.
+//! API Gateway's JWT authorizer checks the JSON API's tokens and its claims name the caller;
+//! the pages sign people in with the identity provider (sessions in DynamoDB).
 
 use reclaim_api::ManualTaskRevoker;
 use std::sync::Arc;
@@ -14,6 +14,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(ManualTaskRevoker),
     )
     .await?;
-    let router = reclaim_aws::wiring::api_router(w.app, &w.settings.user_claim, &w.session_key);
+    let router = reclaim_aws::wiring::api_router(&w);
     lambda_http::run(router).await
 }

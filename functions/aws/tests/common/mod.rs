@@ -230,6 +230,9 @@ pub async fn sent_mail() -> Vec<serde_json::Value> {
     v["ses"]["Message"].as_array().cloned().unwrap_or_default()
 }
 
+/// The client id the workspace is registered under at the tests' identity provider.
+pub const OIDC_CLIENT_ID: &str = "reclaim-workspace";
+
 /// The functions of one deployment on the emulator, built as their `main`s build them
 /// (`wiring::build_with`: the link key read from Secrets Manager, every client from the
 /// function's [`Clients`]), with every AWS call they make recorded. [`Functions::check`] fails
@@ -260,10 +263,24 @@ impl Functions {
                 configuration_set: None,
                 link_key_secret: created.arn().unwrap().to_string(),
                 vendor_prefix: "reclaim/plugins/".into(),
+                oidc: None,
             },
             calls: CallLog::new(),
             sdk,
         }
+    }
+
+    /// The workspace signs people in with the identity provider at `issuer`, whose client
+    /// secret is a Secrets Manager secret (as `OidcClientSecretArn` names it).
+    pub async fn with_oidc(&mut self, issuer: &str, client_secret: &str) {
+        let created = aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(format!("reclaim/oidc/{}", table_name("oidc")))
+            .secret_string(client_secret)
+            .send()
+            .await
+            .unwrap();
+        self.deployment.oidc = Some((issuer.to_string(), created.arn().unwrap().to_string()));
     }
 
     /// What the template's environment tells the functions.
@@ -276,6 +293,15 @@ impl Functions {
             link_key: LinkKeySource::Secret(self.deployment.link_key_secret.clone()),
             link_ttl_days: 14,
             user_claim: "sub".into(),
+            oidc: self.deployment.oidc.as_ref().map(|(issuer, secret)| {
+                reclaim_aws::config::OidcSettings {
+                    issuer: issuer.clone(),
+                    client_id: OIDC_CLIENT_ID.into(),
+                    client_secret: LinkKeySource::Secret(secret.clone()),
+                    claim: "email".into(),
+                    name: "Example ID".into(),
+                }
+            }),
         }
     }
 

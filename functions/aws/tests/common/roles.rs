@@ -33,6 +33,8 @@ pub struct Deployment {
     pub link_key_secret: String,
     /// `VendorSecretsPrefix`.
     pub vendor_prefix: String,
+    /// `OidcIssuer` and `OidcClientSecretArn`, when the workspace signs people in.
+    pub oidc: Option<(String, String)>,
 }
 
 impl Deployment {
@@ -44,6 +46,8 @@ impl Deployment {
             "SesConfigurationSet" => self.configuration_set.clone().unwrap_or_default(),
             "LinkKeySecretArn" => self.link_key_secret.clone(),
             "VendorSecretsPrefix" => self.vendor_prefix.clone(),
+            "OidcIssuer" => self.oidc.as_ref().map(|o| o.0.clone()).unwrap_or_default(),
+            "OidcClientSecretArn" => self.oidc.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
             _ => return None,
         })
     }
@@ -415,6 +419,18 @@ impl Resolver<'_> {
             Value::Array(a) => a.clone(),
             one => vec![one.clone()],
         };
+        // A statement can itself be conditional (`Fn::If` with `AWS::NoValue` for "none").
+        let list: Vec<Value> = list
+            .into_iter()
+            .filter_map(|s| match s.get("Fn::If").and_then(Value::as_array) {
+                Some(arg) => {
+                    let cond = arg[0].as_str().expect("Fn::If condition");
+                    let chosen = arg[if self.condition(cond) { 1 } else { 2 }].clone();
+                    (chosen["Ref"] != "AWS::NoValue").then_some(chosen)
+                }
+                None => Some(s),
+            })
+            .collect();
         list.iter()
             .enumerate()
             .map(|(i, s)| {

@@ -315,30 +315,12 @@ pub struct Viewer {
 
 impl Viewer {
     async fn find(parts: &Parts, state: &ApiState) -> Result<Option<Viewer>, UiError> {
-        let unavailable = |e: crate::AuthError| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-        };
-        let (user_id, nonce) = match state
-            .auth
-            .browser_user_id(parts)
+        let (user_id, nonce) = match session::current(state, &parts.headers)
             .await
-            .map_err(unavailable)?
+            .map_err(AppError::from)?
         {
-            Some(id) => {
-                let nonce = format!("gateway:{id}");
-                (id, nonce)
-            }
-            None => match session::current(state, &parts.headers)
-                .await
-                .map_err(AppError::from)?
-            {
-                Some(s) => (s.user_id, s.id),
-                None => return Ok(None),
-            },
+            Some(s) => (s.user_id, s.id),
+            None => return Ok(None),
         };
         let Some(principal) = state.app.principal(&user_id).await? else {
             return Ok(None);
@@ -502,6 +484,7 @@ async fn sign_in_form(
         context! {
             users,
             demo => s.demo,
+            tokens => s.auth.takes_pasted_tokens(),
             oidc => s.oidc.as_ref().map(|o| o.config().display_name.clone()),
             csrf => s.session_key.form_token("sign-in", &nonce),
             next,
