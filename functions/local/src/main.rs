@@ -859,9 +859,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown_signal())
     .await?;
     worker.shutdown().await;
     Ok(())
@@ -912,6 +910,30 @@ fn oidc_config(
         claim,
         display_name: args.oidc_name.clone(),
     }))
+}
+
+/// Ctrl-C, or SIGTERM from systemd or a container runtime: either lets requests in flight and
+/// the worker's runs finish.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The revoker `serve` uses: the plugin host over `--plugins` (for the demo, the built plugins

@@ -442,6 +442,13 @@ fn the_log_has_one_line_per_request_with_an_id_and_no_secrets() {
         .trim()
         .to_string();
     s.get("/respond/some-link-token-that-must-not-be-logged", &[]);
+    // Refused as coming from another site: the warning names the route, not the path.
+    let refused = s.post_form(
+        "/respond/some-link-token-that-must-not-be-logged",
+        &[("Origin", "https://evil.example")],
+        &[("comment", "")],
+    );
+    assert_eq!(refused.status, 403);
     s.get("/ui", &[("Cookie", &session)]);
     std::thread::sleep(Duration::from_millis(200));
     let log = s.log();

@@ -386,8 +386,13 @@ async fn same_origin(
     if allowed {
         return next.run(Request::from_parts(parts, body)).await;
     }
+    // The route's template, never the path: a link's token is in its path.
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", |m| m.as_str());
     tracing::warn!(
-        path = parts.uri.path(),
+        route,
         origin = ?parts.headers.get(header::ORIGIN),
         "refused a request from another site"
     );
