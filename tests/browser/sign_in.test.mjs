@@ -174,7 +174,7 @@ test('a person signs in with the identity provider, signs out, and the old cooki
   await page.waitForURL(/\/ui\/sign-in/);
   assert.equal(await page.locator('#user').count(), 0, 'no person picker without --demo');
   await page.screenshot({ path: path.join(shots, '20-sign-in-production.png'), fullPage: true });
-  await page.getByRole('button', { name: 'Sign in with Example ID' }).click();
+  await page.getByRole('link', { name: 'Sign in with Example ID' }).click();
 
   // The provider's own login page.
   await page.locator('#username').waitFor();

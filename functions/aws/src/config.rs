@@ -59,7 +59,7 @@ pub struct OidcSettings {
     /// `RECLAIM_OIDC_CLIENT_ID`.
     pub client_id: String,
     /// `RECLAIM_OIDC_CLIENT_SECRET` (tests) or the Secrets Manager secret
-    /// `RECLAIM_OIDC_CLIENT_SECRET_ARN`, read at init.
+    /// `RECLAIM_OIDC_CLIENT_SECRET_ID` (its name or ARN), read at init.
     pub client_secret: LinkKeySource,
     /// `RECLAIM_OIDC_CLAIM`: email (default), sub, preferred_username or upn.
     pub claim: String,
@@ -133,13 +133,13 @@ impl AwsSettings {
             Some(issuer) => {
                 let client_secret = match (
                     get("RECLAIM_OIDC_CLIENT_SECRET").filter(|s| !s.is_empty()),
-                    get("RECLAIM_OIDC_CLIENT_SECRET_ARN").filter(|s| !s.is_empty()),
+                    get("RECLAIM_OIDC_CLIENT_SECRET_ID").filter(|s| !s.is_empty()),
                 ) {
                     (Some(s), _) => LinkKeySource::Inline(s),
                     (None, Some(arn)) => LinkKeySource::Secret(arn),
                     (None, None) => {
                         return Err(ConfigError(
-                            "RECLAIM_OIDC_ISSUER needs RECLAIM_OIDC_CLIENT_SECRET_ARN".into(),
+                            "RECLAIM_OIDC_ISSUER needs RECLAIM_OIDC_CLIENT_SECRET_ID".into(),
                         ))
                     }
                 };

@@ -271,16 +271,17 @@ impl Functions {
     }
 
     /// The workspace signs people in with the identity provider at `issuer`, whose client
-    /// secret is a Secrets Manager secret (as `OidcClientSecretArn` names it).
+    /// secret is a Secrets Manager secret (by the name `OidcClientSecretName` gives).
     pub async fn with_oidc(&mut self, issuer: &str, client_secret: &str) {
-        let created = aws_sdk_secretsmanager::Client::new(&self.sdk)
+        let name = format!("reclaim/oidc/{}", table_name("oidc"));
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
             .create_secret()
-            .name(format!("reclaim/oidc/{}", table_name("oidc")))
+            .name(&name)
             .secret_string(client_secret)
             .send()
             .await
             .unwrap();
-        self.deployment.oidc = Some((issuer.to_string(), created.arn().unwrap().to_string()));
+        self.deployment.oidc = Some((issuer.to_string(), name));
     }
 
     /// What the template's environment tells the functions.

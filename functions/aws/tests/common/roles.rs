@@ -33,7 +33,7 @@ pub struct Deployment {
     pub link_key_secret: String,
     /// `VendorSecretsPrefix`.
     pub vendor_prefix: String,
-    /// `OidcIssuer` and `OidcClientSecretArn`, when the workspace signs people in.
+    /// `OidcIssuer` and `OidcClientSecretName`, when the workspace signs people in.
     pub oidc: Option<(String, String)>,
 }
 
@@ -47,7 +47,7 @@ impl Deployment {
             "LinkKeySecretArn" => self.link_key_secret.clone(),
             "VendorSecretsPrefix" => self.vendor_prefix.clone(),
             "OidcIssuer" => self.oidc.as_ref().map(|o| o.0.clone()).unwrap_or_default(),
-            "OidcClientSecretArn" => self.oidc.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
+            "OidcClientSecretName" => self.oidc.as_ref().map(|o| o.1.clone()).unwrap_or_default(),
             _ => return None,
         })
     }

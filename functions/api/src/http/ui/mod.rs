@@ -486,6 +486,7 @@ async fn sign_in_form(
             demo => s.demo,
             tokens => s.auth.takes_pasted_tokens(),
             oidc => s.oidc.as_ref().map(|o| o.config().display_name.clone()),
+            oidc_href => format!("/ui/sign-in/oidc?next={}", encode_segment(next)),
             csrf => s.session_key.form_token("sign-in", &nonce),
             next,
             error,
