@@ -134,7 +134,9 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// A claim not settled within this time is considered abandoned and runs again.
     pub lease: Duration,
-    /// Runs of one effect before it is marked failed.
+    /// Runs of one effect before it is marked failed. With the default backoff (2 s doubling,
+    /// capped at 30 minutes) the default 20 rides out about five hours of a mail server or
+    /// disk being unavailable before a message is given up on.
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
@@ -149,7 +151,7 @@ impl Default for WorkerConfig {
             concurrency: 8,
             poll_interval: Duration::from_secs(2),
             lease: Duration::from_secs(15 * 60),
-            max_attempts: 8,
+            max_attempts: 20,
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(30 * 60),
             tick: None,
