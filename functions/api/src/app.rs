@@ -249,20 +249,7 @@ impl App {
         // Sam admins decide the keep requests of a group's only member (and of a group
         // with no members): nobody decides on their own request.
         let stands_in = if user.sam_admin {
-            groups
-                .iter()
-                .filter_map(|g| match g.members.as_slice() {
-                    [] => Some(StandIn {
-                        group: g.id.clone(),
-                        requester: None,
-                    }),
-                    [only] => Some(StandIn {
-                        group: g.id.clone(),
-                        requester: Some(only.clone()),
-                    }),
-                    _ => None,
-                })
-                .collect()
+            groups.iter().filter_map(StandIn::for_group).collect()
         } else {
             Vec::new()
         };
@@ -916,16 +903,19 @@ impl App {
         requester: Option<&str>,
     ) -> Result<Vec<reclaim_workflow::User>, EffectError> {
         let keep_request = kind == reclaim_workflow::MailKind::KeepRequest;
+        let members: Vec<&str> = if keep_request {
+            group.deciders_besides(requester).collect()
+        } else {
+            group.members.iter().map(String::as_str).collect()
+        };
         let mut out = Vec::new();
-        for m in &group.members {
-            if keep_request && Some(m.as_str()) == requester {
-                continue;
-            }
+        for m in members {
             if let Some(u) = self.ports.directory.user(m).await? {
                 out.push(u);
             }
         }
-        if keep_request && out.is_empty() {
+        // The same rule as `StandIn::for_group`: nobody besides the requester is in the group.
+        if keep_request && group.deciders_besides(requester).next().is_none() {
             out = self
                 .ports
                 .directory

@@ -719,4 +719,31 @@ mod tests {
             SmtpConfigError::BadSender { .. }
         ));
     }
+
+    #[test]
+    fn line_breaks_in_a_subject_cannot_start_a_header_or_a_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("m.db")).unwrap();
+        let mailer = SmtpMailer::new(
+            store,
+            SmtpSettings::new("mail.example.com", "reclaim@example.com"),
+        )
+        .unwrap();
+        let mail = OutgoingMail {
+            key: "c:1:email".into(),
+            to: vec!["uma@example.com".into()],
+            subject: "Do you still need Acro\r\nBcc: evil@example.com\n\nYes, keep it".into(),
+            text: "text".into(),
+            html: "<p>html</p>".into(),
+        };
+        let raw = String::from_utf8(mailer.build_message(&mail).unwrap().formatted()).unwrap();
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{head}"
+        );
+        assert!(!head.contains("\nYes, keep it"), "{head}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Who asks for a transition, and what rights that gives them on one candidate.
 
-use crate::model::{ActorRef, Candidate};
+use crate::model::{ActorRef, Candidate, Group};
 use serde::{Deserialize, Serialize};
 
 /// An authenticated person with the roles the directory gives them.
@@ -19,13 +19,29 @@ pub struct Principal {
 
 /// Nobody decides on their own keep request. When the only member of an assignment group is
 /// the person asking (or the group has no members), the request goes to the sam admins: the
-/// application finds such groups in the directory and gives each sam admin a `StandIn`.
+/// application gives each sam admin the `StandIn` of every such group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StandIn {
     pub group: String,
     /// The group's only member, whose own requests the sam admins decide; `None`: the group
     /// has no members, so the sam admins decide every request of it.
     pub requester: Option<String>,
+}
+
+impl StandIn {
+    /// Whom the sam admins stand in for in `group`: exactly the requesters for whom
+    /// [`Group::deciders_besides`] leaves nobody.
+    pub fn for_group(group: &Group) -> Option<StandIn> {
+        let mut members = group.members.iter();
+        let first = members.next();
+        if members.any(|m| Some(m) != first) {
+            return None;
+        }
+        Some(StandIn {
+            group: group.id.clone(),
+            requester: first.cloned(),
+        })
+    }
 }
 
 impl Principal {
@@ -125,5 +141,42 @@ impl Actor {
             (Some(p), Some(a)) => p.user_id == a,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(members: &[&str]) -> Group {
+        Group {
+            id: "g".into(),
+            name: "G".into(),
+            email: None,
+            members: members.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn sam_admins_stand_in_exactly_where_the_group_leaves_nobody_to_decide() {
+        for (members, requester) in [
+            (vec![], None),
+            (vec!["ada"], Some("ada")),
+            (vec!["ada", "ada"], Some("ada")),
+        ] {
+            let g = group(&members);
+            let s = StandIn::for_group(&g).expect("stands in");
+            assert_eq!(s.requester.as_deref(), requester, "{members:?}");
+            assert_eq!(g.deciders_besides(requester).count(), 0);
+        }
+        for members in [vec!["ada", "bob"], vec!["ada", "bob", "ada"]] {
+            let g = group(&members);
+            assert_eq!(StandIn::for_group(&g), None, "{members:?}");
+            for r in &members {
+                assert!(g.deciders_besides(Some(r)).count() > 0);
+            }
+        }
+        // Ada's group decides Bob's request; only her own goes to the sam admins.
+        assert_eq!(group(&["ada"]).deciders_besides(Some("bob")).count(), 1);
     }
 }

@@ -349,6 +349,20 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
+impl Group {
+    /// The members who may decide a keep request `requester` made: everyone but them. When
+    /// none is left, the sam admins decide ([`StandIn`](crate::StandIn)).
+    pub fn deciders_besides<'a>(
+        &'a self,
+        requester: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.members
+            .iter()
+            .map(String::as_str)
+            .filter(move |m| Some(*m) != requester)
+    }
+}
+
 /// A person known to Reclaim (directory entry).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -689,12 +689,17 @@ pub async fn sign_out(
         .await
         .map_err(AppError::from)?;
     tracing::info!(user = %v.principal.user_id, "signed out");
+    Ok(to_sign_in_without_cookie(&s, &parts))
+}
+
+/// To the sign-in page, deleting the browser's session cookie.
+fn to_sign_in_without_cookie(s: &ApiState, parts: &Parts) -> Response {
     let mut res = see_other("/ui/sign-in");
     add_cookie(
         res.headers_mut(),
-        set_cookie(SESSION_COOKIE, "", 0, secure_cookies(&parts, &s)),
+        set_cookie(SESSION_COOKIE, "", 0, secure_cookies(parts, s)),
     );
-    Ok(res)
+    res
 }
 
 /// Ends every workspace session, the admin's own included (a suspected stolen cookie, a
@@ -715,12 +720,7 @@ pub async fn end_all_sessions(
         .await
         .map_err(AppError::from)?;
     tracing::warn!(by = %v.principal.user_id, ended, "every workspace session ended");
-    let mut res = see_other("/ui/sign-in");
-    add_cookie(
-        res.headers_mut(),
-        set_cookie(SESSION_COOKIE, "", 0, secure_cookies(&parts, &s)),
-    );
-    Ok(res)
+    Ok(to_sign_in_without_cookie(&s, &parts))
 }
 
 // ---------------------------------------------------------------------------------------------
