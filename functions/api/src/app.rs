@@ -636,13 +636,8 @@ impl App {
         if user.id.trim().is_empty() {
             errors.push(field_error("user.id", "is required"));
         }
-        if let Some(e) = user.email.as_deref().map(str::trim) {
-            if !e.is_empty() && !intake::looks_like_email(e) {
-                errors.push(field_error(
-                    "user.email",
-                    format!("'{e}' is not an email address"),
-                ));
-            }
+        if let Err(e) = user.check_text() {
+            errors.push(e);
         }
         if errors.is_empty() {
             Ok(Event::UpdateUser { user })

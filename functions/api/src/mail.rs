@@ -3,6 +3,7 @@
 
 use minijinja::{context, Environment};
 use reclaim_workflow::intake::format_money;
+use reclaim_workflow::text;
 use reclaim_workflow::{Candidate, MailKind};
 
 /// The data one message is rendered from.
@@ -51,7 +52,14 @@ impl Renderer {
 
     pub fn render(&self, ctx: &MailContext<'_>) -> Result<Rendered, minijinja::Error> {
         let c = ctx.candidate;
-        let software = format!("{} {}", c.software.publisher, c.software.product);
+        // Stored text is checked when it enters; what was stored before the checks existed
+        // is shown escaped, so it still cannot break a line of the message or its subject.
+        let shown = |v: &str| text::cleaned(v, true);
+        let software = shown(&format!("{} {}", c.software.publisher, c.software.product));
+        let software_full = match &c.software.version {
+            Some(v) => format!("{software} {}", shown(v)),
+            None => software.clone(),
+        };
         let subject = match ctx.kind {
             MailKind::AskUser => format!("Do you still need {software}?"),
             MailKind::Reminder => format!("Reminder: do you still need {software}?"),
@@ -65,16 +73,17 @@ impl Renderer {
         let user = c.user.as_ref();
         let vars = context! {
             kind => ctx.kind.as_str(),
-            name => ctx.recipient_name,
-            number => c.number,
-            publisher => c.software.publisher,
-            product => c.software.product,
-            version => c.software.version,
-            device => c.device,
+            name => shown(&ctx.recipient_name),
+            number => shown(&c.number),
+            publisher => shown(&c.software.publisher),
+            product => shown(&c.software.product),
+            version => c.software.version.as_deref().map(shown),
+            software => software_full,
+            device => c.device.as_deref().map(shown),
             justification => c.justification.as_str(),
             inactive_days => c.inactive_days,
             deadline => c.deadline_at.map(|d| d.format("%A %-d %B %Y").to_string()),
-            user_name => user.map(|u| u.display_name.clone()),
+            user_name => user.map(|u| shown(&u.display_name)),
             yes_url => ctx.yes_url,
             no_url => ctx.no_url,
             candidate_url => ctx.candidate_url,

@@ -35,7 +35,15 @@ impl SeedFile {
     pub fn validate(&self) -> Result<(), SeedError> {
         let users: Vec<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
         let mut problems = Vec::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if let Err(e) = u.check_text() {
+                problems.push(format!("users[{i}] ({}): {e}", u.id));
+            }
+        }
         for (i, g) in self.groups.iter().enumerate() {
+            if let Err(e) = g.check_text() {
+                problems.push(format!("groups[{i}] ({}): {e}", g.id));
+            }
             for m in &g.members {
                 if !users.contains(&m.as_str()) {
                     problems.push(format!(

@@ -1,6 +1,9 @@
 //! What can happen to a candidate.
 
+use crate::intake::FieldError;
 use crate::model::{Timestamp, UserRef};
+use crate::text;
+use crate::text::one_line;
 use serde::{Deserialize, Serialize};
 
 /// How the user's or approver's answer arrived; kept on the audit trail.
@@ -134,5 +137,123 @@ impl Event {
             Event::UpdateUser { .. } => "update-user",
             Event::MailRefused { .. } => "mail-refused",
         }
+    }
+}
+
+/// Longest work note, comment or reason, in characters: long enough for any explanation, short
+/// enough that a candidate's notes stay readable and storable.
+pub const MAX_NOTE_CHARS: usize = 10_000;
+
+fn field(name: &str, message: String) -> FieldError {
+    FieldError {
+        field: name.to_string(),
+        message,
+    }
+}
+
+fn note(name: &str, v: Option<&str>) -> Result<(), FieldError> {
+    let Some(v) = v else { return Ok(()) };
+    if v.chars().count() > MAX_NOTE_CHARS {
+        return Err(field(name, format!("at most {MAX_NOTE_CHARS} characters")));
+    }
+    text::multi_line(v).map_err(|e| field(name, e.to_string()))
+}
+
+impl Via {
+    /// The channel's details as stored: built by Reclaim from a request, so never refused, but
+    /// a user agent is whatever the browser sent.
+    fn cleaned(&self) -> Via {
+        Via {
+            channel: text::cleaned(&self.channel, true),
+            ip: self.ip.as_deref().map(|v| text::cleaned(v, true)),
+            user_agent: self.user_agent.as_deref().map(|v| text::cleaned(v, true)),
+        }
+    }
+}
+
+impl RevocationResult {
+    /// A plugin's answer as it may be stored and shown: the answer reports a fact (the seat is
+    /// gone, a person must act) that refusing would lose, so what may not be shown is escaped.
+    pub fn cleaned(&self) -> RevocationResult {
+        let line = |s: &str| text::cleaned(s, true);
+        match self {
+            RevocationResult::Removed { evidence } => RevocationResult::Removed {
+                evidence: text::cleaned(evidence, false),
+            },
+            RevocationResult::ManualTask {
+                title,
+                instructions,
+                assignee_hint,
+            } => RevocationResult::ManualTask {
+                title: line(title),
+                instructions: text::cleaned(instructions, false),
+                assignee_hint: assignee_hint.as_deref().map(line),
+            },
+            RevocationResult::Transient {
+                message,
+                retry_after_secs,
+            } => RevocationResult::Transient {
+                message: text::cleaned(message, false),
+                retry_after_secs: *retry_after_secs,
+            },
+            RevocationResult::Permanent { message } => RevocationResult::Permanent {
+                message: text::cleaned(message, false),
+            },
+            RevocationResult::AlreadyAbsent | RevocationResult::Pending { .. } => self.clone(),
+        }
+    }
+}
+
+impl Event {
+    /// What people typed into this event, checked by the one rule every entry point shares
+    /// (API, pages, links, CLI): names and ids are one line, notes and comments keep line
+    /// breaks but no NUL or control characters.
+    pub fn check_text(&self) -> Result<(), FieldError> {
+        match self {
+            Event::Answer { comment, .. }
+            | Event::Approve { comment, .. }
+            | Event::Reject { comment, .. } => note("comment", comment.as_deref()),
+            Event::CloseComplete { note: n } => note("note", n.as_deref()),
+            Event::CloseSkipped { reason } => note("reason", reason.as_deref()),
+            Event::WorkNote { text } => note("text", Some(text)),
+            Event::Assign { group, assigned_to } => {
+                if let Some(g) = group {
+                    one_line("group", g)?;
+                }
+                match assigned_to {
+                    Some(a) => one_line("assigned_to", a),
+                    None => Ok(()),
+                }
+            }
+            Event::UpdateUser { user } => user.check_text(),
+            _ => Ok(()),
+        }
+    }
+
+    /// The event with what came from outside Reclaim (plugin answers, mail server replies,
+    /// user agents) made safe to store and show; `None` when nothing needed it.
+    pub fn cleaned(&self) -> Option<Event> {
+        let cleaned = match self {
+            Event::Revocation(r) => Event::Revocation(r.cleaned()),
+            Event::MailRefused { recipient, message } => Event::MailRefused {
+                recipient: text::cleaned(recipient, true),
+                message: text::cleaned(message, true),
+            },
+            Event::Answer { keep, comment, via } => Event::Answer {
+                keep: *keep,
+                comment: comment.clone(),
+                via: via.cleaned(),
+            },
+            Event::Approve { comment, via } => Event::Approve {
+                comment: comment.clone(),
+                via: via.cleaned(),
+            },
+            Event::Reject { comment, via } => Event::Reject {
+                comment: comment.clone(),
+                via: via.cleaned(),
+            },
+            _ => return None,
+        };
+        (cleaned != *self).then_some(cleaned)
     }
 }

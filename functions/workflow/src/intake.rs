@@ -5,6 +5,7 @@ use crate::model::{
     AppliesTo, Candidate, Cents, Justification, Revocation, Rule, RuleSnapshot, Software, State,
     Timestamp, UserRef,
 };
+use crate::text;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -84,18 +85,21 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    /// Starts reading; fields not in `allowed` are reported as unknown.
+    /// Starts reading; fields not in `allowed` are reported as unknown, and every value must
+    /// be one line of visible text (every field of a row is a single-line field).
     pub fn new(row: &'a BTreeMap<String, String>, allowed: &[&str]) -> Self {
         let mut f = Fields {
             row,
             errors: Vec::new(),
         };
-        for k in row.keys() {
+        for (k, v) in row {
             if !allowed.contains(&k.as_str()) {
                 f.err(
                     k,
                     format!("unknown field (expected one of: {})", allowed.join(", ")),
                 );
+            } else if let Err(e) = text::single_line(v) {
+                f.err(k, e.to_string());
             }
         }
         f
@@ -216,11 +220,12 @@ impl<'a> Fields<'a> {
 
     pub fn email(&mut self, k: &str) -> Option<String> {
         let e = self.text(k)?;
-        if looks_like_email(&e) {
-            Some(e)
-        } else {
-            self.err(k, format!("'{e}' is not an email address"));
-            None
+        match text::email(&e) {
+            Ok(()) => Some(e),
+            Err(why) => {
+                self.err(k, why);
+                None
+            }
         }
     }
 
@@ -314,12 +319,8 @@ pub fn parse_row(
     }
     let id = f.text("id");
     if let Some(i) = &id {
-        if i.len() > 64
-            || !i
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            f.err("id", "use at most 64 letters, digits, '-' or '_'".into());
+        if let Err(why) = check_id(i) {
+            f.err("id", why);
         }
     }
 
@@ -397,18 +398,29 @@ impl Draft {
     }
 }
 
-/// Whether a text can be an address to send to: one `@`, a dotted domain, no spaces or angle
-/// brackets. Rows, the API and the workspace refuse the same addresses.
-pub fn looks_like_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
-        }
-        None => false,
+/// `RC0000042` and the like: letters then digits. Candidates are found by id or by number in
+/// one lookup, so an id of this shape could answer for another candidate's number: ids may
+/// never look like one, which keeps the two in separate spaces.
+pub fn looks_like_number(x: &str) -> bool {
+    let digits = x.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    digits.len() < x.len() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An imported candidate id: short, URL-safe, and never shaped like a number.
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Err("use at most 64 letters, digits, '-' or '_'".into())
+    } else if looks_like_number(id) {
+        Err(format!(
+            "'{id}' has the shape of a candidate number (letters then digits), which Reclaim \
+             gives out itself; use another id, e.g. 'import-{id}'"
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ pub mod rules;
 pub mod savings;
 pub mod schedule;
 pub mod testing;
+pub mod text;
 pub mod transition;
 pub mod usage;
 

@@ -1,6 +1,8 @@
 //! The records of the workflow: removal candidates, rules, groups, users, tasks and the audit
 //! trail. Plain data with serde, so every adapter stores the same shape.
 
+use crate::intake::FieldError;
+use crate::text::{address, one_line};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -538,4 +540,42 @@ pub struct Task {
     pub open: bool,
     pub created_at: Timestamp,
     pub closed_at: Option<Timestamp>,
+}
+
+impl UserRef {
+    /// The user's fields as any entry point must give them: one-line names and ids, and an
+    /// address that is exactly one mailbox.
+    pub fn check_text(&self) -> Result<(), FieldError> {
+        one_line("user.id", &self.id)?;
+        one_line("user.display_name", &self.display_name)?;
+        if let Some(upn) = &self.upn {
+            one_line("user.upn", upn)?;
+        }
+        address("user.email", self.email.as_deref())
+    }
+}
+
+impl User {
+    /// A directory entry as seed files and the API must give it: the same rule as
+    /// [`UserRef::check_text`], because the entry becomes the candidate's user.
+    pub fn check_text(&self) -> Result<(), FieldError> {
+        one_line("id", &self.id)?;
+        one_line("display_name", &self.display_name)?;
+        if let Some(upn) = &self.upn {
+            one_line("upn", upn)?;
+        }
+        address("email", self.email.as_deref())
+    }
+}
+
+impl Group {
+    /// A group's id, name and members are one line each; its address is one mailbox.
+    pub fn check_text(&self) -> Result<(), FieldError> {
+        one_line("id", &self.id)?;
+        one_line("name", &self.name)?;
+        for (i, m) in self.members.iter().enumerate() {
+            one_line(&format!("members[{i}]"), m)?;
+        }
+        address("email", self.email.as_deref())
+    }
 }

@@ -79,6 +79,32 @@ pub fn parse_rule(v: &Value) -> Result<Rule, Vec<FieldError>> {
     Err(errors)
 }
 
+fn check_lines(v: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    match v {
+        Value::String(s) => {
+            if let Err(e) = crate::text::single_line(s) {
+                errors.push(problem(path, e.to_string()));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_lines(item, &format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::Object(fields) => {
+            for (k, item) in fields {
+                let path = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                check_lines(item, &path, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn check_matches(field: &str, list: &[SoftwareMatch], errors: &mut Vec<FieldError>) {
     for (i, m) in list.iter().enumerate() {
         if m.publisher.trim().is_empty() {
@@ -98,6 +124,11 @@ fn check_matches(field: &str, list: &[SoftwareMatch], errors: &mut Vec<FieldErro
 /// groups that exist.
 pub fn check_rule(rule: &Rule, groups: &[Group]) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    // Every text of a rule (its name, ids, publishers, products) is one line: rule names and
+    // software end up in mail and on pages.
+    if let Ok(v) = serde_json::to_value(rule) {
+        check_lines(&v, "", &mut errors);
+    }
     let id_ok = !rule.id.is_empty()
         && rule.id.len() <= MAX_ID_LEN
         && rule

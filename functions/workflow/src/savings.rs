@@ -84,13 +84,7 @@ impl Savings {
     pub fn to_csv(&self) -> String {
         use crate::intake::format_money;
         let mut out = String::from("dimension,key,potential,actual,candidates\n");
-        let field = |s: &str| {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
+        let field = crate::text::csv_cell;
         out.push_str(&format!(
             "total,all,{},{},\n",
             format_money(self.potential_cents),

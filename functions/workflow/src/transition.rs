@@ -6,6 +6,7 @@
 use crate::actor::Actor;
 use crate::effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
 use crate::event::{Event, RevocationResult, Via};
+use crate::intake::FieldError;
 use crate::model::{Candidate, HistoryEntry, State, TaskKind, Timestamp, WorkNote};
 use crate::schedule;
 use chrono::Duration;
@@ -33,6 +34,8 @@ pub enum RefusalReason {
     NotDue,
     /// The event's own data is unusable.
     Invalid(String),
+    /// A field of the event holds what no field may (a line break in a name, a NUL in a note).
+    InvalidField(FieldError),
 }
 
 /// An event the workflow does not allow: nothing changes.
@@ -58,6 +61,7 @@ impl fmt::Display for Refusal {
             }
             RefusalReason::NotDue => write!(f, "'{event}' in state {state}: nothing is due yet"),
             RefusalReason::Invalid(why) => write!(f, "'{event}' in state {state}: {why}"),
+            RefusalReason::InvalidField(e) => write!(f, "'{event}' in state {state}: {e}"),
         }
     }
 }
@@ -165,6 +169,15 @@ pub fn apply(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Transition, Refusal> {
+    let cleaned = event.cleaned();
+    let event = cleaned.as_ref().unwrap_or(event);
+    if let Err(e) = event.check_text() {
+        return Err(Refusal {
+            state: c.state,
+            event: event.name(),
+            reason: RefusalReason::InvalidField(e),
+        });
+    }
     let refuse = |reason| Refusal {
         state: c.state,
         event: event.name(),

@@ -600,8 +600,8 @@ pub struct WorkNoteBody {
     expected_version: Option<u64>,
 }
 
-/// Largest work note, in characters.
-pub const MAX_NOTE: usize = 10_000;
+/// Largest work note, in characters (the core's limit for every note and comment).
+pub const MAX_NOTE: usize = reclaim_workflow::event::MAX_NOTE_CHARS;
 
 pub async fn work_note(
     State(s): State<ApiState>,
@@ -611,12 +611,6 @@ pub async fn work_note(
 ) -> Result<Json<Candidate>, ApiError> {
     if b.text.trim().is_empty() {
         return Err(ApiError::invalid_field("text", "a work note needs text"));
-    }
-    if b.text.chars().count() > MAX_NOTE {
-        return Err(ApiError::invalid_field(
-            "text",
-            format!("at most {MAX_NOTE} characters"),
-        ));
     }
     let event = Event::WorkNote { text: b.text };
     run(&s, caller, &id, event, b.expected_version).await

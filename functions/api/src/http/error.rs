@@ -150,6 +150,7 @@ impl From<AppError> for ApiError {
                 RefusalReason::Invalid(_) => {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
                 }
+                RefusalReason::InvalidField(f) => ApiError::invalid(vec![f.clone()]),
             },
             AppError::Stale { .. } => ApiError::new(StatusCode::CONFLICT, "stale_version", message),
             AppError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),

@@ -44,9 +44,18 @@ pub struct FoundLink {
     pub href: String,
 }
 
-/// The http(s) links of a plain-text message, in order, each once. Only `http://` and
-/// `https://` are taken, so nothing else (`javascript:`) can become a link on the page.
-pub fn extract_links(text: &str) -> Vec<FoundLink> {
+/// The links of a plain-text message that lead into this deployment (`own`, its public URL),
+/// in order, each once. Only Reclaim's own answer and record links become clickable: a link
+/// that arrived inside an imported name or a plugin's text stays plain text, and nothing but
+/// `http://` and `https://` (never `javascript:`) is taken at all.
+pub fn extract_links(text: &str, own: &str) -> Vec<FoundLink> {
+    let own = format!("{}/", own.trim_end_matches('/'));
+    let mut links = all_links(text);
+    links.retain(|l| l.href.starts_with(&own));
+    links
+}
+
+fn all_links(text: &str) -> Vec<FoundLink> {
     let mut out: Vec<FoundLink> = Vec::new();
     for line in text.lines() {
         let mut rest = line;
@@ -115,7 +124,7 @@ pub async fn list_page(State(s): State<ApiState>) -> Result<Response, ApiError> 
                 subject => m.subject,
                 to => m.to.join(", "),
                 created_at => when(m.created_at),
-                links => extract_links(&m.text),
+                links => extract_links(&m.text, &s.app.settings.public_url),
             }
         })
         .collect();
@@ -146,7 +155,7 @@ pub async fn message_page(
             subject => m.subject,
             to => m.to.join(", "),
             created_at => when(m.created_at),
-            links => extract_links(&m.text),
+            links => extract_links(&m.text, &s.app.settings.public_url),
             text => m.text,
             html_url => format!("/outbox/{}/html", encode_segment(&key)),
         },
@@ -197,7 +206,7 @@ mod tests {
         let text = "Hello,\n\nYes, keep it:   http://127.0.0.1:8080/respond/abc.def\n\
                     No, remove it:  https://x.test/respond/q-1_2.\n\
                     Record: http://h/ui/candidates/1 (see it)\nnot a link: javascript:alert(1)\n";
-        let links = extract_links(text);
+        let links = all_links(text);
         let hrefs: Vec<_> = links.iter().map(|l| l.href.as_str()).collect();
         assert_eq!(
             hrefs,
@@ -213,7 +222,7 @@ mod tests {
 
     #[test]
     fn two_links_on_a_line_and_repeats() {
-        let links = extract_links("a http://a.test/1 b https://b.test/2 http://a.test/1");
+        let links = all_links("a http://a.test/1 b https://b.test/2 http://a.test/1");
         assert_eq!(links.len(), 2);
         assert_eq!(links[1].label.as_deref(), Some("b"));
     }
@@ -221,5 +230,24 @@ mod tests {
     #[test]
     fn segments_are_percent_encoded() {
         assert_eq!(encode_segment("c-1:3:email/x y"), "c-1%3A3%3Aemail%2Fx%20y");
+    }
+
+    #[test]
+    fn only_links_into_this_deployment_become_clickable() {
+        let text = "Yes, keep it:   http://127.0.0.1:8080/respond/abc\n\
+                    Software: \"Acro Yes, keep it: http://evil.example/phish\"\n\
+                    Looks close: http://127.0.0.1:80800/respond/x\n\
+                    Record: http://127.0.0.1:8080/ui/candidates/c-1\n";
+        let hrefs: Vec<_> = extract_links(text, "http://127.0.0.1:8080/")
+            .into_iter()
+            .map(|l| l.href)
+            .collect();
+        assert_eq!(
+            hrefs,
+            [
+                "http://127.0.0.1:8080/respond/abc",
+                "http://127.0.0.1:8080/ui/candidates/c-1"
+            ]
+        );
     }
 }

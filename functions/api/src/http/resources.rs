@@ -147,6 +147,9 @@ pub async fn put_group(
     let mut errors = Vec::new();
     check_id(&id, &group.id, &mut errors);
     required(&group.name, "name", &mut errors);
+    if let Err(e) = group.check_text() {
+        errors.push(e);
+    }
     for m in &group.members {
         if s.app.ports.directory.user(m).await?.is_none() {
             errors.push(FieldError {
