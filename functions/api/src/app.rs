@@ -11,6 +11,7 @@ use reclaim_workflow::ports::{
     StoreError, TaskStore, TokenStore,
 };
 use reclaim_workflow::usage;
+use reclaim_workflow::RevocationResult;
 use reclaim_workflow::{
     apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, Rule, StandIn,
     State, Task, Timestamp, UserRef, Via,
@@ -711,9 +712,29 @@ impl App {
     ) -> Result<(), EffectError> {
         match &effect.kind {
             EffectKind::Email { mail, recipient } => {
+                // Tell people what is true when the message leaves, not when it was decided: a
+                // later transition (a close-skipped right after a reject) supersedes it.
+                let current = self.ports.candidates.get(&snapshot.id).await?;
+                match current {
+                    Some(c) if mail.still_true_in(c.state) => {}
+                    other => {
+                        tracing::info!(
+                            candidate = %snapshot.number,
+                            key = %effect.key,
+                            mail = mail.as_str(),
+                            now = ?other.map(|c| c.state),
+                            "a later transition superseded this message; not sent"
+                        );
+                        return Ok(());
+                    }
+                }
+                let messages = match self.render_mail(snapshot, effect, *mail, recipient).await? {
+                    Addressed::To(messages) => messages,
+                    Addressed::Nobody(who) => return self.undeliverable(snapshot, &who).await,
+                };
                 // A refused recipient does not stop the others of a group mail.
                 let mut refused = Vec::new();
-                for msg in self.render_mail(snapshot, effect, *mail, recipient).await? {
+                for msg in messages {
                     match self.ports.mailer.send(&msg).await {
                         Ok(()) => {}
                         Err(MailError::RecipientRefused { recipient, message }) => {
@@ -784,12 +805,47 @@ impl App {
             tracing::info!(candidate = %current.number, attempt, "revocation no longer wanted; skipped");
             return Ok(());
         }
-        let result = self.ports.revoker.revoke(&current, &effect.key).await;
+        let result = self
+            .known_assignee(self.ports.revoker.revoke(&current, &effect.key).await)
+            .await?;
         tracing::info!(candidate = %current.number, attempt, ?result, "revocation outcome");
         let event = Event::Revocation(result);
         self.record_outcome(snapshot, &event, &Actor::Revocation, still_wanted)
             .await
             .map(|_| ())
+    }
+
+    /// A manual task's assignee must be someone Reclaim knows: a plugin configured with a
+    /// name that is not a user id ("Service Desk") would leave the task with nobody. The task
+    /// goes to the assignment group instead, and its instructions say why.
+    async fn known_assignee(
+        &self,
+        result: RevocationResult,
+    ) -> Result<RevocationResult, EffectError> {
+        let RevocationResult::ManualTask {
+            title,
+            instructions,
+            assignee_hint: Some(hint),
+        } = result
+        else {
+            return Ok(result);
+        };
+        if self.ports.directory.user(&hint).await?.is_some() {
+            return Ok(RevocationResult::ManualTask {
+                title,
+                instructions,
+                assignee_hint: Some(hint),
+            });
+        }
+        tracing::warn!(assignee = %hint, "the plugin named an assignee who is not a user; the task goes to the assignment group");
+        Ok(RevocationResult::ManualTask {
+            title,
+            instructions: format!(
+                "{instructions}\n\n(The plugin named '{hint}' as the assignee, who is not a \
+                 user of Reclaim; the task went to the assignment group.)"
+            ),
+            assignee_hint: None,
+        })
     }
 
     /// Records what the outside world said (a plugin's outcome, a mail server's refusal) on
@@ -923,22 +979,50 @@ impl App {
         Ok(out)
     }
 
+    /// The people a group's message goes to who have an address: (id, name, email).
+    async fn group_people(
+        &self,
+        c: &Candidate,
+        gid: &str,
+        kind: reclaim_workflow::MailKind,
+    ) -> Result<Vec<(String, String, String)>, EffectError> {
+        let Some(group) = self.ports.directory.group(gid).await? else {
+            return Err(EffectError::Permanent(format!(
+                "assignment group {gid} not found"
+            )));
+        };
+        let requester = c.user.as_ref().map(|u| u.id.as_str());
+        let deciders = self.deciders(&group, kind, requester).await?;
+        Ok(deciders
+            .into_iter()
+            .filter_map(|u| {
+                let e = u.email.clone().filter(|e| !e.trim().is_empty())?;
+                Some((u.id, u.display_name, e))
+            })
+            .collect())
+    }
+
     /// Renders the messages of one email effect (one per recipient for group mail, so each
-    /// approver gets links that name them).
+    /// approver gets links that name them), or says who had no address. A task's assignee
+    /// without an address (or unknown) is replaced by the candidate's assignment group.
     async fn render_mail(
         &self,
         c: &Candidate,
         effect: &Effect,
         kind: reclaim_workflow::MailKind,
         recipient: &Recipient,
-    ) -> Result<Vec<OutgoingMail>, EffectError> {
+    ) -> Result<Addressed, EffectError> {
         let mut people: Vec<(String, String, String)> = Vec::new(); // (id, name, email)
-        match recipient {
+        let nobody = match recipient {
             Recipient::CandidateUser => {
                 if let Some(u) = &c.user {
                     if let Some(e) = u.email() {
                         people.push((u.id.clone(), u.display_name.clone(), e.to_string()));
                     }
+                }
+                match &c.user {
+                    Some(u) => format!("the user {}", u.id),
+                    None => "the candidate's user (none recorded)".to_string(),
                 }
             }
             Recipient::Person(id) => {
@@ -947,25 +1031,22 @@ impl App {
                         people.push((u.id, u.display_name, e));
                     }
                 }
-            }
-            Recipient::Group(gid) => {
-                let Some(group) = self.ports.directory.group(gid).await? else {
-                    return Err(EffectError::Permanent(format!(
-                        "assignment group {gid} not found"
-                    )));
-                };
-                let requester = c.user.as_ref().map(|u| u.id.as_str());
-                let deciders = self.deciders(&group, kind, requester).await?;
-                for u in deciders {
-                    if let Some(e) = u.email.clone().filter(|e| !e.trim().is_empty()) {
-                        people.push((u.id, u.display_name, e));
-                    }
+                if let (true, Some(gid)) = (people.is_empty(), &c.assignment_group) {
+                    people = self.group_people(c, gid, kind).await?;
+                    tracing::info!(candidate = %c.number, key = %effect.key, assignee = %id, group = %gid, "the assignee has no address; sent to the assignment group");
+                }
+                match &c.assignment_group {
+                    Some(gid) => format!("{id} or anyone in group {gid}"),
+                    None => id.clone(),
                 }
             }
-        }
+            Recipient::Group(gid) => {
+                people = self.group_people(c, gid, kind).await?;
+                format!("anyone in group {gid}")
+            }
+        };
         if people.is_empty() {
-            tracing::warn!(candidate = %c.number, key = %effect.key, "no address to send to; skipped");
-            return Ok(Vec::new());
+            return Ok(Addressed::Nobody(nobody));
         }
         let expires = c
             .deadline_at
@@ -1015,7 +1096,42 @@ impl App {
                 html: rendered.html,
             });
         }
-        Ok(out)
+        Ok(Addressed::To(out))
+    }
+
+    /// A message with nobody to go to: the open candidate waits in Attention Required saying
+    /// whose address is missing (listed on the Alerts page); for a closed one the effect fails
+    /// with that reason (listed with the failed effects). Never dropped in silence.
+    async fn undeliverable(&self, snapshot: &Candidate, who: &str) -> Result<(), EffectError> {
+        tracing::warn!(candidate = %snapshot.number, recipient = who, "no email address to send to");
+        let event = Event::MailUndeliverable {
+            recipient: who.to_string(),
+        };
+        let why = format!("no email address for {who}");
+        let wanted = |c: &Candidate| {
+            !c.state.is_closed()
+                && !(c.state == State::AttentionRequired
+                    && c.attention.as_deref().is_some_and(|a| a.contains(&why)))
+        };
+        if self
+            .record_outcome(snapshot, &event, &Actor::Mail, wanted)
+            .await?
+        {
+            return Ok(());
+        }
+        let closed = self
+            .ports
+            .candidates
+            .get(&snapshot.id)
+            .await?
+            .is_none_or(|c| c.state.is_closed());
+        if closed {
+            return Err(EffectError::Permanent(format!(
+                "{why} (candidate {} is closed)",
+                snapshot.number
+            )));
+        }
+        Ok(())
     }
 
     /// What a link shows on GET: never changes anything. The link is used up (`already`)
@@ -1126,6 +1242,13 @@ impl App {
     pub async fn my_tasks(&self, p: &Principal) -> Result<Vec<Task>, AppError> {
         Ok(self.ports.tasks.open_tasks(&p.user_id, &p.groups).await?)
     }
+}
+
+/// Who an email effect reaches.
+enum Addressed {
+    To(Vec<OutgoingMail>),
+    /// Nobody had an address; names who it was for.
+    Nobody(String),
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> FieldError {

@@ -138,7 +138,7 @@ impl FakeVendors {
             PluginSetup {
                 id: "manual-task",
                 allowed_outbound_hosts: vec![],
-                config: vec![("assignee".into(), "Service Desk".into())],
+                config: vec![("assignee".into(), "tech".into())],
                 secrets: vec![],
             },
         ]

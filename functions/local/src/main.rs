@@ -315,6 +315,10 @@ enum PluginCommand {
     Check {
         /// A plugin directory (with reclaim-plugin.toml) or a component .wasm file.
         path: PathBuf,
+        /// The database whose compile cache (`DB.plugin-cache`, the one `serve` uses) keeps
+        /// compiled plugins, so a second check of the same component does not compile it again.
+        #[command(flatten)]
+        db: DbArgs,
         /// A request JSON file; dry-run is forced on.
         #[arg(long)]
         request: Option<PathBuf>,
@@ -955,8 +959,7 @@ async fn plugin_revoker(
         }
         (None, false) => return Ok((Arc::new(ManualTaskRevoker), None)),
     };
-    let mut cache = args.db.db.as_os_str().to_owned();
-    cache.push(".plugin-cache");
+    let cache = plugin_cache(&args.db.db);
     let (dir, vendors, allow_private) = if args.demo {
         let vendors = reclaim_fakes::spawn_all()
             .await
@@ -976,7 +979,7 @@ async fn plugin_revoker(
         (source, None, false)
     };
     let host = reclaim_host::PluginHost::new(reclaim_host::HostConfig {
-        cache_dir: Some(PathBuf::from(cache)),
+        cache_dir: Some(cache),
         allow_private_addresses: allow_private,
         ..reclaim_host::HostConfig::default()
     })?;
@@ -987,9 +990,17 @@ async fn plugin_revoker(
     Ok((Arc::new(reclaim_host::PluginRevoker::new(host)), vendors))
 }
 
+/// Where compiled plugins are kept: beside the database, shared by `serve` and `plugin check`.
+fn plugin_cache(db: &std::path::Path) -> PathBuf {
+    let mut cache = db.as_os_str().to_owned();
+    cache.push(".plugin-cache");
+    PathBuf::from(cache)
+}
+
 async fn plugin(command: PluginCommand) -> Result<()> {
     let PluginCommand::Check {
         path,
+        db,
         request,
         allow_private_addresses,
     } = command;
@@ -1000,6 +1011,7 @@ async fn plugin(command: PluginCommand) -> Result<()> {
         .transpose()?;
     let cfg = reclaim_host::HostConfig {
         allow_private_addresses,
+        cache_dir: Some(plugin_cache(&db.db)),
         ..reclaim_host::HostConfig::default()
     };
     let report = tokio::task::spawn_blocking(move || {
@@ -1018,7 +1030,7 @@ fn print_demo_help(url: &str, seed: &SeedFile) {
     println!("Try it:");
     println!("  Web workspace (sign in as any demo user):   {url}/ui");
     println!("  Outbox (emails with clickable Yes/No links): {url}/outbox");
-    println!("  API description:                              {url}/openapi.json");
+    println!("  API description:                              {url}/api/v1/openapi.json");
     println!();
     println!("Tokens (Authorization: Bearer <token>):");
     for (token, user) in &seed.tokens {
@@ -1106,8 +1118,21 @@ async fn rules(command: RulesCommand) -> Result<()> {
     }
 }
 
+/// Errors end the process with a one-line message and status 1: a CLI user (or a plugin
+/// author running `plugin check`) reads what is wrong, never a Rust backtrace, whatever
+/// `RUST_BACKTRACE` says.
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

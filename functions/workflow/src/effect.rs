@@ -28,6 +28,24 @@ pub enum MailKind {
 }
 
 impl MailKind {
+    /// Whether a message of this kind still tells the truth about a candidate that is now in
+    /// `state`. Effects run after the write commits, and a later transition can land first (a
+    /// reject and a close-skipped together): a message that no longer holds is not sent.
+    pub fn still_true_in(self, state: crate::State) -> bool {
+        use crate::State::*;
+        match self {
+            MailKind::AskUser | MailKind::Reminder => state == AwaitingUser,
+            MailKind::KeepRequest => state == AwaitingApproval,
+            MailKind::Kept => state == ClosedSkipped,
+            MailKind::KeepRejected => {
+                matches!(state, AwaitingRevocation | AttentionRequired | ClosedComplete)
+            }
+            MailKind::Removed => state == ClosedComplete,
+            MailKind::Canceled => state == ClosedCanceled,
+            MailKind::ManualTask => matches!(state, AwaitingRevocation | AttentionRequired),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::AskUser => "ask-user",

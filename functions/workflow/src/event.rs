@@ -106,6 +106,13 @@ pub enum Event {
         /// The server's answer, e.g. `550 5.1.1 mailbox unavailable`.
         message: String,
     },
+    /// A message the workflow must send has nobody to go to (no address for the user, the
+    /// assignee or anyone in the group): a person must fix the directory, because a message
+    /// is never dropped in silence.
+    MailUndeliverable {
+        /// Who it was for, in words ("the user uma", "anyone in group approvers").
+        recipient: String,
+    },
 }
 
 impl Event {
@@ -136,6 +143,7 @@ impl Event {
             Event::WorkNote { .. } => "work-note",
             Event::UpdateUser { .. } => "update-user",
             Event::MailRefused { .. } => "mail-refused",
+            Event::MailUndeliverable { .. } => "mail-undeliverable",
         }
     }
 }

@@ -428,7 +428,17 @@ pub fn apply(
                 return Err(not_allowed());
             }
             require(matches!(actor, Actor::Mail), MAIL)?;
-            mail_refused(c, recipient, message)
+            let why = format!("the user's address was refused: {message}");
+            let reason = format!("the user's address {recipient} was refused: {message}");
+            mail_problem(c, why, reason)
+        }
+        Event::MailUndeliverable { recipient } => {
+            if !open {
+                return Err(not_allowed());
+            }
+            require(matches!(actor, Actor::Mail), MAIL)?;
+            let why = format!("no email address for {recipient}");
+            mail_problem(c, why.clone(), why)
         }
     };
     Ok(step.finish(event, actor, now))
@@ -572,9 +582,10 @@ fn revocation_outcome<'a>(c: &'a Candidate, result: &RevocationResult, now: Time
 /// The user's address bounced: a person must fix it. Whatever waited on the user stops (their
 /// tasks close, no deadline runs out); Resume then starts again from Ready, or, when the
 /// removal had already been decided, retries the removal.
-fn mail_refused<'a>(c: &'a Candidate, recipient: &str, message: &str) -> Step<'a> {
+/// A message could not reach a person: the candidate waits in Attention Required, with `why`
+/// added to any earlier reason, until someone fixes the address and resumes it.
+fn mail_problem(c: &Candidate, why: String, reason: String) -> Step<'_> {
     use State::*;
-    let why = format!("the user's address was refused: {message}");
     let removal_decided = c.state == AwaitingRevocation
         || (c.state == AttentionRequired && c.attention_from == Some(AwaitingRevocation));
     let mut s = Step::new(c).to(AttentionRequired);
@@ -597,9 +608,7 @@ fn mail_refused<'a>(c: &'a Candidate, recipient: &str, message: &str) -> Step<'a
     });
     s.new.due_at = None;
     s.new.deadline_at = None;
-    s.reason(Some(format!(
-        "the user's address {recipient} was refused: {message}"
-    )))
+    s.reason(Some(reason))
 }
 
 fn attention(mut s: Step<'_>, why: String) -> Step<'_> {

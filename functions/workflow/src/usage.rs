@@ -427,7 +427,8 @@ pub struct StaleAlert {
     pub assignment_group: Option<String>,
 }
 
-/// Open longer than 30 days, or Awaiting Revocation longer than 60 days.
+/// Attention Required (a person must act), open longer than 30 days, or Awaiting Revocation
+/// longer than 60 days.
 pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {
     if c.state.is_closed() {
         return None;
@@ -442,6 +443,16 @@ pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {
     };
     let since = c.state_since.unwrap_or(c.updated_at);
     let in_state = (now - since).num_days();
+    // Waiting for a person (an address missing, a plugin refusing) is an alert from day one.
+    if c.state == State::AttentionRequired {
+        return Some(alert(
+            in_state,
+            format!(
+                "Attention Required: {}",
+                c.attention.as_deref().unwrap_or("a person must look")
+            ),
+        ));
+    }
     if c.state == State::AwaitingRevocation && in_state > 60 {
         return Some(alert(
             in_state,

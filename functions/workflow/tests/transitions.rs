@@ -61,7 +61,9 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
         "assign" if open && admin => Some(state),
         "work-note" if admin || kind == Kind::GroupMember || kind == Kind::Assignee => Some(state),
         "update-user" if matches!(state, Ready | AttentionRequired) && admin => Some(state),
-        "mail-refused" if open && kind == Kind::Mail => Some(AttentionRequired),
+        "mail-refused" | "mail-undeliverable" if open && kind == Kind::Mail => {
+            Some(AttentionRequired)
+        }
         _ => None,
     }
 }

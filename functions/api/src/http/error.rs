@@ -220,7 +220,19 @@ pub(crate) fn bytes_rejection(r: BytesRejection) -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
+        let array = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'[');
         match e.classify() {
+            // serde reads a struct from an array positionally, and then complains about the
+            // first element ("invalid type: map, expected a sequence"): say what is wrong.
+            Category::Data if array => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the JSON body is an array, but this route takes an object (for example \
+                 {\"candidates\": [...]}; see /api/v1/openapi.json)",
+            ),
             Category::Data => ApiError {
                 fields: serde_fields(&e.to_string()),
                 ..ApiError::new(

@@ -155,7 +155,7 @@ pub const ROUTES: &[RouteDoc] = &[
         ),
         &["skip_invalid"],
     ),
-    r(Get, "/api/v1/alerts", "Stale alerts: open more than 30 days, or Awaiting Revocation more than 60 days; a sam admin sees all, others those of their groups or assigned to them", User, "StaleAlertList"),
+    r(Get, "/api/v1/alerts", "Alerts: Attention Required, open more than 30 days, or Awaiting Revocation more than 60 days; a sam admin sees all, others those of their groups or assigned to them", User, "StaleAlertList"),
     r(Get, "/outbox", "Local outbox: messages with their links (local mode only)", Local, "html"),
     r(Get, "/outbox/{key}", "One message of the local outbox", Local, "html"),
     r(Get, "/outbox/{key}/html", "A message's HTML part, for a sandboxed frame", Local, "html"),

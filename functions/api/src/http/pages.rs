@@ -231,6 +231,7 @@ fn event_words(event: &str) -> String {
         "usage-detected" => "Canceled: the software was used again".into(),
         "reclaim" => "Reclamation started".into(),
         "mail-refused" => "On hold: the email address was refused".into(),
+        "mail-undeliverable" => "On hold: no email address to send to".into(),
         other => other.replace('-', " "),
     }
 }

@@ -160,5 +160,8 @@ pub fn events() -> Vec<Event> {
             recipient: "uma@example.com".into(),
             message: "550 5.1.1 mailbox unavailable".into(),
         },
+        Event::MailUndeliverable {
+            recipient: "the user u-1".into(),
+        },
     ]
 }
