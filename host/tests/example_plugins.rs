@@ -255,7 +255,7 @@ fn install(id: &str, base: Option<&str>, outbound: &str, token: &str) -> Install
     std::fs::write(
         dir.join("reclaim-plugin.toml"),
         format!(
-            "id = \"{id}\"\nmemory_mb = 64\nallowed_outbound_hosts = [\"{outbound}\"]\n\
+            "id = \"{id}\"\nmemory_mb = 32\nallowed_outbound_hosts = [\"{outbound}\"]\n\
              secrets = [\"api-token\"]\n[config]\n{base_line}[secret_sources]\n\
              api-token = \"file:{}\"\n",
             token_file.display()
