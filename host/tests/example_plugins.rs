@@ -220,7 +220,10 @@ fn serve_one(mut stream: TcpStream, state: &Mutex<SeatState>) {
     let length = if status == 204 {
         String::new()
     } else {
-        format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len())
+        format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        )
     };
     let head = format!("HTTP/1.1 {status} X\r\n{extra}{length}connection: close\r\n\r\n");
     let _ = stream.write_all(head.as_bytes());
@@ -481,8 +484,8 @@ fn each_example_passes_plugin_check_against_the_seat_api() {
         let seat = seat_path("acme-pro", "ann%40example.com");
         let api = SeatApi::start(&[&seat]);
         let p = install_for(id, &api);
-        let request = serde_json::to_string(&seat_request("ann@example.com", "acme-pro", false))
-            .unwrap();
+        let request =
+            serde_json::to_string(&seat_request("ann@example.com", "acme-pro", false)).unwrap();
         let report = reclaim_host::check::check_with(&p.dir, Some(&request), host_config())
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(report.passed(), "{id}:\n{report}");
