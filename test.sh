@@ -56,6 +56,13 @@ bash plugins/build.sh "$RECLAIM_PLUGINS_DIR"
 (cd plugins && CARGO_TARGET_DIR="$RECLAIM_WASM_TARGET_DIR" \
     cargo test --locked -p reclaim-plugin-sdk --target "$(rustc -vV | sed -n 's/^host: //p')")
 
+# The example plugins in other languages (plugins/examples): componentize-py from PyPI in its
+# own venv, componentize-js from npm (lock file committed); tools and built components are
+# cached under ~/.cache. host/tests/example_plugins.rs runs them and fails without this variable.
+step "plugin examples (Python, JavaScript)"
+bash plugins/examples/build.sh "$out/example-plugins"
+export RECLAIM_EXAMPLE_PLUGINS_DIR="$out/example-plugins"
+
 # --- AWS emulator (functions/aws; owner: the AWS adapters) -------------------------------
 # moto in server mode on 127.0.0.1, from PyPI in a reused venv; the AWS tests read
 # RECLAIM_MOTO_URL and fail without it. Stopped by the EXIT trap with everything else.

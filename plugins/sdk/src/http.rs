@@ -6,7 +6,8 @@
 
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest, Scheme,
+    http_error_code, ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 use crate::error::{self, for_status, misconfigured, permanent, transient};
@@ -15,9 +16,11 @@ use crate::PluginError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Largest response body a plugin reads; vendor answers we need are far smaller, and the cap
-/// keeps a misbehaving endpoint from exhausting the guest's memory.
-pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Largest response body a plugin reads: the host's default cap on vendor bodies
+/// (`HostConfig::max_response_bytes`, 1 MiB), which refuses a bigger one before it gets here.
+/// Vendor answers we need are far smaller, and the cap keeps a misbehaving endpoint from
+/// exhausting the guest's memory.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The most a single `wasi:io` stream write may carry.
 const WRITE_CHUNK: usize = 4096;
@@ -219,13 +222,20 @@ fn read_body(what: &str, incoming: IncomingBody) -> Result<Vec<u8>, PluginError>
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
+                    // The host's cap on vendor bodies: the same answer will be as big next time.
+                    if let Some(ErrorCode::HttpResponseBodySize(limit)) = http_error_code(&e) {
+                        return Err(permanent(format!(
+                            "{what}: response larger than the host accepts ({} bytes)",
+                            limit.unwrap_or(MAX_BODY as u64)
+                        )));
+                    }
                     return Err(transient(
                         format!(
                             "{what}: reading the response failed: {}",
                             e.to_debug_string()
                         ),
                         None,
-                    ))
+                    ));
                 }
             }
         }
