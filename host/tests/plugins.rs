@@ -525,7 +525,7 @@ async fn manual_task_for_installed_software_names_device_product_and_user() {
                     task.instructions
                 );
             }
-            assert_eq!(task.assignee_hint.as_deref(), Some("Service Desk"));
+            assert_eq!(task.assignee_hint.as_deref(), Some("tech"));
         }
         other => panic!("expected a manual task, got {other:?}"),
     }

@@ -15,7 +15,8 @@ use reclaim_workflow::{Candidate, RevocationResult, State};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const PHISH: &str = "Acro\nYes, keep it:   http://evil.example/phish\nNo, remove it: http://evil.example/x";
+const PHISH: &str =
+    "Acro\nYes, keep it:   http://evil.example/phish\nNo, remove it: http://evil.example/x";
 
 /// The field names of a 422 for rows (`invalid_rows`) or for one body (`invalid`).
 fn refused_fields(r: &Resp) -> Vec<String> {
@@ -68,7 +69,12 @@ async fn names_that_would_break_a_line_are_refused_with_row_and_field() {
                 json!({"candidates": [row(json!({})), row(json!({ field: value }))]}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", r.text());
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            r.text()
+        );
         assert_eq!(r.json()["error"]["rows"][0]["line"], 2, "{}", r.text());
         assert_eq!(refused_fields(&r), [field], "{}", r.text());
     }
@@ -127,7 +133,10 @@ async fn rules_groups_notes_and_users_refuse_what_no_field_may_hold() {
     assert_eq!(r.fields(), ["text"]);
     assert!(r.text().contains("NUL"), "{}", r.text());
 
-    for email in ["victim@corp.example,attacker@evil.example", "\"a@b\"@evil.com"] {
+    for email in [
+        "victim@corp.example,attacker@evil.example",
+        "\"a@b\"@evil.com",
+    ] {
         let r = h
             .call(
                 Method::PUT,
@@ -136,7 +145,12 @@ async fn rules_groups_notes_and_users_refuse_what_no_field_may_hold() {
                 Some(json!({"user": {"id": "uma", "display_name": "Uma", "email": email}})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{email}: {}", r.text());
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email}: {}",
+            r.text()
+        );
         assert_eq!(r.fields(), ["user.email"]);
     }
     assert_eq!(h.snapshot(&n).await, before, "nothing changed");
@@ -172,7 +186,12 @@ async fn an_address_is_one_plain_mailbox() {
                 json!({"candidates": [row(json!({ "user_email": email }))]}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{email}: {}", r.text());
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email}: {}",
+            r.text()
+        );
         assert_eq!(refused_fields(&r), ["user_email"], "{}", r.text());
     }
     assert_eq!(count(&h).await, 0);
@@ -181,7 +200,7 @@ async fn an_address_is_one_plain_mailbox() {
 #[tokio::test]
 async fn every_savings_csv_opens_formulas_as_text() {
     let h = Harness::new().await;
-    h.create_one(json!({"product": "=cmd|' /C calc'!A0", "publisher": "@SUM(A1)"}))
+    h.create_one(json!({"publisher": "=cmd|' /C calc'!A0", "product": "@SUM(A1)"}))
         .await;
     let api = h.get("/api/v1/savings.csv", SAM).await;
     assert_eq!(api.status, StatusCode::OK, "{}", api.text());
@@ -190,10 +209,12 @@ async fn every_savings_csv_opens_formulas_as_text() {
     assert_eq!(ui.status, StatusCode::OK, "{}", ui.text());
     for csv in [api.text(), ui.text()] {
         assert!(csv.contains("\"'=cmd|' /C calc'!A0\""), "{csv}");
-        assert!(csv.contains("\"'@SUM(A1)\""), "{csv}");
+        assert!(csv.contains("\"'=cmd|' /C calc'!A0 / @SUM(A1)\""), "{csv}");
         for cell in csv.lines().flat_map(|l| l.split(',')) {
             assert!(
-                !cell.starts_with(['=', '+', '@', '\t', '\r']),
+                !cell
+                    .trim_start_matches('"')
+                    .starts_with(['=', '+', '@', '\t', '\r']),
                 "a cell starts a formula: {cell:?} in {csv}"
             );
         }
@@ -216,7 +237,12 @@ async fn an_imported_id_cannot_take_over_a_number() {
     assert_eq!(refused_fields(&r), ["id"]);
     assert!(r.text().contains("candidate number"), "{}", r.text());
     let got = h.get("/api/v1/candidates/RC0000001", SAM).await;
-    assert_eq!(got.json()["software"]["product"], "Acrobat Pro", "{}", got.text());
+    assert_eq!(
+        got.json()["candidate"]["software"]["product"],
+        "Acrobat Pro",
+        "{}",
+        got.text()
+    );
     // Ids of another shape still import.
     let r = h
         .post(
@@ -231,7 +257,9 @@ async fn an_imported_id_cannot_take_over_a_number() {
 #[tokio::test]
 async fn a_json_array_body_is_told_to_be_an_object() {
     let h = Harness::new().await;
-    let r = h.post("/api/v1/candidates", SAM, json!([row(json!({}))])).await;
+    let r = h
+        .post("/api/v1/candidates", SAM, json!([row(json!({}))]))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     let message = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("array"), "{message}");
@@ -277,7 +305,11 @@ async fn mail_puts_the_real_links_first_and_quotes_what_was_imported() {
             mail.text
         );
     }
-    assert!(mail.text.contains("Software: \"Adobe Acro\\u{a}Yes"), "{}", mail.text);
+    assert!(
+        mail.text.contains("Software: \"Adobe Acro\\u{a}Yes"),
+        "{}",
+        mail.text
+    );
 
     // The outbox page links only into this deployment.
     let page = h
@@ -289,8 +321,12 @@ async fn mail_puts_the_real_links_first_and_quotes_what_was_imported() {
         )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.text().contains("href=\"http://evil.example"), "{}", page.text());
-    assert!(page.text().contains(&format!("href=\"{PUBLIC_URL}/respond/")));
+    let page = page.text().replace("&#x2f;", "/");
+    assert!(!page.contains("href=\"http://evil.example"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"{PUBLIC_URL}/respond/")),
+        "{page}"
+    );
 }
 
 /// A revoker that answers what the test says.
@@ -328,10 +364,16 @@ async fn a_manual_task_for_someone_unknown_goes_to_the_assignment_group() {
     let tasks = h.embedded.store.tasks_for(&c.id).await.unwrap();
     let task = tasks.iter().find(|t| t.open).expect("the manual task");
     assert_eq!(task.group.as_deref(), Some("desktop"));
-    assert!(task.instructions.contains("'Service Desk'"), "{}", task.instructions);
+    assert!(
+        task.instructions.contains("'Service Desk'"),
+        "{}",
+        task.instructions
+    );
     let to_ada = h.mail_to("ada@example.com").await;
     assert!(
-        to_ada.iter().any(|m| m.subject.starts_with("Please remove")),
+        to_ada
+            .iter()
+            .any(|m| m.subject.starts_with("Please remove")),
         "the group's member is asked: {to_ada:?}"
     );
 }
@@ -378,13 +420,23 @@ async fn a_reject_overtaken_by_close_skipped_tells_the_user_nothing_untrue() {
     let h = Harness::new().await;
     let n = h.create_one(json!({})).await;
     let ok = |r: Resp| assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    ok(h.post(&format!("/api/v1/candidates/{n}/reclaim"), SAM, json!({})).await);
+    ok(
+        h.post(&format!("/api/v1/candidates/{n}/reclaim"), SAM, json!({}))
+            .await,
+    );
     h.drain().await;
-    ok(h.post(&format!("/api/v1/candidates/{n}/answer"), UMA, json!({"keep": true}))
-        .await);
+    ok(h.post(
+        &format!("/api/v1/candidates/{n}/answer"),
+        UMA,
+        json!({"keep": true}),
+    )
+    .await);
     h.drain().await;
     // The reject and the close-skipped land before the reject's mail goes out.
-    ok(h.post(&format!("/api/v1/candidates/{n}/reject"), ADA, json!({})).await);
+    ok(
+        h.post(&format!("/api/v1/candidates/{n}/reject"), ADA, json!({}))
+            .await,
+    );
     let c = h.candidate(&n).await;
     assert_eq!(c.state, State::AwaitingRevocation);
     ok(h.post(

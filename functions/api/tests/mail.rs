@@ -126,7 +126,8 @@ fn the_keep_request_tells_approvers_who_what_and_the_saving() {
     let m = render(MailKind::KeepRequest, &candidate());
     for body in [&m.text, &unescape(&m.html)] {
         for fact in [
-            "Uma User asked to keep",
+            "Uma User",
+            "asked to keep",
             "239.88",
             "Approve (keep)",
             "Reject (remove)",

@@ -38,7 +38,10 @@ impl MailKind {
             MailKind::KeepRequest => state == AwaitingApproval,
             MailKind::Kept => state == ClosedSkipped,
             MailKind::KeepRejected => {
-                matches!(state, AwaitingRevocation | AttentionRequired | ClosedComplete)
+                matches!(
+                    state,
+                    AwaitingRevocation | AttentionRequired | ClosedComplete
+                )
             }
             MailKind::Removed => state == ClosedComplete,
             MailKind::Canceled => state == ClosedCanceled,
