@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+pub mod fuzz;
 pub mod oidc;
 
 /// The link-signing key of every harness (tests sign their own tokens with it).

@@ -182,11 +182,13 @@ impl Via {
 impl RevocationResult {
     /// A plugin's answer as it may be stored and shown: the answer reports a fact (the seat is
     /// gone, a person must act) that refusing would lose, so what may not be shown is escaped.
+    /// Evidence and messages are shown on one line (history, attention); only a manual task's
+    /// instructions keep their line breaks.
     pub fn cleaned(&self) -> RevocationResult {
         let line = |s: &str| text::cleaned(s, true);
         match self {
             RevocationResult::Removed { evidence } => RevocationResult::Removed {
-                evidence: text::cleaned(evidence, false),
+                evidence: line(evidence),
             },
             RevocationResult::ManualTask {
                 title,
@@ -201,11 +203,11 @@ impl RevocationResult {
                 message,
                 retry_after_secs,
             } => RevocationResult::Transient {
-                message: text::cleaned(message, false),
+                message: line(message),
                 retry_after_secs: *retry_after_secs,
             },
             RevocationResult::Permanent { message } => RevocationResult::Permanent {
-                message: text::cleaned(message, false),
+                message: line(message),
             },
             RevocationResult::AlreadyAbsent | RevocationResult::Pending { .. } => self.clone(),
         }
