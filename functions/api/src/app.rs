@@ -1109,9 +1109,9 @@ impl App {
         };
         let why = format!("no email address for {who}");
         let wanted = |c: &Candidate| {
-            !c.state.is_closed()
-                && !(c.state == State::AttentionRequired
-                    && c.attention.as_deref().is_some_and(|a| a.contains(&why)))
+            let told = c.state == State::AttentionRequired
+                && c.attention.as_deref().is_some_and(|a| a.contains(&why));
+            !c.state.is_closed() && !told
         };
         if self
             .record_outcome(snapshot, &event, &Actor::Mail, wanted)
