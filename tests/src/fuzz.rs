@@ -14,8 +14,11 @@ use reclaim_workflow::ports::{LinkAction, LinkClaims, LinkSigner};
 use reclaim_workflow::text;
 use reclaim_workflow::{apply, Actor, Event, Rule, State};
 
+/// One fuzz target: bytes in, a panic only when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `cargo fuzz` and the regression inputs name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("link_token", link_token),
     ("session_cookie", session_cookie),
     ("form_body", form_body),
