@@ -30,6 +30,11 @@ pub enum StoreError {
     /// calls invalid): trying again cannot help, a person must fix the deployment.
     #[error("store refused the request: {0}")]
     Refused(String),
+    /// The write would make an item larger than the backend stores (DynamoDB's 400 KB item
+    /// limit): permanent, since the same change is refused again however often it is tried;
+    /// the caller can only write less.
+    #[error("too large to store: {0}")]
+    TooLarge(String),
 }
 
 impl StoreError {
