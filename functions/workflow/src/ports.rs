@@ -30,6 +30,11 @@ pub enum StoreError {
     /// calls invalid): trying again cannot help, a person must fix the deployment.
     #[error("store refused the request: {0}")]
     Refused(String),
+    /// The write would make an item larger than the backend stores (DynamoDB's 400 KB item
+    /// limit): permanent, since the same change is refused again however often it is tried;
+    /// the caller can only write less.
+    #[error("too large to store: {0}")]
+    TooLarge(String),
 }
 
 impl StoreError {
@@ -118,6 +123,9 @@ pub struct Change {
 pub trait CandidateRead: Send + Sync {
     /// By id or by number (`RC0000042`).
     async fn get(&self, id: &str) -> Result<Option<Candidate>, StoreError>;
+    /// A store may leave each candidate's `work_notes` out of a list (DynamoDB keeps notes in
+    /// items of their own, which a list page does not read, so a page costs the same however
+    /// much was written on its candidates); `get` always has them.
     async fn list(
         &self,
         filter: &CandidateFilter,
@@ -134,7 +142,9 @@ pub trait CandidateWrite: Send + Sync {
     async fn insert(&self, candidates: &[Candidate]) -> Result<(), StoreError>;
     /// Reserves `count` consecutive candidate numbers and returns the first.
     async fn allocate_numbers(&self, count: u32) -> Result<u64, StoreError>;
-    /// One atomic, conditional write of a transition.
+    /// One atomic, conditional write of a transition. Work notes are append-only and only
+    /// `Event::WorkNote` adds one, so a store may write just the notes the transition added:
+    /// a candidate read from `list` without its notes commits without losing any.
     async fn commit(&self, change: &Change) -> Result<(), StoreError>;
 }
 

@@ -18,6 +18,11 @@ use reclaim_workflow::RefusalReason;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// What a client is told when the store refuses a write for its size: the same change will
+/// be refused again, so it is the client's to shorten, not a server fault to retry.
+pub const TOO_LARGE_MESSAGE: &str =
+    "this change would make the stored candidate larger than the store allows";
+
 /// An error as the API reports it: a status, a stable machine-readable code, and a message
 /// people can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -163,6 +168,14 @@ impl From<AppError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "the store is busy or unreachable; try again shortly",
+                )
+            }
+            AppError::Store(StoreError::TooLarge(_)) => {
+                tracing::warn!(error = %message, "write too large for the store");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "too_large",
+                    TOO_LARGE_MESSAGE,
                 )
             }
             AppError::Store(e) => {
@@ -415,5 +428,17 @@ mod tests {
         });
         assert_eq!(e.status, StatusCode::CONFLICT);
         assert_eq!(e.code, "stale_version");
+    }
+
+    #[test]
+    fn a_write_too_large_for_the_store_is_unprocessable_not_a_server_fault() {
+        let e = ApiError::from(StoreError::TooLarge(
+            "DynamoDB PutItem: ValidationException: Item size has exceeded the maximum allowed size"
+                .into(),
+        ));
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.code, "too_large");
+        assert_eq!(e.message, TOO_LARGE_MESSAGE);
+        assert!(!StoreError::TooLarge(String::new()).is_retryable());
     }
 }

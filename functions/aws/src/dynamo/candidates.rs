@@ -3,14 +3,16 @@
 use super::batch::{delete, put};
 use super::keys::{self, *};
 use super::{decode, encode, n, num_attr, reported, s, str_attr, DynamoStore, Item};
-use crate::error::{store_error, ConditionFailed};
+use crate::error::{canceled, store_error, Canceled, ConditionFailed};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem,
+};
 use reclaim_workflow::ports::{
     CandidateFilter, CandidateRead, CandidateWrite, Change, Page, PageRequest, StoreError,
 };
-use reclaim_workflow::{Candidate, Effect, HistoryEntry};
+use reclaim_workflow::{Candidate, Effect, Event, HistoryEntry, WorkNote};
 use std::collections::HashSet;
 
 /// Inserts of at most this many candidates are one transaction (atomic, and race-free against
@@ -18,10 +20,33 @@ use std::collections::HashSet;
 /// capacity) after checking that no id or number exists yet.
 pub const TRANSACT_INSERT_MAX: usize = 10;
 
-/// The candidate item: the document, its version, the index keys derived from it (never set
-/// separately, so they cannot disagree with it) and the effects of the transition that
-/// produced this version.
+/// DynamoDB's limit on actions in one `TransactWriteItems`.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+
+/// The candidate item: the document (without its work notes, which are items of their own),
+/// its version, the index keys derived from it (never set separately, so they cannot disagree
+/// with it) and the effects of the transition that produced this version.
 pub(crate) fn candidate_item(c: &Candidate, effects: &[Effect]) -> Result<Item, StoreError> {
+    let mut bare = c.clone();
+    bare.work_notes.clear();
+    let mut item = item_with_doc(&bare, effects)?;
+    item.insert(NOTES_APART.into(), AttributeValue::Bool(true));
+    Ok(item)
+}
+
+/// The item an import writes: notes apart as a transition writes it, unless the candidate
+/// arrives with notes (imports never do today); then they stay in its document, the layout of
+/// items written before notes moved, until its first transition moves them. That keeps an
+/// import's write one item per candidate.
+fn inserted_item(c: &Candidate) -> Result<Item, StoreError> {
+    if c.work_notes.is_empty() {
+        candidate_item(c, &[])
+    } else {
+        item_with_doc(c, &[])
+    }
+}
+
+fn item_with_doc(c: &Candidate, effects: &[Effect]) -> Result<Item, StoreError> {
     let mut item = Item::new();
     item.insert(PK.into(), s(candidate_pk(&c.id)));
     item.insert(SK.into(), s(CANDIDATE_SK));
@@ -39,6 +64,60 @@ pub(crate) fn candidate_item(c: &Candidate, effects: &[Effect]) -> Result<Item, 
         item.insert(EFFECTS.into(), s(encode("effects", &effects)?));
     }
     Ok(item)
+}
+
+fn notes_apart(item: &Item) -> bool {
+    matches!(item.get(NOTES_APART), Some(AttributeValue::Bool(true)))
+}
+
+fn note_item(candidate_id: &str, sk: String, note: &WorkNote) -> Result<Item, StoreError> {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(candidate_pk(candidate_id)));
+    item.insert(SK.into(), s(sk));
+    item.insert(TYPE.into(), s("w"));
+    item.insert(DOC.into(), s(encode("work note", note)?));
+    Ok(item)
+}
+
+/// The candidate of a partition read with `begins_with(sk, "C")`: its item, then its note
+/// items in key order (the order they were added). Note items count only while the candidate
+/// item says its notes are apart: an item in the older layout holds its notes in its document,
+/// and notes written ahead of moving them (see `commit`) are not yet its notes.
+fn assemble(items: &[Item]) -> Result<Option<Candidate>, StoreError> {
+    let Some(head) = items.iter().find(|i| str_attr(i, SK) == Some(CANDIDATE_SK)) else {
+        return Ok(None);
+    };
+    let mut c: Candidate = decode("candidate", head)?;
+    if notes_apart(head) {
+        for item in items {
+            if str_attr(item, SK).is_some_and(|k| k.starts_with(NOTE_PREFIX)) {
+                c.work_notes.push(decode("work note", item)?);
+            }
+        }
+    }
+    Ok(Some(c))
+}
+
+/// The notes a transition added: the last ones of the new candidate. Notes are append-only
+/// and only a work note event adds one (`reclaim_workflow::apply`), so the count follows from
+/// the history entry, and the notes before them are never written again, whether the
+/// candidate was read with them (`get`) or without (`list`).
+fn added_notes(change: &Change) -> &[WorkNote] {
+    let work_note = Event::WorkNote {
+        text: String::new(),
+    }
+    .name();
+    let added = usize::from(change.entry.event == work_note);
+    let notes = &change.candidate.work_notes;
+    &notes[notes.len().saturating_sub(added)..]
+}
+
+/// Why a transition's transaction did not write.
+enum NotWritten {
+    /// A condition failed (the candidate's version or layout, or the history entry exists)
+    /// or another transaction wrote first: the caller reads to learn which.
+    Lost,
+    Failed(StoreError),
 }
 
 fn history_item(e: &HistoryEntry) -> Result<Item, StoreError> {
@@ -98,12 +177,18 @@ fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreErro
 }
 
 impl DynamoStore {
-    /// The candidate id a number (or an id) names, reading the alias only when needed.
-    async fn resolve(&self, id_or_number: &str) -> Result<Option<Item>, StoreError> {
+    /// A candidate with its work notes: one query of its partition (more only when its notes
+    /// pass a query page's 1 MB).
+    async fn read_partition(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
+        let items = self.query_prefix(&candidate_pk(id), CANDIDATE_SK).await?;
+        assemble(&items)
+    }
+
+    /// The candidate an id or a number names, reading the alias only when needed: one call
+    /// by id, two by number.
+    async fn read_candidate(&self, id_or_number: &str) -> Result<Option<Candidate>, StoreError> {
         if !looks_like_number(id_or_number) {
-            return self
-                .get_item(&candidate_pk(id_or_number), CANDIDATE_SK)
-                .await;
+            return self.read_partition(id_or_number).await;
         }
         // Both possible keys in one round trip; an id match wins over a number match.
         let found = self
@@ -112,24 +197,148 @@ impl DynamoStore {
                 key(alias_pk(id_or_number), ALIAS_SK),
             ])
             .await?;
-        if let Some(c) = found
-            .iter()
-            .find(|i| str_attr(i, TYPE) == Some("c"))
-            .cloned()
-        {
-            return Ok(Some(c));
+        if found.iter().any(|i| str_attr(i, TYPE) == Some("c")) {
+            return self.read_partition(id_or_number).await;
         }
         let Some(target) = found.iter().find_map(|i| str_attr(i, TARGET)) else {
             return Ok(None);
         };
-        self.get_item(&candidate_pk(target), CANDIDATE_SK).await
+        self.read_partition(target).await
+    }
+
+    /// One transition as one `TransactWriteItems`: the candidate item on the condition that
+    /// its version is still the one read and its notes are in the layout expected, the
+    /// history entry on the condition that it is new, and the notes the transition added.
+    /// `moved`: the notes of an item in the older layout, written apart by this transaction
+    /// (those that do not fit in it were written before, see `commit`).
+    async fn write_transition(
+        &self,
+        change: &Change,
+        moved: Option<&[WorkNote]>,
+    ) -> Result<(), NotWritten> {
+        let fail = NotWritten::Failed;
+        let c = &change.candidate;
+        let candidate_item = candidate_item(c, &change.effects).map_err(fail)?;
+        let layout = if moved.is_some() {
+            "attribute_not_exists(#apart)"
+        } else {
+            "#apart = :yes"
+        };
+        let mut candidate = Put::builder()
+            .table_name(&*self.table)
+            .set_item(Some(candidate_item.clone()))
+            .condition_expression(format!("#v = :expected AND {layout}"))
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_names("#apart", NOTES_APART)
+            .expression_attribute_values(":expected", n(change.expected_version));
+        if moved.is_none() {
+            candidate = candidate.expression_attribute_values(":yes", AttributeValue::Bool(true));
+        }
+        let candidate = candidate
+            .build()
+            .map_err(|e| fail(StoreError::Refused(format!("put: {e}"))))?;
+        let mut entry = history_item(&change.entry).map_err(fail)?;
+        // The history item's key is its version: a repeat of the same write cannot add it twice.
+        entry.insert(keys::VERSION.into(), n(change.entry.version));
+        let history = Put::builder()
+            .table_name(&*self.table)
+            .set_item(Some(entry.clone()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(|e| fail(StoreError::Refused(format!("put: {e}"))))?;
+        let mut notes = Vec::new();
+        for (i, note) in moved.unwrap_or_default().iter().enumerate() {
+            notes.push(note_item(&c.id, note_sk(0, i), note).map_err(fail)?);
+        }
+        for (i, note) in added_notes(change).iter().enumerate() {
+            notes.push(note_item(&c.id, note_sk(c.version, i), note).map_err(fail)?);
+        }
+        let mut actions = vec![
+            TransactWriteItem::builder().put(candidate).build(),
+            TransactWriteItem::builder().put(history).build(),
+        ];
+        for item in &notes {
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .build()
+                .map_err(|e| fail(StoreError::Refused(format!("put: {e}"))))?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
+        if actions.len() > MAX_TRANSACT_ITEMS {
+            return Err(fail(StoreError::TooLarge(format!(
+                "a transition of {} writing {} work notes at once",
+                c.id,
+                notes.len()
+            ))));
+        }
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        let mut written = vec![&candidate_item, &entry];
+        written.extend(notes.iter());
+        self.note_write(
+            "TransactWriteItems",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &written,
+            true,
+            out.is_ok(),
+        );
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
+                    match canceled(tc.cancellation_reasons()) {
+                        Canceled::ConditionFailed(_) | Canceled::LostRace => Err(NotWritten::Lost),
+                        other => Err(fail(other.into_store_error("TransactWriteItems"))),
+                    }
+                }
+                _ => Err(fail(store_error("TransactWriteItems", &e))),
+            },
+        }
+    }
+
+    /// Writes notes of an older item ahead of its transition, one `PutItem` each, when they
+    /// are too many for the transition's transaction. Safe to do before the transaction and
+    /// to repeat: until the candidate item says its notes are apart, readers take its notes
+    /// from its document and ignore these.
+    async fn write_notes_ahead(&self, id: &str, notes: &[WorkNote]) -> Result<(), StoreError> {
+        for (i, note) in notes.iter().enumerate() {
+            let item = note_item(id, note_sk(0, i), note)?;
+            let out = self
+                .client
+                .put_item()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            self.note_write(
+                "PutItem",
+                out.as_ref()
+                    .ok()
+                    .and_then(|o| reported(o.consumed_capacity())),
+                &[&item],
+                false,
+                out.is_ok(),
+            );
+            out.map_err(|e| store_error("PutItem", &e))?;
+        }
+        Ok(())
     }
 
     async fn insert_transaction(&self, candidates: &[Candidate]) -> Result<(), StoreError> {
         let mut actions = Vec::with_capacity(candidates.len() * 2);
         let mut items = Vec::with_capacity(candidates.len() * 2);
         for c in candidates {
-            items.push(candidate_item(c, &[])?);
+            items.push(inserted_item(c)?);
             items.push(alias_item(c));
         }
         for item in &items {
@@ -156,13 +365,11 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                    let failed = tc
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
-                    match failed {
-                        Some(i) => {
-                            let c = &candidates[i / 2];
+                    match canceled(tc.cancellation_reasons()) {
+                        Canceled::ConditionFailed(i) => {
+                            let c = candidates.get(i / 2).ok_or_else(|| {
+                                StoreError::Corrupt(format!("insert canceled at action {i}"))
+                            })?;
                             Err(StoreError::Duplicate {
                                 kind: "candidate",
                                 id: if i % 2 == 0 {
@@ -172,10 +379,7 @@ impl DynamoStore {
                                 },
                             })
                         }
-                        None => Err(StoreError::Unavailable(format!(
-                            "insert canceled: {:?}",
-                            tc.cancellation_reasons()
-                        ))),
+                        other => Err(other.into_store_error("TransactWriteItems")),
                     }
                 }
                 _ => Err(store_error("TransactWriteItems", &e)),
@@ -203,7 +407,7 @@ impl DynamoStore {
         let mut requests = Vec::with_capacity(candidates.len() * 2);
         let mut undo = Vec::with_capacity(candidates.len() * 2);
         for c in candidates {
-            requests.push(put(candidate_item(c, &[])?)?);
+            requests.push(put(inserted_item(c)?)?);
             requests.push(put(alias_item(c))?);
             undo.push(delete(key(candidate_pk(&c.id), CANDIDATE_SK))?);
             undo.push(delete(key(alias_pk(&c.number), ALIAS_SK))?);
@@ -258,10 +462,7 @@ impl DynamoStore {
 #[async_trait]
 impl CandidateRead for DynamoStore {
     async fn get(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
-        self.resolve(id)
-            .await?
-            .map(|item| decode("candidate", &item))
-            .transpose()
+        self.read_candidate(id).await
     }
 
     async fn list(
@@ -355,72 +556,40 @@ impl CandidateWrite for DynamoStore {
 
     async fn commit(&self, change: &Change) -> Result<(), StoreError> {
         let c = &change.candidate;
-        let candidate_item = candidate_item(c, &change.effects)?;
-        let candidate = Put::builder()
-            .table_name(&*self.table)
-            .set_item(Some(candidate_item.clone()))
-            .condition_expression("#v = :expected")
-            .expression_attribute_names("#v", VERSION)
-            .expression_attribute_values(":expected", n(change.expected_version))
-            .build()
-            .map_err(|e| StoreError::Refused(format!("put: {e}")))?;
-        let mut entry = history_item(&change.entry)?;
-        // The history item's key is its version: a repeat of the same write cannot add it twice.
-        entry.insert(keys::VERSION.into(), n(change.entry.version));
-        let history = Put::builder()
-            .table_name(&*self.table)
-            .set_item(Some(entry.clone()))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .build()
-            .map_err(|e| StoreError::Refused(format!("put: {e}")))?;
-        let out = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(candidate).build())
-            .transact_items(TransactWriteItem::builder().put(history).build())
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        self.note_write(
-            "TransactWriteItems",
-            out.as_ref()
-                .ok()
-                .and_then(|o| reported(o.consumed_capacity())),
-            &[&candidate_item, &entry],
-            true,
-            out.is_ok(),
-        );
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                    let lost = tc.cancellation_reasons().iter().any(|r| {
-                        matches!(
-                            r.code(),
-                            Some("ConditionalCheckFailed") | Some("TransactionConflict")
-                        )
-                    });
-                    if !lost {
-                        return Err(StoreError::Unavailable(format!(
-                            "transition canceled: {:?}",
-                            tc.cancellation_reasons()
-                        )));
-                    }
-                    // Only on the losing path: tell a missing candidate from a lost race.
-                    match self.get_item(&candidate_pk(&c.id), CANDIDATE_SK).await? {
-                        None => Err(StoreError::NotFound {
-                            kind: "candidate",
-                            id: c.id.clone(),
-                        }),
-                        Some(_) => Err(StoreError::Conflict {
-                            id: c.id.clone(),
-                            expected: change.expected_version,
-                        }),
-                    }
-                }
-                _ => Err(store_error("TransactWriteItems", &e)),
-            },
+        let conflict = || StoreError::Conflict {
+            id: c.id.clone(),
+            expected: change.expected_version,
+        };
+        match self.write_transition(change, None).await {
+            Ok(()) => return Ok(()),
+            Err(NotWritten::Failed(e)) => return Err(e),
+            Err(NotWritten::Lost) => {}
+        }
+        // Only on the losing path: tell a missing candidate and a lost race from an item in
+        // the older layout, whose notes this transition moves apart.
+        let Some(stored) = self.get_item(&candidate_pk(&c.id), CANDIDATE_SK).await? else {
+            return Err(StoreError::NotFound {
+                kind: "candidate",
+                id: c.id.clone(),
+            });
+        };
+        if num_attr(&stored, VERSION) != Some(change.expected_version) || notes_apart(&stored) {
+            return Err(conflict());
+        }
+        let older: Candidate = decode("candidate", &stored)?;
+        let room = MAX_TRANSACT_ITEMS - 2 - added_notes(change).len().min(MAX_TRANSACT_ITEMS - 2);
+        if older.work_notes.len() > room {
+            self.write_notes_ahead(&c.id, &older.work_notes).await?;
+        }
+        let moved = if older.work_notes.len() > room {
+            &[][..]
+        } else {
+            &older.work_notes[..]
+        };
+        match self.write_transition(change, Some(moved)).await {
+            Ok(()) => Ok(()),
+            Err(NotWritten::Failed(e)) => Err(e),
+            Err(NotWritten::Lost) => Err(conflict()),
         }
     }
 }
@@ -455,5 +624,76 @@ mod tests {
         assert!(!item.contains_key(EFFECTS), "no effects, no attribute");
         let back: Candidate = decode("candidate", &item).unwrap();
         assert_eq!(back, c);
+    }
+
+    fn note(text: &str) -> WorkNote {
+        WorkNote {
+            at: reclaim_workflow::testing::candidate().opened_at,
+            author: "person:admin".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_candidate_item_leaves_its_notes_to_note_items() {
+        let mut c = reclaim_workflow::testing::candidate();
+        c.work_notes = vec![note("first"), note("second")];
+        let item = candidate_item(&c, &[]).unwrap();
+        assert!(notes_apart(&item));
+        let doc: Candidate = decode("candidate", &item).unwrap();
+        assert!(doc.work_notes.is_empty());
+        let items = vec![
+            item,
+            note_item(&c.id, note_sk(2, 0), &c.work_notes[0]).unwrap(),
+            note_item(&c.id, note_sk(3, 0), &c.work_notes[1]).unwrap(),
+        ];
+        assert_eq!(assemble(&items).unwrap(), Some(c));
+    }
+
+    #[test]
+    fn an_item_of_the_older_layout_reads_its_notes_from_its_document() {
+        let mut c = reclaim_workflow::testing::candidate();
+        c.work_notes = vec![note("kept in the document")];
+        let older = inserted_item(&c).unwrap();
+        assert!(!notes_apart(&older));
+        // A note written ahead of moving the notes is not yet one of its notes.
+        let ahead = note_item(&c.id, note_sk(0, 0), &c.work_notes[0]).unwrap();
+        assert_eq!(assemble(&[older, ahead]).unwrap(), Some(c));
+    }
+
+    #[test]
+    fn only_a_work_note_event_adds_a_note() {
+        use reclaim_workflow::{apply, Actor, Principal};
+        let admin = Actor::Person(Principal {
+            sam_admin: true,
+            ..Principal::user("admin")
+        });
+        let c = reclaim_workflow::testing::candidate();
+        let now = c.opened_at;
+        let noted = apply(
+            &c,
+            &Event::WorkNote {
+                text: "called the user".into(),
+            },
+            &admin,
+            now,
+        )
+        .unwrap();
+        let change = Change {
+            expected_version: c.version,
+            candidate: noted.candidate.clone(),
+            entry: noted.entry,
+            effects: noted.effects,
+        };
+        assert_eq!(added_notes(&change).len(), 1);
+        assert_eq!(added_notes(&change)[0].text, "called the user");
+        let reclaimed = apply(&noted.candidate, &Event::Reclaim, &admin, now).unwrap();
+        let change = Change {
+            expected_version: noted.candidate.version,
+            candidate: reclaimed.candidate,
+            entry: reclaimed.entry,
+            effects: reclaimed.effects,
+        };
+        assert!(added_notes(&change).is_empty());
     }
 }

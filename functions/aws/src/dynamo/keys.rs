@@ -4,6 +4,7 @@
 //! | item | `pk` | `sk` | GSI1 (`g1pk` / `g1sk`) | GSI2 (`g2pk` / `g2sk`) |
 //! |---|---|---|---|---|
 //! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` |
+//! | work note | `C#<id>` | `CW#<version that added it, 20 digits>#<n, 5 digits>` | | |
 //! | history entry | `C#<id>` | `H#<version, 20 digits>` | | |
 //! | task | `C#<candidate id>` | `T#<task id>` | open with assignee: `A#<user>` / `T#<task id>` | open with group: `G#<group>` / `T#<task id>` |
 //! | number alias | `N#<number>` | `N` | | |
@@ -15,8 +16,10 @@
 //! | sign-in in progress | `SIGNIN#<sha-256 of state>` | `P` | | |
 //! | API token | `DIR` | `K#<sha-256 of the token>` | | |
 //!
-//! A candidate, its history and its tasks share one partition, so one query reads them
-//! together and one transaction writes a transition. GSI1 spreads each state over
+//! A candidate, its work notes, its history and its tasks share one partition, so one query
+//! reads them together and one transaction writes a transition. The candidate item's sort key
+//! `C` is a prefix of its notes' (`CW#…`) and of nothing else, so `begins_with(sk, "C")` reads
+//! the candidate with its notes, oldest first, and never its history or tasks. GSI1 spreads each state over
 //! [`SHARDS`] partitions so a bulk Reclaim or the scheduler's scan never heats one key.
 
 use chrono::SecondsFormat;
@@ -28,8 +31,8 @@ pub const G1PK: &str = "g1pk";
 pub const G1SK: &str = "g1sk";
 pub const G2PK: &str = "g2pk";
 pub const G2SK: &str = "g2sk";
-/// Item type: `c` candidate, `h` history, `t` task, `n` alias, `u`/`g` directory, `r` rule,
-/// `m` mail record.
+/// Item type: `c` candidate, `w` work note, `h` history, `t` task, `n` alias, `u`/`g`
+/// directory, `r` rule, `m` mail record.
 pub const TYPE: &str = "t";
 /// The record itself, as the JSON every adapter stores.
 pub const DOC: &str = "doc";
@@ -39,6 +42,11 @@ pub const VERSION: &str = "ver";
 /// by the stream record of the same write: the table's stream is the outbox.
 pub const EFFECTS: &str = "fx";
 pub const NUMBER: &str = "num";
+/// Set (true) on a candidate item whose work notes are note items of their own, so notes never
+/// bring the candidate item near DynamoDB's 400 KB limit. An item without it (written before
+/// notes moved, or inserted with notes) keeps its notes in `doc`; its next transition moves
+/// them into note items.
+pub const NOTES_APART: &str = "wa";
 /// Open tasks only; closing a task removes its index keys.
 pub const OPEN: &str = "open";
 /// Candidate id of a number alias.
@@ -61,6 +69,16 @@ pub const CANDIDATE_SK: &str = "C";
 
 pub fn candidate_pk(id: &str) -> String {
     format!("C#{id}")
+}
+
+/// Sort key prefix of a candidate's work notes; the candidate's own `C` is a prefix of it.
+pub const NOTE_PREFIX: &str = "CW#";
+
+/// The `n`-th note added by the transition that produced `version`, so a transition writes its
+/// notes without knowing how many are stored, and notes sort in the order they were added.
+/// Notes moved out of an older item's document are keyed under version 0, in their order.
+pub fn note_sk(version: u64, n: usize) -> String {
+    format!("{NOTE_PREFIX}{version:020}#{n:05}")
 }
 
 pub fn history_sk(version: u64) -> String {
@@ -167,6 +185,27 @@ mod tests {
         // The bound includes everything due at t, whatever the id, and nothing later.
         assert!(state_sk(Some(t), "~~~~") < due_bound(t));
         assert!(state_sk(Some(t + Duration::nanoseconds(1)), "a") > due_bound(t));
+    }
+
+    #[test]
+    fn notes_sort_after_their_candidate_in_the_order_they_were_added() {
+        let keys = [
+            CANDIDATE_SK.to_string(),
+            note_sk(0, 0),
+            note_sk(0, 1),
+            note_sk(0, 10),
+            note_sk(3, 0),
+            note_sk(12, 0),
+        ];
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        for k in &keys {
+            assert!(k.starts_with(CANDIDATE_SK));
+        }
+        // Neither history nor tasks share the candidate's prefix.
+        assert!(!history_sk(1).starts_with(CANDIDATE_SK));
+        assert!(!task_sk("t-1").starts_with(CANDIDATE_SK));
     }
 
     #[test]

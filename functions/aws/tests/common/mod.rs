@@ -7,6 +7,7 @@ pub mod runtime_api;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use reclaim_aws::calls::{AwsCall, CallLog, Function};
 use reclaim_aws::config::{AwsSettings, LinkKeySource};
 use reclaim_aws::dynamo::table;
@@ -30,14 +31,50 @@ pub fn moto_url() -> String {
     }
 }
 
-/// SDK configuration pointed at the emulator, with its dummy credentials.
+/// Where DynamoDB calls go: DynamoDB Local when `RECLAIM_DYNAMODB_URL` is set (test.sh's second
+/// run, because moto does not enforce DynamoDB's limits, such as the 400 KB item), otherwise
+/// moto like every other service.
+pub fn dynamodb_url() -> String {
+    match std::env::var("RECLAIM_DYNAMODB_URL") {
+        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+        _ => moto_url(),
+    }
+}
+
+/// Each service's endpoint, as `AWS_ENDPOINT_URL_<SERVICE>` gives it to a deployed function:
+/// DynamoDB (and its streams) to [`dynamodb_url`], everything else to moto.
+#[derive(Debug)]
+struct Endpoints {
+    moto: String,
+    dynamodb: String,
+}
+
+impl LoadServiceConfig for Endpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.profile() != "endpoint_url" {
+            return None;
+        }
+        Some(if key.service_id().starts_with("DynamoDB") {
+            self.dynamodb.clone()
+        } else {
+            self.moto.clone()
+        })
+    }
+}
+
+/// SDK configuration pointed at the emulators, with their dummy credentials.
 pub async fn sdk() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_url())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await
+        .into_builder()
+        .service_config(Endpoints {
+            moto: moto_url(),
+            dynamodb: dynamodb_url(),
+        })
+        .build()
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -130,11 +167,17 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// A JSON call to an emulated AWS API by its target header (moto does not check signatures).
+/// A JSON call to an emulated AWS API by its target header (neither emulator checks
+/// signatures); DynamoDB's and its streams' go where [`dynamodb_url`] says.
 pub async fn aws_json(target: &str, body: &serde_json::Value) -> serde_json::Value {
+    let url = if target.starts_with("DynamoDB") {
+        dynamodb_url()
+    } else {
+        moto_url()
+    };
     let (status, text) = http(
         "POST",
-        &format!("{}/", moto_url()),
+        &format!("{url}/"),
         &[
             ("Content-Type", "application/x-amz-json-1.0"),
             ("X-Amz-Target", target),

@@ -54,6 +54,7 @@ pub const CHECKS: &[&str] = &[
     "conditional_write_wins_once",
     "commit_to_unknown_candidate_is_not_found",
     "history_is_oldest_first",
+    "work_notes_of_any_number_and_size_are_kept",
     "tasks_create_is_idempotent_and_close_by_kind",
     "directory_round_trip",
     "rules_round_trip",
@@ -80,6 +81,7 @@ macro_rules! store_contract_tests {
             conditional_write_wins_once,
             commit_to_unknown_candidate_is_not_found,
             history_is_oldest_first,
+            work_notes_of_any_number_and_size_are_kept,
             tasks_create_is_idempotent_and_close_by_kind,
             directory_round_trip,
             rules_round_trip,
@@ -537,6 +539,47 @@ pub async fn history_is_oldest_first(store: &(impl ContractStore + ?Sized)) {
         store.get(&c.id).await.unwrap().unwrap().state,
         State::ClosedComplete
     );
+}
+
+/// Sixty notes of the longest text the API takes (10,000 characters), each character four
+/// bytes in UTF-8: 2.4 MB of notes on one candidate, six times DynamoDB's item limit. Every
+/// note is kept and read back in order, by id and by number, and a transition committed from a
+/// listed candidate (as the scheduler and bulk Reclaim do) loses none of them.
+pub async fn work_notes_of_any_number_and_size_are_kept(store: &(impl ContractStore + ?Sized)) {
+    const NOTES: usize = 60;
+    let c = super::candidate();
+    store.insert(std::slice::from_ref(&c)).await.unwrap();
+    let text = |i: usize| format!("{i:02}{}", "\u{1D11E}".repeat(9_998));
+    assert_eq!(text(0).chars().count(), 10_000);
+    let mut at = c.opened_at;
+    for i in 0..NOTES {
+        let current = store.get(&c.id).await.unwrap().unwrap();
+        assert_eq!(current.work_notes.len(), i);
+        at += Duration::minutes(1);
+        let t = apply(&current, &Event::WorkNote { text: text(i) }, &admin(), at).unwrap();
+        store
+            .commit(&Change {
+                expected_version: current.version,
+                candidate: t.candidate,
+                entry: t.entry,
+                effects: t.effects,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("note {} of {NOTES}: {e}", i + 1));
+    }
+    let stored = store.get(&c.id).await.unwrap().unwrap();
+    let texts: Vec<String> = stored.work_notes.iter().map(|n| n.text.clone()).collect();
+    assert_eq!(texts, (0..NOTES).map(text).collect::<Vec<_>>());
+    assert_eq!(store.get(&c.number).await.unwrap().unwrap(), stored);
+
+    // A transition from the candidate as a list gives it back.
+    let listed = all_pages(store, &CandidateFilter::default(), 10).await;
+    let listed = listed.iter().find(|l| l.id == c.id).unwrap();
+    assert_eq!(listed.version, stored.version);
+    store.commit(&reclaim_change(listed)).await.unwrap();
+    let after = store.get(&c.id).await.unwrap().unwrap();
+    assert_eq!(after.state, State::AwaitingUser);
+    assert_eq!(after.work_notes, stored.work_notes, "no note lost");
 }
 
 fn task(
