@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem,
 };
+use reclaim_workflow::intake::looks_like_number;
 use reclaim_workflow::ports::{
     CandidateFilter, CandidateRead, CandidateWrite, Change, Page, PageRequest, StoreError,
 };
@@ -147,13 +148,6 @@ fn counter_item(last: u64) -> Item {
 
 fn key(pk: String, sk: &str) -> Item {
     Item::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
-}
-
-/// `RC0000042` and the like: letters then digits. Only these can be numbers, so only these
-/// cost the alias lookup.
-fn looks_like_number(x: &str) -> bool {
-    let digits = x.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-    digits.len() < x.len() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The numeric part of a number, so inserted numbers keep the counter ahead of them.
