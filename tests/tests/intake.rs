@@ -479,3 +479,39 @@ async fn a_plugin_answer_cannot_add_lines_to_what_is_shown() {
     assert!(!shown.contains("\\u001b"), "{shown}");
     assert!(shown.contains("\\\\u{0}"), "{shown}");
 }
+
+#[tokio::test]
+async fn the_pages_refuse_the_same_text_as_the_api() {
+    let h = Harness::new().await;
+    let n = h.create_one(json!({})).await;
+    let id = h.candidate(&n).await.id;
+    let before = h.snapshot(&n).await;
+    let sam = h.ui_sign_in("sam").await;
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("/ui/candidates/{id}/notes"),
+            Some(&sam),
+            Some(&[("csrf", &sam.csrf), ("text", "called\u{0}the user")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("NUL"), "{}", r.text());
+    assert_eq!(h.snapshot(&n).await, before, "nothing changed");
+}
+
+#[test]
+fn a_seed_file_with_a_name_that_breaks_a_line_is_refused_naming_the_entry() {
+    let mut seed = reclaim_local::seed::demo();
+    seed.users[1].display_name = "Alice\nYes, keep it: http://evil.example".into();
+    seed.groups[0].email = Some("a@corp.example,b@evil.example".into());
+    let err = seed.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("users[1] (alice): display_name: contains a line break"),
+        "{err}"
+    );
+    assert!(
+        err.contains("groups[0] (desktop-approvers): email"),
+        "{err}"
+    );
+}

@@ -103,7 +103,10 @@ async fn a_batch_runs_once_and_a_replay_sends_nothing_twice() {
         .start(Function::Effects, Arc::new(ManualTaskRevoker))
         .await
         .app;
+    // Stored as the recorded transition left it: a message is sent only while it still
+    // describes the candidate (the question, while it awaits the user).
     let mut c = reclaim_workflow::testing::candidate();
+    c.state = State::AwaitingUser;
     if let Some(u) = c.user.as_mut() {
         u.email = Some("uma.fixture@example.com".into());
     }
