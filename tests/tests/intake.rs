@@ -310,6 +310,13 @@ async fn mail_puts_the_real_links_first_and_quotes_what_was_imported() {
         "{}",
         mail.text
     );
+    // The HTML part: the name is text, never a link, and the real buttons are there.
+    let html = mail.html.replace("&#x2f;", "/");
+    assert!(!html.contains("href=\"http://evil.example"), "{html}");
+    assert!(
+        html.contains(&format!("href=\"{PUBLIC_URL}/respond/")),
+        "{html}"
+    );
 
     // The outbox page links only into this deployment.
     let page = h
