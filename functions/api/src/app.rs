@@ -898,19 +898,41 @@ impl App {
             recipient: address.to_string(),
             message: message.to_string(),
         };
-        let why = format!("the user's address was refused: {message}");
-        // Only while the address is still the one refused, and once (an effect may run twice).
+        // Only while the address is still the one refused.
+        let same_address = |c: &Candidate| {
+            c.user
+                .as_ref()
+                .and_then(|u| u.email())
+                .is_some_and(|e| e.eq_ignore_ascii_case(address))
+        };
+        self.hold_for_mail(
+            snapshot,
+            &event,
+            same_address,
+            format!("recipient {address} refused: {message}"),
+        )
+        .await
+    }
+
+    /// Puts the open candidate in Attention Required for a mail event, once (an effect may run
+    /// twice: not again while it already waits for the same reason) and only while
+    /// `still_applies`. A closed candidate cannot wait: the effect fails with `failure`
+    /// (listed with the failed effects).
+    async fn hold_for_mail(
+        &self,
+        snapshot: &Candidate,
+        event: &Event,
+        still_applies: impl Fn(&Candidate) -> bool,
+        failure: String,
+    ) -> Result<(), EffectError> {
+        let why = event.mail_attention().unwrap_or_default();
         let wanted = |c: &Candidate| {
-            !c.state.is_closed()
-                && c.user
-                    .as_ref()
-                    .and_then(|u| u.email())
-                    .is_some_and(|e| e.eq_ignore_ascii_case(address))
-                && !(c.state == State::AttentionRequired
-                    && c.attention.as_deref().is_some_and(|a| a.contains(&why)))
+            let told = c.state == State::AttentionRequired
+                && c.attention.as_deref().is_some_and(|a| a.contains(&why));
+            !c.state.is_closed() && still_applies(c) && !told
         };
         if self
-            .record_outcome(snapshot, &event, &Actor::Mail, wanted)
+            .record_outcome(snapshot, event, &Actor::Mail, wanted)
             .await?
         {
             return Ok(());
@@ -923,7 +945,7 @@ impl App {
             .is_none_or(|c| c.state.is_closed());
         if closed {
             return Err(EffectError::Permanent(format!(
-                "recipient {address} refused: {message} (candidate {} is closed)",
+                "{failure} (candidate {} is closed)",
                 snapshot.number
             )));
         }
@@ -1107,31 +1129,9 @@ impl App {
         let event = Event::MailUndeliverable {
             recipient: who.to_string(),
         };
-        let why = format!("no email address for {who}");
-        let wanted = |c: &Candidate| {
-            let told = c.state == State::AttentionRequired
-                && c.attention.as_deref().is_some_and(|a| a.contains(&why));
-            !c.state.is_closed() && !told
-        };
-        if self
-            .record_outcome(snapshot, &event, &Actor::Mail, wanted)
-            .await?
-        {
-            return Ok(());
-        }
-        let closed = self
-            .ports
-            .candidates
-            .get(&snapshot.id)
-            .await?
-            .is_none_or(|c| c.state.is_closed());
-        if closed {
-            return Err(EffectError::Permanent(format!(
-                "{why} (candidate {} is closed)",
-                snapshot.number
-            )));
-        }
-        Ok(())
+        let failure = event.mail_attention().unwrap_or_default();
+        self.hold_for_mail(snapshot, &event, |_| true, failure)
+            .await
     }
 
     /// What a link shows on GET: never changes anything. The link is used up (`already`)

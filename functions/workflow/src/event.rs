@@ -215,6 +215,20 @@ impl RevocationResult {
 }
 
 impl Event {
+    /// Why a mail event puts the candidate in Attention Required, in the words its attention
+    /// shows; the effect runner uses the same words to tell whether it already did.
+    pub fn mail_attention(&self) -> Option<String> {
+        match self {
+            Event::MailRefused { message, .. } => {
+                Some(format!("the user's address was refused: {message}"))
+            }
+            Event::MailUndeliverable { recipient } => {
+                Some(format!("no email address for {recipient}"))
+            }
+            _ => None,
+        }
+    }
+
     /// What people typed into this event, checked by the one rule every entry point shares
     /// (API, pages, links, CLI): names and ids are one line, notes and comments keep line
     /// breaks but no NUL or control characters.

@@ -423,22 +423,19 @@ pub fn apply(
             s.new.user = Some(user.clone());
             s.reason(Some(format!("user set to {}", user.id)))
         }
-        Event::MailRefused { recipient, message } => {
+        Event::MailRefused { .. } | Event::MailUndeliverable { .. } => {
             if !open {
                 return Err(not_allowed());
             }
             require(matches!(actor, Actor::Mail), MAIL)?;
-            let why = format!("the user's address was refused: {message}");
-            let reason = format!("the user's address {recipient} was refused: {message}");
+            let why = event.mail_attention().unwrap_or_default();
+            let reason = match event {
+                Event::MailRefused { recipient, message } => {
+                    format!("the user's address {recipient} was refused: {message}")
+                }
+                _ => why.clone(),
+            };
             mail_problem(c, why, reason)
-        }
-        Event::MailUndeliverable { recipient } => {
-            if !open {
-                return Err(not_allowed());
-            }
-            require(matches!(actor, Actor::Mail), MAIL)?;
-            let why = format!("no email address for {recipient}");
-            mail_problem(c, why.clone(), why)
         }
     };
     Ok(step.finish(event, actor, now))

@@ -16,6 +16,12 @@ use reclaim_workflow::ports::{
 use reclaim_workflow::{Candidate, Effect, Event, HistoryEntry, WorkNote};
 use std::collections::HashSet;
 
+/// Why a transaction wrote nothing.
+enum Transact {
+    Canceled(Canceled),
+    Failed(StoreError),
+}
+
 /// Inserts of at most this many candidates are one transaction (atomic, and race-free against
 /// another insert of the same id); larger imports go through `BatchWriteItem` (half the write
 /// capacity) after checking that no id or number exists yet.
@@ -267,6 +273,28 @@ impl DynamoStore {
                 notes.len()
             ))));
         }
+        let mut written = vec![&candidate_item, &entry];
+        written.extend(notes.iter());
+        match self.transact(actions, &written).await {
+            Ok(()) => Ok(()),
+            Err(Transact::Canceled(Canceled::ConditionFailed(_) | Canceled::LostRace)) => {
+                Err(NotWritten::Lost)
+            }
+            Err(Transact::Canceled(other)) => {
+                Err(fail(other.into_store_error("TransactWriteItems")))
+            }
+            Err(Transact::Failed(e)) => Err(fail(e)),
+        }
+    }
+
+    /// Sends one transaction and counts what it wrote. A cancellation comes back classified
+    /// (what a failed condition means is the caller's to say); any other failure as the store
+    /// error it is.
+    async fn transact(
+        &self,
+        actions: Vec<TransactWriteItem>,
+        written: &[&Item],
+    ) -> Result<(), Transact> {
         let out = self
             .client
             .transact_write_items()
@@ -274,14 +302,12 @@ impl DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        let mut written = vec![&candidate_item, &entry];
-        written.extend(notes.iter());
         self.note_write(
             "TransactWriteItems",
             out.as_ref()
                 .ok()
                 .and_then(|o| reported(o.consumed_capacity())),
-            &written,
+            written,
             true,
             out.is_ok(),
         );
@@ -289,12 +315,9 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                    match canceled(tc.cancellation_reasons()) {
-                        Canceled::ConditionFailed(_) | Canceled::LostRace => Err(NotWritten::Lost),
-                        other => Err(fail(other.into_store_error("TransactWriteItems"))),
-                    }
+                    Err(Transact::Canceled(canceled(tc.cancellation_reasons())))
                 }
-                _ => Err(fail(store_error("TransactWriteItems", &e))),
+                _ => Err(Transact::Failed(store_error("TransactWriteItems", &e))),
             },
         }
     }
@@ -339,45 +362,23 @@ impl DynamoStore {
             actions.push(put_if_absent(&self.table, item.clone())?);
         }
         let written: Vec<&Item> = items.iter().collect();
-        let out = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        self.note_write(
-            "TransactWriteItems",
-            out.as_ref()
-                .ok()
-                .and_then(|o| reported(o.consumed_capacity())),
-            &written,
-            true,
-            out.is_ok(),
-        );
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                    match canceled(tc.cancellation_reasons()) {
-                        Canceled::ConditionFailed(i) => {
-                            let c = candidates.get(i / 2).ok_or_else(|| {
-                                StoreError::Corrupt(format!("insert canceled at action {i}"))
-                            })?;
-                            Err(StoreError::Duplicate {
-                                kind: "candidate",
-                                id: if i % 2 == 0 {
-                                    c.id.clone()
-                                } else {
-                                    c.number.clone()
-                                },
-                            })
-                        }
-                        other => Err(other.into_store_error("TransactWriteItems")),
-                    }
-                }
-                _ => Err(store_error("TransactWriteItems", &e)),
-            },
+        match self.transact(actions, &written).await {
+            Ok(()) => Ok(()),
+            Err(Transact::Canceled(Canceled::ConditionFailed(i))) => {
+                let c = candidates
+                    .get(i / 2)
+                    .ok_or_else(|| StoreError::Corrupt(format!("insert canceled at action {i}")))?;
+                Err(StoreError::Duplicate {
+                    kind: "candidate",
+                    id: if i % 2 == 0 {
+                        c.id.clone()
+                    } else {
+                        c.number.clone()
+                    },
+                })
+            }
+            Err(Transact::Canceled(other)) => Err(other.into_store_error("TransactWriteItems")),
+            Err(Transact::Failed(e)) => Err(e),
         }
     }
 
