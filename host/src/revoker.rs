@@ -18,12 +18,13 @@
 //! (permanent, misconfigured, crash, OOM, malformed answer, unknown plugin) becomes `Permanent`.
 
 use async_trait::async_trait;
-use reclaim_workflow::event::RevocationResult;
+use reclaim_workflow::event::{RevocationResult, VerifyResult};
 use reclaim_workflow::model::{self as core, Candidate};
 use reclaim_workflow::ports::Revoker;
 
 use crate::{
-    AppliesTo, Justification, Manifest, Outcome, PluginError, PluginHost, Request, Software, User,
+    AppliesTo, Justification, Manifest, Outcome, PluginError, PluginHost, Presence, Request,
+    Software, User,
 };
 
 /// A [`Revoker`] backed by a [`PluginHost`].
@@ -139,6 +140,24 @@ pub fn to_revocation_result(answer: Result<Outcome, PluginError>) -> RevocationR
     }
 }
 
+/// The core's view of a plugin's `verify` answer, classified as [`to_revocation_result`] does.
+pub fn to_verify_result(answer: Result<Presence, PluginError>) -> VerifyResult {
+    match answer {
+        Ok(Presence::Absent) => VerifyResult::Absent,
+        Ok(Presence::Present) => VerifyResult::Present,
+        Ok(Presence::Unknown) => VerifyResult::Unknown,
+        Err(e) if e.is_retryable() => VerifyResult::Transient {
+            retry_after_secs: e
+                .retry_after()
+                .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+            message: e.to_string(),
+        },
+        Err(e) => VerifyResult::Permanent {
+            message: e.to_string(),
+        },
+    }
+}
+
 #[async_trait]
 impl Revoker for PluginRevoker {
     async fn revoke(&self, candidate: &Candidate, idempotency_key: &str) -> RevocationResult {
@@ -153,6 +172,27 @@ impl Revoker for PluginRevoker {
         let answer = self.host.reclaim(&plugin, &req).await;
         tracing::info!(candidate = %candidate.id, %plugin, ok = answer.is_ok(), "revocation ran");
         to_revocation_result(answer)
+    }
+
+    async fn verify(&self, candidate: &Candidate, settle: bool) -> VerifyResult {
+        let plugin = match self.route(candidate) {
+            Ok(id) => id,
+            Err(message) => return VerifyResult::Permanent { message },
+        };
+        if settle {
+            let wait = self
+                .host
+                .manifest(&plugin)
+                .map_or(0u64, |_m| 0); // SETTLE-MERGE
+            if wait > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+        }
+        // The request a removal would send, with a key of its own: verify changes nothing.
+        let req = request_for(candidate, &format!("{}:verify", candidate.id), false);
+        let answer = self.host.verify(&plugin, &req).await;
+        tracing::info!(candidate = %candidate.id, %plugin, ?answer, "verification ran");
+        to_verify_result(answer)
     }
 
     fn plugin_names(&self) -> Option<Vec<String>> {

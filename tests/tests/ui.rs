@@ -670,11 +670,11 @@ async fn tasks_savings_csv_and_alerts() {
 
     let r = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.page().contains("No stale candidates"), "{}", r.text());
+    assert!(r.page().contains("No alerts."), "{}", r.text());
     // Someone who looks after no candidates has no alerts, and no Alerts link.
     let r = h.ui(Method::GET, "/ui/alerts", Some(&uma), None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.page().contains("No stale candidates"), "{}", r.text());
+    assert!(r.page().contains("No alerts."), "{}", r.text());
     assert!(!r.text().contains("href=\"/ui/alerts\""));
 }
 

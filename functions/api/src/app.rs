@@ -13,8 +13,8 @@ use reclaim_workflow::ports::{
 use reclaim_workflow::usage;
 use reclaim_workflow::RevocationResult;
 use reclaim_workflow::{
-    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Refusal, Rule, StandIn,
-    State, Task, Timestamp, UserRef, Via,
+    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Reappearance, Refusal,
+    Rule, StandIn, State, Task, Timestamp, UserRef, VerifyAfter, Via,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -384,9 +384,50 @@ impl App {
         };
         let mut report = ImportReport::default();
         let mut drafts = Vec::new();
+        // One open candidate per user and software (and device), as the usage import keeps it:
+        // a second one would ask the user twice and remove the seat twice.
+        let mut open: BTreeMap<String, String> = self
+            .open_candidates()
+            .await?
+            .into_iter()
+            .filter_map(|c| usage::candidate_key(&c).map(|k| (k, c.number)))
+            .collect();
         for (line, row) in rows {
             match intake::parse_row(&row, known) {
-                Ok(d) => drafts.push(d),
+                Ok(d) => {
+                    let key = d.user.as_ref().map(|u| {
+                        usage::seat_key(
+                            &u.id,
+                            &d.software.publisher,
+                            &d.software.product,
+                            d.device.as_deref(),
+                        )
+                    });
+                    match key.as_ref().and_then(|k| open.get(k)) {
+                        Some(number) => report.invalid.push(RowError {
+                            line,
+                            errors: vec![field_error(
+                                "user_id",
+                                format!(
+                                    "{} already has an open candidate for {} {}{} ({number})",
+                                    d.user.as_ref().map_or("", |u| u.id.as_str()),
+                                    d.software.publisher,
+                                    d.software.product,
+                                    d.device
+                                        .as_deref()
+                                        .map(|x| format!(" on {x}"))
+                                        .unwrap_or_default()
+                                ),
+                            )],
+                        }),
+                        None => {
+                            if let Some(k) = key {
+                                open.insert(k, format!("line {line} of this import"));
+                            }
+                            drafts.push(d)
+                        }
+                    }
+                }
                 Err(errors) => report.invalid.push(RowError { line, errors }),
             }
         }
@@ -557,12 +598,22 @@ impl App {
         keep: impl Fn(&Candidate) -> bool,
     ) -> Result<Vec<usage::StaleAlert>, AppError> {
         let now = self.now();
+        let closed = CandidateFilter {
+            state: Some(State::ClosedComplete),
+            ..CandidateFilter::default()
+        };
+        let reappeared = self
+            .list_all(&closed)
+            .await?
+            .into_iter()
+            .filter(|c| c.verification.as_ref().is_some_and(|v| v.awaits_decision()));
         let mut alerts: Vec<_> = self
             .open_candidates()
             .await?
-            .iter()
+            .into_iter()
+            .chain(reappeared)
             .filter(|c| keep(c))
-            .filter_map(|c| usage::stale_alert(c, now))
+            .filter_map(|c| usage::stale_alert(&c, now))
             .collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.days));
         Ok(alerts)
@@ -781,7 +832,147 @@ impl App {
                 .close_tasks(&snapshot.id, kinds, self.now())
                 .await?),
             EffectKind::Revoke { attempt } => self.revoke(snapshot, effect, *attempt).await,
+            EffectKind::Verify { call } => self.verify(snapshot, *call).await,
         }
+    }
+
+    /// Asks the vendor whether the right is gone and records the answer, only while this call
+    /// is still the one the candidate waits for (a repeated delivery asks nobody).
+    async fn verify(&self, snapshot: &Candidate, call: u32) -> Result<(), EffectError> {
+        let still_wanted = |c: &Candidate| match c.state {
+            State::AwaitingRevocation => c
+                .revocation
+                .verifying
+                .as_ref()
+                .is_some_and(|v| v.calls + 1 == call),
+            State::ClosedComplete => c
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.calls + 1 == call),
+            _ => false,
+        };
+        let current = self
+            .ports
+            .candidates
+            .get(&snapshot.id)
+            .await?
+            .ok_or_else(|| EffectError::Permanent(format!("candidate {} is gone", snapshot.id)))?;
+        if !still_wanted(&current) {
+            tracing::info!(candidate = %current.number, call, "verification no longer wanted; skipped");
+            return Ok(());
+        }
+        let settle = current
+            .revocation
+            .verifying
+            .as_ref()
+            .is_some_and(|v| v.after == VerifyAfter::Removed && v.calls == 0);
+        let result = self.ports.revoker.verify(&current, settle).await;
+        tracing::info!(candidate = %current.number, call, ?result, "verification");
+        self.record_outcome(
+            snapshot,
+            &Event::Verification(result),
+            &Actor::Revocation,
+            still_wanted,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Reclaims again a right that came back after closing: a new Ready candidate, linked to
+    /// the old one (`reopened_from`), and the old one marked as reopened. The old candidate's
+    /// write decides (a second Reopen, or an Accept meanwhile, is refused); a retry after a
+    /// failure between the two writes makes the missing candidate.
+    pub async fn reopen(&self, id: &str, actor: &Actor) -> Result<Candidate, AppError> {
+        let old = self.candidate(id).await?;
+        let new_id = format!("{}-again-{}", old.id, old.version + 1);
+        if let Some(Reappearance::Reopened { candidate_id, .. }) =
+            old.verification.as_ref().and_then(|v| v.resolution.as_ref())
+        {
+            if let Some(existing) = self.ports.candidates.get(candidate_id).await? {
+                return Err(AppError::Conflict(format!(
+                    "{} was already reopened as {}",
+                    old.number, existing.number
+                )));
+            }
+            let again = self.reopened(&old, candidate_id, None).await?;
+            return Ok(again);
+        }
+        // Refused (not reappeared, decided already, not a sam admin) before a number is spent.
+        apply(
+            &old,
+            &Event::Reopen {
+                candidate_id: new_id.clone(),
+                candidate_number: String::new(),
+            },
+            actor,
+            self.now(),
+        )?;
+        if let Some(key) = usage::candidate_key(&old) {
+            if let Some(open) = self
+                .open_candidates()
+                .await?
+                .into_iter()
+                .find(|c| usage::candidate_key(c).as_deref() == Some(key.as_str()))
+            {
+                return Err(AppError::Conflict(format!(
+                    "{} already has an open candidate for this right: {}",
+                    old.user.as_ref().map_or("", |u| u.id.as_str()),
+                    open.number
+                )));
+            }
+        }
+        let number = self.ports.candidates.allocate_numbers(1).await?;
+        let number = intake::format_number(number);
+        let event = Event::Reopen {
+            candidate_id: new_id.clone(),
+            candidate_number: number.clone(),
+        };
+        self.commit_event(&old, &event, actor).await?;
+        self.reopened(&old, &new_id, Some(number)).await
+    }
+
+    /// The new candidate for a reopened one.
+    async fn reopened(
+        &self,
+        old: &Candidate,
+        new_id: &str,
+        number: Option<String>,
+    ) -> Result<Candidate, AppError> {
+        let number = match number {
+            Some(n) => n,
+            None => match old.verification.as_ref().and_then(|v| v.resolution.as_ref()) {
+                Some(Reappearance::Reopened {
+                    candidate_number, ..
+                }) => candidate_number.clone(),
+                _ => intake::format_number(self.ports.candidates.allocate_numbers(1).await?),
+            },
+        };
+        let now = self.now();
+        let mut c = old.clone();
+        c.id = new_id.to_string();
+        c.number = number;
+        c.state = State::Ready;
+        c.version = 0;
+        c.opened_at = now;
+        c.updated_at = now;
+        c.state_since = Some(now);
+        c.closed_at = None;
+        c.asked_at = None;
+        c.deadline_at = None;
+        c.due_at = None;
+        c.reminders_sent = 0;
+        c.revocation = Default::default();
+        c.attention = None;
+        c.attention_from = None;
+        c.work_notes = Vec::new();
+        c.verification = None;
+        c.reopened_from = Some(old.id.clone());
+        c.assigned_to = None;
+        match self.ports.candidates.insert(std::slice::from_ref(&c)).await {
+            Ok(()) | Err(StoreError::Duplicate { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(c)
     }
 
     async fn revoke(

@@ -1174,8 +1174,11 @@ async fn run() -> Result<()> {
                 print!("{}", s.to_csv());
             } else {
                 use reclaim_workflow::intake::format_money;
-                println!("potential: {}", format_money(s.potential_cents));
-                println!("actual:    {}", format_money(s.actual_cents));
+                println!("potential:    {}", format_money(s.potential_cents));
+                println!("actual:       {}", format_money(s.actual_cents));
+                println!("  verified:   {}", format_money(s.verified_cents));
+                println!("  unverified: {}", format_money(s.unverified_cents));
+                println!("reappeared:   {}", format_money(s.reappeared_cents));
                 for (month, cents) in &s.actual_by_month {
                     println!("  {month}  {}", format_money(*cents));
                 }

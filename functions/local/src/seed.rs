@@ -183,6 +183,8 @@ pub fn demo() -> SeedFile {
         max_revocation_attempts: 5,
         software: vec![],
         criteria: None,
+        verify_within_days: 7,
+        recheck_days: vec![7, 30],
     };
     let rules = vec![
         rule(

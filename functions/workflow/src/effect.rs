@@ -102,6 +102,11 @@ pub enum EffectKind {
     Revoke {
         attempt: u32,
     },
+    /// Ask the vendor whether the right is gone (the plugin's `verify`); `call` is the number
+    /// of this call (the candidate's recorded calls + 1), so a repeated delivery asks once.
+    Verify {
+        call: u32,
+    },
 }
 
 impl EffectKind {
@@ -119,6 +124,7 @@ impl EffectKind {
             EffectKind::CreateTask(t) => format!("task-{}", t.kind.as_str()),
             EffectKind::CloseTasks { .. } => "close-tasks".into(),
             EffectKind::Revoke { .. } => "revoke".into(),
+            EffectKind::Verify { .. } => "verify".into(),
         }
     }
 }

@@ -52,6 +52,42 @@ pub enum RevocationResult {
     },
 }
 
+/// What the vendor said when asked whether the right is still there (the plugin's `verify`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "presence", rename_all = "kebab-case")]
+pub enum VerifyResult {
+    Absent,
+    Present,
+    /// The plugin cannot tell (no read API, or a manual removal).
+    Unknown,
+    Transient {
+        message: String,
+        retry_after_secs: Option<u32>,
+    },
+    Permanent {
+        message: String,
+    },
+}
+
+impl VerifyResult {
+    /// The answer as it may be stored and shown (see [`RevocationResult::cleaned`]).
+    pub fn cleaned(&self) -> VerifyResult {
+        match self {
+            VerifyResult::Transient {
+                message,
+                retry_after_secs,
+            } => VerifyResult::Transient {
+                message: text::cleaned(message, true),
+                retry_after_secs: *retry_after_secs,
+            },
+            VerifyResult::Permanent { message } => VerifyResult::Permanent {
+                message: text::cleaned(message, true),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// An event asks the workflow to move a candidate; the core decides whether it may.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -113,6 +149,19 @@ pub enum Event {
         /// Who it was for, in words ("the user uma", "anyone in group approvers").
         recipient: String,
     },
+    /// The vendor is due to be asked whether the right is gone: a removal waiting for its
+    /// confirmation, or a re-check of a closed candidate.
+    VerifyDue,
+    /// The vendor's answer to a verify call.
+    Verification(VerifyResult),
+    /// A right that came back is reclaimed again by a new candidate (made by the application,
+    /// which names it here), linked to this one.
+    Reopen {
+        candidate_id: String,
+        candidate_number: String,
+    },
+    /// A right that came back stays with its user; the reason is kept.
+    AcceptReappeared { reason: String },
 }
 
 impl Event {
@@ -144,6 +193,16 @@ impl Event {
             Event::UpdateUser { .. } => "update-user",
             Event::MailRefused { .. } => "mail-refused",
             Event::MailUndeliverable { .. } => "mail-undeliverable",
+            Event::VerifyDue => "verify-due",
+            Event::Verification(v) => match v {
+                VerifyResult::Absent => "verified-absent",
+                VerifyResult::Present => "verified-present",
+                VerifyResult::Unknown => "verify-unknown",
+                VerifyResult::Transient { .. } => "verify-transient-error",
+                VerifyResult::Permanent { .. } => "verify-permanent-error",
+            },
+            Event::Reopen { .. } => "reopen",
+            Event::AcceptReappeared { .. } => "accept-reappeared",
         }
     }
 }
@@ -250,6 +309,7 @@ impl Event {
                 }
             }
             Event::UpdateUser { user } => user.check_text(),
+            Event::AcceptReappeared { reason } => note("reason", Some(reason)),
             _ => Ok(()),
         }
     }
@@ -259,6 +319,7 @@ impl Event {
     pub fn cleaned(&self) -> Option<Event> {
         let cleaned = match self {
             Event::Revocation(r) => Event::Revocation(r.cleaned()),
+            Event::Verification(v) => Event::Verification(v.cleaned()),
             Event::MailRefused { recipient, message } => Event::MailRefused {
                 recipient: text::cleaned(recipient, true),
                 message: text::cleaned(message, true),

@@ -75,19 +75,36 @@ pub const EDGES: &[Edge] = &[
     Edge {
         from: AwaitingRevocation,
         to: ClosedComplete,
-        events: &["revocation-removed", "revocation-already-absent"],
-        label: "Plugin removed it",
+        events: &["verified-absent", "revocation-already-absent"],
+        label: "Verified absent at the vendor",
+    },
+    Edge {
+        from: AwaitingRevocation,
+        to: ClosedComplete,
+        events: &["verify-unknown"],
+        label: "Removed; not verifiable",
+    },
+    Edge {
+        from: AwaitingRevocation,
+        to: AwaitingRevocation,
+        events: &["revocation-removed", "revocation-pending", "verify-due"],
+        label: "Removed or pending: verifying",
+    },
+    Edge {
+        from: AwaitingRevocation,
+        to: AwaitingRevocation,
+        events: &["verified-present", "verify-transient-error"],
+        label: "Still present: check again or retry",
     },
     Edge {
         from: AwaitingRevocation,
         to: AwaitingRevocation,
         events: &[
             "revocation-manual-task",
-            "revocation-pending",
             "revocation-transient-error",
             "retry-revocation",
         ],
-        label: "Manual task, pending or retry",
+        label: "Manual task or retry",
     },
     Edge {
         from: AwaitingRevocation,
@@ -100,6 +117,34 @@ pub const EDGES: &[Edge] = &[
         to: AttentionRequired,
         events: &["revocation-permanent-error", "revocation-transient-error"],
         label: "Revocation failed",
+    },
+    Edge {
+        from: AwaitingRevocation,
+        to: AttentionRequired,
+        events: &[
+            "verified-present",
+            "verify-transient-error",
+            "verify-permanent-error",
+        ],
+        label: "Still present or not confirmed",
+    },
+    Edge {
+        from: ClosedComplete,
+        to: ClosedComplete,
+        events: &[
+            "verify-due",
+            "verified-absent",
+            "verify-unknown",
+            "verify-transient-error",
+            "verify-permanent-error",
+        ],
+        label: "Re-check: still gone",
+    },
+    Edge {
+        from: ClosedComplete,
+        to: ClosedComplete,
+        events: &["verified-present", "reopen", "accept-reappeared"],
+        label: "Reappeared: reopen or accept",
     },
     Edge {
         from: AttentionRequired,

@@ -394,6 +394,8 @@ impl Draft {
             attention: None,
             attention_from: None,
             work_notes: Vec::new(),
+            verification: None,
+            reopened_from: None,
         }
     }
 }

@@ -249,6 +249,14 @@ pub struct Rule {
     /// What makes a right reclaimable; `None` means the rule only receives imported candidates.
     #[serde(default)]
     pub criteria: Option<Criteria>,
+    /// Days a removal the vendor carries out later (`pending`, such as an uninstall on the
+    /// device's next check-in) may take before a person must look.
+    #[serde(default = "default_verify_within_days")]
+    pub verify_within_days: u32,
+    /// Days after closing at which the vendor is asked again whether the seat or install stayed
+    /// gone; a re-install or a re-assignment would otherwise silently eat the savings.
+    #[serde(default = "default_recheck_days")]
+    pub recheck_days: Vec<u32>,
 }
 
 /// Selects software by publisher and (optionally) product, case-insensitively.
@@ -308,6 +316,20 @@ fn default_attempts() -> u32 {
     5
 }
 
+/// A week: long enough for a device that is off over a weekend to check in.
+pub const DEFAULT_VERIFY_WITHIN_DAYS: u32 = 7;
+
+fn default_verify_within_days() -> u32 {
+    DEFAULT_VERIFY_WITHIN_DAYS
+}
+
+/// A week (the next sign-in or device check-in) and a month (the next true-up or onboarding).
+pub const DEFAULT_RECHECK_DAYS: [u32; 2] = [7, 30];
+
+fn default_recheck_days() -> Vec<u32> {
+    DEFAULT_RECHECK_DAYS.to_vec()
+}
+
 impl Rule {
     /// The fields a candidate keeps, so later rule edits do not change open work.
     pub fn snapshot(&self) -> RuleSnapshot {
@@ -319,6 +341,8 @@ impl Rule {
             reminder_days: self.reminder_days.clone(),
             plugin: self.plugin.clone(),
             max_revocation_attempts: self.max_revocation_attempts,
+            verify_within_days: self.verify_within_days,
+            recheck_days: self.recheck_days.clone(),
         }
     }
 }
@@ -337,6 +361,10 @@ pub struct RuleSnapshot {
     pub plugin: Option<String>,
     #[serde(default = "default_attempts")]
     pub max_revocation_attempts: u32,
+    #[serde(default = "default_verify_within_days")]
+    pub verify_within_days: u32,
+    #[serde(default = "default_recheck_days")]
+    pub recheck_days: Vec<u32>,
 }
 
 /// A named group of approvers; only members approve or reject its keep-requests.
@@ -405,6 +433,130 @@ pub struct Revocation {
     pub manual_task_open: bool,
     /// The last outcome or error, as people read it.
     pub last_outcome: Option<String>,
+    /// The plugin answered; the vendor is being asked whether the right is really gone.
+    #[serde(default)]
+    pub verifying: Option<Verifying>,
+}
+
+/// Why the vendor is being asked, which decides what a `present` answer means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyAfter {
+    /// The plugin said removed: still present means the removal did not take, and is retried.
+    Removed,
+    /// The vendor accepted a removal it carries out later: still present means not yet.
+    Pending,
+}
+
+/// A removal waiting for the vendor's confirmation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verifying {
+    pub after: VerifyAfter,
+    /// When the plugin answered; the rule's `verify_within_days` counts from here.
+    pub since: Timestamp,
+    /// Verify calls recorded so far; a verify effect runs only as the next one, so a repeated
+    /// delivery does not ask twice.
+    pub calls: u32,
+    /// The first wait the plugin asked for (`pending(n)`); later checks back off from it.
+    pub interval_secs: u32,
+    /// What the plugin reported when it removed it, kept for the closing entry.
+    #[serde(default)]
+    pub evidence: Option<String>,
+}
+
+/// How sure Reclaim is that a Closed Complete right is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerificationStatus {
+    /// The vendor said it is absent.
+    Verified,
+    /// Closed by a person (a manual removal, Close Complete): nobody asked the vendor yet.
+    Unverified,
+    /// The plugin cannot tell (a manual-task plugin, a vendor without a read API).
+    NotVerifiable,
+}
+
+impl VerificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationStatus::Verified => "verified",
+            VerificationStatus::Unverified => "unverified",
+            VerificationStatus::NotVerifiable => "not-verifiable",
+        }
+    }
+
+    /// What people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            VerificationStatus::Verified => "verified absent at the vendor",
+            VerificationStatus::Unverified => "not verified at the vendor",
+            VerificationStatus::NotVerifiable => "not verifiable by its plugin",
+        }
+    }
+}
+
+/// What a sam admin decided about a right that came back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Reappearance {
+    /// A new candidate, linked to this one, reclaims it again.
+    Reopened {
+        candidate_id: String,
+        candidate_number: String,
+        by: String,
+        at: Timestamp,
+    },
+    /// The user keeps it; the reason is on the record.
+    Accepted {
+        reason: String,
+        by: String,
+        at: Timestamp,
+    },
+}
+
+/// The vendor's word on a Closed Complete candidate: at closing, and at each re-check after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub status: VerificationStatus,
+    /// When the status was last established.
+    pub at: Timestamp,
+    /// Verify calls recorded since closing (re-checks and failed attempts); a re-check effect
+    /// runs only as the next one.
+    #[serde(default)]
+    pub calls: u32,
+    /// Re-checks of the rule's `recheck_days` done so far.
+    #[serde(default)]
+    pub rechecks_done: u32,
+    /// Failed calls for the re-check now due, for its backoff.
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub last_checked_at: Option<Timestamp>,
+    /// A re-check found the seat or install again: actual savings lose it from this date.
+    #[serde(default)]
+    pub reappeared_at: Option<Timestamp>,
+    #[serde(default)]
+    pub resolution: Option<Reappearance>,
+}
+
+impl Verification {
+    pub fn new(status: VerificationStatus, at: Timestamp) -> Verification {
+        Verification {
+            status,
+            at,
+            calls: 0,
+            rechecks_done: 0,
+            failures: 0,
+            last_checked_at: None,
+            reappeared_at: None,
+            resolution: None,
+        }
+    }
+
+    /// Came back and nobody decided yet: an alert.
+    pub fn awaits_decision(&self) -> bool {
+        self.reappeared_at.is_some() && self.resolution.is_none()
+    }
 }
 
 /// A comment on the record by a person working it.
@@ -455,6 +607,12 @@ pub struct Candidate {
     /// The state the candidate was in when it needed attention; Resume returns there.
     pub attention_from: Option<State>,
     pub work_notes: Vec<WorkNote>,
+    /// Closed Complete only: whether the vendor confirmed it, and whether it stayed gone.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+    /// The closed candidate whose right came back, when this one reclaims it again.
+    #[serde(default)]
+    pub reopened_from: Option<String>,
 }
 
 impl Candidate {
@@ -462,6 +620,11 @@ impl Candidate {
     pub fn potential_savings_cents(&self) -> Cents {
         self.price_per_right_cents
             .saturating_mul(i64::from(self.unused_rights))
+    }
+
+    /// A Closed Complete candidate whose right a re-check found again.
+    pub fn reappeared_at(&self) -> Option<Timestamp> {
+        self.verification.as_ref().and_then(|v| v.reappeared_at)
     }
 }
 

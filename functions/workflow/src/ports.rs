@@ -3,7 +3,7 @@
 //! data read through these traits and writes back what the core decided.
 
 use crate::effect::Effect;
-use crate::event::RevocationResult;
+use crate::event::{RevocationResult, VerifyResult};
 use crate::model::{
     AppliesTo, Candidate, Group, HistoryEntry, Justification, Rule, State, Task, Timestamp, User,
 };
@@ -300,6 +300,15 @@ pub trait Mailer: Send + Sync {
 #[async_trait]
 pub trait Revoker: Send + Sync {
     async fn revoke(&self, candidate: &Candidate, idempotency_key: &str) -> RevocationResult;
+
+    /// Asks the vendor whether the candidate's right is still there, through the plugin that
+    /// removes it. `settle`: the plugin answered `removed` a moment ago, so a vendor whose
+    /// reads lag its writes is given the plugin's settle delay first. A revoker that cannot ask
+    /// anyone answers `Unknown`, and candidates close as not verifiable.
+    async fn verify(&self, candidate: &Candidate, settle: bool) -> VerifyResult {
+        let _ = (candidate, settle);
+        VerifyResult::Unknown
+    }
 
     /// The plugins a rule may name, when this revoker knows them (`None`: it does not, as in a
     /// process that only serves the API). A rule naming another plugin would send every one of

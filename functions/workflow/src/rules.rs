@@ -54,6 +54,8 @@ pub fn parse_rule(v: &Value) -> Result<Rule, Vec<FieldError>> {
         check_typed::<u32>(obj, "max_revocation_attempts"),
         check_typed::<Vec<SoftwareMatch>>(obj, "software"),
         check_typed::<Option<Criteria>>(obj, "criteria"),
+        check_typed::<u32>(obj, "verify_within_days"),
+        check_typed::<Vec<u32>>(obj, "recheck_days"),
     ]
     .into_iter()
     .flatten()
@@ -122,6 +124,12 @@ fn check_matches(field: &str, list: &[SoftwareMatch], errors: &mut Vec<FieldErro
 /// What would make a well-typed rule useless or harmful: an unknown assignment group, criteria
 /// that can never (or always) match, reminders after the deadline. `groups` are the assignment
 /// groups that exist.
+/// A removal the vendor has not carried out in a quarter will not happen by itself.
+const MAX_VERIFY_DAYS: u32 = 90;
+/// Re-checks beyond a few years outlive the licence term they protect.
+const MAX_RECHECK_DAY: u32 = 3 * 366;
+const MAX_RECHECKS: usize = 10;
+
 pub fn check_rule(rule: &Rule, groups: &[Group]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     // Every text of a rule (its name, ids, publishers, products) is one line: rule names and
@@ -169,6 +177,26 @@ pub fn check_rule(rule: &Rule, groups: &[Group]) -> Vec<FieldError> {
                     "a reminder on day {day} would come at or after the deadline \
                      (days_before_auto_reclamation = {deadline}) and never be sent"
                 ),
+            ));
+        }
+    }
+    if !(1..=MAX_VERIFY_DAYS).contains(&rule.verify_within_days) {
+        errors.push(problem(
+            "verify_within_days",
+            format!("must be 1 to {MAX_VERIFY_DAYS} days"),
+        ));
+    }
+    if rule.recheck_days.len() > MAX_RECHECKS {
+        errors.push(problem(
+            "recheck_days",
+            format!("at most {MAX_RECHECKS} re-checks"),
+        ));
+    }
+    for day in &rule.recheck_days {
+        if !(1..=MAX_RECHECK_DAY).contains(day) {
+            errors.push(problem(
+                "recheck_days",
+                format!("day {day}: re-checks are 1 to {MAX_RECHECK_DAY} days after closing"),
             ));
         }
     }

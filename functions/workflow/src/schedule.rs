@@ -34,8 +34,19 @@ pub fn next_user_due(c: &Candidate) -> Option<Timestamp> {
     }
 }
 
-/// Exponential backoff with jitter, never shorter than the vendor's Retry-After.
+/// The shortest wait for a vendor's `Retry-After`: a vendor answering `0` or `1` in a loop
+/// would otherwise be called again at once, over and over.
+pub const RETRY_AFTER_FLOOR_SECS: i64 = 5;
+
+/// When to try again after a transient failure: exactly the vendor's `Retry-After` when it
+/// gave one (at least [`RETRY_AFTER_FLOOR_SECS`], at most [`RETRY_CAP_SECS`]), since the vendor
+/// knows when it can take the call; otherwise exponential backoff with jitter.
 pub fn retry_delay(candidate_id: &str, attempt: u32, retry_after_secs: Option<u32>) -> Duration {
+    if let Some(after) = retry_after_secs {
+        return Duration::seconds(
+            i64::from(after).clamp(RETRY_AFTER_FLOOR_SECS, RETRY_CAP_SECS),
+        );
+    }
     let exp = attempt.saturating_sub(1).min(20);
     let base = RETRY_BASE_SECS
         .saturating_mul(1i64 << exp)
@@ -43,8 +54,37 @@ pub fn retry_delay(candidate_id: &str, attempt: u32, retry_after_secs: Option<u3
     // Jitter in [50%, 100%] of the exponential delay ("equal jitter").
     let jitter = jitter_fraction(candidate_id, attempt);
     let jittered = base / 2 + ((base / 2) as f64 * jitter) as i64;
-    let floor = i64::from(retry_after_secs.unwrap_or(0));
-    Duration::seconds(jittered.max(floor).max(1))
+    Duration::seconds(jittered.max(1))
+}
+
+/// The wait before asking the vendor again about a removal it carries out later: the plugin's
+/// own estimate at first, doubling with each answer that it is not done yet, at most
+/// [`RETRY_CAP_SECS`].
+pub fn verify_delay(interval_secs: u32, calls: u32) -> Duration {
+    let first = i64::from(interval_secs).max(RETRY_AFTER_FLOOR_SECS);
+    Duration::seconds(
+        first
+            .saturating_mul(1i64 << calls.min(20))
+            .min(RETRY_CAP_SECS),
+    )
+}
+
+/// When a Closed Complete candidate's next re-check is due: the rule's next re-check day after
+/// closing, unless the right came back or the plugin cannot tell.
+pub fn next_recheck(c: &Candidate) -> Option<Timestamp> {
+    use crate::model::VerificationStatus;
+    if c.state != State::ClosedComplete {
+        return None;
+    }
+    let v = c.verification.as_ref()?;
+    if v.reappeared_at.is_some() || v.status == VerificationStatus::NotVerifiable {
+        return None;
+    }
+    let mut days: Vec<u32> = c.rule.recheck_days.clone();
+    days.sort_unstable();
+    days.dedup();
+    let day = *days.get(v.rechecks_done as usize)?;
+    Some(c.closed_at? + Duration::days(i64::from(day)))
 }
 
 fn jitter_fraction(candidate_id: &str, attempt: u32) -> f64 {
@@ -73,8 +113,13 @@ pub fn due_event(c: &Candidate, now: Timestamp) -> Option<Event> {
         State::AwaitingRevocation
             if !c.revocation.manual_task_open && c.due_at.is_some_and(|d| now >= d) =>
         {
-            Some(Event::RetryRevocation)
+            Some(if c.revocation.verifying.is_some() {
+                Event::VerifyDue
+            } else {
+                Event::RetryRevocation
+            })
         }
+        State::ClosedComplete if c.due_at.is_some_and(|d| now >= d) => Some(Event::VerifyDue),
         _ => None,
     }
 }

@@ -45,6 +45,8 @@ pub fn candidate() -> Candidate {
             reminder_days: vec![3, 7],
             plugin: None,
             max_revocation_attempts: 3,
+            verify_within_days: 7,
+            recheck_days: vec![7, 30],
         },
         assignment_group: Some("approvers".into()),
         assigned_to: None,
@@ -62,6 +64,8 @@ pub fn candidate() -> Candidate {
         attention: None,
         attention_from: None,
         work_notes: Vec::new(),
+        verification: None,
+        reopened_from: None,
     }
 }
 

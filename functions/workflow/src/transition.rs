@@ -5,9 +5,12 @@
 
 use crate::actor::Actor;
 use crate::effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
-use crate::event::{Event, RevocationResult, Via};
+use crate::event::{Event, RevocationResult, Via, VerifyResult};
 use crate::intake::FieldError;
-use crate::model::{Candidate, HistoryEntry, State, TaskKind, Timestamp, WorkNote};
+use crate::model::{
+    Candidate, HistoryEntry, Reappearance, State, TaskKind, Timestamp, Verification,
+    VerificationStatus, VerifyAfter, Verifying, WorkNote,
+};
 use crate::schedule;
 use chrono::Duration;
 use std::fmt;
@@ -113,8 +116,12 @@ impl<'a> Step<'a> {
         c.updated_at = now;
         if c.state.is_closed() && !self.old.state.is_closed() {
             c.closed_at = Some(now);
-            c.due_at = None;
             c.deadline_at = None;
+            // Closed Complete is looked at again on the rule's re-check days; nothing else is.
+            c.due_at = schedule::next_recheck(c);
+        }
+        if c.state != State::AwaitingRevocation {
+            c.revocation.verifying = None;
         }
         if c.state != self.old.state {
             c.state_since = Some(now);
@@ -161,6 +168,7 @@ const CLOSER: &str = "a sam admin or the candidate's assignee";
 const NOTE_AUTHOR: &str = "a sam admin, a member of the assignment group or the assignee";
 const USAGE_SOURCE: &str = "the scheduler or a sam admin";
 const MAIL: &str = "the mail server's verdict";
+const SCHEDULER_OR_VENDOR: &str = "the scheduler (asking) or the vendor's answer";
 
 /// Applies one event. Pure: the same inputs give the same result.
 pub fn apply(
@@ -299,7 +307,10 @@ pub fn apply(
                 return Err(not_allowed());
             }
             require(matches!(actor, Actor::Scheduler), SCHEDULER)?;
-            if c.revocation.manual_task_open || c.due_at.is_none_or(|d| now < d) {
+            if c.revocation.manual_task_open
+                || c.revocation.verifying.is_some()
+                || c.due_at.is_none_or(|d| now < d)
+            {
                 return Err(refuse(RefusalReason::NotDue));
             }
             let mut s = Step::new(c).effect(EffectKind::Revoke {
@@ -321,6 +332,8 @@ pub fn apply(
                 })
                 .reason(note.clone());
             s.new.revocation.manual_task_open = false;
+            // A person's word: the re-checks ask the vendor whether it agrees.
+            s.new.verification = Some(Verification::new(VerificationStatus::Unverified, now));
             s
         }
         Event::CloseSkipped { reason } => {
@@ -423,6 +436,75 @@ pub fn apply(
             s.new.user = Some(user.clone());
             s.reason(Some(format!("user set to {}", user.id)))
         }
+        Event::VerifyDue => {
+            require(matches!(actor, Actor::Scheduler), SCHEDULER)?;
+            let call = match (c.state, &c.revocation.verifying, &c.verification) {
+                (AwaitingRevocation, Some(v), _) => v.calls + 1,
+                (ClosedComplete, _, Some(v)) => v.calls + 1,
+                _ => return Err(not_allowed()),
+            };
+            if c.due_at.is_none_or(|d| now < d) {
+                return Err(refuse(RefusalReason::NotDue));
+            }
+            let mut s = Step::new(c).effect(EffectKind::Verify { call });
+            s.new.due_at = None;
+            s
+        }
+        Event::Verification(result) => {
+            require(matches!(actor, Actor::Revocation), SCHEDULER_OR_VENDOR)?;
+            match (c.state, &c.revocation.verifying, &c.verification) {
+                (AwaitingRevocation, Some(v), _) => removal_verified(c, v, result, now),
+                (ClosedComplete, _, Some(v)) => rechecked(c, v, result, now),
+                _ => return Err(not_allowed()),
+            }
+        }
+        Event::Reopen { .. } | Event::AcceptReappeared { .. } => {
+            let Some(v) = c.verification.as_ref().filter(|v| v.awaits_decision()) else {
+                return Err(refuse(RefusalReason::Invalid(
+                    "only a closed candidate whose right came back, and that nobody has \
+                     decided on yet, can be reopened or accepted"
+                        .into(),
+                )));
+            };
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            let by = actor.to_ref().to_string();
+            let (decision, reason) = match event {
+                Event::Reopen {
+                    candidate_id,
+                    candidate_number,
+                } => (
+                    Reappearance::Reopened {
+                        candidate_id: candidate_id.clone(),
+                        candidate_number: candidate_number.clone(),
+                        by,
+                        at: now,
+                    },
+                    format!("reopened as {candidate_number}"),
+                ),
+                Event::AcceptReappeared { reason } => {
+                    let reason = reason.trim();
+                    if reason.is_empty() {
+                        return Err(refuse(RefusalReason::Invalid(
+                            "accepting a right that came back needs a reason".into(),
+                        )));
+                    }
+                    (
+                        Reappearance::Accepted {
+                            reason: reason.to_string(),
+                            by,
+                            at: now,
+                        },
+                        format!("accepted: {reason}"),
+                    )
+                }
+                _ => return Err(not_allowed()),
+            };
+            let mut s = Step::new(c);
+            let mut v = v.clone();
+            v.resolution = Some(decision);
+            s.new.verification = Some(v);
+            s.reason(Some(reason))
+        }
         Event::MailRefused { .. } | Event::MailUndeliverable { .. } => {
             if !open {
                 return Err(not_allowed());
@@ -492,6 +574,7 @@ fn start_revocation(s: Step<'_>) -> Step<'_> {
         .effect(EffectKind::Revoke { attempt });
     s.new.due_at = None;
     s.new.deadline_at = None;
+    s.new.revocation.verifying = None;
     s
 }
 
@@ -500,24 +583,29 @@ fn revocation_outcome<'a>(c: &'a Candidate, result: &RevocationResult, now: Time
     s.new.revocation.attempts += 1;
     match result {
         RevocationResult::Removed { evidence } => {
+            // The plugin's word is not proof: the vendor is asked at once (the next effect),
+            // and only its answer closes the candidate.
             s.new.revocation.last_outcome = Some(format!("removed: {evidence}"));
             s.new.revocation.manual_task_open = false;
-            s.to(State::ClosedComplete)
-                .mail(MailKind::Removed, Recipient::CandidateUser)
-                .effect(EffectKind::CloseTasks {
-                    kinds: vec![TaskKind::ManualRemoval],
-                })
-                .reason(Some(evidence.clone()))
+            s.new.revocation.verifying = Some(Verifying {
+                after: VerifyAfter::Removed,
+                since: now,
+                calls: 0,
+                interval_secs: 0,
+                evidence: Some(evidence.clone()),
+            });
+            s.new.due_at = None;
+            s.effect(EffectKind::Verify { call: 1 })
+                .reason(Some(format!("{evidence}; asking the vendor to confirm")))
         }
         RevocationResult::AlreadyAbsent => {
-            s.new.revocation.last_outcome = Some("already absent".into());
+            // The vendor itself says it is gone: as good as a verification.
+            s.new.revocation.last_outcome = Some("already absent at the vendor".into());
             s.new.revocation.manual_task_open = false;
-            s.to(State::ClosedComplete)
-                .mail(MailKind::Removed, Recipient::CandidateUser)
-                .effect(EffectKind::CloseTasks {
-                    kinds: vec![TaskKind::ManualRemoval],
-                })
-                .reason(Some("already absent".into()))
+            s.new.verification = Some(Verification::new(VerificationStatus::Verified, now));
+            close_complete(s).reason(Some(
+                "already absent at the vendor: nothing to remove (verified)".into(),
+            ))
         }
         RevocationResult::ManualTask {
             title,
@@ -547,12 +635,22 @@ fn revocation_outcome<'a>(c: &'a Candidate, result: &RevocationResult, now: Time
         }
         RevocationResult::Pending { check_after_secs } => {
             s.new.revocation.last_outcome = Some(format!(
-                "pending at the vendor; check in {check_after_secs}s"
+                "accepted by the vendor, carried out later; checking in {check_after_secs}s"
             ));
+            s.new.revocation.verifying = Some(Verifying {
+                after: VerifyAfter::Pending,
+                since: now,
+                calls: 0,
+                interval_secs: *check_after_secs,
+                evidence: None,
+            });
             s.new.due_at = Some(now + Duration::seconds(i64::from(*check_after_secs)));
-            // A pending check is not a failure: it does not use up retries.
+            // A pending removal is not a failure: it does not use up retries.
             s.new.revocation.attempts = c.revocation.attempts;
-            s.reason(Some("pending at the vendor".into()))
+            s.reason(Some(format!(
+                "the vendor accepted the removal and carries it out later; verifying in \
+                 {check_after_secs}s"
+            )))
         }
         RevocationResult::Transient {
             message,
@@ -574,6 +672,203 @@ fn revocation_outcome<'a>(c: &'a Candidate, result: &RevocationResult, now: Time
             attention(s, format!("revocation failed: {message}"))
         }
     }
+}
+
+/// Closed Complete with the removal mail and the manual tasks closed.
+fn close_complete(s: Step<'_>) -> Step<'_> {
+    s.to(State::ClosedComplete)
+        .mail(MailKind::Removed, Recipient::CandidateUser)
+        .effect(EffectKind::CloseTasks {
+            kinds: vec![TaskKind::ManualRemoval],
+        })
+}
+
+/// The right in words, for what a person reads in Attention Required.
+fn right(c: &Candidate) -> String {
+    let user = c.user.as_ref().map_or("its user", |u| u.id.as_str());
+    let device = c
+        .device
+        .as_deref()
+        .map(|d| format!(" on {d}"))
+        .unwrap_or_default();
+    format!(
+        "{} {} for {user}{device}",
+        c.software.publisher, c.software.product
+    )
+}
+
+fn day(t: Timestamp) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// The vendor answered while a removal waits for its confirmation.
+fn removal_verified<'a>(
+    c: &'a Candidate,
+    v: &Verifying,
+    result: &VerifyResult,
+    now: Timestamp,
+) -> Step<'a> {
+    let mut s = Step::new(c);
+    let mut v = v.clone();
+    v.calls += 1;
+    let limit = v.since + Duration::days(i64::from(c.rule.verify_within_days.max(1)));
+    let installed = c.applies_to == crate::AppliesTo::InstalledSoftware;
+    match result {
+        VerifyResult::Absent | VerifyResult::Unknown => {
+            let (status, said) = if *result == VerifyResult::Absent {
+                (VerificationStatus::Verified, "verified absent at the vendor")
+            } else {
+                (
+                    VerificationStatus::NotVerifiable,
+                    "not verifiable by this plugin; closed on the plugin's word",
+                )
+            };
+            s.new.verification = Some(Verification::new(status, now));
+            s.new.revocation.last_outcome = Some(said.to_string());
+            close_complete(s).reason(Some(said.to_string()))
+        }
+        VerifyResult::Present if v.after == VerifyAfter::Removed => {
+            let attempts = c.revocation.attempts;
+            if attempts >= c.rule.max_revocation_attempts.max(1) {
+                let why = format!(
+                    "the plugin reported it removed, but the vendor still shows {} after \
+                     {attempts} removal(s)",
+                    right(c)
+                );
+                return attention(s, why);
+            }
+            s.new.revocation.verifying = None;
+            s.new.revocation.last_outcome = Some("still present at the vendor after removal".into());
+            s.new.due_at = Some(now + schedule::retry_delay(&c.id, attempts, None));
+            s.reason(Some(format!(
+                "the vendor still shows {}; the removal is retried",
+                right(c)
+            )))
+        }
+        VerifyResult::Present => {
+            if now >= limit {
+                let (asked, still) = if installed {
+                    ("uninstall requested", "still installed")
+                } else {
+                    ("removal requested", "still present at the vendor")
+                };
+                let why = format!(
+                    "{asked} on {}, {still} on {}: {}",
+                    day(v.since),
+                    day(now),
+                    right(c)
+                );
+                return attention(s, why);
+            }
+            let next = now + schedule::verify_delay(v.interval_secs, v.calls);
+            s.new.revocation.last_outcome = Some("not yet removed at the vendor".into());
+            s.new.revocation.verifying = Some(v);
+            s.new.due_at = Some(next);
+            s.reason(Some(format!(
+                "not yet removed at the vendor; next check at {next}"
+            )))
+        }
+        VerifyResult::Transient {
+            message,
+            retry_after_secs,
+        } => {
+            if now >= limit {
+                let why = format!(
+                    "could not confirm the removal since {}: {message}",
+                    day(v.since)
+                );
+                return attention(s, why);
+            }
+            let next = now + schedule::retry_delay(&c.id, v.calls, *retry_after_secs);
+            s.new.revocation.verifying = Some(v);
+            s.new.due_at = Some(next);
+            s.reason(Some(format!("could not ask the vendor: {message}")))
+        }
+        VerifyResult::Permanent { message } => {
+            attention(s, format!("could not confirm the removal: {message}"))
+        }
+    }
+}
+
+/// How many failed calls a re-check may take before it is skipped for the next one.
+const RECHECK_FAILURES: u32 = 5;
+
+/// The vendor answered a re-check of a closed candidate.
+fn rechecked<'a>(
+    c: &'a Candidate,
+    v: &Verification,
+    result: &VerifyResult,
+    now: Timestamp,
+) -> Step<'a> {
+    let mut s = Step::new(c);
+    let mut v = v.clone();
+    v.calls += 1;
+    let day_no = c
+        .closed_at
+        .map(|t| (now - t).num_days())
+        .unwrap_or_default();
+    let reason = match result {
+        VerifyResult::Absent => {
+            v.last_checked_at = Some(now);
+            v.rechecks_done += 1;
+            v.failures = 0;
+            if v.status == VerificationStatus::Verified {
+                format!("re-check on day {day_no}: still absent at the vendor")
+            } else {
+                v.status = VerificationStatus::Verified;
+                v.at = now;
+                format!("re-check on day {day_no}: verified absent at the vendor")
+            }
+        }
+        VerifyResult::Unknown => {
+            v.last_checked_at = Some(now);
+            v.rechecks_done += 1;
+            v.failures = 0;
+            if v.status == VerificationStatus::Unverified {
+                v.status = VerificationStatus::NotVerifiable;
+                v.at = now;
+            }
+            format!("re-check on day {day_no}: not verifiable by this plugin")
+        }
+        VerifyResult::Present => {
+            v.last_checked_at = Some(now);
+            v.reappeared_at = Some(now);
+            v.failures = 0;
+            format!(
+                "re-check on day {day_no}: the vendor shows {} again; it reappeared",
+                right(c)
+            )
+        }
+        VerifyResult::Transient {
+            message,
+            retry_after_secs,
+        } => {
+            v.failures += 1;
+            if v.failures < RECHECK_FAILURES {
+                let next = now + schedule::retry_delay(&c.id, v.failures, *retry_after_secs);
+                s.new.verification = Some(v);
+                s.new.due_at = Some(next);
+                return s.reason(Some(format!(
+                    "re-check on day {day_no} could not ask the vendor: {message}; trying \
+                     again at {next}"
+                )));
+            }
+            v.rechecks_done += 1;
+            v.failures = 0;
+            format!(
+                "re-check on day {day_no} failed {RECHECK_FAILURES} times ({message}); \
+                 skipped until the next one"
+            )
+        }
+        VerifyResult::Permanent { message } => {
+            v.rechecks_done += 1;
+            v.failures = 0;
+            format!("re-check on day {day_no} failed: {message}")
+        }
+    };
+    s.new.verification = Some(v);
+    s.new.due_at = schedule::next_recheck(&s.new);
+    s.reason(Some(reason))
 }
 
 /// The user's address bounced: a person must fix it. Whatever waited on the user stops (their

@@ -425,14 +425,14 @@ pub struct StaleAlert {
     pub reason: String,
     /// Whose queue it sits in, so an approver of several groups sees where to look.
     pub assignment_group: Option<String>,
+    /// A closed candidate whose right a re-check found again at the vendor, on this date: a
+    /// sam admin reopens it or accepts it.
+    pub reappeared_at: Option<Timestamp>,
 }
 
-/// Attention Required (a person must act), open longer than 30 days, or Awaiting Revocation
-/// longer than 60 days.
+/// Attention Required (a person must act), open longer than 30 days, Awaiting Revocation
+/// longer than 60 days, or closed but found again at the vendor and not decided on yet.
 pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {
-    if c.state.is_closed() {
-        return None;
-    }
     let alert = |days: i64, reason: String| StaleAlert {
         candidate_id: c.id.clone(),
         number: c.number.clone(),
@@ -440,7 +440,25 @@ pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {
         days,
         reason,
         assignment_group: c.assignment_group.clone(),
+        reappeared_at: c.reappeared_at(),
     };
+    if let Some(found) = c
+        .verification
+        .as_ref()
+        .filter(|v| v.awaits_decision())
+        .and_then(|v| v.reappeared_at)
+    {
+        return Some(alert(
+            (now - found).num_days(),
+            format!(
+                "Reappeared: a re-check on {} found it at the vendor again; reopen it or accept it",
+                found.format("%Y-%m-%d")
+            ),
+        ));
+    }
+    if c.state.is_closed() {
+        return None;
+    }
     let since = c.state_since.unwrap_or(c.updated_at);
     let in_state = (now - since).num_days();
     // Waiting for a person (an address missing, a plugin refusing) is an alert from day one.

@@ -29,6 +29,8 @@ fn rule(criteria: Criteria) -> Rule {
         max_revocation_attempts: 5,
         software: vec![],
         criteria: Some(criteria),
+        verify_within_days: 7,
+        recheck_days: vec![7, 30],
     }
 }
 

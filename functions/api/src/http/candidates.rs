@@ -270,6 +270,13 @@ pub(crate) fn actions(
             text: "probe".into(),
         },
         Event::UpdateUser { user },
+        Event::Reopen {
+            candidate_id: "probe".into(),
+            candidate_number: "probe".into(),
+        },
+        Event::AcceptReappeared {
+            reason: "probe".into(),
+        },
     ];
     probes
         .iter()
@@ -570,6 +577,39 @@ pub async fn close_skipped(
 ) -> Result<Json<Candidate>, ApiError> {
     caller.require_sam_admin("Close Skipped")?;
     let event = Event::CloseSkipped { reason: b.reason };
+    run(&s, caller, &id, event, b.expected_version).await
+}
+
+/// Reclaim again a right that came back after closing: answers the new candidate (Ready,
+/// `reopened_from` naming this one), 201.
+pub async fn reopen(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(_): OptionalJson<VersionBody>,
+) -> Result<(axum::http::StatusCode, Json<Candidate>), ApiError> {
+    caller.require_sam_admin("Reopen")?;
+    let again = s.app.reopen(&id, &Actor::Person(caller.0)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(again)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptBody {
+    /// Why the user keeps the right that came back; kept on the record.
+    reason: String,
+    expected_version: Option<u64>,
+}
+
+/// Leave a right that came back with its user, with a reason.
+pub async fn accept_reappeared(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(b): Json<AcceptBody>,
+) -> Result<Json<Candidate>, ApiError> {
+    caller.require_sam_admin("Accept")?;
+    let event = Event::AcceptReappeared { reason: b.reason };
     run(&s, caller, &id, event, b.expected_version).await
 }
 

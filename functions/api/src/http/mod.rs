@@ -252,6 +252,8 @@ fn api_part() -> Routes {
             c::close_skipped,
         )
         .add(Post, "/api/v1/candidates/{id}/resume", c::resume)
+        .add(Post, "/api/v1/candidates/{id}/reopen", c::reopen)
+        .add(Post, "/api/v1/candidates/{id}/accept", c::accept_reappeared)
         .add(Post, "/api/v1/candidates/{id}/assign", c::assign)
         .add(Post, "/api/v1/candidates/{id}/work-notes", c::work_note)
         .add(Put, "/api/v1/candidates/{id}/user", c::update_user)

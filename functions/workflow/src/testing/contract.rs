@@ -789,6 +789,8 @@ pub async fn rules_round_trip(store: &(impl ContractStore + ?Sized)) {
         max_revocation_attempts: 5,
         software: vec![],
         criteria: None,
+        verify_within_days: 7,
+        recheck_days: vec![7, 30],
     };
     store.put_rule(&rule).await.unwrap();
     rule.days_before_auto_reclamation = 0;

@@ -984,6 +984,8 @@ const BUTTONS: &[(&str, &str, &str)] = &[
     ("reject", "Reject: remove it", "remove"),
     ("close-complete", "Close Complete", "primary"),
     ("resume", "Resume", "primary"),
+    ("reopen", "Reopen: reclaim it again", "primary"),
+    ("accept-reappeared", "Accept: the user keeps it (reason required)", "keep"),
     ("close-skipped", "Close Skipped", "quiet"),
 ];
 
@@ -997,6 +999,8 @@ fn done_words(action: &str) -> Option<&'static str> {
         "close-complete" => "Closed as complete.",
         "close-skipped" => "Closed as skipped.",
         "resume" => "Resumed.",
+        "reopened" => "Reopened: this new candidate reclaims the right again.",
+        "accept-reappeared" => "Accepted: the user keeps it.",
         "note" => "Work note added.",
         "assign" => "Assignment saved.",
         "user" => "User details saved. Resume the candidate to try again.",
@@ -1115,6 +1119,53 @@ pub async fn candidate_page(
             name => u.display_name, id => u.id, email => u.email, itil => u.itil, vip => u.vip,
         }
     });
+    let verifying = c.revocation.verifying.as_ref().map(|x| {
+        context! {
+            since => when(x.since),
+            pending => x.after == reclaim_workflow::VerifyAfter::Pending,
+            calls => x.calls,
+            next => c.due_at.map(when),
+        }
+    });
+    let verification = c.verification.as_ref().map(|x| {
+        let resolution = x.resolution.as_ref().map(|r| match r {
+            reclaim_workflow::Reappearance::Reopened {
+                candidate_id,
+                candidate_number,
+                by,
+                at,
+            } => context! {
+                reopened => true, number => candidate_number,
+                href => format!("/ui/candidates/{}", encode_segment(candidate_id)),
+                by, at => when(*at),
+            },
+            reclaim_workflow::Reappearance::Accepted { reason, by, at } => context! {
+                reopened => false, reason, by, at => when(*at),
+            },
+        });
+        context! {
+            status => x.status.as_str(),
+            label => x.status.label(),
+            at => when(x.at),
+            rechecks_done => x.rechecks_done,
+            rechecks => c.rule.recheck_days.len(),
+            next => c.due_at.map(when),
+            last_checked => x.last_checked_at.map(when),
+            reappeared => x.reappeared_at.map(when),
+            resolution,
+        }
+    });
+    let reopened_from = match &c.reopened_from {
+        Some(id) => s
+            .app
+            .ports
+            .candidates
+            .get(id)
+            .await
+            .map_err(AppError::from)?
+            .map(|o| context! { number => o.number, href => href(&o) }),
+        None => None,
+    };
     Ok(v.render(
         "ui_candidate.html",
         "candidates",
@@ -1150,6 +1201,10 @@ pub async fn candidate_page(
                 deadline => c.deadline_at.map(when),
                 attention => c.attention,
                 last_outcome => c.revocation.last_outcome,
+                closed_complete => c.state == WfState::ClosedComplete,
+                verifying,
+                verification,
+                reopened_from,
             },
             stand_in => c.state == WfState::AwaitingApproval && v.principal.stands_in_for(&c),
             buttons,
@@ -1295,6 +1350,13 @@ pub async fn candidate_action(
         "close-complete" => Event::CloseComplete { note: comment },
         "close-skipped" => Event::CloseSkipped { reason: comment },
         "resume" => Event::Resume,
+        "accept-reappeared" => Event::AcceptReappeared {
+            reason: comment.unwrap_or_default(),
+        },
+        "reopen" => {
+            let again = s.app.reopen(&c.id, &v.actor()).await?;
+            return Ok(see_other(&format!("{}?done=reopened", href(&again))));
+        }
         other => {
             return Err(bad_field(
                 "action",
@@ -1428,6 +1490,9 @@ fn slices(
                 key => k,
                 potential => format_money(a.potential_cents),
                 actual => format_money(a.actual_cents),
+                verified => format_money(a.verified_cents),
+                unverified => format_money(a.unverified_cents),
+                reappeared => format_money(a.reappeared_cents),
                 candidates => a.candidates,
             }
         })
@@ -1443,6 +1508,10 @@ pub async fn savings_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
         context! {
             potential => format_money(total.potential_cents),
             actual => format_money(total.actual_cents),
+            verified => format_money(total.verified_cents),
+            unverified => format_money(total.unverified_cents),
+            reappeared => format_money(total.reappeared_cents),
+            any_reappeared => total.reappeared_cents != 0,
             chart,
             by_publisher => slices(&total.by_publisher),
             by_product => slices(&total.by_product),
@@ -1477,6 +1546,7 @@ pub async fn alerts_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
             context! {
                 id => a.candidate_id, number => a.number, state => a.state.label(),
                 days => a.days, reason => a.reason, group => a.assignment_group,
+                reappeared => a.reappeared_at.is_some(),
             }
         })
         .collect();

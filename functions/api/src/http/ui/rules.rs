@@ -63,6 +63,8 @@ struct RuleForm {
     exclude_provisioned_within_days: String,
     plugin: String,
     max_revocation_attempts: String,
+    verify_within_days: String,
+    recheck_days: String,
     software: String,
     criteria: String,
     criteria_days: String,
@@ -75,6 +77,13 @@ fn match_line(m: &SoftwareMatch) -> String {
         Some(p) => format!("{} / {p}", m.publisher),
         None => m.publisher.clone(),
     }
+}
+
+fn days_text(days: &[u32]) -> String {
+    days.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn lines(items: impl IntoIterator<Item = String>) -> String {
@@ -90,6 +99,8 @@ impl RuleForm {
             days_before_auto_reclamation: "14".into(),
             reminder_days: "3, 7".into(),
             max_revocation_attempts: "5".into(),
+            verify_within_days: reclaim_workflow::DEFAULT_VERIFY_WITHIN_DAYS.to_string(),
+            recheck_days: days_text(&reclaim_workflow::DEFAULT_RECHECK_DAYS),
             ..RuleForm::default()
         }
     }
@@ -138,12 +149,7 @@ impl RuleForm {
                 .unwrap_or_default(),
             notify_user: r.notify_user,
             days_before_auto_reclamation: r.days_before_auto_reclamation.to_string(),
-            reminder_days: r
-                .reminder_days
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            reminder_days: days_text(&r.reminder_days),
             assignment_group: r.assignment_group.clone().unwrap_or_default(),
             create_candidates: r.create_candidates,
             exclude_users: lines(r.exclusions.users.iter().cloned()),
@@ -156,6 +162,8 @@ impl RuleForm {
                 .unwrap_or_default(),
             plugin: r.plugin.clone().unwrap_or_default(),
             max_revocation_attempts: r.max_revocation_attempts.to_string(),
+            verify_within_days: r.verify_within_days.to_string(),
+            recheck_days: days_text(&r.recheck_days),
             software: lines(r.software.iter().map(match_line)),
             criteria: criteria.to_string(),
             criteria_days: days,
@@ -190,6 +198,8 @@ impl RuleForm {
             exclude_provisioned_within_days: text("exclude_provisioned_within_days"),
             plugin: text("plugin"),
             max_revocation_attempts: text("max_revocation_attempts"),
+            verify_within_days: text("verify_within_days"),
+            recheck_days: text("recheck_days"),
             software: text("software"),
             criteria: text("criteria"),
             criteria_days: text("criteria_days"),
@@ -278,6 +288,21 @@ impl RuleForm {
             "max_revocation_attempts".into(),
             json!(attempts.unwrap_or(1)),
         );
+        let within = whole(
+            "verify_within_days",
+            &self.verify_within_days,
+            true,
+            &mut errors,
+        );
+        rule.insert(
+            "verify_within_days".into(),
+            json!(within.unwrap_or(reclaim_workflow::DEFAULT_VERIFY_WITHIN_DAYS)),
+        );
+        let rechecks: Vec<u32> = split_list(&self.recheck_days)
+            .iter()
+            .filter_map(|d| whole("recheck_days", d, true, &mut errors))
+            .collect();
+        rule.insert("recheck_days".into(), json!(rechecks));
         rule.insert("software".into(), matches(&self.software));
         match self.criteria.as_str() {
             "" => {}
