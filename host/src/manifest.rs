@@ -12,6 +12,8 @@
 //! component = "plugin.wasm"          # optional; default "plugin.wasm"
 //! deadline_ms = 10000                # optional; wall-clock limit per call (default 10 s)
 //! memory_mb = 64                     # optional; linear-memory cap per call (default 64 MiB)
+//! verify_settle_ms = 2000            # optional; wait after `removed` before `verify` (default 0,
+//!                                    # at most 60000): for vendors whose reads lag their writes
 //!
 //! # Outbound HTTP the plugin may make, as scheme://host:port patterns. Empty = none.
 //! # host may be `*.example.com` (any subdomain) or `*` (any host); port may be `*`.
@@ -64,6 +66,9 @@ pub const DEFAULT_DEADLINE_MS: u64 = 10_000;
 pub const DEFAULT_MEMORY_MB: u64 = 64;
 /// Highest deadline a manifest may ask for, so a typo cannot park an effect for hours.
 pub const MAX_DEADLINE_MS: u64 = 15 * 60 * 1000;
+/// Highest `verify_settle_ms`: the wait holds a revocation effect open, and a vendor that needs
+/// longer for its reads to catch up is better served by `pending` and later checks.
+pub const MAX_VERIFY_SETTLE_MS: u64 = 60_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +80,8 @@ struct RawManifest {
     deadline_ms: Option<u64>,
     #[serde(default)]
     memory_mb: Option<u64>,
+    #[serde(default)]
+    verify_settle_ms: Option<u64>,
     #[serde(default)]
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
@@ -182,6 +189,10 @@ pub struct Manifest {
     pub deadline_ms: u64,
     /// Linear-memory cap per call.
     pub memory_mb: u64,
+    /// How long the host waits after the plugin answers `removed` before it calls `verify`,
+    /// so a vendor whose reads lag its writes is not reported as still holding the seat.
+    /// 0 (the default) verifies at once.
+    pub verify_settle_ms: u64,
     /// Outbound HTTP grants.
     pub allowed_outbound_hosts: Vec<HostPattern>,
     /// Secret names the plugin may read, with where each value comes from.
@@ -242,6 +253,12 @@ impl Manifest {
                 "memory_mb = {memory_mb} must be between 1 and 4096"
             ));
         }
+        let verify_settle_ms = raw.verify_settle_ms.unwrap_or(0);
+        if verify_settle_ms > MAX_VERIFY_SETTLE_MS {
+            return Err(format!(
+                "verify_settle_ms = {verify_settle_ms} must be at most {MAX_VERIFY_SETTLE_MS}"
+            ));
+        }
         let allowed_outbound_hosts = raw
             .allowed_outbound_hosts
             .iter()
@@ -283,6 +300,7 @@ impl Manifest {
             component,
             deadline_ms,
             memory_mb,
+            verify_settle_ms,
             allowed_outbound_hosts,
             secrets,
             config,
@@ -298,6 +316,7 @@ impl Manifest {
             component,
             deadline_ms: DEFAULT_DEADLINE_MS,
             memory_mb: DEFAULT_MEMORY_MB,
+            verify_settle_ms: 0,
             allowed_outbound_hosts: Vec::new(),
             secrets: BTreeMap::new(),
             config: BTreeMap::new(),
@@ -351,6 +370,38 @@ mod tests {
                 .is_err()
         );
         assert!(Manifest::parse("id = \"x\"\nmemory_mb = 0").is_err());
+    }
+
+    #[test]
+    fn verify_settle_defaults_to_zero_and_is_capped_at_a_minute() {
+        assert_eq!(Manifest::parse("id = \"x\"").unwrap().verify_settle_ms, 0);
+        assert_eq!(
+            Manifest::parse("id = \"x\"\nverify_settle_ms = 1500")
+                .unwrap()
+                .verify_settle_ms,
+            1500
+        );
+        assert_eq!(
+            Manifest::parse(&format!(
+                "id = \"x\"\nverify_settle_ms = {MAX_VERIFY_SETTLE_MS}"
+            ))
+            .unwrap()
+            .verify_settle_ms,
+            MAX_VERIFY_SETTLE_MS
+        );
+        let too_long = Manifest::parse(&format!(
+            "id = \"x\"\nverify_settle_ms = {}",
+            MAX_VERIFY_SETTLE_MS + 1
+        ))
+        .unwrap_err();
+        assert!(too_long.contains("verify_settle_ms"), "{too_long}");
+        assert!(Manifest::parse("id = \"x\"\nverify_settle_ms = -1").is_err());
+        assert!(Manifest::parse("id = \"x\"\nverify_settle_ms = \"2s\"").is_err());
+        assert!(Manifest::parse("id = \"x\"\nverify_settle = 100").is_err());
+        assert_eq!(
+            Manifest::bare("x", "plugin.wasm".into()).verify_settle_ms,
+            0
+        );
     }
 
     #[test]

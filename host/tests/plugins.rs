@@ -314,6 +314,128 @@ async fn m365_refused_client_secret_is_misconfigured() {
 }
 
 #[tokio::test]
+async fn m365_removed_license_that_is_reassigned_verifies_present_again() {
+    let s = setup(strict_fakes(), "m365-revoke", &[]).await;
+    let req = subscription("ann@demo.example", "Microsoft 365 E5", SKU_E5.0);
+    assert!(matches!(
+        s.host.reclaim("m365-revoke", &req).await,
+        Ok(Outcome::Removed(_))
+    ));
+    assert_eq!(
+        s.host.verify("m365-revoke", &req).await,
+        Ok(Presence::Absent)
+    );
+
+    // An admin gives the seat back at the vendor.
+    assert!(s.fakes.graph.reassign_license("ann@demo.example", SKU_E5.1));
+    assert_eq!(
+        s.host.verify("m365-revoke", &req).await,
+        Ok(Presence::Present)
+    );
+}
+
+#[tokio::test]
+async fn m365_token_expired_mid_call_is_renewed_once_and_the_removal_succeeds() {
+    let state = strict_fakes();
+    // The first token is good for the licenseDetails read only; assignLicense meets it expired.
+    state.0.expire_tokens_after(1);
+    let s = setup(state, "m365-revoke", &[]).await;
+    let req = subscription("bob@demo.example", "Microsoft 365 E3", SKU_E3.1);
+    match s.host.reclaim("m365-revoke", &req).await {
+        Ok(Outcome::Removed(evidence)) => assert!(evidence.contains(SKU_E3.0), "{evidence}"),
+        other => panic!("expected removed after one token renewal, got {other:?}"),
+    }
+    assert_eq!(s.fakes.graph.token_requests(), 2);
+    assert!(!s.fakes.graph.has_license("bob@demo.example", SKU_E3.0));
+    let assigns = s
+        .fakes
+        .graph
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/assignLicense"))
+        .count();
+    assert_eq!(assigns, 2, "refused once, repeated once");
+}
+
+#[tokio::test]
+async fn m365_token_refused_again_after_one_renewal_is_misconfigured() {
+    let state = strict_fakes();
+    // The login keeps issuing tokens Graph refuses.
+    state.0.expire_tokens_after(0);
+    let s = setup(state, "m365-revoke", &[]).await;
+    let req = subscription("ann@demo.example", "Microsoft 365 E5", SKU_E5.0);
+    match s.host.reclaim("m365-revoke", &req).await {
+        Err(PluginError::Misconfigured { message }) => {
+            assert!(message.contains("401"), "{message}");
+            assert!(message.contains("expired"), "{message}");
+        }
+        other => panic!("expected misconfigured, got {other:?}"),
+    }
+    assert_eq!(s.fakes.graph.token_requests(), 2, "exactly one renewal");
+    assert!(s.fakes.graph.has_license("ann@demo.example", SKU_E5.0));
+}
+
+#[tokio::test]
+async fn m365_membership_already_gone_is_evidence_of_not_a_member_not_of_a_removal() {
+    let state = strict_fakes();
+    // Cem holds Visio through two groups; another admin already took him out of the second,
+    // and group-based licensing has not processed that yet.
+    state
+        .0
+        .add_group("g-visio-pilot", "Visio pilot", &[SKU_VISIO.0], &["u-cem"]);
+    assert!(state
+        .0
+        .remove_member_before_licensing("g-visio-pilot", "u-cem"));
+    let s = setup(state, "m365-revoke", &[]).await;
+    let req = subscription("cem@demo.example", "Visio Plan 2", SKU_VISIO.0);
+    match s.host.reclaim("m365-revoke", &req).await {
+        Ok(Outcome::Removed(evidence)) => {
+            assert!(
+                evidence.contains("removed the membership in group Visio users (g-visio)"),
+                "{evidence}"
+            );
+            assert!(
+                evidence.contains("already not a member of group Visio pilot (g-visio-pilot)"),
+                "{evidence}"
+            );
+            assert!(
+                !evidence.contains("removed the membership in group Visio pilot"),
+                "{evidence}"
+            );
+        }
+        other => panic!("expected removed, got {other:?}"),
+    }
+    assert!(!s.fakes.graph.is_member("g-visio", "u-cem"));
+    // Until Graph processes the earlier removal, the license is still listed.
+    assert_eq!(
+        s.host.verify("m365-revoke", &req).await,
+        Ok(Presence::Present)
+    );
+    s.fakes.graph.process_group_licensing();
+    assert_eq!(
+        s.host.verify("m365-revoke", &req).await,
+        Ok(Presence::Absent)
+    );
+}
+
+#[tokio::test]
+async fn m365_every_membership_already_gone_is_already_absent() {
+    let state = strict_fakes();
+    assert!(state.0.remove_member_before_licensing("g-visio", "u-cem"));
+    let s = setup(state, "m365-revoke", &[]).await;
+    let req = subscription("cem@demo.example", "Visio Plan 2", SKU_VISIO.0);
+    assert_eq!(
+        s.host.reclaim("m365-revoke", &req).await,
+        Ok(Outcome::AlreadyAbsent)
+    );
+    let requests = s.fakes.graph.requests();
+    assert!(
+        requests.contains(&"DELETE /v1.0/groups/g-visio/members/u-cem/$ref".to_string()),
+        "{requests:?}"
+    );
+}
+
+#[tokio::test]
 async fn m365_pointed_at_a_host_not_granted_is_misconfigured() {
     let s = setup(
         strict_fakes(),
@@ -358,6 +480,26 @@ async fn scim_deactivates_with_patch_and_verify_sees_it() {
     assert_eq!(
         s.host.reclaim("scim-deprovision", &req).await,
         Ok(Outcome::AlreadyAbsent)
+    );
+}
+
+#[tokio::test]
+async fn scim_deactivated_user_that_is_reactivated_verifies_present_again() {
+    let s = setup(strict_fakes(), "scim-deprovision", &[]).await;
+    let req = scim_user("u-ann");
+    assert!(matches!(
+        s.host.reclaim("scim-deprovision", &req).await,
+        Ok(Outcome::Removed(_))
+    ));
+    assert_eq!(
+        s.host.verify("scim-deprovision", &req).await,
+        Ok(Presence::Absent)
+    );
+
+    assert!(s.fakes.scim.reactivate("u-ann"));
+    assert_eq!(
+        s.host.verify("scim-deprovision", &req).await,
+        Ok(Presence::Present)
     );
 }
 
@@ -472,6 +614,108 @@ async fn csd_accepts_an_uninstall_then_reports_it_gone() {
     assert_eq!(
         s.host.reclaim("csd-uninstall", &req).await,
         Ok(Outcome::AlreadyAbsent)
+    );
+}
+
+#[tokio::test]
+async fn csd_uninstalled_app_that_is_reinstalled_verifies_present_again() {
+    let s = setup(strict_fakes(), "csd-uninstall", &[]).await;
+    let req = installed("Microsoft Visio Professional", "2021", "PC-ANN-01");
+    assert_eq!(
+        s.host.reclaim("csd-uninstall", &req).await,
+        Ok(Outcome::Pending(5))
+    );
+    // The device checks in on the first status read (polls_before_gone = 0).
+    assert_eq!(
+        s.host.verify("csd-uninstall", &req).await,
+        Ok(Presence::Absent)
+    );
+
+    assert!(s.fakes.csd.reinstall("app-visio", "PC-ANN-01"));
+    assert_eq!(
+        s.host.verify("csd-uninstall", &req).await,
+        Ok(Presence::Present)
+    );
+}
+
+#[tokio::test]
+async fn csd_pending_uninstall_verifies_present_until_the_device_checks_in() {
+    let state = strict_fakes();
+    state.2.hold_uninstalls(true);
+    let s = setup(state, "csd-uninstall", &[]).await;
+    let req = installed("Microsoft Visio Professional", "2021", "PC-ANN-01");
+    assert_eq!(
+        s.host.reclaim("csd-uninstall", &req).await,
+        Ok(Outcome::Pending(5))
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            s.host.verify("csd-uninstall", &req).await,
+            Ok(Presence::Present)
+        );
+    }
+    assert!(s.fakes.csd.is_uninstall_pending("app-visio", "PC-ANN-01"));
+
+    assert!(s.fakes.csd.complete_uninstall("app-visio", "PC-ANN-01"));
+    assert_eq!(
+        s.host.verify("csd-uninstall", &req).await,
+        Ok(Presence::Absent)
+    );
+}
+
+/// Fakes where the CSD service takes the fake Graph login's OAuth tokens, so csd-uninstall is
+/// set up with `tenant-id` and `client-secret`.
+fn csd_oauth_fakes() -> (GraphState, ScimState, CsdState) {
+    let state = strict_fakes();
+    state.2.accept_tokens_from(&state.0);
+    state
+}
+
+#[tokio::test]
+async fn csd_oauth_token_expired_mid_call_is_renewed_once_and_the_uninstall_is_requested() {
+    let state = csd_oauth_fakes();
+    // Good for the status read only; the assignment POST meets it expired.
+    state.0.expire_tokens_after(1);
+    let s = setup(state, "csd-uninstall", &[]).await;
+    let mut req = installed("Microsoft Visio Professional", "2021", "PC-ANN-01");
+    req.software.sku = Some("app-visio".into());
+    assert_eq!(
+        s.host.reclaim("csd-uninstall", &req).await,
+        Ok(Outcome::Pending(5))
+    );
+    assert_eq!(s.fakes.graph.token_requests(), 2);
+    assert_eq!(s.fakes.csd.assignments().len(), 1);
+}
+
+#[tokio::test]
+async fn csd_oauth_token_refused_again_after_one_renewal_is_misconfigured() {
+    let state = csd_oauth_fakes();
+    state.0.expire_tokens_after(0);
+    let s = setup(state, "csd-uninstall", &[]).await;
+    let req = installed("Microsoft Visio Professional", "2021", "PC-ANN-01");
+    match s.host.reclaim("csd-uninstall", &req).await {
+        Err(PluginError::Misconfigured { message }) => {
+            assert!(message.contains("401"), "{message}")
+        }
+        other => panic!("expected misconfigured, got {other:?}"),
+    }
+    assert_eq!(s.fakes.graph.token_requests(), 2, "exactly one renewal");
+    assert!(s.fakes.csd.assignments().is_empty());
+}
+
+#[tokio::test]
+async fn csd_refused_static_api_token_is_misconfigured_without_a_repeat() {
+    let s = setup(strict_fakes(), "csd-uninstall", &[]).await;
+    s.fakes.csd.0.lock().unwrap().token = "rotated".into();
+    let req = installed("Microsoft Visio Professional", "2021", "PC-ANN-01");
+    assert!(matches!(
+        s.host.reclaim("csd-uninstall", &req).await,
+        Err(PluginError::Misconfigured { .. })
+    ));
+    assert_eq!(
+        s.fakes.csd.requests().len(),
+        1,
+        "nothing to renew, no repeat"
     );
 }
 

@@ -6,15 +6,33 @@
 //! | `POST /deviceAppManagement/mobileApps/{id}/assignments` | 201 with the assignment; 409 if that uninstall is already pending; 404 unknown app or device |
 //! | `GET /deviceAppManagement/mobileApps/{id}/deviceStatuses?$filter=deviceName eq 'D'` | `{"value": [{"deviceName", "installState"}]}` |
 //!
-//! An accepted uninstall completes after [`CsdData::polls_before_gone`] status reads of that
-//! device, as a real device does when it next checks in. Bearer token required.
+//! | `POST /_fake/reinstall` `{"app", "device"}` | 204 after [`CsdState::reinstall`]; 404 unknown app (no token: a demo control) |
+//! | `POST /_fake/complete-uninstall` `{"app", "device"}` | 204 after [`CsdState::complete_uninstall`]; 404 nothing pending |
+//!
+//! An accepted uninstall is pending until the device checks in. While pending, the device's
+//! status still reads `installed` (as Intune's does; it has no "uninstall pending" state). When
+//! it completes is up to the test, deterministically:
+//!
+//! - by default, after [`CsdData::polls_before_gone`] status reads of that device: reads 1 to
+//!   K answer `installed`, read K + 1 answers `notInstalled` (K = 0: the first read after the
+//!   request already shows it gone; set K with [`CsdState::set_polls_before_gone`]);
+//! - with [`CsdState::hold_uninstalls`], reads never complete it: it stays pending until
+//!   [`CsdState::complete_uninstall`] (the device checks in now).
+//!
+//! [`CsdState::is_uninstall_pending`] tells which it is; [`CsdState::reinstall`] puts an app
+//! back on a device (it comes back after an uninstall). Bearer token required: the static
+//! [`CsdData::token`], or, after [`CsdState::accept_tokens_from`], only tokens the fake Graph's
+//! login issued (OAuth mode, with Graph's expiry and its 401 answers).
 
+use crate::graph::GraphState;
 use crate::util::{bearer, filter_eq, json, lock};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -35,6 +53,10 @@ pub struct CsdData {
     pub polls_before_gone: u32,
     /// (app id, device) → status reads left before the uninstall completes.
     pub pending: BTreeMap<(String, String), u32>,
+    /// Status reads do not complete pending uninstalls; only `complete_uninstall` does.
+    pub hold_uninstalls: bool,
+    /// In OAuth mode, the fake Graph whose login issues the tokens this service accepts.
+    pub token_issuer: Option<GraphState>,
     /// Bodies of accepted assignments, in order.
     pub assignments: Vec<Value>,
     /// Unknown apps and devices are created (installed) on first use (the demo).
@@ -59,6 +81,8 @@ impl CsdState {
             apps: BTreeMap::new(),
             polls_before_gone: 0,
             pending: BTreeMap::new(),
+            hold_uninstalls: false,
+            token_issuer: None,
             assignments: Vec::new(),
             lenient: false,
             requests: Vec::new(),
@@ -106,8 +130,55 @@ impl CsdState {
         );
     }
 
+    /// An accepted uninstall completes on the status read after `polls` reads of `installed`.
     pub fn set_polls_before_gone(&self, polls: u32) {
         lock(&self.0).polls_before_gone = polls;
+    }
+
+    /// With `true`, status reads never complete an uninstall: it stays pending (the device
+    /// reads `installed`) until [`complete_uninstall`](Self::complete_uninstall).
+    pub fn hold_uninstalls(&self, hold: bool) {
+        lock(&self.0).hold_uninstalls = hold;
+    }
+
+    /// Whether an accepted uninstall of `app` (its id) on `device` has not completed yet.
+    pub fn is_uninstall_pending(&self, app: &str, device: &str) -> bool {
+        lock(&self.0)
+            .pending
+            .contains_key(&(app.to_owned(), device.to_owned()))
+    }
+
+    /// The device checks in now: a pending uninstall completes (`notInstalled`). False when
+    /// none was pending.
+    pub fn complete_uninstall(&self, app: &str, device: &str) -> bool {
+        lock(&self.0).complete(app, device)
+    }
+
+    /// The app is installed on the device again (someone reinstalled it after the uninstall);
+    /// a pending uninstall there is dropped. False when the app is unknown.
+    pub fn reinstall(&self, app: &str, device: &str) -> bool {
+        let mut d = lock(&self.0);
+        d.pending.remove(&(app.to_owned(), device.to_owned()));
+        match d.apps.get_mut(app) {
+            Some(a) => {
+                a.devices.insert(device.to_owned(), "installed".to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// OAuth mode: accept only bearer tokens issued by `graph`'s login (pass the same state
+    /// that is served as the fake Graph), refused the way Graph refuses them. The plugin setups
+    /// of [`FakeVendors`](crate::FakeVendors) then configure csd-uninstall with `tenant-id`,
+    /// `client-id` and `client-secret` instead of `api-token`.
+    pub fn accept_tokens_from(&self, graph: &GraphState) {
+        lock(&self.0).token_issuer = Some(graph.clone());
+    }
+
+    /// The fake Graph whose tokens this service accepts, in OAuth mode.
+    pub fn token_issuer(&self) -> Option<GraphState> {
+        lock(&self.0).token_issuer.clone()
     }
 
     /// The device's install state for the app, as the status endpoint would report it now.
@@ -125,6 +196,20 @@ impl CsdState {
 }
 
 impl CsdData {
+    fn complete(&mut self, app: &str, device: &str) -> bool {
+        if self
+            .pending
+            .remove(&(app.to_owned(), device.to_owned()))
+            .is_none()
+        {
+            return false;
+        }
+        if let Some(a) = self.apps.get_mut(app) {
+            a.devices.insert(device.to_owned(), "notInstalled".into());
+        }
+        true
+    }
+
     fn app_by_name(&mut self, name: &str) -> Option<CsdApp> {
         let found = self
             .apps
@@ -161,8 +246,15 @@ fn csd_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn admit(state: &CsdState, headers: &HeaderMap, what: String) -> Option<Response> {
-    let mut d = lock(&state.0);
-    d.requests.push(what);
+    let issuer = {
+        let mut d = lock(&state.0);
+        d.requests.push(what);
+        d.token_issuer.clone()
+    };
+    if let Some(graph) = issuer {
+        return graph.refuse_token(bearer(headers));
+    }
+    let d = lock(&state.0);
     if bearer(headers) == Some(d.token.as_str()) {
         None
     } else {
@@ -298,15 +390,15 @@ async fn device_statuses(
         );
     }
     let key = (app.clone(), device.clone());
-    if let Some(left) = d.pending.get(&key).copied() {
-        if left == 0 {
-            d.pending.remove(&key);
-            if let Some(a) = d.apps.get_mut(&app) {
-                a.devices.insert(device.clone(), "notInstalled".into());
-            }
-        } else {
+    match d.pending.get(&key).copied() {
+        Some(_) if d.hold_uninstalls => {}
+        Some(0) => {
+            d.complete(&app, &device);
+        }
+        Some(left) => {
             d.pending.insert(key, left - 1);
         }
+        None => {}
     }
     let value: Vec<Value> = d
         .device_state(&app, &device)
@@ -316,8 +408,44 @@ async fn device_statuses(
     json(StatusCode::OK, json!({ "value": value }))
 }
 
+/// Body of the `/_fake/...` controls.
+#[derive(Deserialize)]
+struct OnDevice {
+    app: String,
+    device: String,
+}
+
+async fn fake_reinstall(State(state): State<CsdState>, Json(body): Json<OnDevice>) -> Response {
+    if state.reinstall(&body.app, &body.device) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        csd_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("app {} not found", body.app),
+        )
+    }
+}
+
+async fn fake_complete(State(state): State<CsdState>, Json(body): Json<OnDevice>) -> Response {
+    if state.complete_uninstall(&body.app, &body.device) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        csd_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!(
+                "no uninstall of app {} is pending on device {}",
+                body.app, body.device
+            ),
+        )
+    }
+}
+
 pub fn router(state: CsdState) -> Router {
     Router::new()
+        .route("/_fake/reinstall", post(fake_reinstall))
+        .route("/_fake/complete-uninstall", post(fake_complete))
         .route("/deviceAppManagement/mobileApps", get(list_apps))
         .route(
             "/deviceAppManagement/mobileApps/{app}/assignments",

@@ -12,15 +12,28 @@
 //! | `GET /v1.0/users/{upn}/licenseDetails` | `{"value": [{"id", "skuId", "skuPartNumber", "servicePlans"}]}` |
 //! | `GET /v1.0/groups/{id}` | `{"id", "displayName", "assignedLicenses": [{"skuId", "disabledPlans"}]}` |
 //! | `DELETE /v1.0/groups/{id}/members/{userId}/$ref` | 204, or 404 when not a member |
+//! | `POST /_fake/reassign` `{"upn", "sku"}` | 204 after [`GraphState::reassign_license`]; 404 unknown user or SKU (no token: a demo control, not Graph) |
 //!
-//! [`GraphState::throttle_next`] makes the next calls answer 429 with `Retry-After`.
+//! A refused token is answered as Graph does: 401 with `InvalidAuthenticationToken` and a
+//! `WWW-Authenticate: Bearer ... error="invalid_token"` challenge ("Lifetime validation failed,
+//! the token is expired." for an expired one). What tests arrange:
+//!
+//! - [`GraphState::throttle_next`]: the next calls answer 429 with `Retry-After`;
+//! - [`GraphState::expire_tokens_after`]: every token expires after that many calls, so a
+//!   plugin meets an expired token in the middle of its work ([`GraphState::token_requests`]
+//!   counts how often it asked for one); with 0 the endpoint issues tokens the API refuses;
+//! - [`GraphState::reassign_license`]: a license comes back after it was removed;
+//! - [`GraphState::remove_member_before_licensing`]: someone else removed a membership and
+//!   group-based licensing has not caught up (the license is still listed, the membership
+//!   DELETE answers 404) until [`GraphState::process_group_licensing`].
 
 use crate::util::{bearer, json, lock};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Form, Router};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -51,6 +64,9 @@ pub struct GraphGroup {
     pub skus: Vec<String>,
     /// Member user ids.
     pub members: BTreeSet<String>,
+    /// User ids removed from the group whose licenses group-based licensing has not taken away
+    /// yet: Graph still lists the group's licenses for them, but they are not members.
+    pub unprocessed_leavers: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -70,7 +86,14 @@ pub struct GraphData {
     pub retry_after_secs: u32,
     /// `METHOD path` of every Graph call (not token requests), in order.
     pub requests: Vec<String>,
-    tokens: BTreeSet<String>,
+    /// Token requests received, granted or not.
+    pub token_requests: u32,
+    /// Calls a token is good for; `None`: tokens never expire (the default).
+    pub token_lifetime_calls: Option<u32>,
+    /// Issued tokens → calls made with each.
+    tokens: BTreeMap<String, u32>,
+    /// Numbers Graph's `request-id`s in error answers.
+    errors_answered: u32,
 }
 
 /// Shared, cloneable handle to the fake's data.
@@ -100,7 +123,10 @@ impl GraphState {
             throttle_remaining: 0,
             retry_after_secs: 0,
             requests: Vec::new(),
-            tokens: BTreeSet::new(),
+            token_requests: 0,
+            token_lifetime_calls: None,
+            tokens: BTreeMap::new(),
+            errors_answered: 0,
         })))
     }
 
@@ -156,8 +182,61 @@ impl GraphState {
                 name: name.to_owned(),
                 skus: skus.iter().map(|s| (*s).to_owned()).collect(),
                 members: members.iter().map(|s| (*s).to_owned()).collect(),
+                unprocessed_leavers: BTreeSet::new(),
             },
         );
+    }
+
+    /// Every token, those issued already included, is refused as expired once it has been
+    /// used for `calls` Graph calls (0: refused on first use, i.e. the token endpoint issues
+    /// tokens the API refuses). Real tokens live about an hour; counting calls makes "the token
+    /// expired in the middle of a plugin call" deterministic.
+    pub fn expire_tokens_after(&self, calls: u32) {
+        lock(&self.0).token_lifetime_calls = Some(calls);
+    }
+
+    /// Token requests received so far, granted or not.
+    pub fn token_requests(&self) -> u32 {
+        lock(&self.0).token_requests
+    }
+
+    /// Assigns `sku` (a skuId or skuPartNumber of the tenant) to the user directly, as an admin
+    /// re-licensing someone after a reclamation would. False when the user or SKU is unknown.
+    pub fn reassign_license(&self, upn: &str, sku: &str) -> bool {
+        let mut d = lock(&self.0);
+        let Some(sku_id) = d.sku_id(sku) else {
+            return false;
+        };
+        match d.users.get_mut(&upn.to_ascii_lowercase()) {
+            Some(user) => {
+                user.direct.insert(sku_id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the user from the group the way another admin would, but group-based licensing
+    /// has not processed it yet: the group's licenses stay listed for the user (assigned by the
+    /// group), while the membership is gone (its DELETE answers 404). False when the user was
+    /// not a member.
+    pub fn remove_member_before_licensing(&self, group: &str, user_id: &str) -> bool {
+        let mut d = lock(&self.0);
+        let Some(g) = d.groups.get_mut(group) else {
+            return false;
+        };
+        let was_member = g.members.remove(user_id);
+        if was_member {
+            g.unprocessed_leavers.insert(user_id.to_owned());
+        }
+        was_member
+    }
+
+    /// Group-based licensing catches up: licenses of removed members go away.
+    pub fn process_group_licensing(&self) {
+        for g in lock(&self.0).groups.values_mut() {
+            g.unprocessed_leavers.clear();
+        }
     }
 
     /// The next `calls` Graph calls answer 429 with `Retry-After: retry_after_secs`.
@@ -185,9 +264,69 @@ impl GraphState {
     pub fn requests(&self) -> Vec<String> {
         lock(&self.0).requests.clone()
     }
+
+    /// Checks a token this login issued, for another fake API that accepts Graph's tokens
+    /// (the CSD fake in OAuth mode); `Some` is the 401 to answer instead.
+    pub(crate) fn refuse_token(&self, token: Option<&str>) -> Option<Response> {
+        lock(&self.0).refuse_token(token)
+    }
 }
 
 impl GraphData {
+    /// The skuId for a skuId or skuPartNumber of the tenant.
+    fn sku_id(&self, sku: &str) -> Option<String> {
+        self.skus
+            .iter()
+            .find(|(id, part)| id.eq_ignore_ascii_case(sku) || part.eq_ignore_ascii_case(sku))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// Checks a bearer token as Graph does and counts the call against it; `Some` is the 401
+    /// to answer instead.
+    fn refuse_token(&mut self, token: Option<&str>) -> Option<Response> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Some(self.unauthorized(
+                "Access token is empty.",
+                r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#.to_owned(),
+            ));
+        };
+        let lifetime = self.token_lifetime_calls;
+        let Some(uses) = self.tokens.get_mut(token) else {
+            return Some(self.unauthorized(
+                "Access token validation failure. Invalid audience.",
+                invalid_token_challenge("The access token is invalid"),
+            ));
+        };
+        if lifetime.is_some_and(|calls| *uses >= calls) {
+            return Some(self.unauthorized(
+                "Lifetime validation failed, the token is expired.",
+                invalid_token_challenge("The access token has expired"),
+            ));
+        }
+        *uses += 1;
+        None
+    }
+
+    fn unauthorized(&mut self, message: &str, challenge: String) -> Response {
+        self.errors_answered += 1;
+        let n = self.errors_answered;
+        let mut response = json(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {
+                "code": "InvalidAuthenticationToken",
+                "message": message,
+                "innerError": {
+                    "request-id": format!("{n:08x}-6c1f-4b2d-9e1a-{n:012x}"),
+                    "client-request-id": format!("{n:08x}-6c1f-4b2d-9e1a-{n:012x}"),
+                },
+            }}),
+        );
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert("www-authenticate", v);
+        }
+        response
+    }
+
     /// skuId → granting group (None = direct) for every license the user holds.
     fn effective(&self, user: &GraphUser) -> BTreeMap<String, Vec<Option<String>>> {
         let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
@@ -197,7 +336,7 @@ impl GraphData {
         for group in self
             .groups
             .values()
-            .filter(|g| g.members.contains(&user.id))
+            .filter(|g| g.members.contains(&user.id) || g.unprocessed_leavers.contains(&user.id))
         {
             for sku in &group.skus {
                 out.entry(sku.clone())
@@ -253,17 +392,19 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     json(status, json!({"error": {"code": code, "message": message}}))
 }
 
+/// Graph's challenge for a token it refuses (RFC 6750 `invalid_token`).
+fn invalid_token_challenge(description: &str) -> String {
+    format!(
+        r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000", error="invalid_token", error_description="{description}""#
+    )
+}
+
 /// Records the call and applies auth and throttling; `Some` is the answer to send instead.
 fn admit(state: &GraphState, headers: &HeaderMap, what: String) -> Option<Response> {
     let mut d = lock(&state.0);
     d.requests.push(what);
-    let authorised = bearer(headers).is_some_and(|t| d.tokens.contains(t));
-    if !authorised {
-        return Some(graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty or invalid.",
-        ));
+    if let Some(refused) = d.refuse_token(bearer(headers)) {
+        return Some(refused);
     }
     if d.throttle_remaining > 0 {
         d.throttle_remaining -= 1;
@@ -286,6 +427,7 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let mut d = lock(&state.0);
+    d.token_requests += 1;
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if tenant != d.tenant {
         return json(
@@ -306,7 +448,7 @@ async fn token(
         );
     }
     let token = format!("fake-graph-token-{}", d.tokens.len() + 1);
-    d.tokens.insert(token.clone());
+    d.tokens.insert(token.clone(), 0);
     json(
         StatusCode::OK,
         json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token}),
@@ -491,8 +633,31 @@ async fn remove_member(
     }
 }
 
+/// Body of `POST /_fake/reassign`.
+#[derive(Deserialize)]
+struct Reassign {
+    upn: String,
+    sku: String,
+}
+
+async fn fake_reassign(State(state): State<GraphState>, Json(body): Json<Reassign>) -> Response {
+    if state.reassign_license(&body.upn, &body.sku) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "no user '{}' or no SKU '{}' in this tenant",
+                body.upn, body.sku
+            ),
+        )
+    }
+}
+
 pub fn router(state: GraphState) -> Router {
     Router::new()
+        .route("/_fake/reassign", post(fake_reassign))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/v1.0/users/{upn}", get(get_user))
         .route("/v1.0/users/{upn}/assignLicense", post(assign_license))

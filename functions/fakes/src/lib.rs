@@ -126,15 +126,7 @@ impl FakeVendors {
                 config: vec![("base".into(), self.scim_url.clone())],
                 secrets: vec![("bearer-token".into(), self.scim.token())],
             },
-            PluginSetup {
-                id: "csd-uninstall",
-                allowed_outbound_hosts: vec![self.csd_url.clone()],
-                config: vec![
-                    ("base".into(), self.csd_url.clone()),
-                    ("poll-after-secs".into(), "5".into()),
-                ],
-                secrets: vec![("api-token".into(), self.csd.token())],
-            },
+            self.csd_setup(),
             PluginSetup {
                 id: "manual-task",
                 allowed_outbound_hosts: vec![],
@@ -142,6 +134,36 @@ impl FakeVendors {
                 secrets: vec![],
             },
         ]
+    }
+
+    /// csd-uninstall with the static `api-token`, or, once the CSD fake accepts the fake
+    /// Graph's tokens ([`CsdState::accept_tokens_from`]), with OAuth client credentials from the
+    /// fake Graph's login.
+    fn csd_setup(&self) -> PluginSetup {
+        let mut config = vec![
+            ("base".into(), self.csd_url.clone()),
+            ("poll-after-secs".into(), "5".into()),
+        ];
+        let Some(issuer) = self.csd.token_issuer() else {
+            return PluginSetup {
+                id: "csd-uninstall",
+                allowed_outbound_hosts: vec![self.csd_url.clone()],
+                config,
+                secrets: vec![("api-token".into(), self.csd.token())],
+            };
+        };
+        let (tenant, client_id, client_secret) = issuer.credentials();
+        config.extend([
+            ("tenant-id".into(), tenant),
+            ("client-id".into(), client_id),
+            ("login-base".into(), self.graph_url.clone()),
+        ]);
+        PluginSetup {
+            id: "csd-uninstall",
+            allowed_outbound_hosts: vec![self.csd_url.clone(), self.graph_url.clone()],
+            config,
+            secrets: vec![("client-secret".into(), client_secret)],
+        }
     }
 
     /// Copies each built plugin (`built/<id>/plugin.wasm`, as `plugins/build.sh` lays them out)

@@ -6,15 +6,17 @@
 //! | `GET /Users/{id}` | the user, or 404 |
 //! | `PATCH /Users/{id}` (PatchOp) | 204; `replace active` is applied |
 //! | `DELETE /Users/{id}` | 204, or 405 when the service "lacks DELETE" |
+//! | `POST /_fake/reactivate` `{"id"}` (at the server root, not under [`BASE_PATH`]) | 204 after [`ScimState::reactivate`]; 404 unknown user (no token: a demo control) |
 //!
-//! Every call needs `Authorization: Bearer {token}`, else 401 with a SCIM error.
+//! Every SCIM call needs `Authorization: Bearer {token}`, else 401 with a SCIM error.
 
 use crate::util::{bearer, filter_eq, json, lock};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -97,6 +99,18 @@ impl ScimState {
 
     pub fn set_allow_delete(&self, allow: bool) {
         lock(&self.0).allow_delete = allow;
+    }
+
+    /// A deactivated user is active again (an admin gave the seat back). False when the user
+    /// is unknown or deleted: [`add_user`](Self::add_user) provisions a deleted one anew.
+    pub fn reactivate(&self, id: &str) -> bool {
+        match lock(&self.0).users.get_mut(id) {
+            Some(user) => {
+                user.active = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// `Some(active)` for a known user, `None` once deleted or never known.
@@ -289,7 +303,24 @@ async fn delete_user(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Body of `POST /_fake/reactivate`.
+#[derive(Deserialize)]
+struct Reactivate {
+    id: String,
+}
+
+async fn fake_reactivate(State(state): State<ScimState>, Json(body): Json<Reactivate>) -> Response {
+    if state.reactivate(&body.id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found(&body.id)
+    }
+}
+
 pub fn router(state: ScimState) -> Router {
+    let controls = Router::new()
+        .route("/_fake/reactivate", post(fake_reactivate))
+        .with_state(state.clone());
     let api = Router::new()
         .route("/Users", get(list))
         .route(
@@ -297,5 +328,5 @@ pub fn router(state: ScimState) -> Router {
             get(get_user).patch(patch_user).delete(delete_user),
         )
         .with_state(state);
-    Router::new().nest(BASE_PATH, api)
+    Router::new().nest(BASE_PATH, api).merge(controls)
 }

@@ -126,3 +126,226 @@ async fn csd_uninstall_completes_after_the_configured_status_reads() {
     let (_, _, body) = call(app, status_read()).await;
     assert_eq!(body["value"][0]["installState"], "notInstalled");
 }
+
+fn get_with(uri: &str, token: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn post_json(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+async fn new_token(app: &axum::Router) -> String {
+    let (status, _, body) = call(app.clone(), token_request("fake-secret")).await;
+    assert_eq!(status, StatusCode::OK);
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn graph_refuses_a_token_past_its_calls_as_expired_with_graphs_answer() {
+    let state = GraphState::default();
+    state.add_user("u-1", "one@example.com", &[graph::SKU_E5.0]);
+    state.expire_tokens_after(1);
+    let app = graph::router(state.clone());
+    let token = new_token(&app).await;
+    let details = "/v1.0/users/one@example.com/licenseDetails";
+
+    assert_eq!(
+        call(app.clone(), get_with(details, &token)).await.0,
+        StatusCode::OK
+    );
+    let response = app
+        .clone()
+        .oneshot(get_with(details, &token))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        body["error"]["message"],
+        "Lifetime validation failed, the token is expired."
+    );
+    assert!(body["error"]["innerError"]["request-id"].is_string());
+
+    // A new token is good for one more call; the fake counted both token requests.
+    let renewed = new_token(&app).await;
+    assert_ne!(renewed, token);
+    assert_eq!(
+        call(app.clone(), get_with(details, &renewed)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(state.token_requests(), 2);
+
+    // Lifetime 0: the endpoint issues tokens the API refuses.
+    state.expire_tokens_after(0);
+    let refused = new_token(&app).await;
+    let (status, _, body) = call(app.clone(), get_with(details, &refused)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(state.token_requests(), 3);
+}
+
+#[tokio::test]
+async fn graph_license_comes_back_when_reassigned() {
+    let state = GraphState::default();
+    state.add_user("u-1", "one@example.com", &[]);
+    let app = graph::router(state.clone());
+    assert!(!state.has_license("one@example.com", graph::SKU_E5.0));
+
+    assert!(state.reassign_license("one@example.com", graph::SKU_E5.1));
+    assert!(state.has_license("one@example.com", graph::SKU_E5.0));
+    assert!(!state.reassign_license("nobody@example.com", graph::SKU_E5.0));
+    assert!(!state.reassign_license("one@example.com", "NOT_A_SKU"));
+
+    // The same through the demo control, by skuId.
+    let reassign = post_json(
+        "/_fake/reassign",
+        &format!(
+            r#"{{"upn":"one@example.com","sku":"{}"}}"#,
+            graph::SKU_VISIO.0
+        ),
+    );
+    assert_eq!(call(app.clone(), reassign).await.0, StatusCode::NO_CONTENT);
+    assert!(state.has_license("one@example.com", graph::SKU_VISIO.0));
+    let unknown = post_json(
+        "/_fake/reassign",
+        r#"{"upn":"nobody@example.com","sku":"SPE_E5"}"#,
+    );
+    assert_eq!(call(app, unknown).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn graph_keeps_listing_a_group_license_until_licensing_processes_a_removed_membership() {
+    let state = GraphState::default();
+    state.add_user("u-1", "one@example.com", &[]);
+    state.add_group("g-visio", "Visio users", &[graph::SKU_VISIO.0], &["u-1"]);
+    let app = graph::router(state.clone());
+    let token = new_token(&app).await;
+
+    assert!(state.remove_member_before_licensing("g-visio", "u-1"));
+    assert!(!state.remove_member_before_licensing("g-visio", "u-1"));
+    assert!(!state.is_member("g-visio", "u-1"));
+    assert!(state.has_license("one@example.com", graph::SKU_VISIO.0));
+    let (_, _, user) = call(app.clone(), get_with("/v1.0/users/one@example.com", &token)).await;
+    assert_eq!(
+        user["licenseAssignmentStates"][0]["assignedByGroup"],
+        "g-visio"
+    );
+    let leave = Request::delete("/v1.0/groups/g-visio/members/u-1/$ref")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(app, leave).await.0, StatusCode::NOT_FOUND);
+
+    state.process_group_licensing();
+    assert!(!state.has_license("one@example.com", graph::SKU_VISIO.0));
+}
+
+#[tokio::test]
+async fn csd_held_uninstall_stays_pending_until_completed_and_an_app_can_come_back() {
+    let state = CsdState::default();
+    state.add_app("app-1", "Snagit", &["PC-1"]);
+    state.hold_uninstalls(true);
+    let app = csd::router(state.clone());
+    let statuses =
+        "/deviceAppManagement/mobileApps/app-1/deviceStatuses?$filter=deviceName%20eq%20'PC-1'";
+    let mut assign = post_json(
+        "/deviceAppManagement/mobileApps/app-1/assignments",
+        r#"{"intent":"uninstall","target":{"deviceName":"PC-1"}}"#,
+    );
+    assign
+        .headers_mut()
+        .insert("authorization", "Bearer fake-csd-token".parse().unwrap());
+    assert_eq!(call(app.clone(), assign).await.0, StatusCode::CREATED);
+
+    for _ in 0..3 {
+        let (_, _, body) = call(app.clone(), get_with(statuses, "fake-csd-token")).await;
+        assert_eq!(body["value"][0]["installState"], "installed");
+    }
+    assert!(state.is_uninstall_pending("app-1", "PC-1"));
+
+    let complete = post_json(
+        "/_fake/complete-uninstall",
+        r#"{"app":"app-1","device":"PC-1"}"#,
+    );
+    assert_eq!(call(app.clone(), complete).await.0, StatusCode::NO_CONTENT);
+    assert!(!state.is_uninstall_pending("app-1", "PC-1"));
+    assert!(!state.complete_uninstall("app-1", "PC-1"));
+    let (_, _, body) = call(app.clone(), get_with(statuses, "fake-csd-token")).await;
+    assert_eq!(body["value"][0]["installState"], "notInstalled");
+
+    let reinstall = post_json("/_fake/reinstall", r#"{"app":"app-1","device":"PC-1"}"#);
+    assert_eq!(call(app.clone(), reinstall).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        state.install_state("app-1", "PC-1").as_deref(),
+        Some("installed")
+    );
+    assert!(!state.reinstall("app-nope", "PC-1"));
+    let unknown = post_json("/_fake/reinstall", r#"{"app":"app-nope","device":"PC-1"}"#);
+    assert_eq!(call(app, unknown).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn csd_in_oauth_mode_accepts_only_tokens_from_the_fake_graph_login() {
+    let graph_state = GraphState::default();
+    let csd_state = CsdState::default();
+    csd_state.add_app("app-1", "Snagit", &["PC-1"]);
+    csd_state.accept_tokens_from(&graph_state);
+    let login = graph::router(graph_state.clone());
+    let app = csd::router(csd_state);
+    let list = "/deviceAppManagement/mobileApps?$filter=displayName%20eq%20'Snagit'";
+
+    let (status, _, body) = call(app.clone(), get_with(list, "fake-csd-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+
+    let token = new_token(&login).await;
+    let (status, _, body) = call(app.clone(), get_with(list, &token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["value"][0]["id"], "app-1");
+
+    graph_state.expire_tokens_after(1);
+    let (status, _, body) = call(app, get_with(list, &token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body["error"]["message"],
+        "Lifetime validation failed, the token is expired."
+    );
+}
+
+#[tokio::test]
+async fn scim_deactivated_user_comes_back_when_reactivated() {
+    let state = ScimState::default();
+    state.add_user("u-1", "one@example.com", false);
+    let app = scim::router(state.clone());
+    assert!(state.reactivate("u-1"));
+    assert_eq!(state.active("u-1"), Some(true));
+    assert!(!state.reactivate("u-2"));
+
+    state.add_user("u-3", "three@example.com", false);
+    let reactivate = post_json("/_fake/reactivate", r#"{"id":"u-3"}"#);
+    assert_eq!(
+        call(app.clone(), reactivate).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(state.active("u-3"), Some(true));
+    let unknown = post_json("/_fake/reactivate", r#"{"id":"u-9"}"#);
+    assert_eq!(call(app, unknown).await.0, StatusCode::NOT_FOUND);
+}

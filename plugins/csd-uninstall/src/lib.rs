@@ -68,9 +68,8 @@ impl Guest for CsdUninstall {
                 csd.base, app.id
             )));
         }
-        let response =
+        let response = csd.send(
             Http::post(csd.url(&format!("/mobileApps/{}/assignments", segment(&app.id))))
-                .bearer(&csd.token)
                 .header("idempotency-key", req.idempotency_key.clone())
                 .json(&json!({
                     "@odata.type": "#microsoft.graph.mobileAppAssignment",
@@ -79,8 +78,8 @@ impl Guest for CsdUninstall {
                         "@odata.type": "#microsoft.graph.deviceAssignmentTarget",
                         "deviceName": device,
                     },
-                }))
-                .send()?;
+                })),
+        )?;
         match response.status {
             // 409: this uninstall was already requested (a retry of the same effect).
             200..=299 | 409 => Ok(Outcome::Pending(config::u32_or(
@@ -143,13 +142,21 @@ struct DeviceStatus {
 
 struct Csd {
     base: String,
-    token: String,
+    auth: Auth,
+}
+
+/// How requests are signed.
+enum Auth {
+    /// A fixed API token: a refused one stays refused, so there is nothing to renew.
+    Static(String),
+    /// OAuth client credentials, renewed once if the service says the token expired.
+    OAuth(oauth::ClientCredentials),
 }
 
 impl Csd {
     fn connect() -> Result<Csd, PluginError> {
         let base = config::base_url("base", None)?;
-        let token = match config::get("tenant-id") {
+        let auth = match config::get("tenant-id") {
             Some(tenant) => {
                 let login =
                     config::base_url("login-base", Some("https://login.microsoftonline.com"))?;
@@ -157,11 +164,18 @@ impl Csd {
                 let secret = config::secret("client-secret")?;
                 let scope = config::get_or("scope", "https://graph.microsoft.com/.default");
                 let url = format!("{login}/{}/oauth2/v2.0/token", segment(&tenant));
-                oauth::client_credentials(&url, &client_id, &secret, &scope)?
+                Auth::OAuth(oauth::ClientCredentials::new(url, client_id, secret, scope))
             }
-            None => config::secret("api-token")?,
+            None => Auth::Static(config::secret("api-token")?),
         };
-        Ok(Csd { base, token })
+        Ok(Csd { base, auth })
+    }
+
+    fn send(&self, request: Http) -> Result<Response, PluginError> {
+        match &self.auth {
+            Auth::Static(token) => request.bearer(token).send(),
+            Auth::OAuth(client) => client.send(request),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -169,7 +183,7 @@ impl Csd {
     }
 
     fn get(&self, path: &str) -> Result<Response, PluginError> {
-        Http::get(self.url(path)).bearer(&self.token).send()
+        self.send(Http::get(self.url(path)))
     }
 
     /// The app by id when the candidate carries one (as its SKU), else by display name.

@@ -183,7 +183,8 @@ fn is_guid(s: &str) -> bool {
 
 struct Graph {
     base: String,
-    token: String,
+    /// Renews the token once if Graph answers that it expired during the call.
+    auth: oauth::ClientCredentials,
 }
 
 /// How a user holds a license, from `licenseAssignmentStates`.
@@ -202,8 +203,10 @@ impl Graph {
         let scope = config::get_or("scope", DEFAULT_SCOPE);
         let secret = config::secret("client-secret")?;
         let token_url = format!("{login}/{}/oauth2/v2.0/token", segment(&tenant));
-        let token = oauth::client_credentials(&token_url, &client_id, &secret, &scope)?;
-        Ok(Graph { base, token })
+        Ok(Graph {
+            base,
+            auth: oauth::ClientCredentials::new(token_url, client_id, secret, scope),
+        })
     }
 
     /// `graph-base` may name the API version itself (`.../beta`); otherwise v1.0 is used.
@@ -216,7 +219,7 @@ impl Graph {
     }
 
     fn get(&self, path: &str) -> Result<Response, PluginError> {
-        Http::get(self.url(path)).bearer(&self.token).send()
+        self.auth.send(Http::get(self.url(path)))
     }
 
     /// The user's licenses, or `None` when Graph does not know the user.
@@ -353,11 +356,10 @@ impl Graph {
     }
 
     fn remove(&self, target: &Target, sku: &Sku) -> Result<Outcome, PluginError> {
-        let response =
+        let response = self.auth.send(
             Http::post(self.url(&format!("/users/{}/assignLicense", segment(&target.upn))))
-                .bearer(&self.token)
-                .json(&json!({"addLicenses": [], "removeLicenses": [sku.id]}))
-                .send()?;
+                .json(&json!({"addLicenses": [], "removeLicenses": [sku.id]})),
+        )?;
         match response.status {
             200..=299 => Ok(Outcome::Removed(format!(
                 "Microsoft Graph assignLicense removed license {} from {} (HTTP {})",
@@ -395,17 +397,18 @@ impl Graph {
         }
         let groups = self.removable_groups(&target.upn, sku, &holding)?;
         let mut left = Vec::new();
+        let mut already_out = Vec::new();
         for group in &groups {
-            let response = Http::delete(self.url(&format!(
+            let response = self.auth.send(Http::delete(self.url(&format!(
                 "/groups/{}/members/{}/$ref",
                 segment(&group.id),
                 segment(&holding.user_id)
-            )))
-            .bearer(&self.token)
-            .send()?;
+            ))))?;
             match response.status {
-                // 404: not a member any more; the goal is reached either way.
-                200..=299 | 404 => left.push(group.label()),
+                200..=299 => left.push(group.label()),
+                // Someone removed the membership before us; Graph's group-based licensing
+                // has not caught up, which is why the license was still listed.
+                404 => already_out.push(group.label()),
                 400 => {
                     return Err(permanent(format!(
                         "could not remove {} from group {} (a dynamic or on-premises synced group cannot be changed here): {}",
@@ -417,23 +420,62 @@ impl Graph {
                 _ => return Err(response.error("removing the group membership")),
             }
         }
+        let memberships = Memberships { left, already_out };
         if holding.direct {
             // Both direct and inherited: the direct part was refused, so it is still there.
             return Err(transient(
                 format!(
-                    "left group {} but a direct assignment of {} remains; retrying",
-                    left.join(", "),
+                    "{}: {}, but a direct assignment of {} remains; retrying",
+                    target.upn,
+                    memberships.describe(),
                     sku.label
                 ),
                 Some(5),
             ));
         }
+        if memberships.left.is_empty() {
+            log::info(&format!(
+                "license {} of {} is listed as inherited, but {}; no membership was changed",
+                sku.label,
+                target.upn,
+                memberships.describe()
+            ));
+            return Ok(Outcome::AlreadyAbsent);
+        }
         Ok(Outcome::Removed(format!(
-            "license {} of {} was inherited; removed the membership in group {}, which granted only this license",
+            "license {} of {} was inherited; {}",
             sku.label,
             target.upn,
-            left.join(", ")
+            memberships.describe()
         )))
+    }
+}
+
+/// What leaving the licensing groups did, told apart so the evidence never claims a change
+/// Graph did not make.
+struct Memberships {
+    /// Groups the user was removed from now.
+    left: Vec<String>,
+    /// Groups Graph answered 404 for: the user was not a member any more.
+    already_out: Vec<String>,
+}
+
+impl Memberships {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.left.is_empty() {
+            parts.push(format!(
+                "removed the membership in group {}, which granted only this license",
+                self.left.join(", ")
+            ));
+        }
+        if !self.already_out.is_empty() {
+            parts.push(format!(
+                "already not a member of group {}",
+                self.already_out.join(", ")
+            ));
+        }
+        parts.join("; ")
     }
 }
 

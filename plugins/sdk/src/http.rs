@@ -96,7 +96,10 @@ impl Request {
         self
     }
 
-    pub fn bearer(self, token: &str) -> Request {
+    /// `Authorization: Bearer <token>`, replacing any earlier one, so a request repeated with
+    /// a renewed token never carries two.
+    pub fn bearer(mut self, token: &str) -> Request {
+        self.headers.retain(|(name, _)| name != "authorization");
         self.header("authorization", format!("Bearer {token}"))
     }
 
@@ -288,6 +291,14 @@ impl Response {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    /// Every text value of a header, in order (`WWW-Authenticate` may come once per challenge).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
     pub fn retry_after(&self) -> Option<u32> {
         let value = self.header("retry-after")?;
         error::parse_retry_after(value, self.header("date"))
@@ -363,5 +374,41 @@ mod tests {
         );
         assert_eq!(vendor_message(b"plain text").as_deref(), Some("plain text"));
         assert_eq!(vendor_message(b""), None);
+    }
+
+    #[test]
+    fn a_renewed_bearer_replaces_the_old_one() {
+        let request = Request::get("https://graph.example/v1.0/me")
+            .bearer("old")
+            .bearer("new");
+        let auth: Vec<&str> = request
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(auth, ["Bearer new"]);
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_header_is_readable() {
+        let response = Response {
+            request: "GET x".into(),
+            status: 401,
+            headers: vec![
+                ("www-authenticate".into(), b"Basic realm=\"x\"".to_vec()),
+                ("content-type".into(), b"application/json".to_vec()),
+                (
+                    "WWW-Authenticate".into(),
+                    b"Bearer error=\"invalid_token\"".to_vec(),
+                ),
+            ],
+            body: Vec::new(),
+        };
+        let values: Vec<&str> = response.header_values("www-authenticate").collect();
+        assert_eq!(
+            values,
+            ["Basic realm=\"x\"", "Bearer error=\"invalid_token\""]
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! that a plugin writes no glue of its own: it implements [`Guest`] and calls [`export!`] once.
 //! Everything a plugin needs around the boundary is here too: [`http`] (blocking JSON over
 //! `wasi:http/outgoing-handler`, the only network a plugin gets), [`oauth`] (client-credentials
-//! tokens), [`config`] (values and secrets the manifest grants, missing ones reported as
+//! tokens, renewed once when a vendor refuses one as expired), [`config`] (values and secrets the manifest grants, missing ones reported as
 //! `misconfigured`), [`error`] (vendor status codes mapped to transient/permanent/misconfigured)
 //! and [`log`].
 //!
