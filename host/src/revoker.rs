@@ -183,7 +183,7 @@ impl Revoker for PluginRevoker {
             let wait = self
                 .host
                 .manifest(&plugin)
-                .map_or(0u64, |_m| 0); // SETTLE-MERGE
+                .map_or(0, |m| m.verify_settle_ms);
             if wait > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             }

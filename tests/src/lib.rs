@@ -51,6 +51,8 @@ pub struct Harness {
     _dir: tempfile::TempDir,
     pub embedded: Embedded,
     pub router: Router,
+    /// Candidates made by [`Harness::create_one`], so each is a seat of its own.
+    made: std::sync::atomic::AtomicU32,
 }
 
 /// A response, read whole.
@@ -251,6 +253,7 @@ impl Harness {
             .trusting_forwarded_for(trust_forwarded_for);
         let router = reclaim_api::router(state);
         Harness {
+            made: std::sync::atomic::AtomicU32::new(0),
             _dir: dir,
             embedded,
             router,
@@ -344,11 +347,16 @@ impl Harness {
             .collect()
     }
 
-    /// Creates one candidate from a base row with `extra` fields merged in.
+    /// Creates one candidate from a base row with `extra` fields merged in. Each call is
+    /// another device (`LAPTOP-042`, `LAPTOP-043`, …) unless `extra` names one, since one seat
+    /// has at most one open candidate.
     pub async fn create_one(&self, extra: Value) -> String {
+        let n = self
+            .made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut row = json!({
             "publisher": "Adobe", "product": "Acrobat Pro", "version": "24.1",
-            "device": "LAPTOP-042", "justification": "unused", "inactive_days": 120,
+            "device": format!("LAPTOP-{:03}", 42 + n), "justification": "unused", "inactive_days": 120,
             "price_per_right": "239.88", "rule": "notify",
             "user_id": "uma", "user_name": "Uma Itil", "user_email": "uma@example.com",
             "user_itil": true,

@@ -248,7 +248,7 @@ async fn an_imported_id_cannot_take_over_a_number() {
         .post(
             "/api/v1/candidates",
             SAM,
-            json!({"candidates": [row(json!({"id": "inv-RC0000001"}))]}),
+            json!({"candidates": [row(json!({"id": "inv-RC0000001", "device": "LAPTOP-043"}))]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());

@@ -132,7 +132,17 @@ async fn a_plugin_that_removes_the_seat_closes_the_candidate_complete() {
         Some(false),
         "the vendor saw the deactivation"
     );
-    assert!(c.revocation.last_outcome.unwrap().starts_with("removed"));
+    // Closed on the vendor's word, not the plugin's: verify found the user inactive.
+    assert_eq!(
+        c.verification.map(|v| v.status),
+        Some(reclaim_workflow::VerificationStatus::Verified)
+    );
+    let history = s.h.history(&n).await;
+    let events: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert!(
+        events.ends_with(&["revocation-removed", "verified-absent"]),
+        "{events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

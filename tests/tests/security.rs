@@ -63,6 +63,8 @@ enum Setup {
     Nothing,
     /// A candidate in this state; `{id}` in the path is its id.
     Candidate(State),
+    /// A Closed Complete candidate of uma's that a re-check found again at the vendor.
+    Reappeared,
     /// `{id}` is this literal (rules, groups).
     Named(&'static str),
     /// `{id}` is a rule made for this case alone (deleting it harms no other case).
@@ -225,6 +227,20 @@ const EXPECT: &[Expect] = &[
         "/api/v1/candidates/{id}/resume",
         Candidate(AttentionRequired),
         Json("{}"),
+        ADMIN,
+    ),
+    e(
+        "POST",
+        "/api/v1/candidates/{id}/reopen",
+        Reappeared,
+        Json("{}"),
+        [401, 403, 403, 403, 403, 201],
+    ),
+    e(
+        "POST",
+        "/api/v1/candidates/{id}/accept",
+        Reappeared,
+        Json(r#"{"reason": "needed for the audit project"}"#),
         ADMIN,
     ),
     e(
@@ -436,6 +452,48 @@ async fn candidate_in(h: &Harness, state: State) -> String {
     n
 }
 
+/// A candidate of uma's closed complete a week ago and found again by its first re-check,
+/// written straight to the store (the verification tests drive the real path); its id.
+async fn reappeared(h: &Harness) -> String {
+    use reclaim_workflow::ports::{CandidateWrite, Change};
+    let n = candidate_in(h, Ready).await;
+    let c = h.candidate(&n).await;
+    let now = chrono::Utc::now();
+    let mut v = reclaim_workflow::Verification::new(
+        reclaim_workflow::VerificationStatus::Verified,
+        now - chrono::Duration::days(7),
+    );
+    v.reappeared_at = Some(now);
+    let mut closed = c.clone();
+    closed.version += 1;
+    closed.state = ClosedComplete;
+    closed.closed_at = Some(now - chrono::Duration::days(7));
+    closed.verification = Some(v);
+    let entry = reclaim_workflow::HistoryEntry {
+        candidate_id: c.id.clone(),
+        version: closed.version,
+        at: now,
+        actor: reclaim_workflow::ActorRef::Revocation,
+        event: "verified-present".into(),
+        from: Ready,
+        to: ClosedComplete,
+        reason: None,
+        ip: None,
+        user_agent: None,
+    };
+    h.embedded
+        .store
+        .commit(&Change {
+            expected_version: c.version,
+            candidate: closed,
+            entry,
+            effects: vec![],
+        })
+        .await
+        .unwrap();
+    c.id
+}
+
 /// The "No, remove it" link of the newest email about candidate `n`.
 async fn remove_link(h: &Harness, n: &str) -> String {
     let id = h.candidate(n).await.id;
@@ -483,6 +541,10 @@ async fn every_route_for_every_role_answers_the_expected_status() {
                 Candidate(state) => {
                     let n = candidate_in(&h, state).await;
                     id = h.candidate(&n).await.id;
+                    path = path.replace("{id}", &id);
+                }
+                Reappeared => {
+                    id = reappeared(&h).await;
                     path = path.replace("{id}", &id);
                 }
                 Named(name) => path = path.replace("{id}", name),

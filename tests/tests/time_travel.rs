@@ -362,6 +362,8 @@ async fn the_worker_runs_the_scheduler_on_its_period_and_each_due_event_happens_
         vec![
             State::AwaitingUser,
             State::AwaitingRevocation,
+            // Removed, then the vendor is asked (this revoker cannot tell: not verifiable).
+            State::AwaitingRevocation,
             State::ClosedComplete
         ],
         "{history:?}"

@@ -665,8 +665,10 @@ async fn tasks_savings_csv_and_alerts() {
         .contains("attachment"));
     assert!(csv
         .text()
-        .starts_with("dimension,key,potential,actual,candidates\n"));
-    assert!(csv.text().contains("publisher,Adobe,239.88,0.00,1"));
+        .starts_with("dimension,key,potential,actual,verified,unverified,reappeared,candidates\n"));
+    assert!(csv
+        .text()
+        .contains("publisher,Adobe,239.88,0.00,0.00,0.00,0.00,1"));
 
     let r = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await;
     assert_eq!(r.status, StatusCode::OK);

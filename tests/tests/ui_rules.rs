@@ -97,7 +97,8 @@ async fn a_sam_admin_creates_a_rule_from_the_form_and_the_api_reads_it_back() {
             "plugin": "csd-uninstall", "max_revocation_attempts": 4,
             "software": [{"publisher": "Adobe", "product": "Acrobat Pro"},
                          {"publisher": "Corel", "product": null}],
-            "criteria": {"kind": "last-used-before", "days": 90}
+            "criteria": {"kind": "last-used-before", "days": 90},
+            "verify_within_days": 7, "recheck_days": [7, 30]
         })
     );
 

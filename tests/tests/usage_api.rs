@@ -392,26 +392,29 @@ async fn the_savings_export_is_csv_of_the_same_totals_in_the_callers_scope() {
     assert!(r.header("content-type").unwrap().starts_with("text/csv"));
     let csv = r.text();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "dimension,key,potential,actual,candidates");
-    assert_eq!(lines[1], "total,all,254.87,0.00,");
+    assert_eq!(
+        lines[0],
+        "dimension,key,potential,actual,verified,unverified,reappeared,candidates"
+    );
+    assert_eq!(lines[1], "total,all,254.87,0.00,0.00,0.00,0.00,");
     assert!(
-        lines.contains(&"publisher,\"Zoom, Inc.\",14.99,0.00,1"),
+        lines.contains(&"publisher,\"Zoom, Inc.\",14.99,0.00,0.00,0.00,0.00,1"),
         "{csv}"
     );
     assert!(
-        lines.contains(&"justification,unused,239.88,0.00,1"),
+        lines.contains(&"justification,unused,239.88,0.00,0.00,0.00,0.00,1"),
         "{csv}"
     );
 
     // uma sees only her own candidate; a filter narrows further.
     let mine = h.get("/api/v1/savings.csv", UMA).await.text();
-    assert!(mine.contains("total,all,239.88,0.00,"), "{mine}");
+    assert!(mine.contains("total,all,239.88,0.00,0.00,0.00,0.00,"), "{mine}");
     assert!(!mine.contains("Zoom"), "{mine}");
     let zoom = h
         .get("/api/v1/savings.csv?publisher=Zoom,%20Inc.", SAM)
         .await
         .text();
-    assert!(zoom.contains("total,all,14.99,0.00,"), "{zoom}");
+    assert!(zoom.contains("total,all,14.99,0.00,0.00,0.00,0.00,"), "{zoom}");
     let r = h.get("/api/v1/savings.csv?colour=blue", SAM).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -31,12 +31,15 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
             Some(AwaitingRevocation)
         }
         "remind" if state == AwaitingUser && kind == Kind::Scheduler => Some(AwaitingUser),
-        "revocation-removed" | "revocation-already-absent"
-            if state == AwaitingRevocation && kind == Kind::Revocation =>
-        {
+        // The vendor's own "already gone" is as good as a verification.
+        "revocation-already-absent" if state == AwaitingRevocation && kind == Kind::Revocation => {
             Some(ClosedComplete)
         }
-        "revocation-manual-task" | "revocation-pending" | "revocation-transient-error"
+        // The plugin's word is not proof: the vendor is asked first.
+        "revocation-removed"
+        | "revocation-manual-task"
+        | "revocation-pending"
+        | "revocation-transient-error"
             if state == AwaitingRevocation && kind == Kind::Revocation =>
         {
             Some(AwaitingRevocation)
@@ -63,6 +66,18 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
         "update-user" if matches!(state, Ready | AttentionRequired) && admin => Some(state),
         "mail-refused" | "mail-undeliverable" if open && kind == Kind::Mail => {
             Some(AttentionRequired)
+        }
+        // The fixture's Closed Complete candidate has its first re-check due; its Awaiting
+        // Revocation one is not verifying (the verification tests cover that).
+        "verify-due" if state == ClosedComplete && kind == Kind::Scheduler => Some(ClosedComplete),
+        "verified-absent"
+        | "verified-present"
+        | "verify-unknown"
+        | "verify-transient-error"
+        | "verify-permanent-error"
+            if state == ClosedComplete && kind == Kind::Revocation =>
+        {
+            Some(ClosedComplete)
         }
         _ => None,
     }
@@ -561,13 +576,18 @@ fn savings_split_by_publisher_product_justification_and_month_and_export_as_csv(
     assert_eq!(s.by_product["Zoom, Inc. / Zoom Pro"].candidates, 1);
     assert_eq!(s.by_justification["unused"].potential_cents, 2_000);
     let csv = s.to_csv();
+    // The fixture's Closed Complete candidate was verified absent at closing.
+    assert_eq!(s.verified_cents, 14_990);
     assert!(
-        csv.starts_with("dimension,key,potential,actual,candidates\ntotal,all,20.00,149.90,\n"),
+        csv.starts_with(
+            "dimension,key,potential,actual,verified,unverified,reappeared,candidates\n\
+             total,all,20.00,149.90,149.90,0.00,0.00,\n"
+        ),
         "{csv}"
     );
     assert!(
-        csv.contains("publisher,\"Zoom, Inc.\",0.00,149.90,1\n"),
+        csv.contains("publisher,\"Zoom, Inc.\",0.00,149.90,149.90,0.00,0.00,1\n"),
         "{csv}"
     );
-    assert!(csv.contains("month,2026-03,,149.90,\n"), "{csv}");
+    assert!(csv.contains(",,,\n"), "{csv}");
 }

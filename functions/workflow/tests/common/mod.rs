@@ -5,7 +5,8 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use reclaim_workflow::{
-    testing, Actor, Candidate, Event, Principal, RevocationResult, State, Timestamp, UserRef, Via,
+    testing, Actor, Candidate, Event, Principal, RevocationResult, State, Timestamp, UserRef,
+    VerifyResult, Via,
 };
 
 pub fn now() -> Timestamp {
@@ -78,6 +79,15 @@ pub fn in_state(state: State) -> Candidate {
         State::AttentionRequired => {
             c.attention = Some("the user has no email address".into());
             c.attention_from = Some(State::Ready);
+        }
+        State::ClosedComplete => {
+            c.closed_at = Some(t - Duration::days(8));
+            // Verified at closing, its first re-check (day 7) due.
+            c.verification = Some(reclaim_workflow::Verification::new(
+                reclaim_workflow::VerificationStatus::Verified,
+                t - Duration::days(8),
+            ));
+            c.due_at = Some(t - Duration::days(1));
         }
         s if s.is_closed() => {
             c.closed_at = Some(t - Duration::days(1));
@@ -162,6 +172,24 @@ pub fn events() -> Vec<Event> {
         },
         Event::MailUndeliverable {
             recipient: "the user u-1".into(),
+        },
+        Event::VerifyDue,
+        Event::Verification(VerifyResult::Absent),
+        Event::Verification(VerifyResult::Present),
+        Event::Verification(VerifyResult::Unknown),
+        Event::Verification(VerifyResult::Transient {
+            message: "503".into(),
+            retry_after_secs: None,
+        }),
+        Event::Verification(VerifyResult::Permanent {
+            message: "no such tenant".into(),
+        }),
+        Event::Reopen {
+            candidate_id: "c-1-again".into(),
+            candidate_number: "RC0000099".into(),
+        },
+        Event::AcceptReappeared {
+            reason: "re-assigned by the service desk for a new project".into(),
         },
     ]
 }

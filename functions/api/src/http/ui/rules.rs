@@ -199,7 +199,12 @@ impl RuleForm {
             plugin: text("plugin"),
             max_revocation_attempts: text("max_revocation_attempts"),
             verify_within_days: text("verify_within_days"),
-            recheck_days: text("recheck_days"),
+            // Empty means never; a form without the box at all keeps the default.
+            recheck_days: if f.get("recheck_days").is_some() {
+                text("recheck_days")
+            } else {
+                days_text(&reclaim_workflow::DEFAULT_RECHECK_DAYS)
+            },
             software: text("software"),
             criteria: text("criteria"),
             criteria_days: text("criteria_days"),
@@ -288,10 +293,11 @@ impl RuleForm {
             "max_revocation_attempts".into(),
             json!(attempts.unwrap_or(1)),
         );
+        // Left empty (or sent by an older form): the default.
         let within = whole(
             "verify_within_days",
             &self.verify_within_days,
-            true,
+            false,
             &mut errors,
         );
         rule.insert(
