@@ -31,6 +31,7 @@ use tower::ServiceExt;
 
 pub mod fuzz;
 pub mod oidc;
+pub mod verification;
 
 /// The link-signing key of every harness (tests sign their own tokens with it).
 pub const LINK_KEY: [u8; 32] = [42u8; 32];

@@ -1,0 +1,105 @@
+//! Verified reclamation on the embedded SQLite store: every scenario of
+//! `reclaim_tests::verification`, with the outbox's worker running the effects.
+//! (`functions/aws/tests/verification.rs` runs the same scenarios on DynamoDB.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use async_trait::async_trait;
+use reclaim_api::App;
+use reclaim_tests::verification::{self as scenario, Backend, ScriptedVendor, World};
+use reclaim_tests::Harness;
+use reclaim_workflow::{RevocationResult, VerifyResult};
+
+struct Sqlite(Harness);
+
+#[async_trait]
+impl Backend for Sqlite {
+    fn app(&self) -> &App {
+        &self.0.embedded.app
+    }
+
+    async fn drain(&self) {
+        self.0.drain().await;
+    }
+}
+
+async fn world(removals: Vec<RevocationResult>, checks: Vec<VerifyResult>) -> World<Sqlite> {
+    World::new(ScriptedVendor::new(removals, checks), |clock, revoker| async move {
+        Sqlite(Harness::with_clock_and_revoker(clock, revoker).await)
+    })
+    .await
+}
+
+fn removed() -> RevocationResult {
+    RevocationResult::Removed {
+        evidence: "uninstall command accepted and run".into(),
+    }
+}
+
+fn pending(secs: u32) -> RevocationResult {
+    RevocationResult::Pending {
+        check_after_secs: secs,
+    }
+}
+
+#[tokio::test]
+async fn removed_then_verified_absent_closes_complete() {
+    let w = world(vec![removed()], vec![VerifyResult::Absent]).await;
+    scenario::removed_then_verified_absent_closes_complete(&w).await;
+}
+
+#[tokio::test]
+async fn removed_but_still_present_is_retried_then_needs_attention() {
+    let w = world(vec![removed()], vec![VerifyResult::Present]).await;
+    scenario::removed_but_still_present_is_retried_then_needs_attention(&w).await;
+}
+
+#[tokio::test]
+async fn pending_is_verified_after_its_wait_then_closes() {
+    let w = world(
+        vec![pending(600)],
+        vec![VerifyResult::Present, VerifyResult::Absent],
+    )
+    .await;
+    scenario::pending_is_verified_after_its_wait_then_closes(&w).await;
+}
+
+#[tokio::test]
+async fn pending_past_the_limit_needs_attention() {
+    let w = world(vec![pending(3600)], vec![VerifyResult::Present]).await;
+    scenario::pending_past_the_limit_needs_attention(&w).await;
+}
+
+#[tokio::test]
+async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked() {
+    let w = world(
+        vec![removed()],
+        vec![VerifyResult::Absent, VerifyResult::Present],
+    )
+    .await;
+    scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(&w).await;
+}
+
+#[tokio::test]
+async fn reappeared_seat_is_accepted_with_a_reason() {
+    let w = world(
+        vec![removed()],
+        vec![VerifyResult::Absent, VerifyResult::Present],
+    )
+    .await;
+    scenario::reappeared_seat_is_accepted_with_a_reason(&w).await;
+}
+
+#[tokio::test]
+async fn a_manual_close_is_verified_by_its_first_recheck() {
+    let w = world(
+        vec![RevocationResult::ManualTask {
+            title: "Uninstall Acrobat Pro".into(),
+            instructions: "by hand".into(),
+            assignee_hint: None,
+        }],
+        vec![VerifyResult::Absent],
+    )
+    .await;
+    scenario::a_manual_close_is_verified_by_its_first_recheck(&w).await;
+}
