@@ -16,7 +16,7 @@ use reclaim_api::App;
 use reclaim_workflow::ports::{Clock, Revoker};
 use reclaim_workflow::{
     Actor, Candidate, Event, Group, Principal, Reappearance, RevocationResult, Rule, State,
-    Timestamp, VerificationStatus, VerifyResult,
+    Timestamp, User, VerificationStatus, VerifyResult,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -187,6 +187,19 @@ impl<B: Backend> World<B> {
         }))
         .expect("the scenario's rule");
         app.ports.rules.put_rule(&rule).await.expect("rule");
+        app.ports
+            .directory
+            .put_user(&User {
+                id: "sam".into(),
+                display_name: "Sam Admin".into(),
+                email: Some("sam@example.com".into()),
+                upn: None,
+                itil: false,
+                vip: false,
+                sam_admin: true,
+            })
+            .await
+            .expect("sam admin");
         app.ports
             .directory
             .put_group(&Group {

@@ -1,0 +1,157 @@
+//! Verified reclamation on DynamoDB (the emulator): every scenario of
+//! `reclaim_tests::verification`, with the table's stream carrying each transition's effects
+//! to the `effects` handler and the scheduler's tick reading the due index, as the sweep does.
+//! (`tests/tests/verification.rs` runs the same scenarios on SQLite.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use async_trait::async_trait;
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use reclaim_api::{App, HmacLinkSigner};
+use reclaim_aws::config::{AwsSettings, LinkKeySource};
+use reclaim_aws::{wiring, SesMailer};
+use reclaim_tests::verification::{self as scenario, Backend, ScriptedVendor, World};
+use reclaim_workflow::ports::{Clock, Revoker};
+use reclaim_workflow::{RevocationResult, VerifyResult};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+struct Dynamo {
+    app: App,
+    stream: Mutex<common::StreamReader>,
+}
+
+#[async_trait]
+impl Backend for Dynamo {
+    fn app(&self) -> &App {
+        &self.app
+    }
+
+    async fn drain(&self) {
+        let mut stream = self.stream.lock().await;
+        for _ in 0..50 {
+            let event: StreamEvent = serde_json::from_value(stream.next_event().await).unwrap();
+            if event.records.is_empty() {
+                return;
+            }
+            let r = reclaim_aws::stream::handle(&self.app, &event).await;
+            assert!(
+                r.batch_item_failures.is_empty(),
+                "the effects handler failed records: {r:?}"
+            );
+        }
+        panic!("the stream kept producing records");
+    }
+}
+
+async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Dynamo {
+    let sdk = common::sdk().await;
+    let store = common::fresh_store("verify").await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    let sender = format!("{}@example.com", common::table_name("sender"));
+    ses.create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    let settings = AwsSettings {
+        table: store.table().into(),
+        sender: sender.clone(),
+        configuration_set: None,
+        public_url: "https://links.reclaim.example.com".into(),
+        link_key: LinkKeySource::Inline("k".repeat(32)),
+        link_ttl_days: 14,
+        user_claim: "sub".into(),
+        oidc: None,
+    };
+    let mailer = SesMailer::new(ses, store.clone(), &sender, None, clock.clone());
+    let stream = Mutex::new(common::StreamReader::open(store.table()).await);
+    let app = wiring::app(
+        store,
+        Arc::new(mailer),
+        revoker,
+        clock,
+        Arc::new(HmacLinkSigner::new("k".repeat(32)).unwrap()),
+        &settings,
+    );
+    Dynamo { app, stream }
+}
+
+async fn world(removals: Vec<RevocationResult>, checks: Vec<VerifyResult>) -> World<Dynamo> {
+    World::new(ScriptedVendor::new(removals, checks), dynamo).await
+}
+
+fn removed() -> RevocationResult {
+    RevocationResult::Removed {
+        evidence: "uninstall command accepted and run".into(),
+    }
+}
+
+fn pending(secs: u32) -> RevocationResult {
+    RevocationResult::Pending {
+        check_after_secs: secs,
+    }
+}
+
+#[tokio::test]
+async fn removed_then_verified_absent_closes_complete() {
+    let w = world(vec![removed()], vec![VerifyResult::Absent]).await;
+    scenario::removed_then_verified_absent_closes_complete(&w).await;
+}
+
+#[tokio::test]
+async fn removed_but_still_present_is_retried_then_needs_attention() {
+    let w = world(vec![removed()], vec![VerifyResult::Present]).await;
+    scenario::removed_but_still_present_is_retried_then_needs_attention(&w).await;
+}
+
+#[tokio::test]
+async fn pending_is_verified_after_its_wait_then_closes() {
+    let w = world(
+        vec![pending(600)],
+        vec![VerifyResult::Present, VerifyResult::Absent],
+    )
+    .await;
+    scenario::pending_is_verified_after_its_wait_then_closes(&w).await;
+}
+
+#[tokio::test]
+async fn pending_past_the_limit_needs_attention() {
+    let w = world(vec![pending(3600)], vec![VerifyResult::Present]).await;
+    scenario::pending_past_the_limit_needs_attention(&w).await;
+}
+
+#[tokio::test]
+async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked() {
+    let w = world(
+        vec![removed()],
+        vec![VerifyResult::Absent, VerifyResult::Present],
+    )
+    .await;
+    scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(&w).await;
+}
+
+#[tokio::test]
+async fn reappeared_seat_is_accepted_with_a_reason() {
+    let w = world(
+        vec![removed()],
+        vec![VerifyResult::Absent, VerifyResult::Present],
+    )
+    .await;
+    scenario::reappeared_seat_is_accepted_with_a_reason(&w).await;
+}
+
+#[tokio::test]
+async fn a_manual_close_is_verified_by_its_first_recheck() {
+    let w = world(
+        vec![RevocationResult::ManualTask {
+            title: "Uninstall Acrobat Pro".into(),
+            instructions: "by hand".into(),
+            assignee_hint: None,
+        }],
+        vec![VerifyResult::Absent],
+    )
+    .await;
+    scenario::a_manual_close_is_verified_by_its_first_recheck(&w).await;
+}
