@@ -54,4 +54,4 @@ export RECLAIM_MOTO_URL=http://127.0.0.1:5000
 # own limits, which moto does not enforce.
 cargo test --workspace --locked --offline --no-fail-fast \
     --test store_contract --test dynamo --test journey --test runtime --test workspace \
-    --test stream_events -- --include-ignored
+    --test stream_events --test verification -- --include-ignored

@@ -522,3 +522,72 @@ fn a_seed_file_with_a_name_that_breaks_a_line_is_refused_naming_the_entry() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_second_open_candidate_for_the_same_seat_is_refused_or_reported_under_skip_invalid() {
+    let h = Harness::new().await;
+    let r = h
+        .post(
+            "/api/v1/candidates",
+            SAM,
+            json!({"candidates": [row(json!({}))]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let first = r.json()["created"][0].as_str().unwrap().to_string();
+
+    // The same user, software and device again: refused, nothing stored.
+    let r = h
+        .post(
+            "/api/v1/candidates",
+            SAM,
+            json!({"candidates": [row(json!({"product": "acrobat pro"}))]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(refused_fields(&r), ["user_id"]);
+    assert!(r.text().contains(&first), "names the open one: {}", r.text());
+    assert_eq!(count(&h).await, 1);
+
+    // Twice in one import: the second line is the duplicate. Another device is another seat.
+    let r = h
+        .post(
+            "/api/v1/candidates",
+            SAM,
+            json!({"skip_invalid": true, "candidates": [
+                row(json!({"device": "LAPTOP-077"})),
+                row(json!({"device": "LAPTOP-077"})),
+                row(json!({})),
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["created"].as_array().unwrap().len(), 1, "{body}");
+    let lines: Vec<u64> = body["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3], "{body}");
+    assert_eq!(count(&h).await, 2);
+
+    // Once the first is closed, the seat may have a candidate again.
+    let r = h
+        .post(
+            &format!("/api/v1/candidates/{first}/close-skipped"),
+            SAM,
+            json!({"reason": "kept"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = h
+        .post(
+            "/api/v1/candidates",
+            SAM,
+            json!({"candidates": [row(json!({}))]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}

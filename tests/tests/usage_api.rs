@@ -336,6 +336,12 @@ async fn rules_are_checked_before_they_are_stored_and_errors_name_the_field() {
             "max_revocation_attempts",
         ),
         (json!({"colour": "blue"}), "colour"),
+        (json!({"verify_within_days": 0}), "verify_within_days"),
+        (json!({"verify_within_days": 91}), "verify_within_days"),
+        (json!({"verify_within_days": "a week"}), "verify_within_days"),
+        (json!({"recheck_days": [0]}), "recheck_days"),
+        (json!({"recheck_days": [7, 5000]}), "recheck_days"),
+        (json!({"recheck_days": "7, 30"}), "recheck_days"),
     ] {
         let r = put_rule(&h, with(patch.clone())).await;
         assert_eq!(
