@@ -503,9 +503,12 @@ pub async fn reappeared_seat_is_accepted_with_a_reason<B: Backend>(w: &World<B>)
     ));
 }
 
-/// A person's Close Complete (a manual removal) is not verified; the first re-check asks the
-/// vendor, which confirms it; after the last re-check nothing more is due.
-pub async fn a_manual_close_is_verified_by_its_first_recheck<B: Backend>(w: &World<B>) {
+/// A person's Close Complete (a manual removal) is not verified; a sam admin's Check now asks
+/// the vendor at once, which confirms it, without using up the rule's first re-check; after
+/// the last re-check nothing more is due.
+pub async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on<B: Backend>(
+    w: &World<B>,
+) {
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-7").await;
     let c = w
         .app()
@@ -519,18 +522,34 @@ pub async fn a_manual_close_is_verified_by_its_first_recheck<B: Backend>(w: &Wor
         )
         .await
         .expect("close complete");
+    w.backend.drain().await;
     assert_eq!(
         c.verification.as_ref().map(|v| v.status),
         Some(VerificationStatus::Unverified)
     );
     let s = reclaim_workflow::savings::Savings::of([&c]);
     assert_eq!((s.verified_cents, s.unverified_cents), (0, PRICE_CENTS));
-    w.tick_at(c.due_at.expect("first re-check")).await;
+    let first = c.due_at.expect("first re-check");
+    assert_eq!(Some(first), c.closed_at.map(|t| t + Duration::days(7)));
+
+    w.clock.advance(Duration::days(1));
+    w.app()
+        .transition(&id, &Event::CheckNow, &admin(), None)
+        .await
+        .expect("check now");
+    w.backend.drain().await;
     let c = w.candidate(&id).await;
     let v = c.verification.clone().expect("verification");
-    assert_eq!((v.status, v.rechecks_done), (VerificationStatus::Verified, 1));
+    assert_eq!((v.status, v.rechecks_done), (VerificationStatus::Verified, 0));
+    assert_eq!(c.due_at, Some(first), "the schedule is kept");
+    assert_eq!(w.vendor.checks(), 1);
+
+    w.tick_at(first).await;
+    let c = w.candidate(&id).await;
+    assert_eq!(c.verification.as_ref().map(|v| v.rechecks_done), Some(1));
     w.tick_at(c.due_at.expect("second re-check")).await;
     let c = w.candidate(&id).await;
     assert_eq!(c.verification.map(|v| v.rechecks_done), Some(2));
     assert_eq!(c.due_at, None, "two re-checks, then none");
+    assert_eq!(w.vendor.checks(), 3);
 }

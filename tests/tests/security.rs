@@ -231,6 +231,13 @@ const EXPECT: &[Expect] = &[
     ),
     e(
         "POST",
+        "/api/v1/candidates/{id}/check-now",
+        Candidate(ClosedComplete),
+        Json("{}"),
+        ADMIN,
+    ),
+    e(
+        "POST",
         "/api/v1/candidates/{id}/reopen",
         Reappeared,
         Json("{}"),
@@ -430,12 +437,23 @@ async fn reclaim(h: &Harness, n: &str) {
 /// A fresh candidate of uma's (group desktop) in `state`; returns its number.
 async fn candidate_in(h: &Harness, state: State) -> String {
     let n = match state {
-        AwaitingRevocation => h.create_one(json!({"rule": "silent"})).await,
+        AwaitingRevocation | ClosedComplete => h.create_one(json!({"rule": "silent"})).await,
         AttentionRequired => h.create_one(json!({"user_email": ""})).await,
         _ => h.create_one(json!({})).await,
     };
     if state != Ready {
         reclaim(h, &n).await;
+    }
+    if state == ClosedComplete {
+        let r = h
+            .post(
+                &format!("/api/v1/candidates/{n}/close-complete"),
+                SAM,
+                json!({"note": "removed by hand"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        h.drain().await;
     }
     if state == AwaitingApproval {
         let r = h

@@ -91,7 +91,7 @@ async fn reappeared_seat_is_accepted_with_a_reason() {
 }
 
 #[tokio::test]
-async fn a_manual_close_is_verified_by_its_first_recheck() {
+async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on() {
     let w = world(
         vec![RevocationResult::ManualTask {
             title: "Uninstall Acrobat Pro".into(),
@@ -101,5 +101,5 @@ async fn a_manual_close_is_verified_by_its_first_recheck() {
         vec![VerifyResult::Absent],
     )
     .await;
-    scenario::a_manual_close_is_verified_by_its_first_recheck(&w).await;
+    scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(&w).await;
 }

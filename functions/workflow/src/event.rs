@@ -152,6 +152,9 @@ pub enum Event {
     /// The vendor is due to be asked whether the right is gone: a removal waiting for its
     /// confirmation, or a re-check of a closed candidate.
     VerifyDue,
+    /// A sam admin asks the vendor now instead of waiting for the next check (after a
+    /// true-up, or to confirm a removal a person did).
+    CheckNow,
     /// The vendor's answer to a verify call.
     Verification(VerifyResult),
     /// A right that came back is reclaimed again by a new candidate (made by the application,
@@ -194,6 +197,7 @@ impl Event {
             Event::MailRefused { .. } => "mail-refused",
             Event::MailUndeliverable { .. } => "mail-undeliverable",
             Event::VerifyDue => "verify-due",
+            Event::CheckNow => "check-now",
             Event::Verification(v) => match v {
                 VerifyResult::Absent => "verified-absent",
                 VerifyResult::Present => "verified-present",

@@ -87,7 +87,12 @@ pub const EDGES: &[Edge] = &[
     Edge {
         from: AwaitingRevocation,
         to: AwaitingRevocation,
-        events: &["revocation-removed", "revocation-pending", "verify-due"],
+        events: &[
+            "revocation-removed",
+            "revocation-pending",
+            "verify-due",
+            "check-now",
+        ],
         label: "Removed or pending: verifying",
     },
     Edge {
@@ -133,6 +138,7 @@ pub const EDGES: &[Edge] = &[
         to: ClosedComplete,
         events: &[
             "verify-due",
+            "check-now",
             "verified-absent",
             "verify-unknown",
             "verify-transient-error",

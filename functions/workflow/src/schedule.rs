@@ -69,6 +69,19 @@ pub fn verify_delay(interval_secs: u32, calls: u32) -> Duration {
     )
 }
 
+/// The rule's re-check days (distinct) whose time has come by `now`, counted from closing.
+pub fn rechecks_passed(c: &Candidate, now: Timestamp) -> u32 {
+    let Some(closed) = c.closed_at else { return 0 };
+    let mut days: Vec<u32> = c.rule.recheck_days.clone();
+    days.sort_unstable();
+    days.dedup();
+    let passed = days
+        .iter()
+        .filter(|d| closed + Duration::days(i64::from(**d)) <= now)
+        .count();
+    u32::try_from(passed).unwrap_or(u32::MAX)
+}
+
 /// When a Closed Complete candidate's next re-check is due: the rule's next re-check day after
 /// closing, unless the right came back or the plugin cannot tell.
 pub fn next_recheck(c: &Candidate) -> Option<Timestamp> {

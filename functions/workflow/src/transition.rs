@@ -450,6 +450,18 @@ pub fn apply(
             s.new.due_at = None;
             s
         }
+        Event::CheckNow => {
+            let call = match (c.state, &c.revocation.verifying, &c.verification) {
+                (AwaitingRevocation, Some(v), _) => v.calls + 1,
+                // Came back and undecided: Reopen or Accept first.
+                (ClosedComplete, _, Some(v)) if !v.awaits_decision() => v.calls + 1,
+                _ => return Err(not_allowed()),
+            };
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            let mut s = Step::new(c).effect(EffectKind::Verify { call });
+            s.new.due_at = None;
+            s
+        }
         Event::Verification(result) => {
             require(matches!(actor, Actor::Revocation), SCHEDULER_OR_VENDOR)?;
             match (c.state, &c.revocation.verifying, &c.verification) {
@@ -807,10 +819,13 @@ fn rechecked<'a>(
         .closed_at
         .map(|t| (now - t).num_days())
         .unwrap_or_default();
+    // The rule's re-check days reached by now: a check a sam admin asked for early does not
+    // use up the next scheduled one; a scheduled one counts itself.
+    let passed = schedule::rechecks_passed(c, now);
     let reason = match result {
         VerifyResult::Absent => {
             v.last_checked_at = Some(now);
-            v.rechecks_done += 1;
+            v.rechecks_done = v.rechecks_done.max(passed);
             v.failures = 0;
             if v.status == VerificationStatus::Verified {
                 format!("re-check on day {day_no}: still absent at the vendor")
@@ -822,7 +837,7 @@ fn rechecked<'a>(
         }
         VerifyResult::Unknown => {
             v.last_checked_at = Some(now);
-            v.rechecks_done += 1;
+            v.rechecks_done = v.rechecks_done.max(passed);
             v.failures = 0;
             if v.status == VerificationStatus::Unverified {
                 v.status = VerificationStatus::NotVerifiable;
@@ -853,7 +868,7 @@ fn rechecked<'a>(
                      again at {next}"
                 )));
             }
-            v.rechecks_done += 1;
+            v.rechecks_done = v.rechecks_done.max(passed);
             v.failures = 0;
             format!(
                 "re-check on day {day_no} failed {RECHECK_FAILURES} times ({message}); \
@@ -861,7 +876,7 @@ fn rechecked<'a>(
             )
         }
         VerifyResult::Permanent { message } => {
-            v.rechecks_done += 1;
+            v.rechecks_done = v.rechecks_done.max(passed);
             v.failures = 0;
             format!("re-check on day {day_no} failed: {message}")
         }

@@ -70,6 +70,7 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
         // The fixture's Closed Complete candidate has its first re-check due; its Awaiting
         // Revocation one is not verifying (the verification tests cover that).
         "verify-due" if state == ClosedComplete && kind == Kind::Scheduler => Some(ClosedComplete),
+        "check-now" if state == ClosedComplete && admin => Some(ClosedComplete),
         "verified-absent"
         | "verified-present"
         | "verify-unknown"

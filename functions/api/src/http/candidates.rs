@@ -277,6 +277,7 @@ pub(crate) fn actions(
         Event::AcceptReappeared {
             reason: "probe".into(),
         },
+        Event::CheckNow,
     ];
     probes
         .iter()
@@ -578,6 +579,17 @@ pub async fn close_skipped(
     caller.require_sam_admin("Close Skipped")?;
     let event = Event::CloseSkipped { reason: b.reason };
     run(&s, caller, &id, event, b.expected_version).await
+}
+
+/// Ask the vendor now whether the right is gone, instead of waiting for the next check.
+pub async fn check_now(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<VersionBody>,
+) -> Result<Json<Candidate>, ApiError> {
+    caller.require_sam_admin("Check now")?;
+    run(&s, caller, &id, Event::CheckNow, b.expected_version).await
 }
 
 /// Reclaim again a right that came back after closing: answers the new candidate (Ready,

@@ -127,6 +127,7 @@ pub const ROUTES: &[RouteDoc] = &[
     with_body(r(Post, "/api/v1/candidates/{id}/close-complete", "Close Complete (sam admin or the assignee)", User, "Candidate"), "CloseCompleteBody", true),
     with_body(r(Post, "/api/v1/candidates/{id}/close-skipped", "Close Skipped", SamAdmin, "Candidate"), "CloseSkippedBody", true),
     with_body(r(Post, "/api/v1/candidates/{id}/resume", "Resume after Attention Required", SamAdmin, "Candidate"), "VersionBody", true),
+    with_body(r(Post, "/api/v1/candidates/{id}/check-now", "Ask the vendor now whether the right is gone (a closed candidate, or a removal being verified); the answer arrives as the next transition", SamAdmin, "Candidate"), "VersionBody", true),
     with_body(r(Post, "/api/v1/candidates/{id}/reopen", "Reclaim again a right a re-check found back at the vendor: a new linked candidate (201)", SamAdmin, "Candidate"), "VersionBody", true),
     with_body(r(Post, "/api/v1/candidates/{id}/accept", "Leave a right that came back with its user, with a reason", SamAdmin, "Candidate"), "AcceptBody", false),
     with_body(r(Post, "/api/v1/candidates/{id}/assign", "Assign to a group and/or a person", SamAdmin, "Candidate"), "AssignBody", false),

@@ -174,6 +174,7 @@ pub fn events() -> Vec<Event> {
             recipient: "the user u-1".into(),
         },
         Event::VerifyDue,
+        Event::CheckNow,
         Event::Verification(VerifyResult::Absent),
         Event::Verification(VerifyResult::Present),
         Event::Verification(VerifyResult::Unknown),

@@ -984,6 +984,7 @@ const BUTTONS: &[(&str, &str, &str)] = &[
     ("reject", "Reject: remove it", "remove"),
     ("close-complete", "Close Complete", "primary"),
     ("resume", "Resume", "primary"),
+    ("check-now", "Check at the vendor now", "quiet"),
     ("reopen", "Reopen: reclaim it again", "primary"),
     ("accept-reappeared", "Accept: the user keeps it (reason required)", "keep"),
     ("close-skipped", "Close Skipped", "quiet"),
@@ -1000,6 +1001,7 @@ fn done_words(action: &str) -> Option<&'static str> {
         "close-skipped" => "Closed as skipped.",
         "resume" => "Resumed.",
         "reopened" => "Reopened: this new candidate reclaims the right again.",
+        "check-now" => "Asked the vendor; its answer appears in the history.",
         "accept-reappeared" => "Accepted: the user keeps it.",
         "note" => "Work note added.",
         "assign" => "Assignment saved.",
@@ -1350,6 +1352,7 @@ pub async fn candidate_action(
         "close-complete" => Event::CloseComplete { note: comment },
         "close-skipped" => Event::CloseSkipped { reason: comment },
         "resume" => Event::Resume,
+        "check-now" => Event::CheckNow,
         "accept-reappeared" => Event::AcceptReappeared {
             reason: comment.unwrap_or_default(),
         },
