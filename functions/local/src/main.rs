@@ -106,7 +106,7 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "RECLAIM_ADDR")]
     addr: SocketAddr,
-    /// The demo: seed a demo organisation and 60 candidates (only into an empty database),
+    /// The demo: seed a demo organisation and 52 candidates (only into an empty database),
     /// keep mail in an outbox page instead of sending it, let anyone pick a person to sign in
     /// as, and serve demo vendors for the plugins. Never for real use.
     #[arg(long)]
@@ -805,6 +805,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 .await?;
             print_import_errors(&report);
             println!("demo: created {} candidates", report.created.len());
+            if let Some(vendors) = &_vendors {
+                demo_verification(&embedded, vendors).await?;
+            }
         }
     }
     if let Some(path) = &args.seed {
@@ -1021,6 +1024,69 @@ async fn plugin(command: PluginCommand) -> Result<()> {
     println!("{report}");
     if !report.passed() {
         bail!("the plugin check failed");
+    }
+    Ok(())
+}
+
+/// The demo shows verification at once instead of after a week: two Slack seats of leavers
+/// are reclaimed through the SCIM plugin and verified absent at the demo SCIM service; then
+/// the service re-activates one of the two users (as an admin giving the seat back would),
+/// and a sam admin's Check now finds it: reappeared, an alert, out of the actual savings.
+async fn demo_verification(
+    embedded: &reclaim_local::Embedded,
+    vendors: &reclaim_fakes::FakeVendors,
+) -> Result<()> {
+    let app = &embedded.app;
+    let Some(sam) = app.principal("sam").await? else {
+        return Ok(());
+    };
+    let sam = reclaim_workflow::Actor::Person(sam);
+    let slack = CandidateFilter {
+        state: Some(reclaim_workflow::State::Ready),
+        publisher: Some("Slack".into()),
+        ..CandidateFilter::default()
+    };
+    let mut picked: Vec<reclaim_workflow::Candidate> = Vec::new();
+    for c in app.list_all(&slack).await? {
+        let Some(user) = c.user.clone().filter(|u| !u.vip) else {
+            continue;
+        };
+        let other = picked
+            .iter()
+            .all(|p| p.user.as_ref().map(|u| &u.id) != Some(&user.id));
+        if picked.len() < 2 && other {
+            picked.push(c);
+        }
+    }
+    let [verified, reappeared] = picked.as_slice() else {
+        return Ok(());
+    };
+    for c in [verified, reappeared] {
+        app.transition(&c.id, &reclaim_workflow::Event::Reclaim, &sam, None)
+            .await?;
+    }
+    embedded.drain().await?;
+    let user = reappeared.user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+    if !vendors.scim.reactivate(&user) {
+        return Ok(());
+    }
+    app.transition(&reappeared.id, &reclaim_workflow::Event::CheckNow, &sam, None)
+        .await?;
+    embedded.drain().await?;
+    for c in [verified, reappeared] {
+        let now = app.candidate(&c.id).await?;
+        let v = now.verification.as_ref();
+        let how = match v {
+            Some(v) if v.reappeared_at.is_some() => {
+                "reclaimed, verified absent, then the demo SCIM service re-activated the user: \
+                 reappeared (see Alerts)"
+            }
+            Some(v) if v.status == reclaim_workflow::VerificationStatus::Verified => {
+                "reclaimed and verified absent at the demo SCIM service"
+            }
+            _ => "reclaimed",
+        };
+        println!("demo: {} {how}", now.number);
     }
     Ok(())
 }

@@ -244,7 +244,7 @@ pub fn demo() -> SeedFile {
     }
 }
 
-/// 60 demo candidates across every justification, both kinds of right, four rules and users
+/// Up to 60 demo candidates (one per seat) across every justification, both kinds of right, four rules and users
 /// with and without ITIL, VIP or an email address.
 pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
     let desktop = [
@@ -277,10 +277,15 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
         .filter(|u| !u.sam_admin && !["alice", "bob", "carol", "tech"].contains(&u.id.as_str()))
         .collect();
     let mut rows = Vec::new();
+    // One open candidate per seat: a user gets each SaaS product once.
+    let mut seats = std::collections::BTreeSet::new();
     for i in 0..60usize {
         let Some(u) = people.get(i % people.len().max(1)) else {
             break;
         };
+        if i % 3 == 2 && !seats.insert((u.id.clone(), i % saas.len())) {
+            continue;
+        }
         let justification = Justification::ALL[i % Justification::ALL.len()];
         let mut row = BTreeMap::new();
         let mut put = |k: &str, v: String| {

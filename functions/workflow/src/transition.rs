@@ -458,7 +458,9 @@ pub fn apply(
                 _ => return Err(not_allowed()),
             };
             require(actor.is_sam_admin(), SAM_ADMIN)?;
-            let mut s = Step::new(c).effect(EffectKind::Verify { call });
+            let mut s = Step::new(c)
+                .effect(EffectKind::Verify { call })
+                .reason(Some("asked the vendor now, not waiting for the next check".into()));
             s.new.due_at = None;
             s
         }
