@@ -103,3 +103,66 @@ async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on() {
     .await;
     scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(&w).await;
 }
+
+#[tokio::test]
+async fn the_workspace_shows_a_reappeared_seat_and_reopens_it_from_the_page() {
+    use axum::http::{Method, StatusCode};
+    let w = world(
+        vec![removed()],
+        vec![VerifyResult::Absent, VerifyResult::Present],
+    )
+    .await;
+    let id = w.reclaimed("Acrobat Pro", "LAPTOP-8").await;
+    let due = w.candidate(&id).await.due_at.expect("re-check due");
+    w.tick_at(due).await;
+    let h = &w.backend.0;
+    let sam = h.ui_sign_in("sam").await;
+    let path = format!("/ui/candidates/{id}");
+
+    let page = h.ui(Method::GET, &path, Some(&sam), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.page();
+    for shown in [
+        "data-status=\"verified\"",
+        "data-reappeared=\"yes\"",
+        "Savings lost",
+        "verified absent at the vendor",
+        "id=\"do-reopen\"",
+        "id=\"do-accept-reappeared\"",
+        "re-check on day 7: the vendor shows Adobe Acrobat Pro for uma on LAPTOP-8 again",
+    ] {
+        assert!(text.contains(shown), "{shown} missing: {text}");
+    }
+    assert!(!text.contains("id=\"do-check-now\""), "decide first");
+
+    let alerts = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await.page();
+    assert!(alerts.contains("class=\"reappeared\""), "{alerts}");
+    assert!(alerts.contains("Reappeared: a re-check on"), "{alerts}");
+    let savings = h.ui(Method::GET, "/ui/savings", Some(&sam), None).await.page();
+    assert!(
+        savings.contains("<p class=\"big\" id=\"reappeared\">239.88</p>"),
+        "{savings}"
+    );
+
+    let version = w.candidate(&id).await.version.to_string();
+    let r = h
+        .ui(
+            Method::POST,
+            &format!("{path}/action"),
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("action", "reopen"),
+                ("expected_version", &version),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = r.header("location").expect("to the new candidate").to_string();
+    assert!(to.ends_with("?done=reopened"), "{to}");
+    let again = h.ui(Method::GET, &to, Some(&sam), None).await.page();
+    assert!(again.contains("Reopened from"), "{again}");
+    assert!(again.contains("data-state=\"ready\""), "{again}");
+    let old = h.ui(Method::GET, &path, Some(&sam), None).await.page();
+    assert!(old.contains("id=\"resolution\">reopened as"), "{old}");
+}
