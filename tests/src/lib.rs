@@ -352,9 +352,7 @@ impl Harness {
     /// another device (`LAPTOP-042`, `LAPTOP-043`, …) unless `extra` names one, since one seat
     /// has at most one open candidate.
     pub async fn create_one(&self, extra: Value) -> String {
-        let n = self
-            .made
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut row = json!({
             "publisher": "Adobe", "product": "Acrobat Pro", "version": "24.1",
             "device": format!("LAPTOP-{:03}", 42 + n), "justification": "unused", "inactive_days": 120,

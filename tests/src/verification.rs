@@ -399,7 +399,9 @@ pub async fn pending_past_the_limit_needs_attention<B: Backend>(w: &World<B>) {
     let why = c.attention.unwrap_or_default();
     let requested = start.format("%Y-%m-%d").to_string();
     assert!(
-        why.starts_with(&format!("uninstall requested on {requested}, still installed on ")),
+        why.starts_with(&format!(
+            "uninstall requested on {requested}, still installed on "
+        )),
         "{why}"
     );
     assert_eq!(w.vendor.removals(), 1);
@@ -540,7 +542,10 @@ pub async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on<B: B
     w.backend.drain().await;
     let c = w.candidate(&id).await;
     let v = c.verification.clone().expect("verification");
-    assert_eq!((v.status, v.rechecks_done), (VerificationStatus::Verified, 0));
+    assert_eq!(
+        (v.status, v.rechecks_done),
+        (VerificationStatus::Verified, 0)
+    );
     assert_eq!(c.due_at, Some(first), "the schedule is kept");
     assert_eq!(w.vendor.checks(), 1);
 

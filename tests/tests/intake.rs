@@ -546,7 +546,11 @@ async fn a_second_open_candidate_for_the_same_seat_is_refused_or_reported_under_
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     assert_eq!(refused_fields(&r), ["user_id"]);
-    assert!(r.text().contains(&first), "names the open one: {}", r.text());
+    assert!(
+        r.text().contains(&first),
+        "names the open one: {}",
+        r.text()
+    );
     assert_eq!(count(&h).await, 1);
 
     // Twice in one import: the second line is the duplicate. Another device is another seat.

@@ -338,7 +338,10 @@ async fn rules_are_checked_before_they_are_stored_and_errors_name_the_field() {
         (json!({"colour": "blue"}), "colour"),
         (json!({"verify_within_days": 0}), "verify_within_days"),
         (json!({"verify_within_days": 91}), "verify_within_days"),
-        (json!({"verify_within_days": "a week"}), "verify_within_days"),
+        (
+            json!({"verify_within_days": "a week"}),
+            "verify_within_days",
+        ),
         (json!({"recheck_days": [0]}), "recheck_days"),
         (json!({"recheck_days": [7, 5000]}), "recheck_days"),
         (json!({"recheck_days": "7, 30"}), "recheck_days"),
@@ -414,13 +417,19 @@ async fn the_savings_export_is_csv_of_the_same_totals_in_the_callers_scope() {
 
     // uma sees only her own candidate; a filter narrows further.
     let mine = h.get("/api/v1/savings.csv", UMA).await.text();
-    assert!(mine.contains("total,all,239.88,0.00,0.00,0.00,0.00,"), "{mine}");
+    assert!(
+        mine.contains("total,all,239.88,0.00,0.00,0.00,0.00,"),
+        "{mine}"
+    );
     assert!(!mine.contains("Zoom"), "{mine}");
     let zoom = h
         .get("/api/v1/savings.csv?publisher=Zoom,%20Inc.", SAM)
         .await
         .text();
-    assert!(zoom.contains("total,all,14.99,0.00,0.00,0.00,0.00,"), "{zoom}");
+    assert!(
+        zoom.contains("total,all,14.99,0.00,0.00,0.00,0.00,"),
+        "{zoom}"
+    );
     let r = h.get("/api/v1/savings.csv?colour=blue", SAM).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -135,10 +135,16 @@ async fn the_workspace_shows_a_reappeared_seat_and_reopens_it_from_the_page() {
     }
     assert!(!text.contains("id=\"do-check-now\""), "decide first");
 
-    let alerts = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await.page();
+    let alerts = h
+        .ui(Method::GET, "/ui/alerts", Some(&sam), None)
+        .await
+        .page();
     assert!(alerts.contains("class=\"reappeared\""), "{alerts}");
     assert!(alerts.contains("Reappeared: a re-check on"), "{alerts}");
-    let savings = h.ui(Method::GET, "/ui/savings", Some(&sam), None).await.page();
+    let savings = h
+        .ui(Method::GET, "/ui/savings", Some(&sam), None)
+        .await
+        .page();
     assert!(
         savings.contains("<p class=\"big\" id=\"reappeared\">239.88</p>"),
         "{savings}"
@@ -158,7 +164,10 @@ async fn the_workspace_shows_a_reappeared_seat_and_reopens_it_from_the_page() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let to = r.header("location").expect("to the new candidate").to_string();
+    let to = r
+        .header("location")
+        .expect("to the new candidate")
+        .to_string();
     assert!(to.ends_with("?done=reopened"), "{to}");
     let again = h.ui(Method::GET, &to, Some(&sam), None).await.page();
     assert!(again.contains("Reopened from"), "{again}");

@@ -13,8 +13,8 @@ use reclaim_workflow::ports::{
 use reclaim_workflow::usage;
 use reclaim_workflow::RevocationResult;
 use reclaim_workflow::{
-    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Reappearance, Refusal,
-    Rule, StandIn, State, Task, Timestamp, UserRef, VerifyAfter, Via,
+    apply, schedule, Actor, Candidate, Event, HistoryEntry, Principal, Reappearance, Refusal, Rule,
+    StandIn, State, Task, Timestamp, UserRef, VerifyAfter, Via,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -845,10 +845,7 @@ impl App {
                 .verifying
                 .as_ref()
                 .is_some_and(|v| v.calls + 1 == call),
-            State::ClosedComplete => c
-                .verification
-                .as_ref()
-                .is_some_and(|v| v.calls + 1 == call),
+            State::ClosedComplete => c.verification.as_ref().is_some_and(|v| v.calls + 1 == call),
             _ => false,
         };
         let current = self
@@ -885,8 +882,10 @@ impl App {
     pub async fn reopen(&self, id: &str, actor: &Actor) -> Result<Candidate, AppError> {
         let old = self.candidate(id).await?;
         let new_id = format!("{}-again-{}", old.id, old.version + 1);
-        if let Some(Reappearance::Reopened { candidate_id, .. }) =
-            old.verification.as_ref().and_then(|v| v.resolution.as_ref())
+        if let Some(Reappearance::Reopened { candidate_id, .. }) = old
+            .verification
+            .as_ref()
+            .and_then(|v| v.resolution.as_ref())
         {
             if let Some(existing) = self.ports.candidates.get(candidate_id).await? {
                 return Err(AppError::Conflict(format!(
@@ -940,7 +939,11 @@ impl App {
     ) -> Result<Candidate, AppError> {
         let number = match number {
             Some(n) => n,
-            None => match old.verification.as_ref().and_then(|v| v.resolution.as_ref()) {
+            None => match old
+                .verification
+                .as_ref()
+                .and_then(|v| v.resolution.as_ref())
+            {
                 Some(Reappearance::Reopened {
                     candidate_number, ..
                 }) => candidate_number.clone(),

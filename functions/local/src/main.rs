@@ -1066,12 +1066,21 @@ async fn demo_verification(
             .await?;
     }
     embedded.drain().await?;
-    let user = reappeared.user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+    let user = reappeared
+        .user
+        .as_ref()
+        .map(|u| u.id.clone())
+        .unwrap_or_default();
     if !vendors.scim.reactivate(&user) {
         return Ok(());
     }
-    app.transition(&reappeared.id, &reclaim_workflow::Event::CheckNow, &sam, None)
-        .await?;
+    app.transition(
+        &reappeared.id,
+        &reclaim_workflow::Event::CheckNow,
+        &sam,
+        None,
+    )
+    .await?;
     embedded.drain().await?;
     for c in [verified, reappeared] {
         let now = app.candidate(&c.id).await?;

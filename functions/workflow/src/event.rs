@@ -164,7 +164,9 @@ pub enum Event {
         candidate_number: String,
     },
     /// A right that came back stays with its user; the reason is kept.
-    AcceptReappeared { reason: String },
+    AcceptReappeared {
+        reason: String,
+    },
 }
 
 impl Event {

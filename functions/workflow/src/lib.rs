@@ -35,7 +35,7 @@ pub mod usage;
 
 pub use actor::{Actor, Principal, StandIn};
 pub use effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
-pub use event::{Event, RevocationResult, Via, VerifyResult};
+pub use event::{Event, RevocationResult, VerifyResult, Via};
 pub use graph::{workflow_graph, WorkflowGraph};
 pub use model::*;
 pub use transition::{apply, Refusal, RefusalReason, Transition};

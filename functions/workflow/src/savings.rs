@@ -93,8 +93,7 @@ impl Savings {
             .or_default()
             .add(kind, amount);
         let month = |t: Option<crate::Timestamp>| {
-            t.map(|t| t.format("%Y-%m").to_string())
-                .unwrap_or_default()
+            t.map(|t| t.format("%Y-%m").to_string()).unwrap_or_default()
         };
         match kind {
             Kind::Potential => self.potential_cents += amount,

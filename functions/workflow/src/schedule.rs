@@ -43,9 +43,7 @@ pub const RETRY_AFTER_FLOOR_SECS: i64 = 5;
 /// knows when it can take the call; otherwise exponential backoff with jitter.
 pub fn retry_delay(candidate_id: &str, attempt: u32, retry_after_secs: Option<u32>) -> Duration {
     if let Some(after) = retry_after_secs {
-        return Duration::seconds(
-            i64::from(after).clamp(RETRY_AFTER_FLOOR_SECS, RETRY_CAP_SECS),
-        );
+        return Duration::seconds(i64::from(after).clamp(RETRY_AFTER_FLOOR_SECS, RETRY_CAP_SECS));
     }
     let exp = attempt.saturating_sub(1).min(20);
     let base = RETRY_BASE_SECS

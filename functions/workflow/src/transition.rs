@@ -5,7 +5,7 @@
 
 use crate::actor::Actor;
 use crate::effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
-use crate::event::{Event, RevocationResult, Via, VerifyResult};
+use crate::event::{Event, RevocationResult, VerifyResult, Via};
 use crate::intake::FieldError;
 use crate::model::{
     Candidate, HistoryEntry, Reappearance, State, TaskKind, Timestamp, Verification,
@@ -460,7 +460,9 @@ pub fn apply(
             require(actor.is_sam_admin(), SAM_ADMIN)?;
             let mut s = Step::new(c)
                 .effect(EffectKind::Verify { call })
-                .reason(Some("asked the vendor now, not waiting for the next check".into()));
+                .reason(Some(
+                    "asked the vendor now, not waiting for the next check".into(),
+                ));
             s.new.due_at = None;
             s
         }
@@ -730,7 +732,10 @@ fn removal_verified<'a>(
     match result {
         VerifyResult::Absent | VerifyResult::Unknown => {
             let (status, said) = if *result == VerifyResult::Absent {
-                (VerificationStatus::Verified, "verified absent at the vendor")
+                (
+                    VerificationStatus::Verified,
+                    "verified absent at the vendor",
+                )
             } else {
                 (
                     VerificationStatus::NotVerifiable,
@@ -752,7 +757,8 @@ fn removal_verified<'a>(
                 return attention(s, why);
             }
             s.new.revocation.verifying = None;
-            s.new.revocation.last_outcome = Some("still present at the vendor after removal".into());
+            s.new.revocation.last_outcome =
+                Some("still present at the vendor after removal".into());
             s.new.due_at = Some(now + schedule::retry_delay(&c.id, attempts, None));
             s.reason(Some(format!(
                 "the vendor still shows {}; the removal is retried",

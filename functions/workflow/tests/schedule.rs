@@ -12,7 +12,10 @@ use reclaim_workflow::schedule::{
 fn a_vendors_retry_after_is_followed_exactly() {
     for attempt in 1..=6 {
         assert_eq!(retry_delay("c-1", attempt, Some(7)), Duration::seconds(7));
-        assert_eq!(retry_delay("c-1", attempt, Some(900)), Duration::seconds(900));
+        assert_eq!(
+            retry_delay("c-1", attempt, Some(900)),
+            Duration::seconds(900)
+        );
     }
 }
 

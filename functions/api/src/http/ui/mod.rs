@@ -986,7 +986,11 @@ const BUTTONS: &[(&str, &str, &str)] = &[
     ("resume", "Resume", "primary"),
     ("check-now", "Check at the vendor now", "quiet"),
     ("reopen", "Reopen: reclaim it again", "primary"),
-    ("accept-reappeared", "Accept: the user keeps it (reason required)", "keep"),
+    (
+        "accept-reappeared",
+        "Accept: the user keeps it (reason required)",
+        "keep",
+    ),
     ("close-skipped", "Close Skipped", "quiet"),
 ];
 
