@@ -395,14 +395,7 @@ impl App {
         for (line, row) in rows {
             match intake::parse_row(&row, known) {
                 Ok(d) => {
-                    let key = d.user.as_ref().map(|u| {
-                        usage::seat_key(
-                            &u.id,
-                            &d.software.publisher,
-                            &d.software.product,
-                            d.device.as_deref(),
-                        )
-                    });
+                    let key = d.seat_key();
                     match key.as_ref().and_then(|k| open.get(k)) {
                         Some(number) => report.invalid.push(RowError {
                             line,
@@ -880,6 +873,11 @@ impl App {
     /// write decides (a second Reopen, or an Accept meanwhile, is refused); a retry after a
     /// failure between the two writes makes the missing candidate.
     pub async fn reopen(&self, id: &str, actor: &Actor) -> Result<Candidate, AppError> {
+        if !actor.is_sam_admin() {
+            return Err(AppError::Forbidden(
+                "Reopen may only be done by a sam admin".into(),
+            ));
+        }
         let old = self.candidate(id).await?;
         let new_id = format!("{}-again-{}", old.id, old.version + 1);
         if let Some(Reappearance::Reopened { candidate_id, .. }) = old

@@ -95,6 +95,54 @@ fn skip_invalid_imports_the_good_rows_and_reports_the_bad() {
 }
 
 #[test]
+fn a_seat_that_already_has_an_open_candidate_is_refused_naming_it() {
+    let dir = seeded();
+    let first = dir.path().join("first.csv");
+    std::fs::write(
+        &first,
+        "publisher,product,device,user_id,user_email,justification,price_per_right\n\
+         Adobe,Acrobat,PC-1,uma,uma@example.com,unused,10.00\n",
+    )
+    .unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", first.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = dir.path().join("again.csv");
+    std::fs::write(
+        &again,
+        "publisher,product,device,user_id,user_email,justification,price_per_right\n\
+         adobe,ACROBAT,PC-1,uma,uma@example.com,unused,10.00\n\
+         Adobe,Acrobat,PC-2,uma,uma@example.com,unused,10.00\n",
+    )
+    .unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", again.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 2: user_id: uma already has an open candidate for adobe ACROBAT on PC-1 (RC0000001)"),
+        "{err}"
+    );
+    assert_eq!(count(dir.path()), 1);
+    let out = reclaim(
+        dir.path(),
+        &[
+            "candidates",
+            "import",
+            again.to_str().unwrap(),
+            "--skip-invalid",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported 1 candidate(s), skipped 1 bad row(s)"));
+    assert_eq!(count(dir.path()), 2);
+}
+
+#[test]
 fn json_imports_and_unknown_fields_are_refused_by_item() {
     let dir = seeded();
     let file = dir.path().join("c.json");

@@ -363,6 +363,19 @@ pub fn format_number(n: u64) -> String {
 }
 
 impl Draft {
+    /// The seat the row is about (as [`crate::usage::candidate_key`] reads a candidate's), when
+    /// it names a user.
+    pub fn seat_key(&self) -> Option<String> {
+        self.user.as_ref().map(|u| {
+            crate::usage::seat_key(
+                &u.id,
+                &self.software.publisher,
+                &self.software.product,
+                self.device.as_deref(),
+            )
+        })
+    }
+
     /// The new candidate in Ready, version 0.
     pub fn into_candidate(self, id: String, number: u64, now: Timestamp) -> Candidate {
         Candidate {

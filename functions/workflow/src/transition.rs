@@ -168,7 +168,7 @@ const CLOSER: &str = "a sam admin or the candidate's assignee";
 const NOTE_AUTHOR: &str = "a sam admin, a member of the assignment group or the assignee";
 const USAGE_SOURCE: &str = "the scheduler or a sam admin";
 const MAIL: &str = "the mail server's verdict";
-const SCHEDULER_OR_VENDOR: &str = "the scheduler (asking) or the vendor's answer";
+const VENDOR: &str = "the vendor's answer to a verify call";
 
 /// Applies one event. Pure: the same inputs give the same result.
 pub fn apply(
@@ -467,7 +467,7 @@ pub fn apply(
             s
         }
         Event::Verification(result) => {
-            require(matches!(actor, Actor::Revocation), SCHEDULER_OR_VENDOR)?;
+            require(matches!(actor, Actor::Revocation), VENDOR)?;
             match (c.state, &c.revocation.verifying, &c.verification) {
                 (AwaitingRevocation, Some(v), _) => removal_verified(c, v, result, now),
                 (ClosedComplete, _, Some(v)) => rechecked(c, v, result, now),
