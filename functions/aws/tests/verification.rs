@@ -18,8 +18,8 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// One scenario at a time: DynamoDB Local answers `TrimmedDataAccessException` to stream reads
-/// when several tables' streams are read at once (each alone reads fine), and moto has no
-/// streams worth racing. The SQLite run of the same scenarios is parallel.
+/// when several tables' streams are read at once (each alone reads fine; moto reads fine
+/// either way). The SQLite run of the same scenarios is parallel.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 struct Dynamo {
