@@ -107,9 +107,12 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'reclaim-browser-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  // The plugins test.sh built (else the demo's default, plugins/dist), so the demo vendors and
+  // the plugins that call them run as in the README's first command.
+  const plugins = process.env.RECLAIM_PLUGINS_DIR ? ['--plugins', process.env.RECLAIM_PLUGINS_DIR] : [];
   server = spawn(
     bin,
-    ['serve', '--demo', '--db', path.join(tmp, 'demo.db'), '--addr', `127.0.0.1:${port}`, '--tick-secs', '3600'],
+    ['serve', '--demo', '--db', path.join(tmp, 'demo.db'), '--addr', `127.0.0.1:${port}`, '--tick-secs', '3600', ...plugins],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
   );
   server.stdout.on('data', (d) => (serverLog += d));
@@ -308,6 +311,33 @@ test('a sam admin adds a rule, fixes what the form refused, and edits it', async
   await page.getByRole('button', { name: 'Save rule' }).click();
   await page.waitForURL(/saved=visio-unused/);
   assert.match(await page.locator('tr[data-rule="visio-unused"]').innerText(), /Report only/);
+  await page.close();
+});
+
+test('the demo seat that came back is an alert; the sam admin reads its verification and accepts it', async () => {
+  const page = await context.newPage();
+  await page.goto(`${base}/ui`);
+  if (await page.locator('#who').count()) await signOut(page);
+  await signIn(page, 'sam');
+  await page.goto(`${base}/ui/alerts`);
+  const alert = page.locator('#alerts tr.reappeared');
+  assert.equal(await alert.count(), 1, 'one reappeared seat in the demo');
+  assert.match(await alert.innerText(), /Reappeared: a re-check on/);
+  await shot(page, '14-alerts-reappeared');
+  await alert.getByRole('link').click();
+  const card = page.locator('#verification');
+  assert.equal(await card.getAttribute('data-reappeared'), 'yes');
+  assert.match(await card.innerText(), /verified absent at the vendor/);
+  assert.match(await page.locator('#history').innerText(), /verified-present/);
+  await shot(page, '15-candidate-reappeared');
+  await page.fill('#comment', 'given back for the Q1 audit project');
+  await page.locator('#do-accept-reappeared').click();
+  await page.waitForURL(/done=accept-reappeared/);
+  assert.match(await page.locator('#resolution').innerText(), /accepted: given back for the Q1 audit project/);
+  await page.goto(`${base}/ui/alerts`);
+  assert.equal(await page.locator('#alerts tr.reappeared').count(), 0, 'decided: no longer an alert');
+  await page.goto(`${base}/ui/savings`);
+  assert.notEqual(await page.locator('#verified').innerText(), '0.00', 'the other demo seat is verified');
   await page.close();
 });
 
