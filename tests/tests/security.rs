@@ -231,6 +231,13 @@ const EXPECT: &[Expect] = &[
     ),
     e(
         "POST",
+        "/api/v1/candidates/{id}/override-exclusion",
+        Candidate(Ready),
+        Json(r#"{"comment": "the owner asked for it to go"}"#),
+        ADMIN,
+    ),
+    e(
+        "POST",
         "/api/v1/candidates/{id}/check-now",
         Candidate(ClosedComplete),
         Json("{}"),

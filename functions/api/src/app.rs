@@ -82,6 +82,9 @@ pub enum AppError {
     Invalid(Vec<FieldError>),
     #[error("{0}")]
     Forbidden(String),
+    /// The candidate's rule excludes its user: not reclaimed (the reason is on its history).
+    #[error("{number} was not reclaimed: {reason}; a sam admin may override the exclusion on it")]
+    Excluded { number: String, reason: String },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -137,6 +140,8 @@ impl From<MailError> for EffectError {
 pub struct BulkReport {
     pub reclaimed: Vec<String>,
     pub refused: Vec<BulkRefusal>,
+    /// Not reclaimed because the rule excludes the user (the reason on each history).
+    pub excluded: Vec<BulkRefusal>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -309,6 +314,22 @@ impl App {
         event: &Event,
         actor: &Actor,
     ) -> Result<(Candidate, HistoryEntry), AppError> {
+        // Exclusions hold at Reclaim whatever made the candidate (an import, a rule that
+        // changed since): the attempt is recorded, nothing else happens.
+        if matches!(event, Event::Reclaim) && current.state == State::Ready {
+            // A refusal (not a sam admin) wins over the exclusion, so it reveals nothing.
+            apply(current, event, actor, self.now())?;
+            if let Some(reason) = self.exclusion(current).await? {
+                let held = Event::ExclusionHeld {
+                    reason: reason.clone(),
+                };
+                Box::pin(self.commit_event(current, &held, actor)).await?;
+                return Err(AppError::Excluded {
+                    number: current.number.clone(),
+                    reason,
+                });
+            }
+        }
         let t = apply(current, event, actor, self.now())?;
         let change = Change {
             expected_version: current.version,
@@ -353,6 +374,10 @@ impl App {
             match self.commit_event(&c, &Event::Reclaim, actor).await {
                 Ok((c, _)) => report.reclaimed.push(c.number),
                 Err(AppError::Store(e)) => return Err(AppError::Store(e)),
+                Err(AppError::Excluded { number, reason }) => report.excluded.push(BulkRefusal {
+                    number,
+                    error: reason,
+                }),
                 Err(e) => report.refused.push(BulkRefusal {
                     number: c.number,
                     error: e.to_string(),
@@ -868,6 +893,39 @@ impl App {
         .map(|_| ())
     }
 
+    /// Why the candidate's rule, as stored now, keeps its user out (see
+    /// [`usage::candidate_exclusion`]); `None` when nothing does or a sam admin overrode it.
+    pub async fn exclusion(&self, c: &Candidate) -> Result<Option<String>, AppError> {
+        if c.exclusion_override.is_some() || c.user.is_none() {
+            return Ok(None);
+        }
+        let Some(rule) = self.ports.rules.rule(&c.rule.id).await? else {
+            return Ok(None);
+        };
+        let ex = &rule.exclusions;
+        if ex.users.is_empty()
+            && ex.groups.is_empty()
+            && !ex.vips
+            && ex.provisioned_within_days.is_none()
+        {
+            return Ok(None);
+        }
+        let user_id = c.user.as_ref().map(|u| u.id.as_str()).unwrap_or_default();
+        let user = self.ports.directory.user(user_id).await?;
+        let groups = if ex.groups.is_empty() {
+            Vec::new()
+        } else {
+            self.ports.directory.groups().await?
+        };
+        Ok(usage::candidate_exclusion(
+            c,
+            Some(&rule),
+            user.as_ref(),
+            &groups,
+            self.now(),
+        ))
+    }
+
     /// Reclaims again a right that came back after closing: a new Ready candidate, linked to
     /// the old one (`reopened_from`), and the old one marked as reopened. The old candidate's
     /// write decides (a second Reopen, or an Accept meanwhile, is refused); a retry after a
@@ -996,6 +1054,20 @@ impl App {
         if !still_wanted(&current) {
             tracing::info!(candidate = %current.number, attempt, "revocation no longer wanted; skipped");
             return Ok(());
+        }
+        // Checked again before every removal: the user may have become a VIP, or the rule
+        // changed, since the candidate was reclaimed.
+        if let Some(reason) = self
+            .exclusion(&current)
+            .await
+            .map_err(|e| EffectError::Retryable(e.to_string()))?
+        {
+            tracing::warn!(candidate = %current.number, %reason, "the rule excludes the user; not removed");
+            let held = Event::ExclusionHeld { reason };
+            return self
+                .record_outcome(snapshot, &held, &Actor::Revocation, still_wanted)
+                .await
+                .map(|_| ());
         }
         let result = self
             .known_assignee(self.ports.revoker.revoke(&current, &effect.key).await)

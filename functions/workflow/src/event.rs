@@ -167,6 +167,15 @@ pub enum Event {
     AcceptReappeared {
         reason: String,
     },
+    /// The candidate's rule excludes its user (checked at Reclaim and before every removal):
+    /// nothing is done, and the reason is kept.
+    ExclusionHeld {
+        reason: String,
+    },
+    /// A sam admin reclaims this candidate although its rule excludes its user, saying why.
+    OverrideExclusion {
+        comment: String,
+    },
 }
 
 impl Event {
@@ -209,6 +218,8 @@ impl Event {
             },
             Event::Reopen { .. } => "reopen",
             Event::AcceptReappeared { .. } => "accept-reappeared",
+            Event::ExclusionHeld { .. } => "exclusion-held",
+            Event::OverrideExclusion { .. } => "override-exclusion",
         }
     }
 }
@@ -316,6 +327,7 @@ impl Event {
             }
             Event::UpdateUser { user } => user.check_text(),
             Event::AcceptReappeared { reason } => note("reason", Some(reason)),
+            Event::OverrideExclusion { comment } => note("comment", Some(comment)),
             _ => Ok(()),
         }
     }

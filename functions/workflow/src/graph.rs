@@ -126,6 +126,12 @@ pub const EDGES: &[Edge] = &[
     Edge {
         from: AwaitingRevocation,
         to: AttentionRequired,
+        events: &["exclusion-held"],
+        label: "The rule excludes the user",
+    },
+    Edge {
+        from: AwaitingRevocation,
+        to: AttentionRequired,
         events: &[
             "verified-present",
             "verify-transient-error",
@@ -244,8 +250,15 @@ pub const EDGES: &[Edge] = &[
     },
 ];
 
-/// Events that edit a record without moving it (assign, notes, fixing the user).
-pub const EDITS: &[&str] = &["assign", "work-note", "update-user"];
+/// Events that edit a record without moving it (assign, notes, fixing the user, an exclusion
+/// held at Reclaim or overridden).
+pub const EDITS: &[&str] = &[
+    "assign",
+    "work-note",
+    "update-user",
+    "exclusion-held",
+    "override-exclusion",
+];
 
 /// True when the table documents `event` taking `from` to `to`.
 pub fn is_documented(from: State, to: State, event: &str) -> bool {

@@ -27,6 +27,7 @@ pub const FIELDS: &[&str] = &[
     "user_upn",
     "user_itil",
     "user_vip",
+    "provisioned_at",
     "justification",
     "inactive_days",
     "last_used_at",
@@ -67,6 +68,9 @@ pub struct Draft {
     pub rule: RuleSnapshot,
     pub assignment_group: Option<String>,
     pub assigned_to: Option<String>,
+    /// When the user's account was made, where the data says (recently provisioned users may
+    /// be excluded by the rule).
+    pub provisioned_at: Option<Timestamp>,
 }
 
 /// What the row may refer to.
@@ -352,6 +356,7 @@ pub fn parse_row(
             rule: rule.snapshot(),
             assignment_group,
             assigned_to: f.text("assigned_to"),
+            provisioned_at: f.time("provisioned_at"),
         }),
         _ => Err(f.errors),
     }
@@ -409,6 +414,8 @@ impl Draft {
             work_notes: Vec::new(),
             verification: None,
             reopened_from: None,
+            provisioned_at: self.provisioned_at,
+            exclusion_override: None,
         }
     }
 }

@@ -613,6 +613,21 @@ pub struct Candidate {
     /// The closed candidate whose right came back, when this one reclaims it again.
     #[serde(default)]
     pub reopened_from: Option<String>,
+    /// When the user's account was made, where the data said (a rule may exclude users
+    /// provisioned recently).
+    #[serde(default)]
+    pub provisioned_at: Option<Timestamp>,
+    /// A sam admin decided this candidate goes on although its rule excludes its user.
+    #[serde(default)]
+    pub exclusion_override: Option<ExclusionOverride>,
+}
+
+/// A sam admin's explicit decision to reclaim despite the rule's exclusions, kept with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExclusionOverride {
+    pub by: String,
+    pub comment: String,
+    pub at: Timestamp,
 }
 
 impl Candidate {

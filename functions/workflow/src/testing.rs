@@ -66,6 +66,8 @@ pub fn candidate() -> Candidate {
         work_notes: Vec::new(),
         verification: None,
         reopened_from: None,
+        provisioned_at: None,
+        exclusion_override: None,
     }
 }
 

@@ -8,8 +8,8 @@ use crate::effect::{Effect, EffectKind, MailKind, NewTask, Recipient};
 use crate::event::{Event, RevocationResult, VerifyResult, Via};
 use crate::intake::FieldError;
 use crate::model::{
-    Candidate, HistoryEntry, Reappearance, State, TaskKind, Timestamp, Verification,
-    VerificationStatus, VerifyAfter, Verifying, WorkNote,
+    Candidate, ExclusionOverride, HistoryEntry, Reappearance, State, TaskKind, Timestamp,
+    Verification, VerificationStatus, VerifyAfter, Verifying, WorkNote,
 };
 use crate::schedule;
 use chrono::Duration;
@@ -520,6 +520,42 @@ pub fn apply(
             v.resolution = Some(decision);
             s.new.verification = Some(v);
             s.reason(Some(reason))
+        }
+        Event::ExclusionHeld { reason } => match c.state {
+            Ready => {
+                require(actor.is_sam_admin(), SAM_ADMIN)?;
+                Step::new(c).reason(Some(format!("not reclaimed: {reason}")))
+            }
+            AwaitingRevocation => {
+                require(matches!(actor, Actor::Revocation), REVOCATION)?;
+                attention(
+                    Step::new(c),
+                    format!(
+                        "not removed: {reason}; a sam admin may override the exclusion on this \
+                         candidate and Resume, or Close Skipped"
+                    ),
+                )
+            }
+            _ => return Err(not_allowed()),
+        },
+        Event::OverrideExclusion { comment } => {
+            if !matches!(c.state, Ready | AttentionRequired) {
+                return Err(not_allowed());
+            }
+            require(actor.is_sam_admin(), SAM_ADMIN)?;
+            let comment = comment.trim();
+            if comment.is_empty() {
+                return Err(refuse(RefusalReason::Invalid(
+                    "overriding the rule's exclusions needs a comment saying why".into(),
+                )));
+            }
+            let mut s = Step::new(c);
+            s.new.exclusion_override = Some(ExclusionOverride {
+                by: actor.to_ref().to_string(),
+                comment: comment.to_string(),
+                at: now,
+            });
+            s.reason(Some(format!("exclusion overridden: {comment}")))
         }
         Event::MailRefused { .. } | Event::MailUndeliverable { .. } => {
             if !open {

@@ -4,8 +4,8 @@
 
 use crate::intake::{Draft, FieldError, Fields};
 use crate::model::{
-    AppliesTo, Candidate, Cents, Criteria, Group, Rule, RuleSnapshot, Software, State, Timestamp,
-    UserRef,
+    AppliesTo, Candidate, Cents, Criteria, Exclusions, Group, Rule, RuleSnapshot, Software, State,
+    Timestamp, UserRef,
 };
 use chrono::Duration;
 use serde::Serialize;
@@ -327,7 +327,13 @@ pub fn evaluate(
             let justification = rule
                 .justification
                 .unwrap_or_else(|| criteria.justification());
-            let decision = if let Some(why) = excluded(rule, u, &members, now) {
+            let who = Subject {
+                user_id: &u.user.id,
+                vip: u.user.vip,
+                listed_groups: &u.user_groups,
+                provisioned_at: u.provisioned_at,
+            };
+            let decision = if let Some(why) = exclusion(&rule.exclusions, &who, &members, now) {
                 Decision::Excluded(why)
             } else if let Some(c) = open_by_key.get(&key) {
                 Decision::AlreadyOpen(c.number.clone())
@@ -357,29 +363,40 @@ pub fn evaluate(
     out
 }
 
-fn excluded(
-    rule: &Rule,
-    u: &UsageRecord,
+/// The person a rule's exclusions look at, as the data at hand knows them.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub user_id: &'a str,
+    pub vip: bool,
+    /// Groups the data itself lists for the user (a usage row's `user_groups`).
+    pub listed_groups: &'a [String],
+    pub provisioned_at: Option<Timestamp>,
+}
+
+/// Why the exclusions keep `who` out, or `None`: the one test behind candidate creation from
+/// usage, Reclaim and every removal. `members` are the directory's groups (id → member ids).
+pub fn exclusion(
+    ex: &Exclusions,
+    who: &Subject<'_>,
     members: &HashMap<&str, HashSet<&str>>,
     now: Timestamp,
 ) -> Option<String> {
-    let ex = &rule.exclusions;
-    if ex.users.iter().any(|x| x == &u.user.id) {
-        return Some(format!("user {} is excluded", u.user.id));
+    if ex.users.iter().any(|x| x == who.user_id) {
+        return Some(format!("user {} is excluded", who.user_id));
     }
     for g in &ex.groups {
-        let listed = u.user_groups.iter().any(|x| x == g);
+        let listed = who.listed_groups.iter().any(|x| x == g);
         let member = members
             .get(g.as_str())
-            .is_some_and(|m| m.contains(u.user.id.as_str()));
+            .is_some_and(|m| m.contains(who.user_id));
         if listed || member {
             return Some(format!("members of group {g} are excluded"));
         }
     }
-    if ex.vips && u.user.vip {
+    if ex.vips && who.vip {
         return Some("VIP users are excluded".into());
     }
-    if let (Some(days), Some(at)) = (ex.provisioned_within_days, u.provisioned_at) {
+    if let (Some(days), Some(at)) = (ex.provisioned_within_days, who.provisioned_at) {
         if at > now - Duration::days(i64::from(days)) {
             return Some(format!(
                 "users provisioned less than {days} days ago are excluded"
@@ -387,6 +404,40 @@ fn excluded(
         }
     }
     None
+}
+
+/// Why the candidate's rule, as it is now, keeps its user out, unless a sam admin overrode
+/// it on this candidate: `rule` is the current rule (`None` when deleted: nothing to hold),
+/// `user` the directory's entry (VIP now, not only when the candidate was made), `groups` the
+/// directory's groups.
+pub fn candidate_exclusion(
+    c: &Candidate,
+    rule: Option<&Rule>,
+    user: Option<&crate::User>,
+    groups: &[Group],
+    now: Timestamp,
+) -> Option<String> {
+    if c.exclusion_override.is_some() {
+        return None;
+    }
+    let (rule, who) = (rule?, c.user.as_ref()?);
+    let members: HashMap<&str, HashSet<&str>> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.id.as_str(),
+                g.members.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let subject = Subject {
+        user_id: &who.id,
+        vip: who.vip || user.is_some_and(|u| u.vip),
+        listed_groups: &[],
+        provisioned_at: c.provisioned_at,
+    };
+    exclusion(&rule.exclusions, &subject, &members, now)
+        .map(|why| format!("rule {} excludes this user: {why}", rule.name))
 }
 
 fn draft(
@@ -412,6 +463,7 @@ fn draft(
         rule: snapshot.clone(),
         assignment_group: rule.assignment_group.clone(),
         assigned_to: None,
+        provisioned_at: u.provisioned_at,
     }
 }
 

@@ -71,6 +71,11 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
         // Revocation one is not verifying (the verification tests cover that).
         "verify-due" if state == ClosedComplete && kind == Kind::Scheduler => Some(ClosedComplete),
         "check-now" if state == ClosedComplete && admin => Some(ClosedComplete),
+        "exclusion-held" if state == Ready && admin => Some(Ready),
+        "exclusion-held" if state == AwaitingRevocation && kind == Kind::Revocation => {
+            Some(AttentionRequired)
+        }
+        "override-exclusion" if matches!(state, Ready | AttentionRequired) && admin => Some(state),
         "verified-absent"
         | "verified-present"
         | "verify-unknown"

@@ -278,6 +278,9 @@ pub(crate) fn actions(
             reason: "probe".into(),
         },
         Event::CheckNow,
+        Event::OverrideExclusion {
+            comment: "probe".into(),
+        },
     ];
     probes
         .iter()
@@ -578,6 +581,27 @@ pub async fn close_skipped(
 ) -> Result<Json<Candidate>, ApiError> {
     caller.require_sam_admin("Close Skipped")?;
     let event = Event::CloseSkipped { reason: b.reason };
+    run(&s, caller, &id, event, b.expected_version).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    /// Why this candidate goes on although its rule excludes its user; kept on the record.
+    comment: String,
+    expected_version: Option<u64>,
+}
+
+/// Reclaim this candidate although its rule excludes its user (a VIP, an excluded group): the
+/// next Reclaim, and the removal, go ahead.
+pub async fn override_exclusion(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(b): Json<OverrideBody>,
+) -> Result<Json<Candidate>, ApiError> {
+    caller.require_sam_admin("Override the exclusion")?;
+    let event = Event::OverrideExclusion { comment: b.comment };
     run(&s, caller, &id, event, b.expected_version).await
 }
 

@@ -159,6 +159,7 @@ impl From<AppError> for ApiError {
             },
             AppError::Stale { .. } => ApiError::new(StatusCode::CONFLICT, "stale_version", message),
             AppError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::Excluded { .. } => ApiError::new(StatusCode::CONFLICT, "excluded", message),
             AppError::BadRequest(_) => ApiError::bad_request(message),
             AppError::Invalid(fields) => ApiError::invalid(fields),
             AppError::Forbidden(_) => ApiError::forbidden(message),

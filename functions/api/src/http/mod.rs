@@ -253,6 +253,11 @@ fn api_part() -> Routes {
         )
         .add(Post, "/api/v1/candidates/{id}/resume", c::resume)
         .add(Post, "/api/v1/candidates/{id}/check-now", c::check_now)
+        .add(
+            Post,
+            "/api/v1/candidates/{id}/override-exclusion",
+            c::override_exclusion,
+        )
         .add(Post, "/api/v1/candidates/{id}/reopen", c::reopen)
         .add(Post, "/api/v1/candidates/{id}/accept", c::accept_reappeared)
         .add(Post, "/api/v1/candidates/{id}/assign", c::assign)

@@ -192,5 +192,11 @@ pub fn events() -> Vec<Event> {
         Event::AcceptReappeared {
             reason: "re-assigned by the service desk for a new project".into(),
         },
+        Event::ExclusionHeld {
+            reason: "rule Zoom excludes this user: VIP users are excluded".into(),
+        },
+        Event::OverrideExclusion {
+            comment: "the CFO asked for this seat to go".into(),
+        },
     ]
 }

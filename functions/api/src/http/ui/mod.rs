@@ -985,6 +985,11 @@ const BUTTONS: &[(&str, &str, &str)] = &[
     ("close-complete", "Close Complete", "primary"),
     ("resume", "Resume", "primary"),
     ("check-now", "Check at the vendor now", "quiet"),
+    (
+        "override-exclusion",
+        "Override the exclusion (comment required)",
+        "quiet",
+    ),
     ("reopen", "Reopen: reclaim it again", "primary"),
     (
         "accept-reappeared",
@@ -1006,6 +1011,7 @@ fn done_words(action: &str) -> Option<&'static str> {
         "resume" => "Resumed.",
         "reopened" => "Reopened: this new candidate reclaims the right again.",
         "check-now" => "Asked the vendor; its answer appears in the history.",
+        "override-exclusion" => "Exclusion overridden: Reclaim now goes ahead for this candidate.",
         "accept-reappeared" => "Accepted: the user keeps it.",
         "note" => "Work note added.",
         "assign" => "Assignment saved.",
@@ -1052,9 +1058,15 @@ pub async fn candidate_page(
     let graph = workflow_graph(Some(c.state), &history);
     let drawing = svg::workflow_drawing(&graph);
     let allowed = actions(&v.principal, &c, s.app.now());
+    let excluded = if c.state.is_closed() {
+        None
+    } else {
+        s.app.exclusion(&c).await?
+    };
     let buttons: Vec<Value> = BUTTONS
         .iter()
         .filter(|(e, _, _)| allowed.contains(e))
+        .filter(|(e, _, _)| *e != "override-exclusion" || excluded.is_some())
         .map(|(e, label, tone)| context! { action => e, label, tone })
         .collect();
     let can_note = allowed.contains(&"work-note");
@@ -1208,6 +1220,10 @@ pub async fn candidate_page(
                 attention => c.attention,
                 last_outcome => c.revocation.last_outcome,
                 closed_complete => c.state == WfState::ClosedComplete,
+                excluded,
+                exclusion_override => c.exclusion_override.as_ref().map(|o| context! {
+                    by => o.by, comment => o.comment, at => when(o.at),
+                }),
                 verifying,
                 verification,
                 reopened_from,
@@ -1357,6 +1373,9 @@ pub async fn candidate_action(
         "close-skipped" => Event::CloseSkipped { reason: comment },
         "resume" => Event::Resume,
         "check-now" => Event::CheckNow,
+        "override-exclusion" => Event::OverrideExclusion {
+            comment: comment.unwrap_or_default(),
+        },
         "accept-reappeared" => Event::AcceptReappeared {
             reason: comment.unwrap_or_default(),
         },
