@@ -6,7 +6,6 @@
 
 use axum::http::StatusCode;
 use reclaim_tests::*;
-use reclaim_workflow::ports::{Directory, RuleStore};
 use reclaim_workflow::{Group, Rule, State, User};
 use serde_json::{json, Value};
 
