@@ -175,6 +175,11 @@ test('a sam admin signs in and reclaims two candidates in bulk', async () => {
   }
   await shot(page, '02-candidates-selected');
   await page.locator('#reclaim-selected').click();
+  // First a preview: what each would do; nothing has changed yet.
+  await page.locator('#preview').waitFor();
+  assert.equal(await page.locator('#n-ask').innerText(), '2');
+  await shot(page, '02b-bulk-preview');
+  await page.locator('#confirm').click();
   await page.locator('#bulk-result').waitFor();
   assert.match(await page.locator('#bulk-result').innerText(), /2 candidate\(s\) reclaimed/);
   for (const n of reclaimed) {
@@ -182,6 +187,25 @@ test('a sam admin signs in and reclaims two candidates in bulk', async () => {
   }
   await shot(page, '03-bulk-reclaimed');
   for (const n of reclaimed) assert.equal(await stageOf(page, n), 'awaiting-user', n);
+  await page.close();
+});
+
+test('a bulk preview skips and shows an excluded VIP, and Cancel changes nothing', async () => {
+  const page = await context.newPage();
+  await page.goto(`${base}/ui/candidates?state=ready&publisher=Zoom`);
+  const before = await page.locator('tr[data-number]').count();
+  assert.ok(before > 0, 'Ready Zoom candidates in the demo');
+  await page.locator('#reclaim-all').click();
+  await page.locator('#preview').waitFor();
+  const excluded = page.locator('#preview-items tr[data-outcome="excluded"]');
+  assert.ok((await excluded.count()) >= 1, 'the demo has a VIP with a Zoom seat');
+  assert.match(await excluded.first().innerText(), /VIP users are excluded/);
+  assert.equal(await page.locator('#n-excluded').innerText(), String(await excluded.count()));
+  await shot(page, '02c-bulk-preview-excluded');
+  await page.locator('#cancel').click();
+  await page.waitForURL(/\/ui\/candidates$/);
+  await page.goto(`${base}/ui/candidates?state=ready&publisher=Zoom`);
+  assert.equal(await page.locator('tr[data-number]').count(), before, 'nothing was reclaimed');
   await page.close();
 });
 

@@ -197,6 +197,27 @@ async fn bulk_reclaim_reports_excluded_candidates_apart() {
         .create_one(json!({"rule": "silent", "user_vip": true}))
         .await;
     let plain = h.create_one(json!({"rule": "silent"})).await;
+    // The preview says what each would do and does nothing.
+    let r = h
+        .post(
+            "/api/v1/candidates/reclaim-all?dry_run=true",
+            SAM,
+            json!({"state": "ready"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let items = r.json()["items"].as_array().unwrap().clone();
+    let outcome = |n: &str| {
+        items
+            .iter()
+            .find(|i| i["number"] == n)
+            .map(|i| i["outcome"].clone())
+            .unwrap()
+    };
+    assert_eq!(outcome(&vip), "excluded");
+    assert_eq!(outcome(&plain), "remove-now");
+    assert_eq!(h.candidate(&plain).await.state, State::Ready);
+    assert_eq!(h.history(&vip).await.len(), 0, "a preview writes nothing");
     let r = h
         .post(
             "/api/v1/candidates/reclaim-all",

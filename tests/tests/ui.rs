@@ -334,7 +334,7 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
     assert!(!page.contains("type=\"checkbox\""));
     let uma = h.ui_sign_in("uma").await;
 
-    // Bulk Reclaim of two ticked candidates.
+    // Bulk Reclaim of two ticked candidates: first a preview, which changes nothing.
     let ids: Vec<String> = futures_ids(&h, &numbers[..2]).await;
     let r = h
         .ui(
@@ -350,13 +350,70 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert!(r
-        .page()
-        .contains("<strong>2</strong> candidate(s) reclaimed"));
+    let preview = r.page();
+    assert!(preview.contains("Reclaim 2 candidate(s)?"), "{preview}");
+    assert!(preview.contains("<dd id=\"n-ask\">2</dd>"), "{preview}");
+    for n in &numbers[..2] {
+        assert_eq!(
+            h.candidate(n).await.state,
+            State::Ready,
+            "a preview acts on nothing"
+        );
+    }
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = preview.find(&marker).unwrap() + marker.len();
+        preview[at..].split('"').next().unwrap().to_string()
+    };
+    let (picks, expires, sig) = (field("picks"), field("expires"), field("sig"));
+    let confirm = |picks: String, sig: String| {
+        let (csrf, expires) = (sam.csrf.clone(), expires.clone());
+        vec![
+            ("csrf", csrf),
+            ("confirm", "yes".to_string()),
+            ("picks", picks),
+            ("expires", expires),
+            ("sig", sig),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let h = &h;
+        let sam = &sam;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.ui(
+                Method::POST,
+                "/ui/candidates/reclaim",
+                Some(sam),
+                Some(&pairs),
+            )
+            .await
+        }
+    };
+    // A confirmation that names another candidate than the preview showed is refused.
+    let tampered = picks.replace(&numbers[1], &numbers[2]);
+    let r = send(confirm(tampered, sig.clone())).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(h.candidate(&numbers[2]).await.state, State::Ready);
+    // The confirmed preview runs on exactly its candidates.
+    let r = send(confirm(picks.clone(), sig.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = r.page();
+    assert!(
+        page.contains("<strong>2</strong> candidate(s) reclaimed"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"asked\">"), "{page}");
     for n in &numbers[..2] {
         assert_eq!(h.candidate(n).await.state, State::AwaitingUser);
     }
     assert_eq!(h.candidate(&numbers[2]).await.state, State::Ready);
+    // Confirming the same preview again acts on nothing: each candidate moved on since.
+    let r = send(confirm(picks, sig)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r
+        .page()
+        .contains("<strong>0</strong> candidate(s) reclaimed, <strong>2</strong> refused"));
     // A user may not.
     let r = h
         .ui(
@@ -367,7 +424,7 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    // Reclaim all Ready matching a filter.
+    // Reclaim all Ready matching a filter: the preview names only the filter's.
     let r = h
         .ui(
             Method::POST,
@@ -381,8 +438,27 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_ne!(h.candidate(&zoom).await.state, State::Ready);
-    assert_eq!(h.candidate(&numbers[2]).await.state, State::Ready);
+    let preview = r.page();
+    assert!(
+        preview.contains(&zoom) && !preview.contains(&numbers[2]),
+        "{preview}"
+    );
+    assert_eq!(h.candidate(&zoom).await.state, State::Ready);
+    // No box ticked: said in words.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&sam),
+            Some(&[("csrf", &sam.csrf), ("scope", "selected")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.page().contains("Tick the candidates to reclaim first"),
+        "{}",
+        r.page()
+    );
 }
 
 async fn futures_ids(h: &Harness, numbers: &[String]) -> Vec<String> {

@@ -135,13 +135,103 @@ impl From<MailError> for EffectError {
     }
 }
 
-/// Result of a bulk Reclaim.
+/// Result of a bulk Reclaim: every candidate once, by what happened to it.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BulkReport {
+    /// Every candidate that moved (the three lists below together).
     pub reclaimed: Vec<String>,
+    /// The user was asked (Awaiting User).
+    pub asked: Vec<String>,
+    /// The rule does not ask: the removal started at once (Awaiting Revocation).
+    pub removing: Vec<String>,
+    /// A person must fix something first (Attention Required: no email, no group).
+    pub attention: Vec<String>,
     pub refused: Vec<BulkRefusal>,
     /// Not reclaimed because the rule excludes the user (the reason on each history).
     pub excluded: Vec<BulkRefusal>,
+}
+
+impl BulkReport {
+    /// Files one candidate's Reclaim under what happened to it. A store failure is returned:
+    /// the bulk action stops there.
+    fn record(
+        &mut self,
+        number: &str,
+        result: Result<Candidate, AppError>,
+    ) -> Result<(), AppError> {
+        match result {
+            Ok(c) => {
+                match c.state {
+                    State::AwaitingUser => self.asked.push(c.number.clone()),
+                    State::AwaitingRevocation => self.removing.push(c.number.clone()),
+                    _ => self.attention.push(c.number.clone()),
+                }
+                self.reclaimed.push(c.number);
+            }
+            Err(AppError::Store(e)) => return Err(AppError::Store(e)),
+            Err(AppError::Excluded { number, reason }) => self.excluded.push(BulkRefusal {
+                number,
+                error: reason,
+            }),
+            Err(e) => self.refused.push(BulkRefusal {
+                number: number.to_string(),
+                error: e.to_string(),
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// What a Reclaim would do to one candidate, decided by the same checks the Reclaim makes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "why", rename_all = "kebab-case")]
+pub enum PreviewOutcome {
+    /// The user is emailed and asked.
+    AskUser,
+    /// The rule does not ask: the removal starts at once.
+    RemoveNow,
+    /// It would wait in Attention Required (no email, no assignment group).
+    NeedsAttention(String),
+    /// The rule excludes the user: skipped.
+    Excluded(String),
+    /// Not allowed (not Ready any more, not a sam admin).
+    Refused(String),
+}
+
+/// One candidate of a bulk preview, with the version the confirmation will insist on.
+#[derive(Clone, Debug, Serialize)]
+pub struct PreviewItem {
+    pub id: String,
+    pub number: String,
+    pub version: u64,
+    pub software: String,
+    pub user: Option<String>,
+    pub rule: String,
+    #[serde(flatten)]
+    pub outcome: PreviewOutcome,
+}
+
+/// What a bulk Reclaim would do, before it does anything.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BulkPreview {
+    pub items: Vec<PreviewItem>,
+}
+
+impl BulkPreview {
+    /// How many would end up each way: (ask, remove now, needs attention, excluded, refused).
+    pub fn counts(&self) -> [usize; 5] {
+        let mut n = [0; 5];
+        for i in &self.items {
+            n[match i.outcome {
+                PreviewOutcome::AskUser => 0,
+                PreviewOutcome::RemoveNow => 1,
+                PreviewOutcome::NeedsAttention(_) => 2,
+                PreviewOutcome::Excluded(_) => 3,
+                PreviewOutcome::Refused(_) => 4,
+            }] += 1;
+        }
+        n
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -371,18 +461,91 @@ impl App {
             }
         }
         for c in ready {
-            match self.commit_event(&c, &Event::Reclaim, actor).await {
-                Ok((c, _)) => report.reclaimed.push(c.number),
-                Err(AppError::Store(e)) => return Err(AppError::Store(e)),
-                Err(AppError::Excluded { number, reason }) => report.excluded.push(BulkRefusal {
-                    number,
-                    error: reason,
-                }),
-                Err(e) => report.refused.push(BulkRefusal {
-                    number: c.number,
-                    error: e.to_string(),
-                }),
+            let result = self
+                .commit_event(&c, &Event::Reclaim, actor)
+                .await
+                .map(|(c, _)| c);
+            report.record(&c.number, result)?;
+        }
+        Ok(report)
+    }
+
+    /// Every Ready candidate the filter selects (Reclaim All), at most `limit`.
+    pub async fn ready_matching(
+        &self,
+        filter: &CandidateFilter,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, AppError> {
+        let mut filter = filter.clone();
+        filter.state = Some(State::Ready);
+        let mut out = Vec::new();
+        let mut page = PageRequest {
+            limit: 500,
+            cursor: None,
+        };
+        loop {
+            let p = self.ports.candidates.list(&filter, &page).await?;
+            out.extend(p.items);
+            if out.len() > limit {
+                out.truncate(limit);
+                return Ok(out);
             }
+            match p.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// What Reclaim would do to each of these candidates, changing nothing: the same checks
+    /// (the actor's right, the exclusions, what the rule and the user's data lead to).
+    pub async fn reclaim_preview(
+        &self,
+        candidates: &[Candidate],
+        actor: &Actor,
+    ) -> Result<BulkPreview, AppError> {
+        let now = self.now();
+        let mut preview = BulkPreview::default();
+        for c in candidates {
+            let outcome = match apply(c, &Event::Reclaim, actor, now) {
+                Err(r) => PreviewOutcome::Refused(r.to_string()),
+                Ok(t) => match self.exclusion(c).await? {
+                    Some(why) => PreviewOutcome::Excluded(why),
+                    None => match t.candidate.state {
+                        State::AwaitingUser => PreviewOutcome::AskUser,
+                        State::AwaitingRevocation => PreviewOutcome::RemoveNow,
+                        _ => PreviewOutcome::NeedsAttention(
+                            t.candidate.attention.unwrap_or_default(),
+                        ),
+                    },
+                },
+            };
+            preview.items.push(PreviewItem {
+                id: c.id.clone(),
+                number: c.number.clone(),
+                version: c.version,
+                software: c.software.label(),
+                user: c.user.as_ref().map(|u| u.display_name.clone()),
+                rule: c.rule.name.clone(),
+                outcome,
+            });
+        }
+        Ok(preview)
+    }
+
+    /// Reclaims exactly the candidates a person confirmed, each only if it is still at the
+    /// version the preview showed: one that changed since is refused, not acted on unseen.
+    pub async fn reclaim_confirmed(
+        &self,
+        picks: &[(String, u64)],
+        actor: &Actor,
+    ) -> Result<BulkReport, AppError> {
+        let mut report = BulkReport::default();
+        for (id, version) in picks {
+            let result = self
+                .transition(id, &Event::Reclaim, actor, Some(*version))
+                .await;
+            report.record(id, result)?;
         }
         Ok(report)
     }

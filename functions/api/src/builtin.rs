@@ -19,10 +19,7 @@ impl Revoker for ManualTaskRevoker {
 /// The manual-removal instructions for a candidate.
 pub fn manual_task(c: &Candidate) -> RevocationResult {
     let s = &c.software;
-    let product = match &s.version {
-        Some(v) => format!("{} {} {v}", s.publisher, s.product),
-        None => format!("{} {}", s.publisher, s.product),
-    };
+    let product = s.label_with_version();
     let user = c
         .user
         .as_ref()

@@ -55,7 +55,7 @@ impl Renderer {
         // Stored text is checked when it enters; what was stored before the checks existed
         // is shown escaped, so it still cannot break a line of the message or its subject.
         let shown = |v: &str| text::cleaned(v, true);
-        let software = shown(&format!("{} {}", c.software.publisher, c.software.product));
+        let software = shown(&c.software.label());
         let software_full = match &c.software.version {
             Some(v) => format!("{software} {}", shown(v)),
             None => software.clone(),
@@ -77,6 +77,7 @@ impl Renderer {
             number => shown(&c.number),
             publisher => shown(&c.software.publisher),
             product => shown(&c.software.product),
+            name_of_software => software.clone(),
             version => c.software.version.as_deref().map(shown),
             software => software_full,
             device => c.device.as_deref().map(shown),

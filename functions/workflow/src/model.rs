@@ -268,6 +268,42 @@ pub struct SoftwareMatch {
     pub product: Option<String>,
 }
 
+impl Software {
+    /// The name people read: "Zoom Pro", not "Zoom Zoom Pro". The publisher is left out when
+    /// the product already starts with the publisher's name (its first word, so "Zoom, Inc."
+    /// and "Zoom Pro" read as "Zoom Pro"); pages, mail and task titles all use this.
+    pub fn label(&self) -> String {
+        let publisher = self.publisher.trim();
+        let product = self.product.trim();
+        let first = publisher
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        let starts = first.chars().count() >= 2
+            && product
+                .get(..first.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(first))
+            && product[first.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric());
+        if starts || publisher.is_empty() {
+            product.to_string()
+        } else {
+            format!("{publisher} {product}")
+        }
+    }
+
+    /// [`Software::label`] with the version, when there is one.
+    pub fn label_with_version(&self) -> String {
+        match &self.version {
+            Some(v) if !v.trim().is_empty() => format!("{} {}", self.label(), v.trim()),
+            _ => self.label(),
+        }
+    }
+}
+
 impl SoftwareMatch {
     pub fn matches(&self, publisher: &str, product: &str) -> bool {
         self.publisher.eq_ignore_ascii_case(publisher)

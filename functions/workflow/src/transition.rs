@@ -226,10 +226,7 @@ pub fn apply(
                         kind: TaskKind::Approval,
                         assignee: None,
                         group: Some(group.clone()),
-                        title: format!(
-                            "Approve keeping {} {}",
-                            c.software.publisher, c.software.product
-                        ),
+                        title: format!("Approve keeping {}", c.software.label()),
                         instructions: keep_request_text(c, comment.as_deref()),
                     }))
                     .mail(MailKind::KeepRequest, Recipient::Group(group))
@@ -604,10 +601,7 @@ fn reclaim(c: &Candidate, now: Timestamp) -> Step<'_> {
             kind: TaskKind::UserAnswer,
             assignee: user,
             group: None,
-            title: format!(
-                "Do you still need {} {}?",
-                c.software.publisher, c.software.product
-            ),
+            title: format!("Do you still need {}?", c.software.label()),
             instructions: ask_text(c),
         }));
     }
@@ -743,10 +737,7 @@ fn right(c: &Candidate) -> String {
         .as_deref()
         .map(|d| format!(" on {d}"))
         .unwrap_or_default();
-    format!(
-        "{} {} for {user}{device}",
-        c.software.publisher, c.software.product
-    )
+    format!("{} for {user}{device}", c.software.label())
 }
 
 fn day(t: Timestamp) -> String {
@@ -973,10 +964,9 @@ fn attention(mut s: Step<'_>, why: String) -> Step<'_> {
 pub fn ask_text(c: &Candidate) -> String {
     let device = c.device.as_deref().unwrap_or("your account");
     format!(
-        "{} {} on {} has been flagged for reclamation ({}). Do you still need it? \
+        "{} on {} has been flagged for reclamation ({}). Do you still need it? \
          Answer Yes to keep it or No to have it removed.",
-        c.software.publisher,
-        c.software.product,
+        c.software.label(),
         device,
         c.justification.as_str()
     )
@@ -991,7 +981,8 @@ fn keep_request_text(c: &Candidate, comment: Option<&str>) -> String {
         .map(|t| format!(" Reason given: {t}"))
         .unwrap_or_default();
     format!(
-        "{who} asked to keep {} {} ({}).{why} Approve to keep it, or reject to have it removed.",
-        c.software.publisher, c.software.product, c.number
+        "{who} asked to keep {} ({}).{why} Approve to keep it, or reject to have it removed.",
+        c.software.label(),
+        c.number
     )
 }

@@ -9,7 +9,7 @@
 use super::auth::Caller;
 use super::error::{ApiError, Json, OptionalJson, Path, Query};
 use super::{ApiState, ClientInfo};
-use crate::app::{BulkReport, ImportReport};
+use crate::app::ImportReport;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -419,12 +419,25 @@ fn rows_error(rows: Vec<crate::app::RowError>) -> ApiError {
     }
 }
 
-/// Reclaim every Ready candidate the filter selects.
+/// `?dry_run=true`: say what would happen, change nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// The most candidates one preview lists.
+const MAX_PREVIEW: usize = 10_000;
+
+/// Reclaim every Ready candidate the filter selects; with `?dry_run=true`, the preview of what
+/// each would do (ask the user, remove at once, need attention, excluded) and nothing else.
 pub async fn reclaim_all(
     State(s): State<ApiState>,
     caller: Caller,
+    Query(q): Query<DryRun>,
     OptionalJson(body): OptionalJson<FilterBody>,
-) -> Result<Json<BulkReport>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require_sam_admin("Reclaim All")?;
     if body.state.is_some_and(|st| st != WfState::Ready) {
         return Err(ApiError::invalid_field(
@@ -434,7 +447,12 @@ pub async fn reclaim_all(
     }
     let filter = body.into_filter();
     let actor = Actor::Person(caller.0);
-    Ok(Json(s.app.reclaim_all(&filter, &actor).await?))
+    if q.dry_run {
+        let ready = s.app.ready_matching(&filter, MAX_PREVIEW).await?;
+        let preview = s.app.reclaim_preview(&ready, &actor).await?;
+        return Ok(Json(preview).into_response());
+    }
+    Ok(Json(s.app.reclaim_all(&filter, &actor).await?).into_response())
 }
 
 async fn run(

@@ -68,6 +68,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/ui_bulk.html"),
     ),
     (
+        "ui_bulk_preview.html",
+        include_str!("../../templates/pages/ui_bulk_preview.html"),
+    ),
+    (
         "ui_candidate.html",
         include_str!("../../templates/pages/ui_candidate.html"),
     ),
@@ -162,14 +166,6 @@ fn when(t: Timestamp) -> String {
     t.format("%-d %B %Y at %H:%M UTC").to_string()
 }
 
-fn software(c: &Candidate) -> String {
-    let s = &c.software;
-    match &s.version {
-        Some(v) => format!("{} {} {v}", s.publisher, s.product),
-        None => format!("{} {}", s.publisher, s.product),
-    }
-}
-
 /// What the person is about to do, in their words.
 fn describe(
     action: LinkAction,
@@ -181,7 +177,7 @@ fn describe(
     &'static str,
     &'static str,
 ) {
-    let sw = software(c);
+    let sw = c.software.label_with_version();
     let holder = c
         .user
         .as_ref()
@@ -258,7 +254,7 @@ fn answered_page(
         context! {
             heading,
             message,
-            software => software(c),
+            software => c.software.label_with_version(),
             device => c.device,
             number => c.number,
             what => event_words(&h.event),
@@ -313,7 +309,7 @@ fn confirm_page(token: &str, v: &LinkView) -> Response {
             explanation,
             tone,
             comment_label,
-            software => software(c),
+            software => c.software.label_with_version(),
             device => c.device,
             holder => c.user.as_ref().map(|u| u.display_name.clone()),
             number => c.number,

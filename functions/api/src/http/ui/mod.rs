@@ -25,7 +25,7 @@ use super::outbox::encode_segment;
 use super::pages::{render, MAX_COMMENT};
 use super::resources::savings_in_scope;
 use super::{ApiState, ClientInfo, Method, Routes};
-use crate::app::{AppError, BulkRefusal, BulkReport};
+use crate::app::{AppError, PreviewOutcome};
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
 use axum::http::request::Parts;
@@ -829,7 +829,7 @@ fn row(c: &Candidate) -> Row {
         id: c.id.clone(),
         href: href(c),
         number: c.number.clone(),
-        software: software(c),
+        software: c.software.label_with_version(),
         user: c.user.as_ref().map(|u| u.display_name.clone()),
         device: c.device.clone(),
         justification: c.justification.as_str(),
@@ -845,14 +845,6 @@ fn row(c: &Candidate) -> Row {
 /// The candidate's page (emails link here too).
 fn href(c: &Candidate) -> String {
     format!("/ui/candidates/{}", encode_segment(&c.id))
-}
-
-fn software(c: &Candidate) -> String {
-    let s = &c.software;
-    match &s.version {
-        Some(v) => format!("{} {} {v}", s.publisher, s.product),
-        None => format!("{} {}", s.publisher, s.product),
-    }
 }
 
 fn choices() -> (Vec<Value>, Vec<&'static str>) {
@@ -929,12 +921,29 @@ pub async fn candidates_page(
     ))
 }
 
-/// Reclaim the ticked candidates, or every Ready one the filters select.
+/// The most candidates one bulk action takes.
+const MAX_BULK: usize = 1000;
+/// How long a preview may be confirmed: long enough to read it, short enough that it still
+/// describes the candidates (each is also checked against its version when confirmed).
+const PREVIEW_MINUTES: i64 = 15;
+
+/// The signature a preview's confirmation must carry: this person's session, the candidates
+/// at their versions, and the preview's end; anything changed refuses it.
+fn preview_signature(v: &Viewer, picks: &str, expires: i64) -> String {
+    v.key
+        .form_token("bulk-reclaim", &format!("{}|{expires}|{picks}", v.nonce))
+}
+
+/// Reclaim the ticked candidates, or every Ready one the filters select: first a preview of
+/// what each would do, then, on its signed confirmation, exactly those candidates.
 pub async fn bulk_reclaim(State(s): State<ApiState>, v: Viewer, UiForm(f): UiForm) -> UiResult {
     v.check(&f)?;
     v.require_sam_admin("Reclaim")?;
     let actor = v.actor();
-    let report = if f.get("scope") == Some("filter") {
+    if f.get("confirm").is_some() {
+        return confirm_bulk(&s, &v, &f).await;
+    }
+    let candidates = if f.get("scope") == Some("filter") {
         let filter = ListForm::from_fields(&f).filter()?;
         if filter.state.is_some_and(|st| st != WfState::Ready) {
             return Err(bad_field(
@@ -942,32 +951,146 @@ pub async fn bulk_reclaim(State(s): State<ApiState>, v: Viewer, UiForm(f): UiFor
                 "Reclaim only takes Ready candidates".into(),
             ));
         }
-        s.app.reclaim_all(&filter, &actor).await?
+        let ready = s.app.ready_matching(&filter, MAX_BULK + 1).await?;
+        if ready.len() > MAX_BULK {
+            return Err(bad_field(
+                "scope",
+                format!(
+                    "more than {MAX_BULK} Ready candidates match: narrow the filters and try again"
+                ),
+            ));
+        }
+        ready
     } else {
         let ids = f.all("id");
         if ids.is_empty() {
-            return Err(bad_field("id", "tick at least one candidate".into()));
+            return Err(bad_field(
+                "id",
+                "Tick the candidates to reclaim first, or use \"Reclaim all Ready matching the filters\"."
+                    .into(),
+            ));
         }
-        if ids.len() > 1000 {
-            return Err(bad_field("id", "at most 1000 candidates at once".into()));
+        if ids.len() > MAX_BULK {
+            return Err(bad_field(
+                "id",
+                format!("at most {MAX_BULK} candidates at once"),
+            ));
         }
-        let mut report = BulkReport::default();
+        let mut out = Vec::new();
         for id in ids {
-            match s.app.transition(id, &Event::Reclaim, &actor, None).await {
-                Ok(c) => report.reclaimed.push(c.number),
-                Err(AppError::Store(e)) => return Err(AppError::Store(e).into()),
-                Err(e) => report.refused.push(BulkRefusal {
-                    number: id.to_string(),
-                    error: e.to_string(),
-                }),
-            }
+            out.push(visible(&s, &v.principal, id).await?);
         }
-        report
+        out
     };
+    let preview = s.app.reclaim_preview(&candidates, &actor).await?;
+    let [ask, remove, attention, excluded, refused] = preview.counts();
+    let picks: Vec<String> = preview
+        .items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.outcome,
+                PreviewOutcome::AskUser
+                    | PreviewOutcome::RemoveNow
+                    | PreviewOutcome::NeedsAttention(_)
+            )
+        })
+        .map(|i| format!("{}:{}", i.number, i.version))
+        .collect();
+    let joined = picks.join(",");
+    let expires = (s.app.now() + chrono::Duration::minutes(PREVIEW_MINUTES)).timestamp();
+    let mut rules: std::collections::BTreeMap<&str, [usize; 3]> = Default::default();
+    for i in &preview.items {
+        let slot = match i.outcome {
+            PreviewOutcome::AskUser => 0,
+            PreviewOutcome::RemoveNow => 1,
+            PreviewOutcome::NeedsAttention(_) => 2,
+            _ => continue,
+        };
+        rules.entry(i.rule.as_str()).or_default()[slot] += 1;
+    }
+    let items: Vec<Value> = preview
+        .items
+        .iter()
+        .map(|i| {
+            let (outcome, words, why) = match &i.outcome {
+                PreviewOutcome::AskUser => ("ask-user", "ask the user", None),
+                PreviewOutcome::RemoveNow => ("remove-now", "remove it now, without asking", None),
+                PreviewOutcome::NeedsAttention(w) => ("needs-attention", "need attention", Some(w)),
+                PreviewOutcome::Excluded(w) => ("excluded", "be skipped", Some(w)),
+                PreviewOutcome::Refused(w) => ("refused", "be refused", Some(w)),
+            };
+            context! {
+                number => i.number, software => i.software, user => i.user, rule => i.rule,
+                outcome, words, why,
+            }
+        })
+        .collect();
+    Ok(v.render(
+        "ui_bulk_preview.html",
+        "candidates",
+        context! {
+            total => preview.items.len(),
+            acting => picks.len(),
+            ask, remove, attention, excluded, refused,
+            by_rule => rules.iter().map(|(name, n)| context! {
+                name, ask => n[0], remove => n[1], attention => n[2],
+            }).collect::<Vec<_>>(),
+            items,
+            picks => joined,
+            expires,
+            sig => preview_signature(&v, &joined, expires),
+        },
+    ))
+}
+
+/// Runs a confirmed preview: only with its signature, before it ends, and each candidate only
+/// at the version the preview showed.
+async fn confirm_bulk(s: &ApiState, v: &Viewer, f: &form::FormFields) -> UiResult {
+    let picks = f.get("picks").unwrap_or_default();
+    let expires: i64 = f
+        .get("expires")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_default();
+    let sig = f.get("sig").unwrap_or_default();
+    let signed = v.key.check_form_token(
+        "bulk-reclaim",
+        &format!("{}|{expires}|{picks}", v.nonce),
+        sig,
+    );
+    if !signed {
+        return Err(bad_field(
+            "confirm",
+            "This confirmation does not match a preview shown to you. Start the bulk Reclaim again."
+                .into(),
+        ));
+    }
+    if s.app.now().timestamp() > expires {
+        return Err(bad_field(
+            "confirm",
+            format!(
+                "This preview is older than {PREVIEW_MINUTES} minutes. Start the bulk Reclaim again to see what it would do now."
+            ),
+        ));
+    }
+    let mut list = Vec::new();
+    for p in picks.split(',').filter(|p| !p.is_empty()) {
+        let Some((number, version)) = p.rsplit_once(':') else {
+            return Err(bad_field("picks", "malformed".into()));
+        };
+        let version = version
+            .parse()
+            .map_err(|_| bad_field("picks", "malformed".into()))?;
+        list.push((number.to_string(), version));
+    }
+    let report = s.app.reclaim_confirmed(&list, &v.actor()).await?;
     Ok(v.render(
         "ui_bulk.html",
         "candidates",
-        context! { reclaimed => report.reclaimed, refused => report.refused },
+        context! {
+            reclaimed => report.reclaimed, asked => report.asked, removing => report.removing,
+            attention => report.attention, refused => report.refused, excluded => report.excluded,
+        },
     ))
 }
 
@@ -1196,7 +1319,7 @@ pub async fn candidate_page(
                 assign_url => format!("{}/assign", href(&c)),
                 user_url => format!("{}/user", href(&c)),
                 number => c.number,
-                software => software(&c),
+                software => c.software.label_with_version(),
                 applies_to => c.applies_to.as_str(),
                 device => c.device,
                 sku => c.software.sku,

@@ -1,0 +1,52 @@
+//! One way to name software, for pages, mail, tasks and reasons alike.
+
+use reclaim_workflow::Software;
+
+fn sw(publisher: &str, product: &str, version: Option<&str>) -> Software {
+    Software {
+        publisher: publisher.into(),
+        product: product.into(),
+        version: version.map(str::to_string),
+        sku: None,
+        subscription_id: None,
+    }
+}
+
+#[test]
+fn a_product_that_starts_with_its_publisher_is_named_once() {
+    assert_eq!(sw("Zoom", "Zoom Pro", None).label(), "Zoom Pro");
+    assert_eq!(sw("Zoom, Inc.", "Zoom Pro", None).label(), "Zoom Pro");
+    assert_eq!(
+        sw("Microsoft", "Microsoft 365 E5", None).label(),
+        "Microsoft 365 E5"
+    );
+    assert_eq!(
+        sw("Tableau", "tableau Desktop", None).label(),
+        "tableau Desktop"
+    );
+    assert_eq!(sw("Slack", "Slack", None).label(), "Slack");
+}
+
+#[test]
+fn other_products_keep_their_publisher_in_front() {
+    assert_eq!(
+        sw("Adobe", "Acrobat Pro", None).label(),
+        "Adobe Acrobat Pro"
+    );
+    assert_eq!(sw("TechSmith", "Snagit", None).label(), "TechSmith Snagit");
+    // A longer word that merely starts with the publisher's name is another word.
+    assert_eq!(sw("Zoom", "Zoomtext", None).label(), "Zoom Zoomtext");
+    assert_eq!(sw("", "Notepad++", None).label(), "Notepad++");
+}
+
+#[test]
+fn the_version_follows_the_name() {
+    assert_eq!(
+        sw("Adobe", "Acrobat Pro", Some("24.1")).label_with_version(),
+        "Adobe Acrobat Pro 24.1"
+    );
+    assert_eq!(
+        sw("Tableau", "Tableau Desktop", Some(" ")).label_with_version(),
+        "Tableau Desktop"
+    );
+}
