@@ -365,6 +365,13 @@ test('the demo seat that came back is an alert; the sam admin reads its verifica
   await page.close();
 });
 
+test('the address printed first opens the workspace', async () => {
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/ui(\/sign-in)?(\?.*)?$/, page.url());
+  await page.close();
+});
+
 test('the workspace is usable on a phone', async () => {
   const page = await context.newPage();
   await page.setViewportSize({ width: 390, height: 844 });

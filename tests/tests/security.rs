@@ -352,6 +352,7 @@ const EXPECT: &[Expect] = &[
         Form(&[]),
         [303, 403, 403, 403, 403, 303],
     ),
+    e("GET", "/", Nothing, Empty, [303; 6]),
     e("GET", "/ui/candidates", Candidate(Ready), Empty, PAGE),
     e(
         "POST",

@@ -1113,6 +1113,7 @@ fn print_demo_help(url: &str, seed: &SeedFile) {
         let role = match u {
             Some(u) if u.sam_admin => "sam admin",
             Some(_) if seed.groups.iter().any(|g| g.members.contains(user)) => "approver",
+            Some(u) if u.itil => "ITIL user",
             _ => "user",
         };
         println!("  {user:<6} ({role:<9}) {token}");
@@ -1262,7 +1263,11 @@ async fn run() -> Result<()> {
         }
         Command::Alerts { db } => {
             let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
-            for a in embedded.app.stale_alerts().await? {
+            let alerts = embedded.app.stale_alerts().await?;
+            if alerts.is_empty() {
+                println!("no alerts: nothing is stale, waiting for a person or reappeared");
+            }
+            for a in alerts {
                 println!("{}\t{}\t{}", a.number, a.state, a.reason);
             }
             Ok(())

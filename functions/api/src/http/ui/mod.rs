@@ -66,6 +66,12 @@ const fn page(
 /// Every workspace page. `Public` pages need no session; `User` pages need one (without it the
 /// browser is sent to sign in); `SamAdmin` pages answer 403 to everyone else.
 pub const PAGES: &[RouteDoc] = &[
+    page(
+        Method::Get,
+        "/",
+        "Sends a browser to the workspace",
+        Access::Public,
+    ),
     page(Method::Get, "/ui", "Workspace home", Access::User),
     page(Method::Get, "/ui/sign-in", "Sign in", Access::Public),
     page(
@@ -201,6 +207,7 @@ pub const PAGES: &[RouteDoc] = &[
 pub(super) fn routes() -> Routes {
     use Method::*;
     Routes::new()
+        .add(Get, "/", to_workspace)
         .add(Get, "/ui", home)
         .add(Get, "/ui/sign-in", sign_in_page)
         .add(Post, "/ui/sign-in", sign_in)
@@ -259,14 +266,29 @@ impl IntoResponse for UiError {
         } else if e.fields.is_empty() {
             e.message.clone()
         } else {
+            // A message written as a sentence stands alone; a terse one keeps its field.
             e.fields
                 .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
+                .map(|f| {
+                    if f.message.starts_with(char::is_uppercase) {
+                        f.message.clone()
+                    } else {
+                        format!("{}: {}", f.field, f.message)
+                    }
+                })
                 .collect::<Vec<_>>()
-                .join("; ")
+                .join(" ")
         };
-        let hint =
-            (!e.status.is_server_error()).then_some("Go back, reload the page and try again.");
+        let hint = match e.status {
+            StatusCode::FORBIDDEN => Some(
+                "Ask a sam admin if you need to do this; the pages you may use are in the menu above.",
+            ),
+            StatusCode::CONFLICT => {
+                Some("Someone changed it meanwhile: open it again to see where it stands now.")
+            }
+            s if s.is_server_error() => None,
+            _ => Some("Go back, correct it and try again."),
+        };
         render(
             e.status,
             "problem.html",
@@ -725,6 +747,12 @@ pub async fn end_all_sessions(
 
 // ---------------------------------------------------------------------------------------------
 // Home, candidates
+
+/// The address `reclaim serve` prints first: a browser opening it lands in the workspace
+/// (which asks it to sign in first when needed).
+pub async fn to_workspace() -> Response {
+    see_other("/ui")
+}
 
 pub async fn home(State(s): State<ApiState>, v: Viewer) -> UiResult {
     let tasks = s.app.my_tasks(&v.principal).await?.len();
