@@ -828,12 +828,12 @@ async fn a_missing_email_is_fixed_from_the_candidate_page_and_a_bad_one_changes_
         fixed.user.as_ref().and_then(|u| u.email.as_deref()),
         Some("noe@example.com")
     );
-    // Resume, Reclaim: now the user is asked.
+    // Resume goes on where the Reclaim stopped: now the user is asked.
     let r = h
         .post(&format!("/api/v1/candidates/{n}/resume"), SAM, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    reclaim(&h, &n).await;
+    h.drain().await;
     assert_eq!(h.candidate(&n).await.state, State::AwaitingUser);
     assert_eq!(h.mail_to("noe@example.com").await.len(), 1);
 }

@@ -455,7 +455,8 @@ async fn a_bounced_user_address_puts_the_candidate_in_attention_required_naming_
         c.attention.as_deref(),
         Some("the user's address was refused: 550 5.1.1 mailbox unavailable")
     );
-    assert_eq!(c.attention_from, Some(State::Ready));
+    // Resume, after the address is fixed, asks the user again.
+    assert_eq!(c.attention_from, Some(State::AwaitingUser));
     let history = local.embedded.store.history(&c.id).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!(last.event, "mail-refused");

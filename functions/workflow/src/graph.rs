@@ -171,6 +171,24 @@ pub const EDGES: &[Edge] = &[
         label: "Resume: retry removal",
     },
     Edge {
+        from: AttentionRequired,
+        to: AwaitingUser,
+        events: &["resume"],
+        label: "Resume: ask the user again",
+    },
+    Edge {
+        from: AttentionRequired,
+        to: AwaitingApproval,
+        events: &["resume"],
+        label: "Resume: back to the approvers",
+    },
+    Edge {
+        from: AttentionRequired,
+        to: AttentionRequired,
+        events: &["resume"],
+        label: "Resume: still missing",
+    },
+    Edge {
         from: Ready,
         to: ClosedSkipped,
         events: &["close-skipped"],

@@ -219,18 +219,7 @@ pub fn apply(
                 kinds: vec![TaskKind::UserAnswer],
             };
             let mut s = if *keep {
-                let group = c.assignment_group.clone().unwrap_or_default();
-                Step::new(c)
-                    .to(AwaitingApproval)
-                    .effect(EffectKind::CreateTask(NewTask {
-                        kind: TaskKind::Approval,
-                        assignee: None,
-                        group: Some(group.clone()),
-                        title: format!("Approve keeping {}", c.software.label()),
-                        instructions: keep_request_text(c, comment.as_deref()),
-                    }))
-                    .mail(MailKind::KeepRequest, Recipient::Group(group))
-                    .effect(close_user_task)
+                keep_request(Step::new(c), comment.as_deref()).effect(close_user_task)
             } else {
                 start_revocation(Step::new(c)).effect(close_user_task)
             };
@@ -355,12 +344,16 @@ pub fn apply(
                 return Err(not_allowed());
             }
             require(actor.is_sam_admin(), SAM_ADMIN)?;
+            // Back to where it stopped: the removal, the approvers, or the Reclaim (which asks
+            // the user again, with a new deadline, or needs attention again if still missing).
             match c.attention_from {
                 Some(AwaitingRevocation) => {
                     let mut s = Step::new(c);
                     s.new.revocation.attempts = 0;
                     start_revocation(s)
                 }
+                Some(AwaitingApproval) => keep_request(Step::new(c), None),
+                Some(Ready | AwaitingUser) => reclaim(c, now),
                 _ => Step::new(c).to(Ready),
             }
         }
@@ -431,6 +424,17 @@ pub fn apply(
             }
             let mut s = Step::new(c);
             s.new.user = Some(user.clone());
+            if let Some(why) = c
+                .attention
+                .as_deref()
+                .filter(|_| c.state == AttentionRequired)
+            {
+                // What was wrong may be fixed now; the page must not keep saying it is not.
+                s.new.attention = Some(format!(
+                    "the user's details were corrected: Resume to go on (it needed attention \
+                     because {why})"
+                ));
+            }
             s.reason(Some(format!("user set to {}", user.id)))
         }
         Event::VerifyDue => {
@@ -945,12 +949,29 @@ fn mail_problem(c: &Candidate, why: String, reason: String) -> Step<'_> {
     });
     s.new.attention_from = Some(if removal_decided {
         AwaitingRevocation
+    } else if c.state == AttentionRequired {
+        c.attention_from.unwrap_or(Ready)
     } else {
-        Ready
+        c.state
     });
     s.new.due_at = None;
     s.new.deadline_at = None;
     s.reason(Some(reason))
+}
+
+/// Awaiting Approval: the keep request goes to the assignment group, as a task and a mail.
+fn keep_request<'a>(s: Step<'a>, comment: Option<&str>) -> Step<'a> {
+    let c = s.old;
+    let group = c.assignment_group.clone().unwrap_or_default();
+    s.to(State::AwaitingApproval)
+        .effect(EffectKind::CreateTask(NewTask {
+            kind: TaskKind::Approval,
+            assignee: None,
+            group: Some(group.clone()),
+            title: format!("Approve keeping {}", c.software.label()),
+            instructions: keep_request_text(c, comment),
+        }))
+        .mail(MailKind::KeepRequest, Recipient::Group(group))
 }
 
 fn attention(mut s: Step<'_>, why: String) -> Step<'_> {

@@ -54,7 +54,8 @@ fn expected(state: State, event: &str, kind: Kind) -> Option<State> {
             Some(ClosedComplete)
         }
         "close-skipped" if open && admin => Some(ClosedSkipped),
-        "resume" if state == AttentionRequired && admin => Some(Ready),
+        // The fixture stopped at Reclaim (no email then): Resume asks the user now.
+        "resume" if state == AttentionRequired && admin => Some(AwaitingUser),
         "usage-detected"
             if matches!(state, Ready | AwaitingUser | AwaitingApproval)
                 && (admin || kind == Kind::Scheduler) =>
@@ -260,7 +261,7 @@ fn reclaim_without_a_user_email_or_group_needs_attention_and_says_what_is_missin
 }
 
 #[test]
-fn fixing_the_email_then_resume_returns_to_ready() {
+fn fixing_the_email_then_resume_asks_the_user_where_reclaim_stopped() {
     let mut c = in_state(Ready);
     if let Some(u) = c.user.as_mut() {
         u.email = None;
@@ -269,11 +270,45 @@ fn fixing_the_email_then_resume_returns_to_ready() {
     let mut user = c.user.clone().unwrap();
     user.email = Some("uma@example.com".into());
     let t = apply(&t.candidate, &Event::UpdateUser { user }, &admin(), now()).unwrap();
+    // The page no longer says the address is missing.
+    let said = t.candidate.attention.clone().unwrap_or_default();
+    assert!(
+        said.starts_with("the user's details were corrected: Resume"),
+        "{said}"
+    );
     let t = apply(&t.candidate, &Event::Resume, &admin(), now()).unwrap();
-    assert_eq!(t.candidate.state, Ready);
-    assert_eq!(t.candidate.attention, None);
-    let t = apply(&t.candidate, &Event::Reclaim, &admin(), now()).unwrap();
     assert_eq!(t.candidate.state, AwaitingUser);
+    assert_eq!(t.candidate.attention, None);
+    assert!(t.effects.iter().any(|e| matches!(
+        &e.kind,
+        EffectKind::Email {
+            mail: MailKind::AskUser,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn resume_after_an_undeliverable_keep_request_goes_back_to_the_approvers() {
+    let c = in_state(AwaitingApproval);
+    let gone = Event::MailUndeliverable {
+        recipient: "anyone in group approvers".into(),
+    };
+    let t = apply(&c, &gone, &actor(Kind::Mail), now()).unwrap();
+    assert_eq!(t.candidate.attention_from, Some(AwaitingApproval));
+    let t = apply(&t.candidate, &Event::Resume, &admin(), now()).unwrap();
+    assert_eq!(t.candidate.state, AwaitingApproval);
+    assert!(t.effects.iter().any(|e| matches!(
+        &e.kind,
+        EffectKind::Email {
+            mail: MailKind::KeepRequest,
+            ..
+        }
+    )));
+    assert!(t.effects.iter().any(|e| matches!(
+        &e.kind,
+        EffectKind::CreateTask(task) if task.kind == TaskKind::Approval
+    )));
 }
 
 fn bounce() -> Event {
@@ -284,7 +319,7 @@ fn bounce() -> Event {
 }
 
 #[test]
-fn a_refused_user_address_needs_attention_and_resume_after_the_fix_goes_back_to_ready() {
+fn a_refused_user_address_needs_attention_and_resume_after_the_fix_asks_again() {
     let c = in_state(AwaitingUser);
     let t = apply(&c, &bounce(), &actor(Kind::Mail), now()).unwrap();
     assert_eq!(t.candidate.state, AttentionRequired);
@@ -292,7 +327,7 @@ fn a_refused_user_address_needs_attention_and_resume_after_the_fix_goes_back_to_
         t.candidate.attention.as_deref(),
         Some("the user's address was refused: 550 5.1.1 mailbox unavailable")
     );
-    assert_eq!(t.candidate.attention_from, Some(Ready));
+    assert_eq!(t.candidate.attention_from, Some(AwaitingUser));
     assert_eq!((t.candidate.due_at, t.candidate.deadline_at), (None, None));
     let reason = t.entry.reason.clone().unwrap();
     assert!(
@@ -309,10 +344,12 @@ fn a_refused_user_address_needs_attention_and_resume_after_the_fix_goes_back_to_
     user.email = Some("uma.new@example.com".into());
     let t = apply(&t.candidate, &Event::UpdateUser { user }, &admin(), now()).unwrap();
     let t = apply(&t.candidate, &Event::Resume, &admin(), now()).unwrap();
-    assert_eq!(t.candidate.state, Ready);
+    assert_eq!(
+        t.candidate.state, AwaitingUser,
+        "asked again, at the new address"
+    );
     assert_eq!(t.candidate.attention, None);
-    let t = apply(&t.candidate, &Event::Reclaim, &admin(), now()).unwrap();
-    assert_eq!(t.candidate.state, AwaitingUser);
+    assert!(t.candidate.deadline_at.is_some_and(|d| d > now()));
 }
 
 #[test]
