@@ -181,6 +181,13 @@ const EXPECT: &[Expect] = &[
         VISIBLE,
     ),
     e(
+        "GET",
+        "/api/v1/candidates/{id}/history.csv",
+        Candidate(Ready),
+        Empty,
+        VISIBLE,
+    ),
+    e(
         "POST",
         "/api/v1/candidates/{id}/reclaim",
         Candidate(Ready),
@@ -364,6 +371,13 @@ const EXPECT: &[Expect] = &[
     e(
         "GET",
         "/ui/candidates/{id}",
+        Candidate(Ready),
+        Empty,
+        [303, 200, 403, 403, 200, 200],
+    ),
+    e(
+        "GET",
+        "/ui/candidates/{id}/history.csv",
         Candidate(Ready),
         Empty,
         [303, 200, 403, 403, 200, 200],

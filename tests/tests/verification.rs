@@ -134,6 +134,28 @@ async fn the_workspace_shows_a_reappeared_seat_and_reopens_it_from_the_page() {
         assert!(text.contains(shown), "{shown} missing: {text}");
     }
     assert!(!text.contains("id=\"do-check-now\""), "decide first");
+    // The history reads as words, and exports for an auditor.
+    for said in [
+        "The plugin removed it",
+        "The vendor confirms it is gone",
+        "Re-check: it is back at the vendor",
+        "stays Closed Complete",
+    ] {
+        assert!(text.contains(said), "{said} missing: {text}");
+    }
+    let csv = h
+        .get(
+            &format!("/api/v1/candidates/{id}/history.csv"),
+            reclaim_tests::SAM,
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.text()
+            .contains(",Re-check: it is back at the vendor,verified-present,"),
+        "{}",
+        csv.text()
+    );
 
     let alerts = h
         .ui(Method::GET, "/ui/alerts", Some(&sam), None)

@@ -22,6 +22,7 @@ pub mod actor;
 pub mod effect;
 pub mod event;
 pub mod graph;
+pub mod history;
 pub mod intake;
 pub mod model;
 pub mod ports;

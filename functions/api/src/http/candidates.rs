@@ -289,6 +289,20 @@ pub(crate) fn actions(
         .collect()
 }
 
+/// A candidate's trail for an auditor: one CSV line per transition, in words and as recorded.
+pub async fn history_csv(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let c = visible(&s, &caller.0, &id).await?;
+    let entries = s.app.ports.candidates.history(&c.id).await?;
+    Ok(super::ui::csv_download(
+        reclaim_workflow::history::to_csv(&c.number, &entries),
+        &format!("{}-history.csv", c.number),
+    ))
+}
+
 /// One candidate by id or number, with history, tasks, savings and the workflow graph.
 pub async fn get(
     State(s): State<ApiState>,

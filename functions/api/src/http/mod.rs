@@ -237,6 +237,7 @@ fn api_part() -> Routes {
         .add(Post, "/api/v1/candidates/reclaim-all", c::reclaim_all)
         .add(Get, "/api/v1/candidates/{id}", c::get)
         .add(Get, "/api/v1/candidates/{id}/workflow", c::workflow)
+        .add(Get, "/api/v1/candidates/{id}/history.csv", c::history_csv)
         .add(Post, "/api/v1/candidates/{id}/reclaim", c::reclaim)
         .add(Post, "/api/v1/candidates/{id}/answer", c::answer)
         .add(Post, "/api/v1/candidates/{id}/approve", c::approve)

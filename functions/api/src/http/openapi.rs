@@ -120,6 +120,7 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(Get, "/api/v1/candidates/{id}", "One candidate (by id or number) with history, tasks, savings, workflow and allowed actions", User, "CandidateDetail"),
     r(Get, "/api/v1/candidates/{id}/workflow", "Show Workflow: the graph, the current stage and the path taken", User, "WorkflowGraph"),
+    r(Get, "/api/v1/candidates/{id}/history.csv", "The candidate's history as CSV for auditors: who, when, what in words, the event, the stages, the details, address and browser", User, "csv"),
     with_body(r(Post, "/api/v1/candidates/{id}/reclaim", "Reclaim", SamAdmin, "Candidate"), "VersionBody", true),
     with_body(r(Post, "/api/v1/candidates/{id}/answer", "The candidate's user answers: keep (Yes) or remove (No)", User, "Candidate"), "AnswerBody", false),
     with_body(r(Post, "/api/v1/candidates/{id}/approve", "Approve a keep request (assignment-group member)", User, "Candidate"), "CommentBody", true),
