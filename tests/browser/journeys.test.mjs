@@ -230,7 +230,7 @@ test('a user opens the email link from the outbox, confirms, and the stage moves
   await shot(page, '06-answer-recorded');
   assert.equal(await stageOf(check, reclaimed[0]), 'awaiting-revocation');
   // The history names the browser that answered.
-  assert.match(await check.locator('#history').innerText(), /answer-remove/);
+  assert.match(await check.locator('#history').innerText(), /The user answered: remove it/);
   assert.match(await check.locator('#history').innerText(), /HeadlessChrome|Chrome/);
   // Opening the same link again: already answered, nothing changes.
   await page.goBack();
@@ -352,7 +352,7 @@ test('the demo seat that came back is an alert; the sam admin reads its verifica
   const card = page.locator('#verification');
   assert.equal(await card.getAttribute('data-reappeared'), 'yes');
   assert.match(await card.innerText(), /verified absent at the vendor/);
-  assert.match(await page.locator('#history').innerText(), /verified-present/);
+  assert.match(await page.locator('#history').innerText(), /Re-check: it is back at the vendor/);
   await shot(page, '15-candidate-reappeared');
   await page.fill('#comment', 'given back for the Q1 audit project');
   await page.locator('#do-accept-reappeared').click();

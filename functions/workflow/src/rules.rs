@@ -175,7 +175,7 @@ pub fn check_rule(rule: &Rule, groups: &[Group]) -> Vec<FieldError> {
                 "reminder_days",
                 format!(
                     "a reminder on day {day} would come at or after the deadline \
-                     (days_before_auto_reclamation = {deadline}) and never be sent"
+                     (the removal day is day {deadline}) and never be sent"
                 ),
             ));
         }

@@ -225,7 +225,19 @@ impl RuleForm {
 
     /// The rule JSON the API would take, or every field the form got wrong before the rule
     /// check can even look (a day count that is not a number).
+    #[cfg(test)]
     fn to_json(&self) -> Result<Json, Vec<FieldError>> {
+        let (json, errors) = self.to_json_lenient();
+        if errors.is_empty() {
+            Ok(json)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The rule JSON with a stand-in for each value the form could not read, and those
+    /// problems: the rule check still runs on the rest, so one submit reports everything.
+    fn to_json_lenient(&self) -> (Json, Vec<FieldError>) {
         let mut errors = Vec::new();
         let mut rule = Map::new();
         rule.insert("id".into(), json!(self.id));
@@ -352,11 +364,7 @@ impl RuleForm {
             }
             _ => errors.push(problem("criteria", "choose one of the offered criteria")),
         }
-        if errors.is_empty() {
-            Ok(Json::Object(rule))
-        } else {
-            Err(errors)
-        }
+        (Json::Object(rule), errors)
     }
 }
 
@@ -692,13 +700,21 @@ async fn save(
     editing: Option<(&str, String)>,
     mut problems: Vec<FieldError>,
 ) -> UiResult {
-    let json = match form.to_json() {
-        Ok(json) => Some(json),
-        Err(more) => {
-            problems.extend(more);
-            None
+    let (json, more) = form.to_json_lenient();
+    problems.extend(more);
+    if !problems.is_empty() {
+        // Every problem at once: the rule check's too, except where the form already said
+        // what is wrong with that box.
+        if let Err(AppError::Invalid(checked)) = s.app.check_rule(&json).await {
+            let said: Vec<String> = problems.iter().map(|p| on_form(p.clone()).0).collect();
+            problems.extend(
+                checked
+                    .into_iter()
+                    .filter(|c| !said.contains(&on_form(c.clone()).0)),
+            );
         }
-    };
+    }
+    let json = Some(json);
     let Some(json) = json.filter(|_| problems.is_empty()) else {
         return form_page(
             s,
