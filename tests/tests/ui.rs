@@ -729,7 +729,7 @@ async fn tasks_savings_csv_and_alerts() {
         .ui(Method::GET, "/ui/savings", Some(&sam), None)
         .await
         .page();
-    assert!(page.contains("id=\"potential\">239.88<"), "{page}");
+    assert!(page.contains("id=\"potential\">USD 239.88<"), "{page}");
     assert!(page.contains("Nothing reclaimed yet"));
     assert!(page.contains("href=\"/ui/savings.csv\""));
     let csv = h.ui(Method::GET, "/ui/savings.csv", Some(&sam), None).await;

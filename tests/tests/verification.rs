@@ -168,7 +168,7 @@ async fn the_workspace_shows_a_reappeared_seat_and_reopens_it_from_the_page() {
         .await
         .page();
     assert!(
-        savings.contains("<p class=\"big\" id=\"reappeared\">239.88</p>"),
+        savings.contains("<p class=\"big\" id=\"reappeared\">USD 239.88</p>"),
         "{savings}"
     );
 

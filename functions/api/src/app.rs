@@ -50,6 +50,8 @@ pub struct Settings {
     pub public_url: String,
     /// Approver links and links of candidates without a deadline expire after this many days.
     pub link_ttl_days: i64,
+    /// The currency of every price and saving (ISO 4217, e.g. `EUR`), shown with each amount.
+    pub currency: String,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
         Settings {
             public_url: "http://127.0.0.1:8080".into(),
             link_ttl_days: 14,
+            currency: "USD".into(),
         }
     }
 }
@@ -320,6 +323,11 @@ pub struct App {
 }
 
 impl App {
+    /// An amount in the deployment's currency, as pages and mail show it ("EUR 1,975.00").
+    pub fn money(&self, cents: reclaim_workflow::Cents) -> String {
+        reclaim_workflow::text::money(cents, &self.settings.currency)
+    }
+
     pub fn new(ports: Ports, settings: Settings) -> Self {
         App {
             ports,
@@ -1527,6 +1535,7 @@ impl App {
                     self.settings.public_url.trim_end_matches('/'),
                     c.id
                 ),
+                currency: &self.settings.currency,
             };
             let rendered = self
                 .renderer

@@ -2,7 +2,6 @@
 //! escaping (never by string concatenation).
 
 use minijinja::{context, Environment};
-use reclaim_workflow::intake::format_money;
 use reclaim_workflow::text;
 use reclaim_workflow::{Candidate, MailKind};
 
@@ -15,6 +14,8 @@ pub struct MailContext<'a> {
     pub yes_url: Option<String>,
     pub no_url: Option<String>,
     pub candidate_url: String,
+    /// The deployment's currency, shown with the amount.
+    pub currency: &'a str,
 }
 
 /// A rendered message.
@@ -88,7 +89,7 @@ impl Renderer {
             yes_url => ctx.yes_url,
             no_url => ctx.no_url,
             candidate_url => ctx.candidate_url,
-            savings => format_money(c.potential_savings_cents()),
+            savings => text::money(c.potential_savings_cents(), ctx.currency),
             instructions => instructions(c),
             subject => subject,
         };

@@ -47,6 +47,7 @@ fn render(kind: MailKind, c: &Candidate) -> Rendered {
             yes_url: links.then(|| "https://reclaim.test/respond/YES.TOKEN".to_string()),
             no_url: links.then(|| "https://reclaim.test/respond/NO.TOKEN".to_string()),
             candidate_url: "https://reclaim.test/ui/candidates/c-1".into(),
+            currency: "EUR",
         })
         .unwrap_or_else(|e| panic!("{kind:?} does not render: {e}"))
 }
@@ -128,7 +129,7 @@ fn the_keep_request_tells_approvers_who_what_and_the_saving() {
         for fact in [
             "Uma User",
             "asked to keep",
-            "239.88",
+            "EUR 239.88",
             "Approve (keep)",
             "Reject (remove)",
             "RC0000001",

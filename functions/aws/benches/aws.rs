@@ -86,6 +86,7 @@ async fn world(sender: &str) -> World {
         public_url: "https://links.reclaim.example.com".into(),
         link_key: LinkKeySource::Inline(KEY.into()),
         link_ttl_days: 14,
+        currency: "USD".into(),
         user_claim: "sub".into(),
         oidc: None,
     };

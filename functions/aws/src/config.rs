@@ -44,6 +44,8 @@ pub struct AwsSettings {
     pub link_key: LinkKeySource,
     /// Days an approver's link (and a link without a deadline) stays valid.
     pub link_ttl_days: i64,
+    /// `RECLAIM_CURRENCY` (ISO 4217, default USD): shown with every amount.
+    pub currency: String,
     /// The JWT claim that names the user (`RECLAIM_USER_CLAIM`, default `sub`).
     pub user_claim: String,
     /// Sign-in to the workspace with the organisation's identity provider, when
@@ -128,6 +130,11 @@ impl AwsSettings {
                 .ok_or_else(|| ConfigError(format!("RECLAIM_LINK_TTL_DAYS={v}: 1 to 365")))?,
             None => 14,
         };
+        let currency = match get("RECLAIM_CURRENCY").filter(|v| !v.trim().is_empty()) {
+            Some(v) => reclaim_workflow::text::currency_code(&v)
+                .map_err(|e| ConfigError(format!("RECLAIM_CURRENCY: {e}")))?,
+            None => "USD".into(),
+        };
         let oidc = match get("RECLAIM_OIDC_ISSUER").filter(|s| !s.trim().is_empty()) {
             None => None,
             Some(issuer) => {
@@ -164,6 +171,7 @@ impl AwsSettings {
             public_url: need("RECLAIM_PUBLIC_URL")?,
             link_key,
             link_ttl_days,
+            currency,
             user_claim: get("RECLAIM_USER_CLAIM")
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "sub".into()),

@@ -270,6 +270,7 @@ pub fn app(
         Settings {
             public_url: settings.public_url.clone(),
             link_ttl_days: settings.link_ttl_days,
+            currency: settings.currency.clone(),
         },
     )
 }

@@ -35,6 +35,7 @@ fn settings(table: &str, sender: &str) -> AwsSettings {
         public_url: "https://links.reclaim.example.com".into(),
         link_key: LinkKeySource::Inline("k".repeat(32)),
         link_ttl_days: 14,
+        currency: "USD".into(),
         user_claim: "sub".into(),
         oidc: None,
     }

@@ -67,6 +67,7 @@ async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Dynamo {
         public_url: "https://links.reclaim.example.com".into(),
         link_key: LinkKeySource::Inline("k".repeat(32)),
         link_ttl_days: 14,
+        currency: "USD".into(),
         user_claim: "sub".into(),
         oidc: None,
     };

@@ -106,6 +106,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "RECLAIM_ADDR")]
     addr: SocketAddr,
+    /// The currency of prices and savings (ISO 4217 code), shown with every amount.
+    #[arg(long, default_value = "USD", env = "RECLAIM_CURRENCY", value_parser = currency)]
+    currency: String,
     /// The demo: seed a demo organisation and 52 candidates (only into an empty database),
     /// keep mail in an outbox page instead of sending it, let anyone pick a person to sign in
     /// as, and serve demo vendors for the plugins. Never for real use.
@@ -772,6 +775,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let settings = Settings {
         public_url: public_url.clone(),
+        currency: args.currency.clone(),
         ..Settings::default()
     };
     let mail_line = describe_mail(&mail, args.demo.then_some(public_url.as_str()));
@@ -870,6 +874,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await?;
     worker.shutdown().await;
     Ok(())
+}
+
+fn currency(code: &str) -> Result<String, String> {
+    reclaim_workflow::text::currency_code(code)
 }
 
 /// The identity provider's settings, when an issuer is given; the secret from its file or the

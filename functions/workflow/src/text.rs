@@ -182,6 +182,40 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
+/// An amount as people read it: thousands separated, two decimals, the currency's code in
+/// front ("USD 1,975.00"). Exports keep plain numbers (`intake::format_money`) for
+/// spreadsheets.
+pub fn money(cents: crate::Cents, currency: &str) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    let units = (abs / 100).to_string();
+    let mut grouped = String::with_capacity(units.len() + units.len() / 3);
+    for (i, d) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    let amount = format!("{sign}{grouped}.{:02}", abs % 100);
+    if currency.is_empty() {
+        amount
+    } else {
+        format!("{currency} {amount}")
+    }
+}
+
+/// A currency code as settings take it: three capital letters (ISO 4217), such as EUR.
+pub fn currency_code(code: &str) -> Result<String, String> {
+    let code = code.trim();
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(code.to_string())
+    } else {
+        Err(format!(
+            "'{code}' is not a currency code: use three capital letters, such as USD or EUR"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,3 +50,16 @@ fn the_version_follows_the_name() {
         "Tableau Desktop"
     );
 }
+
+#[test]
+fn money_reads_with_its_currency_and_thousands_separated() {
+    use reclaim_workflow::text::{currency_code, money};
+    assert_eq!(money(197_500, "USD"), "USD 1,975.00");
+    assert_eq!(money(123_456_789, "EUR"), "EUR 1,234,567.89");
+    assert_eq!(money(5, "GBP"), "GBP 0.05");
+    assert_eq!(money(-23_988, "USD"), "USD -239.88");
+    assert_eq!(money(100_000, ""), "1,000.00");
+    assert_eq!(currency_code(" EUR ").as_deref(), Ok("EUR"));
+    assert!(currency_code("euro").is_err());
+    assert!(currency_code("€").is_err());
+}

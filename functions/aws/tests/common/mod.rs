@@ -336,6 +336,7 @@ impl Functions {
             public_url: "https://links.reclaim.example.com".into(),
             link_key: LinkKeySource::Secret(self.deployment.link_key_secret.clone()),
             link_ttl_days: 14,
+            currency: "USD".into(),
             user_claim: "sub".into(),
             oidc: self.deployment.oidc.as_ref().map(|(issuer, secret)| {
                 reclaim_aws::config::OidcSettings {

@@ -33,7 +33,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use form::UiForm;
 use minijinja::{context, Value};
-use reclaim_workflow::intake::format_money;
 use reclaim_workflow::ports::CandidateFilter;
 use reclaim_workflow::{
     workflow_graph, Actor, Candidate, Event, Justification, Principal, State as WfState, Via,
@@ -859,7 +858,7 @@ struct Row {
     ready: bool,
 }
 
-fn row(c: &Candidate) -> Row {
+fn row(app: &crate::App, c: &Candidate) -> Row {
     Row {
         id: c.id.clone(),
         href: href(c),
@@ -872,7 +871,7 @@ fn row(c: &Candidate) -> Row {
         state: c.state.label(),
         state_id: c.state.as_str(),
         group: c.assignment_group.clone(),
-        savings: format_money(c.potential_savings_cents()),
+        savings: app.money(c.potential_savings_cents()),
         ready: c.state == WfState::Ready,
     }
 }
@@ -932,7 +931,7 @@ pub async fn candidates_page(
         format!("/ui/candidates?{base}{sep}cursor={}", encode_segment(c))
     });
     let first = given(&q.cursor).map(|_| format!("/ui/candidates?{base}"));
-    let rows: Vec<Row> = page.items.iter().map(row).collect();
+    let rows: Vec<Row> = page.items.iter().map(|c| row(&s.app, c)).collect();
     let any_ready = rows.iter().any(|r| r.ready);
     Ok(v.render(
         "ui_candidates.html",
@@ -1367,8 +1366,8 @@ pub async fn candidate_page(
                 inactive_days => c.inactive_days,
                 last_used_at => c.last_used_at.map(when),
                 unused_rights => c.unused_rights,
-                price => format_money(c.price_per_right_cents),
-                savings => format_money(c.potential_savings_cents()),
+                price => s.app.money(c.price_per_right_cents),
+                savings => s.app.money(c.potential_savings_cents()),
                 rule => c.rule.name,
                 group => c.assignment_group,
                 assigned_to => c.assigned_to,
@@ -1659,7 +1658,7 @@ pub async fn approvals_page(
             .map_err(AppError::from)?;
         let asked = history.iter().rev().find(|h| h.event == "answer-keep");
         items.push(context! {
-            row => row(c),
+            row => row(&s.app, c),
             version => c.version,
             reason => asked.and_then(|h| h.reason.clone()),
             asked_at => asked.map(|h| when(h.at)),
@@ -1699,6 +1698,7 @@ pub async fn tasks_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
 // Savings, alerts
 
 fn slices(
+    app: &crate::App,
     map: &std::collections::BTreeMap<String, reclaim_workflow::savings::Amounts>,
 ) -> Vec<Value> {
     let mut v: Vec<_> = map.iter().collect();
@@ -1707,11 +1707,11 @@ fn slices(
         .map(|(k, a)| {
             context! {
                 key => k,
-                potential => format_money(a.potential_cents),
-                actual => format_money(a.actual_cents),
-                verified => format_money(a.verified_cents),
-                unverified => format_money(a.unverified_cents),
-                reappeared => format_money(a.reappeared_cents),
+                potential => app.money(a.potential_cents),
+                actual => app.money(a.actual_cents),
+                verified => app.money(a.verified_cents),
+                unverified => app.money(a.unverified_cents),
+                reappeared => app.money(a.reappeared_cents),
                 candidates => a.candidates,
             }
         })
@@ -1725,16 +1725,17 @@ pub async fn savings_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
         "ui_savings.html",
         "savings",
         context! {
-            potential => format_money(total.potential_cents),
-            actual => format_money(total.actual_cents),
-            verified => format_money(total.verified_cents),
-            unverified => format_money(total.unverified_cents),
-            reappeared => format_money(total.reappeared_cents),
+            potential => s.app.money(total.potential_cents),
+            actual => s.app.money(total.actual_cents),
+            verified => s.app.money(total.verified_cents),
+            unverified => s.app.money(total.unverified_cents),
+            reappeared => s.app.money(total.reappeared_cents),
+            currency => s.app.settings.currency.clone(),
             any_reappeared => total.reappeared_cents != 0,
             chart,
-            by_publisher => slices(&total.by_publisher),
-            by_product => slices(&total.by_product),
-            by_justification => slices(&total.by_justification),
+            by_publisher => slices(&s.app, &total.by_publisher),
+            by_product => slices(&s.app, &total.by_product),
+            by_justification => slices(&s.app, &total.by_justification),
         },
     ))
 }

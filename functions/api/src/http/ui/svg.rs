@@ -2,7 +2,6 @@
 //! savings-by-month bar chart. Only numbers are computed here; the templates draw them, with
 //! every label escaped, so no markup is assembled from strings.
 
-use reclaim_workflow::intake::format_money;
 use reclaim_workflow::WorkflowGraph;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -241,7 +240,7 @@ pub fn month_bars(by_month: &BTreeMap<String, i64>, max_months: usize) -> BarCha
             let x = GAP + i as f64 * (BAR_W + GAP);
             Bar {
                 month: (*m).clone(),
-                amount: format_money(**cents),
+                amount: reclaim_workflow::text::money(**cents, ""),
                 x,
                 y: r1(base - h),
                 w: BAR_W,
