@@ -274,6 +274,9 @@ pub struct UsageReport {
     pub findings: Vec<usage::Finding>,
     /// Numbers of the candidates closed as canceled: their user is active again.
     pub canceled: Vec<String>,
+    /// Lines of good rows no rule applied to (used recently enough, or software no rule
+    /// covers): said, so that every row of the file is accounted for.
+    pub unmatched: Vec<usize>,
     pub invalid: Vec<RowError>,
     /// True when nothing was stored because some rows were bad.
     pub rejected: bool,
@@ -725,6 +728,17 @@ impl App {
         let now = self.now();
         let read = started.elapsed();
         let evaluation = usage::evaluate(&rules, &records, &open, &groups, now);
+        let touched: std::collections::HashSet<usize> = evaluation
+            .findings
+            .iter()
+            .map(|f| f.line)
+            .chain(evaluation.active_again.iter().map(|a| a.line))
+            .collect();
+        report.unmatched = records
+            .iter()
+            .map(|(line, _)| *line)
+            .filter(|l| !touched.contains(l))
+            .collect();
         drop(records);
         let evaluated = started.elapsed();
         if !evaluation.create.is_empty() {

@@ -525,11 +525,47 @@ fn describe_mail(mail: &MailChoice, outbox_page: Option<&str>) -> String {
 }
 
 fn print_import_errors(report: &reclaim_api::app::ImportReport) {
-    for row in &report.invalid {
+    print_row_errors(&report.invalid);
+}
+
+/// Bad rows, one line per problem; a problem every one of several lines has (a column the
+/// file should not have) is said once, with the lines it is on.
+fn print_row_errors(rows: &[reclaim_api::app::RowError]) {
+    let mut seen: Vec<(&str, &str, Vec<usize>)> = Vec::new();
+    for row in rows {
         for e in &row.errors {
-            eprintln!("line {}: {}: {}", row.line, e.field, e.message);
+            match seen
+                .iter_mut()
+                .find(|(f, m, _)| *f == e.field && *m == e.message)
+            {
+                Some((_, _, lines)) => lines.push(row.line),
+                None => seen.push((&e.field, &e.message, vec![row.line])),
+            }
         }
     }
+    for (field, message, lines) in seen {
+        eprintln!("{}: {field}: {message}", line_list(&lines));
+    }
+}
+
+/// "line 4", "lines 2-6", "lines 2, 5-7".
+fn line_list(lines: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let mut j = i;
+        while j + 1 < lines.len() && lines[j + 1] == lines[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            lines[i].to_string()
+        } else {
+            format!("{}-{}", lines[i], lines[j])
+        });
+        i = j + 1;
+    }
+    let word = if lines.len() == 1 { "line" } else { "lines" };
+    format!("{word} {}", parts.join(", "))
 }
 
 async fn import(db: &DbArgs, file: &Path, skip_invalid: bool) -> Result<()> {
@@ -614,11 +650,7 @@ async fn import_usage(
     let embedded = send.open(&db.db)?;
     let report = embedded.app.import_usage_batch(batch, skip_invalid).await?;
     bar.finish_and_clear();
-    for row in &report.invalid {
-        for e in &row.errors {
-            eprintln!("line {}: {}: {}", row.line, e.field, e.message);
-        }
-    }
+    print_row_errors(&report.invalid);
     if report.rejected {
         bail!(
             "{}: nothing imported: {} bad row(s); fix them or pass --skip-invalid",
@@ -656,6 +688,13 @@ async fn import_usage(
     println!("skipped:          {}", skipped.values().sum::<usize>());
     for (why, n) in &skipped {
         println!("  {n:>6}  {why}");
+    }
+    println!(
+        "no rule applied:  {} (used recently enough, or no rule covers the software)",
+        report.unmatched.len()
+    );
+    if !report.unmatched.is_empty() {
+        println!("  {}", line_list(&report.unmatched));
     }
     println!("bad rows:         {}", report.invalid.len());
     Ok(())

@@ -143,6 +143,28 @@ fn a_seat_that_already_has_an_open_candidate_is_refused_naming_it() {
 }
 
 #[test]
+fn a_column_reclaim_does_not_know_is_reported_once_with_its_lines() {
+    let dir = seeded();
+    let file = dir.path().join("c.csv");
+    std::fs::write(
+        &file,
+        "publisher,product,device,user_id,user_email,justification,price_per_right,colour\n\
+         Adobe,Acrobat,PC-1,uma,uma@example.com,unused,10.00,red\n\
+         Adobe,Acrobat,PC-2,uma,uma@example.com,unused,10.00,blue\n\
+         Adobe,Acrobat,PC-3,uma,uma@example.com,unused,10.00,\n",
+    )
+    .unwrap();
+    let out = reclaim(
+        dir.path(),
+        &["candidates", "import", file.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("colour: unknown field").count(), 1, "{err}");
+    assert!(err.contains("lines 2-4: colour: unknown field"), "{err}");
+}
+
+#[test]
 fn json_imports_and_unknown_fields_are_refused_by_item() {
     let dir = seeded();
     let file = dir.path().join("c.json");

@@ -128,6 +128,11 @@ fn report_only_rules_create_nothing_but_appear_in_the_report_and_reimports_add_n
     assert!(summary.contains("created:          1"), "{summary}");
     assert!(summary.contains("report only:      1"), "{summary}");
     assert!(summary.contains("VIP users are excluded"), "{summary}");
+    // Every row is accounted for: Photoshop (line 4) was used 3 days ago.
+    assert!(
+        summary.contains("no rule applied:  1 (") && summary.contains("  line 4\n"),
+        "{summary}"
+    );
     let findings: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let outcomes: Vec<(u64, &str, &str)> = findings

@@ -203,6 +203,8 @@ pub struct Finding {
 /// An open candidate whose user used the software again after it was opened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ActiveAgain {
+    /// The usage row that showed it.
+    pub line: usize,
     pub candidate_id: String,
     pub number: String,
     pub last_used_at: Timestamp,
@@ -270,6 +272,7 @@ pub fn evaluate(
             );
             if cancelable && used > c.opened_at && canceled.insert(c.id.clone()) {
                 out.active_again.push(ActiveAgain {
+                    line: *line,
                     candidate_id: c.id.clone(),
                     number: c.number.clone(),
                     last_used_at: used,

@@ -264,7 +264,7 @@ fn schemas() -> Map<String, Value> {
             }},
             "skip_invalid": {"type": "boolean"},
         }), &["usage"])),
-        ("UsageReport", loose("rows, created (numbers), findings (line, rule, user, publisher, product, justification, decision {outcome: create | would-create | excluded | already-open, detail}), canceled (numbers), invalid rows (line, errors), rejected")),
+        ("UsageReport", loose("rows, created (numbers), unmatched (lines no rule applied to), findings (line, rule, user, publisher, product, justification, decision {outcome: create | would-create | excluded | already-open, detail}), canceled (numbers), invalid rows (line, errors), rejected")),
         ("StaleAlert", loose("candidate_id, number, state, days, reason, assignment_group, reappeared_at (set for a closed candidate found again at the vendor)")),
         ("StaleAlertList", list_of("StaleAlert")),
         ("BulkReport", loose("reclaimed (numbers), by what happened: asked, removing, attention; refused and excluded (number, error)")),
