@@ -226,7 +226,7 @@ test('a user opens the email link from the outbox, confirms, and the stage moves
   await page.fill('#comment', 'I switched to the free reader');
   await page.getByRole('button', { name: 'Confirm: No, remove it' }).click();
   await page.locator('h1', { hasText: 'Thank you' }).waitFor();
-  assert.match(await page.locator('main').innerText(), /Awaiting Revocation/);
+  assert.match(await page.locator('main').innerText(), /it is being removed/);
   await shot(page, '06-answer-recorded');
   assert.equal(await stageOf(check, reclaimed[0]), 'awaiting-revocation');
   // The history names the browser that answered.

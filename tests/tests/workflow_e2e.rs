@@ -315,7 +315,16 @@ async fn the_yes_link_shows_a_page_on_get_answers_once_on_post() {
     let r = press(&h, &yes, "").await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.text().contains("Already answered"));
-    assert!(r.text().contains("Yes, keep it"));
+    // In words, by "you", and where it stands without stage names.
+    assert!(
+        r.page().contains("The user answered: keep it by you"),
+        "{}",
+        r.page()
+    );
+    assert!(r
+        .page()
+        .contains("the request to keep it is with the approvers"));
+    assert!(!r.page().contains("Awaiting Approval"));
     let no = link_path(&mail[0].text, "No, remove it");
     let r = press(&h, &no, "").await;
     assert_eq!(r.status, StatusCode::CONFLICT);

@@ -66,6 +66,20 @@ pub fn stage_change(from: State, to: State) -> String {
     }
 }
 
+/// Where things stand, for the person the email was about or to (no stage names).
+pub fn for_the_user(state: State) -> &'static str {
+    match state {
+        State::Ready => "nothing has been decided yet",
+        State::AwaitingUser => "waiting for the user's answer",
+        State::AwaitingApproval => "the request to keep it is with the approvers",
+        State::AwaitingRevocation => "it is being removed",
+        State::AttentionRequired => "the IT team is looking into it",
+        State::ClosedComplete => "removed",
+        State::ClosedSkipped => "kept",
+        State::ClosedCanceled => "kept: it was used again",
+    }
+}
+
 /// Who acted, as people read it.
 pub fn who(actor: &ActorRef) -> String {
     match actor {

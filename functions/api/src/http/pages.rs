@@ -215,27 +215,13 @@ fn describe(
 }
 
 /// An audit-trail event in people's words.
-fn event_words(event: &str) -> String {
-    match event {
-        "answer-keep" => "Yes, keep it".into(),
-        "answer-remove" => "No, remove it".into(),
-        "approve" => "Approved: kept".into(),
-        "reject" => "Rejected: to be removed".into(),
-        "deadline-passed" => "No answer before the deadline: removal started".into(),
-        "close-skipped" => "Closed without removal".into(),
-        "close-complete" => "Removed and closed".into(),
-        "usage-detected" => "Canceled: the software was used again".into(),
-        "reclaim" => "Reclamation started".into(),
-        "mail-refused" => "On hold: the email address was refused".into(),
-        "mail-undeliverable" => "On hold: no email address to send to".into(),
-        other => other.replace('-', " "),
-    }
-}
-
-fn who(h: &HistoryEntry) -> Option<String> {
+/// Who did it, as the person holding the link may read it: themselves, or a role, never
+/// another person's account name.
+fn who(h: &HistoryEntry, link_user: &str) -> Option<&'static str> {
     match &h.actor {
-        reclaim_workflow::ActorRef::Person(id) => Some(id.clone()),
-        reclaim_workflow::ActorRef::Scheduler => Some("the scheduler".into()),
+        reclaim_workflow::ActorRef::Person(id) if id == link_user => Some("you"),
+        reclaim_workflow::ActorRef::Person(_) => Some("the IT team"),
+        reclaim_workflow::ActorRef::Scheduler => Some("Reclaim, on schedule"),
         reclaim_workflow::ActorRef::Revocation | reclaim_workflow::ActorRef::Mail => None,
     }
 }
@@ -257,10 +243,10 @@ fn answered_page(
             software => c.software.label_with_version(),
             device => c.device,
             number => c.number,
-            what => event_words(&h.event),
-            who => who(h),
+            what => reclaim_workflow::history::words(&h.event, h.from, h.to),
+            who => who(h, &v.claims.user_id),
             when => when(h.at),
-            state => c.state.label(),
+            state => reclaim_workflow::history::for_the_user(c.state),
         },
     )
 }
