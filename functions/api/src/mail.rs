@@ -84,6 +84,7 @@ impl Renderer {
             device => c.device.as_deref().map(shown),
             justification => c.justification.as_str(),
             inactive_days => c.inactive_days,
+            reason => c.reason(),
             deadline => c.deadline_at.map(|d| d.format("%A %-d %B %Y").to_string()),
             user_name => user.map(|u| shown(&u.display_name)),
             yes_url => ctx.yes_url,

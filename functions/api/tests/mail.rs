@@ -84,8 +84,7 @@ fn the_question_names_device_reason_inactive_days_deadline_and_yes_keep_no_remov
         for body in [&m.text, &unescape(&m.html)] {
             for fact in [
                 "LAPTOP-042",
-                "unused",
-                "not used for 120 days",
+                "Not used; last used 120 days ago",
                 "Monday 19 January 2026",
                 "Yes, keep it",
                 "No, remove it",

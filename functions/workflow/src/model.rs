@@ -153,6 +153,20 @@ impl Justification {
     pub fn parse(s: &str) -> Option<Justification> {
         Justification::ALL.into_iter().find(|j| j.as_str() == s)
     }
+
+    /// What people read ("Overlaps another product the user has").
+    pub fn words(self) -> &'static str {
+        match self {
+            Justification::LowUsage => "Low usage",
+            Justification::Unused => "Not used",
+            Justification::Unallocated => "Not allocated to anyone",
+            Justification::Unlicensed => "Not licensed",
+            Justification::Restricted => "Restricted software",
+            Justification::Overlapping => "Overlaps another product the user has",
+            Justification::Consolidation => "Being replaced by another product",
+            Justification::Downgrade => "A lower edition would do",
+        }
+    }
 }
 
 /// What is being reclaimed.
@@ -671,6 +685,17 @@ impl Candidate {
     pub fn potential_savings_cents(&self) -> Cents {
         self.price_per_right_cents
             .saturating_mul(i64::from(self.unused_rights))
+    }
+
+    /// Why it was flagged, in one sentence everyone shows the same way (pages, mail, link
+    /// pages): the justification in words and, where known, when it was last used.
+    pub fn reason(&self) -> String {
+        match self.inactive_days {
+            Some(0) => format!("{}; used today", self.justification.words()),
+            Some(1) => format!("{}; last used yesterday", self.justification.words()),
+            Some(d) => format!("{}; last used {d} days ago", self.justification.words()),
+            None => self.justification.words().to_string(),
+        }
     }
 
     /// A Closed Complete candidate whose right a re-check found again.

@@ -63,3 +63,20 @@ fn money_reads_with_its_currency_and_thousands_separated() {
     assert!(currency_code("euro").is_err());
     assert!(currency_code("€").is_err());
 }
+
+#[test]
+fn a_reason_reads_the_same_everywhere_in_words() {
+    use reclaim_workflow::{testing, Justification};
+    let mut c = testing::candidate();
+    c.justification = Justification::LowUsage;
+    c.inactive_days = Some(30);
+    assert_eq!(c.reason(), "Low usage; last used 30 days ago");
+    c.justification = Justification::Overlapping;
+    c.inactive_days = Some(1);
+    assert_eq!(
+        c.reason(),
+        "Overlaps another product the user has; last used yesterday"
+    );
+    c.inactive_days = None;
+    assert_eq!(c.reason(), "Overlaps another product the user has");
+}

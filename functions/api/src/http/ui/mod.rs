@@ -1363,6 +1363,7 @@ pub async fn candidate_page(
                 user,
                 user_upn => c.user.as_ref().and_then(|u| u.upn.clone()),
                 justification => c.justification.as_str(),
+                reason => c.reason(),
                 inactive_days => c.inactive_days,
                 last_used_at => c.last_used_at.map(when),
                 unused_rights => c.unused_rights,
