@@ -408,6 +408,20 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
         assert_eq!(h.candidate(n).await.state, State::AwaitingUser);
     }
     assert_eq!(h.candidate(&numbers[2]).await.state, State::Ready);
+    // The list names groups and says by when the asked users must answer.
+    let list = h
+        .ui(Method::GET, "/ui/candidates", Some(&sam), None)
+        .await
+        .page();
+    let deadline = h.candidate(&numbers[0]).await.deadline_at.unwrap();
+    assert!(
+        list.contains(&format!(
+            "<td class=\"nowrap\">{}</td>",
+            deadline.format("%Y-%m-%d")
+        )),
+        "{list}"
+    );
+    assert!(list.contains("<td>desktop approvers</td>"), "{list}");
     // Confirming the same preview again acts on nothing: each candidate moved on since.
     let r = send(confirm(picks, sig)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());

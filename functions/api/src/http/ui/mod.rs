@@ -854,6 +854,8 @@ struct Row {
     state: &'static str,
     state_id: &'static str,
     group: Option<String>,
+    /// When the user must answer by (Awaiting User).
+    deadline: Option<String>,
     savings: String,
     ready: bool,
 }
@@ -866,8 +868,9 @@ fn row(app: &crate::App, c: &Candidate) -> Row {
         software: c.software.label_with_version(),
         user: c.user.as_ref().map(|u| u.display_name.clone()),
         device: c.device.clone(),
-        justification: c.justification.as_str(),
+        justification: c.justification.words(),
         inactive_days: c.inactive_days,
+        deadline: c.deadline_at.map(|d| d.format("%Y-%m-%d").to_string()),
         state: c.state.label(),
         state_id: c.state.as_str(),
         group: c.assignment_group.clone(),
@@ -913,14 +916,21 @@ pub async fn candidates_page(
         given(&q.cursor).map(str::to_string),
     )
     .await?;
-    let groups: Vec<Value> = s
+    let all_groups = s
         .app
         .ports
         .directory
         .groups()
         .await
-        .map_err(AppError::from)?
-        .into_iter()
+        .map_err(AppError::from)?;
+    let group_name = |id: &str| {
+        all_groups
+            .iter()
+            .find(|g| g.id == id)
+            .map_or_else(|| id.to_string(), |g| g.name.clone())
+    };
+    let groups: Vec<Value> = all_groups
+        .iter()
         .filter(|g| v.principal.sam_admin || v.principal.groups.contains(&g.id))
         .map(|g| context! { id => g.id, name => g.name })
         .collect();
@@ -931,7 +941,15 @@ pub async fn candidates_page(
         format!("/ui/candidates?{base}{sep}cursor={}", encode_segment(c))
     });
     let first = given(&q.cursor).map(|_| format!("/ui/candidates?{base}"));
-    let rows: Vec<Row> = page.items.iter().map(|c| row(&s.app, c)).collect();
+    let rows: Vec<Row> = page
+        .items
+        .iter()
+        .map(|c| {
+            let mut r = row(&s.app, c);
+            r.group = r.group.as_deref().map(group_name);
+            r
+        })
+        .collect();
     let any_ready = rows.iter().any(|r| r.ready);
     Ok(v.render(
         "ui_candidates.html",
