@@ -1242,11 +1242,12 @@ impl App {
         }
         // Checked again before every removal: the user may have become a VIP, or the rule
         // changed, since the candidate was reclaimed.
-        if let Some(reason) = self
-            .exclusion(&current)
-            .await
-            .map_err(|e| EffectError::Retryable(e.to_string()))?
-        {
+        let excluded = match self.exclusion(&current).await {
+            Ok(x) => x,
+            Err(AppError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(EffectError::Permanent(e.to_string())),
+        };
+        if let Some(reason) = excluded {
             tracing::warn!(candidate = %current.number, %reason, "the rule excludes the user; not removed");
             let held = Event::ExclusionHeld { reason };
             return self
