@@ -362,6 +362,13 @@ test('the demo seat that came back is an alert; the sam admin reads its verifica
   assert.equal(await page.locator('#alerts tr.reappeared').count(), 0, 'decided: no longer an alert');
   await page.goto(`${base}/ui/savings`);
   assert.match(await page.locator('#verified').innerText(), /^USD [1-9][\d,]*\.\d\d$/, 'the other demo seat is verified');
+  // The chart's labels are the page's size, whatever the number of months.
+  const labelPx = await page.evaluate(() => {
+    const t = document.querySelector('svg.chart text');
+    return t ? t.getBoundingClientRect().height : 0;
+  });
+  assert.ok(labelPx > 0 && labelPx < 24, `chart labels ${labelPx}px high`);
+  await shot(page, '16-savings');
   await page.close();
 });
 
