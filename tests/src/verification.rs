@@ -7,7 +7,7 @@
 //!
 //! The store decides how effects reach the runner (the SQLite outbox and its worker locally,
 //! the DynamoDB stream on AWS), so each store's test file implements [`Backend`] and calls
-//! every scenario: `tests/tests/verification.rs` (SQLite) and
+//! every scenario with a function that builds its store over the scenario's clock and vendor: `tests/tests/verification.rs` (SQLite) and
 //! `functions/aws/tests/verification.rs` (DynamoDB on the emulator).
 
 use async_trait::async_trait;
@@ -150,6 +150,28 @@ impl<B> std::fmt::Debug for World<B> {
             .field("clock", &self.clock)
             .field("vendor", &self.vendor)
             .finish_non_exhaustive()
+    }
+}
+
+/// The plugin's answer that it removed the right.
+pub fn removed() -> RevocationResult {
+    RevocationResult::Removed {
+        evidence: "uninstall command accepted and run".into(),
+    }
+}
+
+/// The vendor accepted a removal it carries out in `secs` seconds.
+pub fn pending(secs: u32) -> RevocationResult {
+    RevocationResult::Pending {
+        check_after_secs: secs,
+    }
+}
+
+fn manual_task() -> RevocationResult {
+    RevocationResult::ManualTask {
+        title: "Uninstall Acrobat Pro".into(),
+        instructions: "by hand".into(),
+        assignee_hint: None,
     }
 }
 
@@ -299,7 +321,18 @@ impl<B: Backend> World<B> {
 
 /// Removed, asked at once (with the plugin's settle delay), verified absent: Closed Complete,
 /// counted as verified savings, with its first re-check a week later.
-pub async fn removed_then_verified_absent_closes_complete<B: Backend>(w: &World<B>) {
+pub async fn removed_then_verified_absent_closes_complete<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(vec![removed()], vec![VerifyResult::Absent]),
+        make,
+    )
+    .await;
+    let w = &world;
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-1").await;
     let c = w.candidate(&id).await;
     assert_eq!(c.state, State::ClosedComplete, "{c:?}");
@@ -325,7 +358,18 @@ pub async fn removed_then_verified_absent_closes_complete<B: Backend>(w: &World<
 
 /// Removed, but the vendor still shows it: the removal is retried (counted against the rule's
 /// two attempts), and then a person must look, told what the vendor still shows.
-pub async fn removed_but_still_present_is_retried_then_needs_attention<B: Backend>(w: &World<B>) {
+pub async fn removed_but_still_present_is_retried_then_needs_attention<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(vec![removed()], vec![VerifyResult::Present]),
+        make,
+    )
+    .await;
+    let w = &world;
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-2").await;
     let c = w.candidate(&id).await;
     assert_eq!(c.state, State::AwaitingRevocation, "{c:?}");
@@ -356,7 +400,21 @@ pub async fn removed_but_still_present_is_retried_then_needs_attention<B: Backen
 
 /// Pending for ten minutes: nothing is asked before then; still installed at the first check,
 /// so the next waits twice as long; absent then: Closed Complete, verified.
-pub async fn pending_is_verified_after_its_wait_then_closes<B: Backend>(w: &World<B>) {
+pub async fn pending_is_verified_after_its_wait_then_closes<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(
+            vec![pending(600)],
+            vec![VerifyResult::Present, VerifyResult::Absent],
+        ),
+        make,
+    )
+    .await;
+    let w = &world;
     let start = w.now();
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-3").await;
     let c = w.candidate(&id).await;
@@ -388,7 +446,18 @@ pub async fn pending_is_verified_after_its_wait_then_closes<B: Backend>(w: &Worl
 
 /// Pending, and still installed when the rule's week has passed: Attention Required saying
 /// when the uninstall was requested and that it is still installed.
-pub async fn pending_past_the_limit_needs_attention<B: Backend>(w: &World<B>) {
+pub async fn pending_past_the_limit_needs_attention<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(vec![pending(3600)], vec![VerifyResult::Present]),
+        make,
+    )
+    .await;
+    let w = &world;
     let start = w.now();
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-4").await;
     w.tick_until(&id, 40, |c| c.state != State::AwaitingRevocation)
@@ -411,9 +480,21 @@ pub async fn pending_past_the_limit_needs_attention<B: Backend>(w: &World<B>) {
 /// Closed and verified; the seat is re-assigned at the vendor; the re-check a week later finds
 /// it: reappeared (an alert with the date found), out of the actual savings from that month;
 /// Reopen makes a new candidate linked to it, once.
-pub async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked<B: Backend>(
-    w: &World<B>,
-) {
+pub async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(
+            vec![removed()],
+            vec![VerifyResult::Absent, VerifyResult::Present],
+        ),
+        make,
+    )
+    .await;
+    let w = &world;
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-5").await;
     let closed = w.candidate(&id).await;
     assert_eq!(closed.state, State::ClosedComplete);
@@ -469,7 +550,21 @@ pub async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked<B: Ba
 
 /// A right that came back may instead stay with its user: Accept needs a reason and a sam
 /// admin, and keeps it on the record.
-pub async fn reappeared_seat_is_accepted_with_a_reason<B: Backend>(w: &World<B>) {
+pub async fn reappeared_seat_is_accepted_with_a_reason<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(
+            vec![removed()],
+            vec![VerifyResult::Absent, VerifyResult::Present],
+        ),
+        make,
+    )
+    .await;
+    let w = &world;
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-6").await;
     let recheck = w.candidate(&id).await.due_at.expect("re-check due");
     w.tick_at(recheck).await;
@@ -508,9 +603,18 @@ pub async fn reappeared_seat_is_accepted_with_a_reason<B: Backend>(w: &World<B>)
 /// A person's Close Complete (a manual removal) is not verified; a sam admin's Check now asks
 /// the vendor at once, which confirms it, without using up the rule's first re-check; after
 /// the last re-check nothing more is due.
-pub async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on<B: Backend>(
-    w: &World<B>,
-) {
+pub async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: FnOnce(Arc<dyn Clock>, Arc<dyn Revoker>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let world = World::new(
+        ScriptedVendor::new(vec![manual_task()], vec![VerifyResult::Absent]),
+        make,
+    )
+    .await;
+    let w = &world;
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-7").await;
     let c = w
         .app()

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use reclaim_api::App;
 use reclaim_tests::verification::{self as scenario, Backend, ScriptedVendor, World};
 use reclaim_tests::Harness;
-use reclaim_workflow::{RevocationResult, VerifyResult};
+use reclaim_workflow::ports::{Clock, Revoker};
+use reclaim_workflow::VerifyResult;
+use std::sync::Arc;
 
 struct Sqlite(Harness);
 
@@ -23,95 +25,53 @@ impl Backend for Sqlite {
     }
 }
 
-async fn world(removals: Vec<RevocationResult>, checks: Vec<VerifyResult>) -> World<Sqlite> {
-    World::new(ScriptedVendor::new(removals, checks), |clock, revoker| async move {
-        Sqlite(Harness::with_clock_and_revoker(clock, revoker).await)
-    })
-    .await
-}
-
-fn removed() -> RevocationResult {
-    RevocationResult::Removed {
-        evidence: "uninstall command accepted and run".into(),
-    }
-}
-
-fn pending(secs: u32) -> RevocationResult {
-    RevocationResult::Pending {
-        check_after_secs: secs,
-    }
+async fn sqlite(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Sqlite {
+    Sqlite(Harness::with_clock_and_revoker(clock, revoker).await)
 }
 
 #[tokio::test]
 async fn removed_then_verified_absent_closes_complete() {
-    let w = world(vec![removed()], vec![VerifyResult::Absent]).await;
-    scenario::removed_then_verified_absent_closes_complete(&w).await;
+    scenario::removed_then_verified_absent_closes_complete(sqlite).await;
 }
 
 #[tokio::test]
 async fn removed_but_still_present_is_retried_then_needs_attention() {
-    let w = world(vec![removed()], vec![VerifyResult::Present]).await;
-    scenario::removed_but_still_present_is_retried_then_needs_attention(&w).await;
+    scenario::removed_but_still_present_is_retried_then_needs_attention(sqlite).await;
 }
 
 #[tokio::test]
 async fn pending_is_verified_after_its_wait_then_closes() {
-    let w = world(
-        vec![pending(600)],
-        vec![VerifyResult::Present, VerifyResult::Absent],
-    )
-    .await;
-    scenario::pending_is_verified_after_its_wait_then_closes(&w).await;
+    scenario::pending_is_verified_after_its_wait_then_closes(sqlite).await;
 }
 
 #[tokio::test]
 async fn pending_past_the_limit_needs_attention() {
-    let w = world(vec![pending(3600)], vec![VerifyResult::Present]).await;
-    scenario::pending_past_the_limit_needs_attention(&w).await;
+    scenario::pending_past_the_limit_needs_attention(sqlite).await;
 }
 
 #[tokio::test]
 async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked() {
-    let w = world(
-        vec![removed()],
-        vec![VerifyResult::Absent, VerifyResult::Present],
-    )
-    .await;
-    scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(&w).await;
+    scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(sqlite).await;
 }
 
 #[tokio::test]
 async fn reappeared_seat_is_accepted_with_a_reason() {
-    let w = world(
-        vec![removed()],
-        vec![VerifyResult::Absent, VerifyResult::Present],
-    )
-    .await;
-    scenario::reappeared_seat_is_accepted_with_a_reason(&w).await;
+    scenario::reappeared_seat_is_accepted_with_a_reason(sqlite).await;
 }
 
 #[tokio::test]
 async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on() {
-    let w = world(
-        vec![RevocationResult::ManualTask {
-            title: "Uninstall Acrobat Pro".into(),
-            instructions: "by hand".into(),
-            assignee_hint: None,
-        }],
-        vec![VerifyResult::Absent],
-    )
-    .await;
-    scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(&w).await;
+    scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(sqlite).await;
 }
 
 #[tokio::test]
 async fn the_workspace_shows_a_reappeared_seat_and_reopens_it_from_the_page() {
     use axum::http::{Method, StatusCode};
-    let w = world(
-        vec![removed()],
+    let vendor = ScriptedVendor::new(
+        vec![scenario::removed()],
         vec![VerifyResult::Absent, VerifyResult::Present],
-    )
-    .await;
+    );
+    let w = World::new(vendor, sqlite).await;
     let id = w.reclaimed("Acrobat Pro", "LAPTOP-8").await;
     let due = w.candidate(&id).await.due_at.expect("re-check due");
     w.tick_at(due).await;

@@ -1039,24 +1039,21 @@ impl App {
         }
     }
 
-    /// Asks the vendor whether the right is gone and records the answer, only while this call
-    /// is still the one the candidate waits for (a repeated delivery asks nobody).
-    async fn verify(&self, snapshot: &Candidate, call: u32) -> Result<(), EffectError> {
-        let still_wanted = |c: &Candidate| match c.state {
-            State::AwaitingRevocation => c
-                .revocation
-                .verifying
-                .as_ref()
-                .is_some_and(|v| v.calls + 1 == call),
-            State::ClosedComplete => c.verification.as_ref().is_some_and(|v| v.calls + 1 == call),
-            _ => false,
-        };
-        let current = self
-            .ports
+    /// The candidate an effect is about, as it is now: effects run after their transition,
+    /// and others may have moved it since.
+    async fn current(&self, snapshot: &Candidate) -> Result<Candidate, EffectError> {
+        self.ports
             .candidates
             .get(&snapshot.id)
             .await?
-            .ok_or_else(|| EffectError::Permanent(format!("candidate {} is gone", snapshot.id)))?;
+            .ok_or_else(|| EffectError::Permanent(format!("candidate {} is gone", snapshot.id)))
+    }
+
+    /// Asks the vendor whether the right is gone and records the answer, only while this call
+    /// is still the one the candidate waits for (a repeated delivery asks nobody).
+    async fn verify(&self, snapshot: &Candidate, call: u32) -> Result<(), EffectError> {
+        let still_wanted = |c: &Candidate| c.next_verify_call() == Some(call);
+        let current = self.current(snapshot).await?;
         if !still_wanted(&current) {
             tracing::info!(candidate = %current.number, call, "verification no longer wanted; skipped");
             return Ok(());
@@ -1230,12 +1227,7 @@ impl App {
         let still_wanted = |c: &Candidate| {
             c.state == State::AwaitingRevocation && c.revocation.attempts + 1 == attempt
         };
-        let current = self
-            .ports
-            .candidates
-            .get(&snapshot.id)
-            .await?
-            .ok_or_else(|| EffectError::Permanent(format!("candidate {} is gone", snapshot.id)))?;
+        let current = self.current(snapshot).await?;
         if !still_wanted(&current) {
             tracing::info!(candidate = %current.number, attempt, "revocation no longer wanted; skipped");
             return Ok(());
@@ -1309,14 +1301,7 @@ impl App {
         wanted: impl Fn(&Candidate) -> bool,
     ) -> Result<bool, EffectError> {
         for _ in 0..5 {
-            let current = self
-                .ports
-                .candidates
-                .get(&snapshot.id)
-                .await?
-                .ok_or_else(|| {
-                    EffectError::Permanent(format!("candidate {} is gone", snapshot.id))
-                })?;
+            let current = self.current(snapshot).await?;
             if !wanted(&current) {
                 return Ok(false);
             }

@@ -11,9 +11,8 @@ use aws_lambda_events::dynamodb::Event as StreamEvent;
 use reclaim_api::{App, HmacLinkSigner};
 use reclaim_aws::config::{AwsSettings, LinkKeySource};
 use reclaim_aws::{wiring, SesMailer};
-use reclaim_tests::verification::{self as scenario, Backend, ScriptedVendor, World};
+use reclaim_tests::verification::{self as scenario, Backend};
 use reclaim_workflow::ports::{Clock, Revoker};
-use reclaim_workflow::{RevocationResult, VerifyResult};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -84,87 +83,44 @@ async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Dynamo {
     Dynamo { app, stream }
 }
 
-async fn world(removals: Vec<RevocationResult>, checks: Vec<VerifyResult>) -> World<Dynamo> {
-    World::new(ScriptedVendor::new(removals, checks), dynamo).await
-}
-
-fn removed() -> RevocationResult {
-    RevocationResult::Removed {
-        evidence: "uninstall command accepted and run".into(),
-    }
-}
-
-fn pending(secs: u32) -> RevocationResult {
-    RevocationResult::Pending {
-        check_after_secs: secs,
-    }
-}
-
 #[tokio::test]
 async fn removed_then_verified_absent_closes_complete() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(vec![removed()], vec![VerifyResult::Absent]).await;
-    scenario::removed_then_verified_absent_closes_complete(&w).await;
+    scenario::removed_then_verified_absent_closes_complete(dynamo).await;
 }
 
 #[tokio::test]
 async fn removed_but_still_present_is_retried_then_needs_attention() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(vec![removed()], vec![VerifyResult::Present]).await;
-    scenario::removed_but_still_present_is_retried_then_needs_attention(&w).await;
+    scenario::removed_but_still_present_is_retried_then_needs_attention(dynamo).await;
 }
 
 #[tokio::test]
 async fn pending_is_verified_after_its_wait_then_closes() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(
-        vec![pending(600)],
-        vec![VerifyResult::Present, VerifyResult::Absent],
-    )
-    .await;
-    scenario::pending_is_verified_after_its_wait_then_closes(&w).await;
+    scenario::pending_is_verified_after_its_wait_then_closes(dynamo).await;
 }
 
 #[tokio::test]
 async fn pending_past_the_limit_needs_attention() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(vec![pending(3600)], vec![VerifyResult::Present]).await;
-    scenario::pending_past_the_limit_needs_attention(&w).await;
+    scenario::pending_past_the_limit_needs_attention(dynamo).await;
 }
 
 #[tokio::test]
 async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(
-        vec![removed()],
-        vec![VerifyResult::Absent, VerifyResult::Present],
-    )
-    .await;
-    scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(&w).await;
+    scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(dynamo).await;
 }
 
 #[tokio::test]
 async fn reappeared_seat_is_accepted_with_a_reason() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(
-        vec![removed()],
-        vec![VerifyResult::Absent, VerifyResult::Present],
-    )
-    .await;
-    scenario::reappeared_seat_is_accepted_with_a_reason(&w).await;
+    scenario::reappeared_seat_is_accepted_with_a_reason(dynamo).await;
 }
 
 #[tokio::test]
 async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let w = world(
-        vec![RevocationResult::ManualTask {
-            title: "Uninstall Acrobat Pro".into(),
-            instructions: "by hand".into(),
-            assignee_hint: None,
-        }],
-        vec![VerifyResult::Absent],
-    )
-    .await;
-    scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(&w).await;
+    scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(dynamo).await;
 }

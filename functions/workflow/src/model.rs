@@ -698,6 +698,17 @@ impl Candidate {
         }
     }
 
+    /// The number the next verify call gets, while the vendor may be asked: a removal being
+    /// verified, or a Closed Complete candidate being re-checked. The transitions that ask and
+    /// the effect that runs the call both go by it, so a repeated delivery asks nobody.
+    pub fn next_verify_call(&self) -> Option<u32> {
+        match self.state {
+            State::AwaitingRevocation => self.revocation.verifying.as_ref().map(|v| v.calls + 1),
+            State::ClosedComplete => self.verification.as_ref().map(|v| v.calls + 1),
+            _ => None,
+        }
+    }
+
     /// A Closed Complete candidate whose right a re-check found again.
     pub fn reappeared_at(&self) -> Option<Timestamp> {
         self.verification.as_ref().and_then(|v| v.reappeared_at)

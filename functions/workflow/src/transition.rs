@@ -439,10 +439,8 @@ pub fn apply(
         }
         Event::VerifyDue => {
             require(matches!(actor, Actor::Scheduler), SCHEDULER)?;
-            let call = match (c.state, &c.revocation.verifying, &c.verification) {
-                (AwaitingRevocation, Some(v), _) => v.calls + 1,
-                (ClosedComplete, _, Some(v)) => v.calls + 1,
-                _ => return Err(not_allowed()),
+            let Some(call) = c.next_verify_call() else {
+                return Err(not_allowed());
             };
             if c.due_at.is_none_or(|d| now < d) {
                 return Err(refuse(RefusalReason::NotDue));
@@ -452,11 +450,10 @@ pub fn apply(
             s
         }
         Event::CheckNow => {
-            let call = match (c.state, &c.revocation.verifying, &c.verification) {
-                (AwaitingRevocation, Some(v), _) => v.calls + 1,
-                // Came back and undecided: Reopen or Accept first.
-                (ClosedComplete, _, Some(v)) if !v.awaits_decision() => v.calls + 1,
-                _ => return Err(not_allowed()),
+            // Came back and undecided: Reopen or Accept first.
+            let undecided = c.verification.as_ref().is_some_and(|v| v.awaits_decision());
+            let Some(call) = c.next_verify_call().filter(|_| !undecided) else {
+                return Err(not_allowed());
             };
             require(actor.is_sam_admin(), SAM_ADMIN)?;
             let mut s = Step::new(c)
