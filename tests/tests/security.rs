@@ -369,6 +369,13 @@ const EXPECT: &[Expect] = &[
         [303, 403, 403, 403, 403, 200],
     ),
     e(
+        "POST",
+        "/ui/candidates/select",
+        Candidate(Ready),
+        Form(&[("id", "{id}"), ("go", "state=ready")]),
+        [303, 403, 403, 403, 403, 200],
+    ),
+    e(
         "GET",
         "/ui/candidates/{id}",
         Candidate(Ready),

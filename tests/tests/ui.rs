@@ -313,25 +313,29 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.page().contains("'lost' is not a state"), "{}", r.text());
 
-    // Pages of two, following "Next page".
+    // Pages of two, following "Next page" (a button carrying the ticked boxes).
     let r = h
         .ui(Method::GET, "/ui/candidates?limit=2", Some(&sam), None)
         .await;
     let page = r.page();
     assert_eq!(page.matches("<tr data-number=").count(), 2);
-    let at = page.find("id=\"next-page\"").unwrap();
-    let href_at = page[..at].rfind("href=\"").unwrap() + 6;
-    let next = &page[href_at..href_at + page[href_at..].find('"').unwrap()];
-    let r = h.ui(Method::GET, next, Some(&sam), None).await;
+    let next = attr_of(&page, "next-page", "value");
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/select",
+            Some(&sam),
+            Some(&[("csrf", &sam.csrf), ("go", &next)]),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{next}: {}", r.text());
     assert_eq!(r.page().matches("<tr data-number=").count(), 2);
-
     // An approver sees only their group's, with no selection boxes.
     let bob = h.ui_sign_in("bob").await;
     let r = h.ui(Method::GET, "/ui/candidates", Some(&bob), None).await;
     let page = r.page();
     assert!(page.contains(&zoom) && !page.contains(&numbers[0]));
-    assert!(!page.contains("type=\"checkbox\""));
+    assert!(!page.contains("name=\"id\""), "no selection boxes");
     let uma = h.ui_sign_in("uma").await;
 
     // Bulk Reclaim of two ticked candidates: first a preview, which changes nothing.
@@ -416,12 +420,15 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
     let deadline = h.candidate(&numbers[0]).await.deadline_at.unwrap();
     assert!(
         list.contains(&format!(
-            "<td class=\"nowrap\">{}</td>",
+            "<td data-label=\"Answer by\" class=\"nowrap\">{}</td>",
             deadline.format("%Y-%m-%d")
         )),
         "{list}"
     );
-    assert!(list.contains("<td>desktop approvers</td>"), "{list}");
+    assert!(
+        list.contains("<td data-label=\"Group\">desktop approvers</td>"),
+        "{list}"
+    );
     // Confirming the same preview again acts on nothing: each candidate moved on since.
     let r = send(confirm(picks, sig)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -473,6 +480,207 @@ async fn the_list_filters_pages_and_reclaims_in_bulk() {
         "{}",
         r.page()
     );
+}
+
+/// An attribute of the element with this id (a link's `href`, a button's `value`).
+fn attr_of(page: &str, id: &str, attr: &str) -> String {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {page}"));
+    let start = page[..at].rfind('<').expect("inside a tag");
+    let end = at + page[at..].find('>').expect("tag ends");
+    let tag = &page[start..end];
+    let marker = format!("{attr}=\"");
+    let from = tag
+        .find(&marker)
+        .unwrap_or_else(|| panic!("#{id} has no {attr}: {tag}"))
+        + marker.len();
+    tag[from..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The numbers of the rows of a list page, in order.
+fn row_numbers(page: &str) -> Vec<String> {
+    page.split("<tr data-number=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_list_counts_sorts_searches_and_keeps_the_selection_across_pages() {
+    let h = Harness::new().await;
+    let mut numbers = Vec::new();
+    for (product, price, user) in [
+        ("Acrobat Pro", "90.00", "uma"),
+        ("Photoshop", "300.00", "bob"),
+        ("Illustrator", "120.00", "uma"),
+        ("Acrobat Standard", "45.00", "bob"),
+        ("InDesign", "200.00", "uma"),
+    ] {
+        let (name, email) = match user {
+            "uma" => ("Uma Itil", "uma@example.com"),
+            _ => ("Bob Boss", "bob@example.com"),
+        };
+        numbers.push(
+            h.create_one(
+                json!({ "product": product, "price_per_right": price, "user_id": user,
+                                 "user_name": name, "user_email": email }),
+            )
+            .await,
+        );
+    }
+    let sam = h.ui_sign_in("sam").await;
+    let get = |path: String| {
+        let (h, sam) = (&h, &sam);
+        async move {
+            let r = h.ui(Method::GET, &path, Some(sam), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+            r.page()
+        }
+    };
+
+    // The total, and where this page sits in it.
+    let page = get("/ui/candidates?limit=2".into()).await;
+    assert!(page.contains("5 candidates match; showing 1–2."), "{page}");
+    assert!(page.contains("Page 1 of 3"), "{page}");
+
+    // Sorted by savings, largest first, then turned round by the same heading.
+    let page = get("/ui/candidates?sort=-savings".into()).await;
+    let by_savings = row_numbers(&page);
+    assert_eq!(
+        by_savings,
+        [
+            &numbers[1],
+            &numbers[4],
+            &numbers[2],
+            &numbers[0],
+            &numbers[3]
+        ]
+        .map(String::clone)
+        .to_vec()
+    );
+    assert!(page.contains("aria-sort=\"descending\""), "{page}");
+    let up = attr_of(&page, "sort-savings", "value");
+    let page = get(format!("/ui/candidates?{up}")).await;
+    let mut reversed = by_savings.clone();
+    reversed.reverse();
+    assert_eq!(row_numbers(&page), reversed);
+
+    // Part of a word, in any case; and part of a user's name.
+    let page = get("/ui/candidates?software=ACRO".into()).await;
+    assert_eq!(
+        row_numbers(&page),
+        [&numbers[0], &numbers[3]].map(String::clone).to_vec()
+    );
+    assert!(page.contains("2 candidates match"), "{page}");
+    let page = get("/ui/candidates?person=itI".into()).await;
+    assert_eq!(
+        row_numbers(&page),
+        [&numbers[0], &numbers[2], &numbers[4]]
+            .map(String::clone)
+            .to_vec()
+    );
+
+    // Tick one on the first page, go on, tick one there, come back: both stay selected.
+    let page = get("/ui/candidates?limit=2&sort=number".into()).await;
+    let first_id = h.candidate(&numbers[0]).await.id;
+    let third_id = h.candidate(&numbers[2]).await.id;
+    let next = attr_of(&page, "next-page", "value");
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/select",
+            Some(&sam),
+            Some(&[("csrf", &sam.csrf), ("id", &first_id), ("go", &next)]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = r.page();
+    assert_eq!(
+        row_numbers(&page),
+        [&numbers[2], &numbers[3]].map(String::clone).to_vec()
+    );
+    assert!(page.contains("1 selected"), "{page}");
+    assert!(
+        page.contains(&format!("name=\"id\" value=\"{first_id}\"")),
+        "kept: {page}"
+    );
+    let prev = attr_of(&page, "prev-page", "value");
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/select",
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("id", &first_id),
+                ("id", &third_id),
+                ("go", &prev),
+            ]),
+        )
+        .await;
+    let page = r.page();
+    assert_eq!(
+        row_numbers(&page),
+        [&numbers[0], &numbers[1]].map(String::clone).to_vec()
+    );
+    assert!(page.contains("2 selected"), "{page}");
+    let ticked = format!(
+        "id=\"select-{}\" aria-label=\"Select {}\" checked",
+        numbers[0], numbers[0]
+    );
+    assert!(
+        page.contains(&ticked),
+        "the first page's box is ticked again: {page}"
+    );
+    // Reclaim selected takes both, from both pages, to the preview.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("scope", "selected"),
+                ("id", &third_id),
+                ("id", &first_id),
+            ]),
+        )
+        .await;
+    assert!(r.page().contains("Reclaim 2 candidate(s)?"), "{}", r.text());
+
+    // Bad input: an unknown order is a clear error, and a cursor from another order too.
+    let r = h
+        .ui(Method::GET, "/ui/candidates?sort=colour", Some(&sam), None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(
+        r.page().contains("sort: must be one of number, software"),
+        "{}",
+        r.text()
+    );
+    let page = get("/ui/candidates?limit=2&sort=savings".into()).await;
+    let next = attr_of(&page, "next-page", "value");
+    let cursor = next
+        .split("cursor=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let r = h
+        .ui(
+            Method::GET,
+            &format!("/ui/candidates?limit=2&sort=user&cursor={cursor}"),
+            Some(&sam),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
 
 async fn futures_ids(h: &Harness, numbers: &[String]) -> Vec<String> {

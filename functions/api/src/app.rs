@@ -98,6 +98,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound { kind, id } => AppError::NotFound { kind, id },
             StoreError::Conflict { .. } => AppError::Conflict(e.to_string()),
             StoreError::Duplicate { .. } => AppError::Conflict(e.to_string()),
+            StoreError::TooBroad(why) => AppError::BadRequest(why),
             other => AppError::Store(other),
         }
     }
@@ -462,6 +463,7 @@ impl App {
         let mut page = PageRequest {
             limit: 500,
             cursor: None,
+            sort: None,
         };
         loop {
             let p = self.ports.candidates.list(&filter, &page).await?;
@@ -493,6 +495,7 @@ impl App {
         let mut page = PageRequest {
             limit: 500,
             cursor: None,
+            sort: None,
         };
         loop {
             let p = self.ports.candidates.list(&filter, &page).await?;
@@ -668,6 +671,7 @@ impl App {
         let mut page = PageRequest {
             limit: 1000,
             cursor: None,
+            sort: None,
         };
         loop {
             let p = self.ports.candidates.list(filter, &page).await?;
@@ -934,6 +938,7 @@ impl App {
         let mut page = PageRequest {
             limit: 200,
             cursor: None,
+            sort: None,
         };
         loop {
             let p = self.ports.candidates.list(&filter, &page).await?;

@@ -32,6 +32,7 @@ async fn a_bulk_import_is_chunked_and_all_or_nothing() {
             &PageRequest {
                 limit: 1000,
                 cursor: None,
+                sort: None,
             },
         )
         .await
@@ -177,6 +178,7 @@ async fn numbers_find_candidates_and_cursors_belong_to_their_listing() {
             &PageRequest {
                 limit: 2,
                 cursor: None,
+                sort: None,
             },
         )
         .await
@@ -189,6 +191,7 @@ async fn numbers_find_candidates_and_cursors_belong_to_their_listing() {
             &PageRequest {
                 limit: 2,
                 cursor: Some(foreign),
+                sort: None,
             },
         )
         .await;
@@ -246,6 +249,7 @@ async fn a_noted_candidate_is_still_one_read_and_one_write() {
             &PageRequest {
                 limit: 10,
                 cursor: None,
+                sort: None,
             },
         )
         .await
@@ -332,6 +336,7 @@ async fn a_candidate_written_with_notes_in_its_document_reads_alike_and_keeps_th
             &PageRequest {
                 limit: 10,
                 cursor: None,
+                sort: None,
             },
         )
         .await

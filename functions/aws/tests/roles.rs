@@ -290,6 +290,7 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
         let page = PageRequest {
             limit: 5,
             cursor: None,
+            sort: None,
         };
         assert!(!app
             .ports

@@ -774,6 +774,7 @@ async fn list(db: &DbArgs, f: &FilterArgs) -> Result<()> {
     let mut page = reclaim_workflow::ports::PageRequest {
         limit: 500,
         cursor: None,
+        sort: None,
     };
     loop {
         let p = embedded.store.list(&f, &page).await?;
@@ -838,6 +839,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 &reclaim_workflow::ports::PageRequest {
                     limit: 1,
                     cursor: None,
+                    sort: None,
                 },
             )
             .await?;

@@ -35,6 +35,10 @@ pub enum StoreError {
     /// the caller can only write less.
     #[error("too large to store: {0}")]
     TooLarge(String),
+    /// The request would make the store read more than it answers from at once (sorting a
+    /// result too large to sort where the store has no index for it): the caller narrows it.
+    #[error("{0}")]
+    TooBroad(String),
 }
 
 impl StoreError {
@@ -64,6 +68,35 @@ pub struct CandidateFilter {
     /// Only candidates the scheduler must look at by this time.
     #[serde(default)]
     pub due_before: Option<Timestamp>,
+    /// Part of a word of the software's publisher or product ("acrobat" finds Adobe Acrobat
+    /// Pro), ignoring case.
+    #[serde(default)]
+    pub software_text: Option<String>,
+    /// Part of the user's id, name or email, ignoring case.
+    #[serde(default)]
+    pub user_text: Option<String>,
+}
+
+/// Whether `needle` occurs in `hay`, ignoring ASCII case: the one text match every store
+/// applies (SQLite's `LIKE` ignores the same case), so a search finds the same on both.
+pub fn contains_text(hay: &str, needle: &str) -> bool {
+    let needle = needle.trim();
+    needle.is_empty()
+        || hay
+            .to_ascii_lowercase()
+            .contains(&needle.to_ascii_lowercase())
+}
+
+/// The words a software search looks in.
+pub fn software_haystack(publisher: &str, product: &str) -> String {
+    format!("{publisher} {product}")
+}
+
+/// Whether a person matches a user search (id, name or email).
+pub fn user_matches(id: &str, name: &str, email: Option<&str>, text: &str) -> bool {
+    contains_text(id, text)
+        || contains_text(name, text)
+        || email.is_some_and(|e| contains_text(e, text))
 }
 
 impl CandidateFilter {
@@ -92,20 +125,203 @@ impl CandidateFilter {
             && self
                 .due_before
                 .is_none_or(|t| c.due_at.is_some_and(|d| d <= t))
+            && self.software_text.as_deref().is_none_or(|t| {
+                contains_text(
+                    &software_haystack(&c.software.publisher, &c.software.product),
+                    t,
+                )
+            })
+            && self.user_text.as_deref().is_none_or(|t| {
+                c.user
+                    .as_ref()
+                    .is_some_and(|u| user_matches(&u.id, &u.display_name, u.email.as_deref(), t))
+            })
     }
 }
 
-/// Cursor pagination: pass back `next` to get the following page.
+/// A column the list can be ordered by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SortKey {
+    Number,
+    Software,
+    User,
+    InactiveDays,
+    Deadline,
+    Stage,
+    Savings,
+}
+
+/// One candidate's place in an order: every store sorts by exactly these values (SQLite keeps
+/// them as indexed columns, derived from here), so both give the same order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SortValue {
+    Int(i64),
+    Text(String),
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 7] = [
+        SortKey::Number,
+        SortKey::Software,
+        SortKey::User,
+        SortKey::InactiveDays,
+        SortKey::Deadline,
+        SortKey::Stage,
+        SortKey::Savings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Number => "number",
+            SortKey::Software => "software",
+            SortKey::User => "user",
+            SortKey::InactiveDays => "inactive-days",
+            SortKey::Deadline => "deadline",
+            SortKey::Stage => "stage",
+            SortKey::Savings => "savings",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SortKey> {
+        SortKey::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The value this candidate sorts by. Missing values sort last going up: no user after
+    /// every name, no deadline after the latest, unknown inactivity before zero days (the
+    /// least reason to reclaim).
+    pub fn value(self, c: &Candidate) -> SortValue {
+        match self {
+            SortKey::Number => SortValue::Text(c.number.clone()),
+            SortKey::Software => SortValue::Text(
+                format!("{} {}", c.software.product, c.software.publisher).to_ascii_lowercase(),
+            ),
+            SortKey::User => SortValue::Text(c.user.as_ref().map_or_else(
+                || "\u{10FFFF}".to_string(),
+                |u| {
+                    let name = if u.display_name.trim().is_empty() {
+                        &u.id
+                    } else {
+                        &u.display_name
+                    };
+                    name.to_ascii_lowercase()
+                },
+            )),
+            SortKey::InactiveDays => SortValue::Int(c.inactive_days.map_or(-1, i64::from)),
+            SortKey::Deadline => SortValue::Int(
+                c.deadline_at
+                    .map_or(i64::MAX, |d| d.timestamp_nanos_opt().unwrap_or(i64::MAX)),
+            ),
+            SortKey::Stage => SortValue::Text(c.state.as_str().to_string()),
+            SortKey::Savings => SortValue::Int(c.potential_savings_cents()),
+        }
+    }
+}
+
+/// An order for a list: a column, up or down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// Compares two candidates in this order, the number breaking ties so the order is total.
+    pub fn compare(&self, a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+        let o = self
+            .key
+            .value(a)
+            .cmp(&self.key.value(b))
+            .then_with(|| a.number.cmp(&b.number));
+        if self.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    }
+}
+
+/// Where a page of a sorted list starts: just after, or just before, a candidate's place in
+/// the order (its sort value and number).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Keyset {
+    After(SortValue, String),
+    Before(SortValue, String),
+}
+
+/// One page of a sorted list cut from all the matching candidates in memory, for a store that
+/// has no index for the order (it reads the whole, bounded, result): the page, and whether
+/// there is more after it and before it.
+pub fn page_in_memory(
+    mut items: Vec<Candidate>,
+    sort: Sort,
+    at: Option<&Keyset>,
+    limit: usize,
+) -> (Vec<Candidate>, bool, bool) {
+    items.sort_by(|a, b| sort.compare(a, b));
+    let place = |c: &Candidate, v: &SortValue, n: &str| {
+        let o = sort
+            .key
+            .value(c)
+            .cmp(v)
+            .then_with(|| c.number.as_str().cmp(n));
+        if sort.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    };
+    let limit = limit.max(1);
+    match at {
+        None => {
+            let more = items.len() > limit;
+            items.truncate(limit);
+            (items, more, false)
+        }
+        Some(Keyset::After(v, n)) => {
+            let start = items.partition_point(|c| place(c, v, n).is_le());
+            let more = items.len() - start > limit;
+            let page = items.drain(start..).take(limit).collect();
+            (page, more, start > 0)
+        }
+        Some(Keyset::Before(v, n)) => {
+            let end = items.partition_point(|c| place(c, v, n).is_lt());
+            let start = end.saturating_sub(limit);
+            let later = end < items.len();
+            let page = items.drain(start..end).collect();
+            (page, later, start > 0)
+        }
+    }
+}
+
+/// How many candidates match, counted up to a bound so counting never costs more than a
+/// bounded read: `more` says there are more than `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub n: u64,
+    pub more: bool,
+}
+
+/// Cursor pagination: pass back `next` (or `prev`) to get the following (or preceding) page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRequest {
     pub limit: u32,
     pub cursor: Option<String>,
+    /// `None`: the store's own order (the cheapest; what the scheduler and exports use). A
+    /// cursor belongs to the order it was made in; another order refuses it.
+    #[serde(default)]
+    pub sort: Option<Sort>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+    /// The page before this one, where the store can go back (SQLite always; DynamoDB in a
+    /// sorted list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 /// One transition to persist: the new candidate written only if the stored version is still
@@ -131,6 +347,9 @@ pub trait CandidateRead: Send + Sync {
         filter: &CandidateFilter,
         page: &PageRequest,
     ) -> Result<Page<Candidate>, StoreError>;
+    /// How many match the filter, counted up to `up_to` (a store may count fewer, and says so
+    /// with `more`).
+    async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError>;
     /// The audit trail, oldest first.
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
 }

@@ -182,21 +182,26 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
+/// A count as people read it, thousands separated ("12,400"), the same way amounts are.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    grouped
+}
+
 /// An amount as people read it: thousands separated, two decimals, the currency's code in
 /// front ("USD 1,975.00"). Exports keep plain numbers (`intake::format_money`) for
 /// spreadsheets.
 pub fn money(cents: crate::Cents, currency: &str) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
-    let units = (abs / 100).to_string();
-    let mut grouped = String::with_capacity(units.len() + units.len() / 3);
-    for (i, d) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(d);
-    }
-    let amount = format!("{sign}{grouped}.{:02}", abs % 100);
+    let amount = format!("{sign}{}.{:02}", thousands(abs / 100), abs % 100);
     if currency.is_empty() {
         amount
     } else {

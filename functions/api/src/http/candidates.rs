@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use reclaim_workflow::intake::FieldError;
-use reclaim_workflow::ports::{CandidateFilter, PageRequest};
+use reclaim_workflow::ports::{CandidateFilter, Count, PageRequest, Sort, SortKey};
 use reclaim_workflow::{
     apply, workflow_graph, Actor, AppliesTo, Candidate, Event, HistoryEntry, Justification,
     Principal, State as WfState, Task, UserRef, Via, WorkflowGraph,
@@ -53,6 +53,13 @@ pub struct ListQuery {
     product: Option<String>,
     group: Option<String>,
     user: Option<String>,
+    software: Option<String>,
+    person: Option<String>,
+    /// A column, `-` in front for descending: `savings`, `-inactive-days`.
+    sort: Option<String>,
+    /// Also count the matches (up to a bound).
+    #[serde(default)]
+    count: bool,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -68,6 +75,10 @@ pub struct FilterBody {
     product: Option<String>,
     group: Option<String>,
     user: Option<String>,
+    /// Part of a word of the publisher or product.
+    software: Option<String>,
+    /// Part of the user's id, name or email.
+    person: Option<String>,
 }
 
 impl FilterBody {
@@ -81,8 +92,39 @@ impl FilterBody {
             group: self.group,
             user: self.user,
             due_before: None,
+            software_text: self.software.filter(|t| !t.trim().is_empty()),
+            user_text: self.person.filter(|t| !t.trim().is_empty()),
         }
     }
+}
+
+/// Reads `sort=savings` / `sort=-savings`.
+pub(crate) fn parse_sort(text: Option<&str>) -> Result<Option<Sort>, ApiError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let (descending, name) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let key = SortKey::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+        ApiError {
+            fields: vec![FieldError {
+                field: "sort".into(),
+                message: format!(
+                    "must be one of {}, with - in front for descending",
+                    known.join(", ")
+                ),
+            }],
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("cannot sort by '{name}'"),
+            )
+        }
+    })?;
+    Ok(Some(Sort { key, descending }))
 }
 
 impl ListQuery {
@@ -96,6 +138,8 @@ impl ListQuery {
                 product: self.product,
                 group: self.group,
                 user: self.user,
+                software: self.software,
+                person: self.person,
             },
             self.limit,
             self.cursor,
@@ -103,12 +147,23 @@ impl ListQuery {
     }
 }
 
+/// Counts stop here: a bounded read however large the estate ("more than 10,000").
+pub const COUNT_UP_TO: u64 = 10_000;
+
 /// One page of candidates.
 #[derive(Debug, Serialize)]
 pub struct CandidatePage {
     pub items: Vec<Candidate>,
     /// Pass back as `cursor` for the next page; absent on the last one.
     pub next: Option<String>,
+    /// Pass back as `cursor` for the page before; absent on the first one (and where the store
+    /// cannot go back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
+    /// How many match, when asked for (`count=true`) and the caller sees everything the filter
+    /// matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Count>,
 }
 
 /// Narrows a filter to what a non-admin may list, or refuses a filter that asks for more.
@@ -142,6 +197,8 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<CandidatePage>, ApiError> {
+    let sort = parse_sort(q.sort.as_deref())?;
+    let count = q.count;
     let (filter, limit, cursor) = q.split();
     let limit = match limit {
         None => DEFAULT_LIMIT,
@@ -160,7 +217,18 @@ pub async fn list(
             })
         }
     };
-    let page = scoped_page(&s, &caller.0, filter.into_filter(), limit, cursor).await?;
+    let page = scoped_page(
+        &s,
+        &caller.0,
+        filter.into_filter(),
+        PageRequest {
+            limit,
+            cursor,
+            sort,
+        },
+        count,
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -170,13 +238,28 @@ pub(crate) async fn scoped_page(
     s: &ApiState,
     p: &Principal,
     mut filter: CandidateFilter,
-    limit: u32,
-    cursor: Option<String>,
+    mut page: PageRequest,
+    count: bool,
 ) -> Result<CandidatePage, ApiError> {
     let check_each = scope_filter(p, &mut filter)?;
     let store = &s.app.ports.candidates;
+    let limit = page.limit;
     let mut items = Vec::new();
-    let mut page = PageRequest { limit, cursor };
+    if !check_each {
+        // The store's page is the caller's page: it can go back and be counted.
+        let total = if count {
+            Some(store.count(&filter, COUNT_UP_TO).await?)
+        } else {
+            None
+        };
+        let got = store.list(&filter, &page).await?;
+        return Ok(CandidatePage {
+            items: got.items,
+            next: got.next,
+            prev: got.prev,
+            total,
+        });
+    }
     for _ in 0..MAX_SCAN_PAGES {
         let got = store.list(&filter, &page).await?;
         items.extend(
@@ -195,6 +278,8 @@ pub(crate) async fn scoped_page(
     Ok(CandidatePage {
         items,
         next: page.cursor,
+        prev: None,
+        total: None,
     })
 }
 

@@ -187,6 +187,7 @@ pub(crate) async fn savings_in_scope(
     let mut page = PageRequest {
         limit: 500,
         cursor: None,
+        sort: None,
     };
     loop {
         let got = s.app.ports.candidates.list(filter, &page).await?;

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use reclaim_workflow::intake::looks_like_number;
 use reclaim_workflow::ports::{
-    CandidateFilter, CandidateRead, CandidateWrite, Change, Page, PageRequest, StoreError,
+    CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, StoreError,
 };
 use reclaim_workflow::{Candidate, Effect, Event, HistoryEntry, WorkNote};
 use std::collections::HashSet;
@@ -466,6 +466,10 @@ impl CandidateRead for DynamoStore {
         page: &PageRequest,
     ) -> Result<Page<Candidate>, StoreError> {
         super::list::list(self, filter, page).await
+    }
+
+    async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError> {
+        super::list::count(self, filter, up_to).await
     }
 
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -18,7 +18,9 @@ use crate::error::store_error;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use reclaim_workflow::ports::{CandidateFilter, Page, PageRequest, StoreError};
+use reclaim_workflow::ports::{
+    page_in_memory, CandidateFilter, Count, Keyset, Page, PageRequest, Sort, StoreError,
+};
 use reclaim_workflow::{Candidate, State};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,7 +41,16 @@ enum Cursor {
     /// After this (state position, GSI1 sort key) in the merged GSI1 order.
     #[serde(rename = "s")]
     Merge { i: usize, k: String },
+    /// After (or before) a candidate's place in a sorted list.
+    #[serde(rename = "o")]
+    Sorted { o: Sort, at: Keyset },
 }
+
+/// A sorted list is cut from all its matches in memory (the table has no index per column):
+/// at most this many, so a sorted page costs a bounded read; more asks the person to narrow.
+pub const SORT_UP_TO: usize = 2_000;
+/// Counting reads the matches themselves, so it stops here ("more than 2,000").
+pub const COUNT_UP_TO: u64 = 2_000;
 
 fn bad_cursor(cursor: &str) -> StoreError {
     StoreError::NotFound {
@@ -85,6 +96,95 @@ fn start_key(
 }
 
 pub(super) async fn list(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    page: &PageRequest,
+) -> Result<Page<Candidate>, StoreError> {
+    let Some(sort) = page.sort else {
+        return natural(store, filter, page).await;
+    };
+    let limit = match page.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    } as usize;
+    let at = match page.cursor.as_deref() {
+        None => None,
+        Some(raw) => match decode_cursor(raw)? {
+            Cursor::Sorted { o, at } if o == sort => Some(at),
+            _ => return Err(bad_cursor(raw)),
+        },
+    };
+    let all = matching(store, filter, SORT_UP_TO).await?;
+    if all.len() > SORT_UP_TO {
+        return Err(StoreError::TooBroad(format!(
+            "more than {SORT_UP_TO} candidates match: narrow the filters (a stage, a group, \
+             software or a user) to sort them"
+        )));
+    }
+    let (items, after, before) = page_in_memory(all, sort, at.as_ref(), limit);
+    let cursor = |c: &Candidate, before: bool| {
+        let place = (sort.key.value(c), c.number.clone());
+        encode_cursor(&Cursor::Sorted {
+            o: sort,
+            at: if before {
+                Keyset::Before(place.0, place.1)
+            } else {
+                Keyset::After(place.0, place.1)
+            },
+        })
+    };
+    let next = items
+        .last()
+        .filter(|_| after)
+        .map(|c| cursor(c, false))
+        .transpose()?;
+    let prev = items
+        .first()
+        .filter(|_| before)
+        .map(|c| cursor(c, true))
+        .transpose()?;
+    Ok(Page { items, next, prev })
+}
+
+/// Every match in the store's own order, reading on until more than `up_to` are found.
+async fn matching(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    up_to: usize,
+) -> Result<Vec<Candidate>, StoreError> {
+    let mut all = Vec::new();
+    let mut request = PageRequest {
+        limit: MAX_PAGE,
+        cursor: None,
+        sort: None,
+    };
+    loop {
+        let page = natural(store, filter, &request).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(next) if all.len() <= up_to => request.cursor = Some(next),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// Counts by reading the matches, so at most [`COUNT_UP_TO`] of them.
+pub(super) async fn count(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    up_to: u64,
+) -> Result<Count, StoreError> {
+    let bound = up_to.min(COUNT_UP_TO);
+    let found = matching(store, filter, usize::try_from(bound).unwrap_or(usize::MAX)).await?;
+    let n = found.len() as u64;
+    Ok(Count {
+        n: n.min(bound),
+        more: n > bound,
+    })
+}
+
+/// The store's own order: the index the filter picks, resumed from a key.
+async fn natural(
     store: &DynamoStore,
     filter: &CandidateFilter,
     page: &PageRequest,
@@ -224,6 +324,7 @@ async fn keyed(
     Ok(Page {
         items: out.into_iter().map(|(_, c)| c).collect(),
         next,
+        prev: None,
     })
 }
 
@@ -378,5 +479,6 @@ async fn merged(
     Ok(Page {
         items: page.into_iter().map(|(_, c)| c).collect(),
         next,
+        prev: None,
     })
 }

@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reclaim_workflow::ports::{
-    CandidateFilter, CandidateRead, CandidateWrite, Change, Page, PageRequest, StoreError,
+    CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, Sort,
+    SortKey, SortValue, StoreError,
 };
 use reclaim_workflow::{Candidate, HistoryEntry};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
 /// A page holds this many candidates when the request does not say.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -18,24 +20,156 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1000;
 
 const CURSOR_PREFIX: &str = "c1:";
+const SORTED_PREFIX: &str = "c2:";
 
-/// Opaque to clients: the position after which the next page starts.
-fn encode_cursor(seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{seq}"))
+/// Where a page starts: after (or before) a row, in the order the cursor was made in.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Cursor {
+    /// The order: `None` for the store's own (by `seq`).
+    o: Option<Sort>,
+    /// Going back: the page ends just before this row.
+    #[serde(default)]
+    b: bool,
+    /// The row's sort value (absent in the store's own order).
+    #[serde(default)]
+    v: Option<SortValue>,
+    s: i64,
 }
 
-/// A cursor we did not hand out is refused (the API answers 400), never guessed at.
-fn decode_cursor(cursor: &str) -> Result<i64, StoreError> {
+/// Opaque to clients: the position after (or before) which the next page starts.
+fn encode_cursor(c: &Cursor) -> String {
+    if c.o.is_none() && !c.b {
+        return URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", c.s));
+    }
+    let json = serde_json::to_string(c).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("{SORTED_PREFIX}{json}"))
+}
+
+/// A cursor we did not hand out, or one made in another order, is refused (the API answers
+/// 400), never guessed at.
+fn decode_cursor(cursor: &str, sort: Option<Sort>) -> Result<Cursor, StoreError> {
     let bad = || StoreError::NotFound {
         kind: "cursor",
         id: cursor.chars().take(64).collect(),
     };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix(CURSOR_PREFIX)
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(bad)
+    let c = if let Some(seq) = text.strip_prefix(CURSOR_PREFIX) {
+        Cursor {
+            o: None,
+            b: false,
+            v: None,
+            s: seq.parse::<i64>().map_err(|_| bad())?,
+        }
+    } else {
+        let json = text.strip_prefix(SORTED_PREFIX).ok_or_else(bad)?;
+        serde_json::from_str::<Cursor>(json).map_err(|_| bad())?
+    };
+    let value_fits = match (&c.o, &c.v) {
+        (None, None) => true,
+        (Some(o), Some(v)) => matches!(
+            (o.key, v),
+            (
+                SortKey::Number | SortKey::Software | SortKey::User | SortKey::Stage,
+                SortValue::Text(_)
+            ) | (
+                SortKey::InactiveDays | SortKey::Deadline | SortKey::Savings,
+                SortValue::Int(_)
+            )
+        ),
+        _ => false,
+    };
+    if c.s < 0 || c.o != sort || !value_fits {
+        return Err(bad());
+    }
+    Ok(c)
+}
+
+/// The column holding each order's value (see [`SortKey::value`]).
+fn sort_column(key: SortKey) -> &'static str {
+    match key {
+        SortKey::Number => "number",
+        SortKey::Software => "software_key",
+        SortKey::User => "user_key",
+        SortKey::InactiveDays => "inactive_key",
+        SortKey::Deadline => "deadline_key",
+        SortKey::Stage => "state",
+        SortKey::Savings => "savings_key",
+    }
+}
+
+fn sort_value_sql(v: &SortValue) -> Value {
+    match v {
+        SortValue::Int(i) => Value::Integer(*i),
+        SortValue::Text(t) => Value::Text(t.clone()),
+    }
+}
+
+/// `LIKE` pattern for "contains", with the pattern characters in the text taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.trim().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// The `WHERE` clause (after `WHERE 1 = 1`) and its arguments for a filter.
+fn filter_sql(filter: &CandidateFilter, sql: &mut String, args: &mut Vec<Value>) {
+    let mut clause = |sql_part: &str, value: Value| {
+        args.push(value);
+        sql.push_str(&format!(" AND {sql_part} ?{}", args.len()));
+    };
+    if let Some(s) = filter.state {
+        clause("state =", Value::Text(s.as_str().into()));
+    }
+    if let Some(j) = filter.justification {
+        clause("justification =", Value::Text(j.as_str().into()));
+    }
+    if let Some(a) = filter.applies_to {
+        clause("applies_to =", Value::Text(a.as_str().into()));
+    }
+    if let Some(p) = &filter.publisher {
+        clause("publisher =", Value::Text(p.clone()));
+    }
+    if let Some(p) = &filter.product {
+        clause("product =", Value::Text(p.clone()));
+    }
+    if let Some(g) = &filter.group {
+        clause("group_id =", Value::Text(g.clone()));
+    }
+    if let Some(u) = &filter.user {
+        clause("user_id =", Value::Text(u.clone()));
+    }
+    if let Some(t) = filter.due_before {
+        clause("due_at <=", Value::Integer(nanos(t)));
+    }
+    // Searches go through the small catalogs of software and people (an index lookup per
+    // match), never through a scan of every candidate.
+    if let Some(t) = filter
+        .software_text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
+        clause(
+            "(publisher, product) IN (SELECT publisher, product FROM software_catalog \
+             WHERE publisher || ' ' || product LIKE",
+            Value::Text(contains_pattern(t)),
+        );
+        sql.push_str(" ESCAPE '\\')");
+    }
+    if let Some(t) = filter.user_text.as_deref().filter(|t| !t.trim().is_empty()) {
+        args.push(Value::Text(contains_pattern(t)));
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND user_id IN (SELECT user_id FROM people WHERE user_id LIKE ?{n} ESCAPE '\\' \
+             OR name LIKE ?{n} ESCAPE '\\' OR email LIKE ?{n} ESCAPE '\\')"
+        ));
+    }
 }
 
 /// The numeric part of `RC0000042`, so inserted numbers keep the counter ahead of them.
@@ -75,67 +209,123 @@ fn list_sync(
         0 => DEFAULT_PAGE,
         n => n.min(MAX_PAGE),
     };
-    let mut sql = String::from("SELECT seq, body FROM candidates WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    let mut clause = |sql_part: &str, value: Value| {
-        args.push(value);
-        sql.push_str(&format!(" AND {sql_part} ?{}", args.len()));
+    let cursor = page
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c, page.sort))
+        .transpose()?;
+    let backwards = cursor.as_ref().is_some_and(|c| c.b);
+    let column = page.sort.map(|o| sort_column(o.key));
+    let mut sql = match column {
+        Some(col) => format!("SELECT seq, {col}, body FROM candidates WHERE 1 = 1"),
+        None => String::from("SELECT seq, NULL, body FROM candidates WHERE 1 = 1"),
     };
-    if let Some(s) = filter.state {
-        clause("state =", Value::Text(s.as_str().into()));
-    }
-    if let Some(j) = filter.justification {
-        clause("justification =", Value::Text(j.as_str().into()));
-    }
-    if let Some(a) = filter.applies_to {
-        clause("applies_to =", Value::Text(a.as_str().into()));
-    }
-    if let Some(p) = &filter.publisher {
-        clause("publisher =", Value::Text(p.clone()));
-    }
-    if let Some(p) = &filter.product {
-        clause("product =", Value::Text(p.clone()));
-    }
-    if let Some(g) = &filter.group {
-        clause("group_id =", Value::Text(g.clone()));
-    }
-    if let Some(u) = &filter.user {
-        clause("user_id =", Value::Text(u.clone()));
-    }
-    if let Some(t) = filter.due_before {
-        clause("due_at <=", Value::Integer(nanos(t)));
-    }
-    if let Some(cursor) = &page.cursor {
-        clause("seq >", Value::Integer(decode_cursor(cursor)?));
+    let mut args: Vec<Value> = Vec::new();
+    filter_sql(filter, &mut sql, &mut args);
+    // Reading backwards walks the order reversed and turns the page round afterwards.
+    let descending = page.sort.is_some_and(|o| o.descending) != backwards;
+    let (cmp, dir) = if descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(c) = &cursor {
+        match (column, &c.v) {
+            (Some(col), Some(v)) => {
+                args.push(sort_value_sql(v));
+                args.push(Value::Integer(c.s));
+                sql.push_str(&format!(
+                    " AND ({col}, seq) {cmp} (?{}, ?{})",
+                    args.len() - 1,
+                    args.len()
+                ));
+            }
+            _ => {
+                args.push(Value::Integer(c.s));
+                sql.push_str(&format!(" AND seq {cmp} ?{}", args.len()));
+            }
+        }
     }
     args.push(Value::Integer(i64::from(limit) + 1));
-    sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
+    match column {
+        Some(col) => sql.push_str(&format!(
+            " ORDER BY {col} {dir}, seq {dir} LIMIT ?{}",
+            args.len()
+        )),
+        None => sql.push_str(&format!(" ORDER BY seq {dir} LIMIT ?{}", args.len())),
+    }
 
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args), |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Value>(1)?,
+                row.get::<_, String>(2)?,
+            ))
         })
         .map_err(sql_error)?;
-    let mut items = Vec::new();
-    let mut last_seq = None;
+    let mut found = Vec::new();
     let mut more = false;
     for row in rows {
-        let (seq, body) = row.map_err(sql_error)?;
-        if items.len() == limit as usize {
+        let (seq, value, body) = row.map_err(sql_error)?;
+        if found.len() == limit as usize {
             more = true;
             break;
         }
-        items.push(decode_candidate(&body)?);
-        last_seq = Some(seq);
+        let value = match value {
+            Value::Integer(i) => Some(SortValue::Int(i)),
+            Value::Text(t) => Some(SortValue::Text(t)),
+            _ => None,
+        };
+        found.push((seq, value, decode_candidate(&body)?));
     }
+    if backwards {
+        found.reverse();
+    }
+    let at = |(seq, value, _): &(i64, Option<SortValue>, Candidate), b: bool| {
+        encode_cursor(&Cursor {
+            o: page.sort,
+            b,
+            v: value.clone(),
+            s: *seq,
+        })
+    };
+    // Going forwards there is a page before whenever we started after a row; going back,
+    // there is a page after (the one we came from).
+    let (more_after, more_before) = if backwards {
+        (cursor.is_some(), more)
+    } else {
+        (more, cursor.is_some())
+    };
+    let next = found.last().filter(|_| more_after).map(|r| at(r, false));
+    let prev = found.first().filter(|_| more_before).map(|r| at(r, true));
     Ok(Page {
-        items,
-        next: if more {
-            last_seq.map(encode_cursor)
-        } else {
-            None
-        },
+        items: found.into_iter().map(|(_, _, c)| c).collect(),
+        next,
+        prev,
+    })
+}
+
+fn count_sync(
+    conn: &Connection,
+    filter: &CandidateFilter,
+    up_to: u64,
+) -> Result<Count, StoreError> {
+    let mut inner = String::from("SELECT 1 FROM candidates WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    filter_sql(filter, &mut inner, &mut args);
+    let bound = i64::try_from(up_to).unwrap_or(i64::MAX - 1);
+    args.push(Value::Integer(bound.saturating_add(1)));
+    let sql = format!("SELECT COUNT(*) FROM ({inner} LIMIT ?{})", args.len());
+    let n: i64 = conn
+        .prepare_cached(&sql)
+        .and_then(|mut st| st.query_row(rusqlite::params_from_iter(args), |row| row.get(0)))
+        .map_err(sql_error)?;
+    let n = u64::try_from(n).unwrap_or(0);
+    Ok(Count {
+        n: n.min(up_to),
+        more: n > up_to,
     })
 }
 
@@ -170,7 +360,18 @@ struct Columns {
     justification: &'static str,
     applies_to: &'static str,
     due_at: Option<i64>,
+    /// Each order's value, from [`SortKey::value`] (number and stage have columns already).
+    sort: [Value; 5],
 }
+
+/// The orders with a column of their own, in `Columns::sort` order.
+const SORT_COLUMNS: [SortKey; 5] = [
+    SortKey::Software,
+    SortKey::User,
+    SortKey::InactiveDays,
+    SortKey::Deadline,
+    SortKey::Savings,
+];
 
 fn columns(c: &Candidate) -> Columns {
     Columns {
@@ -178,21 +379,67 @@ fn columns(c: &Candidate) -> Columns {
         justification: c.justification.as_str(),
         applies_to: c.applies_to.as_str(),
         due_at: c.due_at.map(nanos),
+        sort: SORT_COLUMNS.map(|k| sort_value_sql(&k.value(c))),
     }
+}
+
+/// Keeps the search catalogs holding this candidate's software and person.
+fn catalog_sync(conn: &Connection, c: &Candidate) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO software_catalog (publisher, product) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut st| st.execute(params![c.software.publisher, c.software.product]))
+    .map_err(sql_error)?;
+    if let Some(u) = &c.user {
+        conn.prepare_cached(
+            "INSERT INTO people (user_id, name, email) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, email = excluded.email \
+             WHERE name IS NOT excluded.name OR email IS NOT excluded.email",
+        )
+        .and_then(|mut st| st.execute(params![u.id, u.display_name, u.email]))
+        .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Fills the order columns and catalogs of rows written before they existed.
+pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, body FROM candidates")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare(
+        "UPDATE candidates SET software_key = ?1, user_key = ?2, inactive_key = ?3, \
+         deadline_key = ?4, savings_key = ?5 WHERE seq = ?6",
+    )?;
+    for (seq, body) in rows {
+        // A row that does not read keeps its defaults; reading it reports the problem.
+        let Ok(c) = decode_candidate(&body) else {
+            continue;
+        };
+        let [a, b, c2, d, e] = columns(&c).sort;
+        update.execute(params![a, b, c2, d, e, seq])?;
+        catalog_sync(conn, &c).map_err(|e| {
+            rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
+        })?;
+    }
+    Ok(())
 }
 
 pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO candidates (id, number, state, justification, applies_to, publisher, \
-             product, group_id, user_id, due_at, version, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             product, group_id, user_id, due_at, version, body, software_key, user_key, \
+             inactive_key, deadline_key, savings_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
         .map_err(sql_error)?;
     let mut highest = None;
     for c in candidates {
         let cols = columns(c);
         let body = to_json(c)?;
+        let [k1, k2, k3, k4, k5] = cols.sort;
         let result = stmt.execute(params![
             c.id,
             c.number,
@@ -206,9 +453,14 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
             cols.due_at,
             version_to_sql(c.version)?,
             body,
+            k1,
+            k2,
+            k3,
+            k4,
+            k5,
         ]);
         match result {
-            Ok(_) => {}
+            Ok(_) => catalog_sync(conn, c)?,
             Err(e) if is_unique_violation(&e) => {
                 let id_taken: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM candidates WHERE id = ?1)")
@@ -252,7 +504,7 @@ fn allocate_sync(conn: &Connection, count: u32) -> Result<u64, StoreError> {
 }
 
 /// The indexed columns, in the order `commit_sync` reads and compares them.
-const INDEXED: [&str; 8] = [
+const INDEXED: [&str; 13] = [
     "state",
     "justification",
     "applies_to",
@@ -261,6 +513,11 @@ const INDEXED: [&str; 8] = [
     "group_id",
     "user_id",
     "due_at",
+    "software_key",
+    "user_key",
+    "inactive_key",
+    "deadline_key",
+    "savings_key",
 ];
 
 /// Returns whether effects were queued (the worker should wake).
@@ -278,7 +535,8 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     let stored = conn
         .prepare_cached(
             "SELECT seq, version, state, justification, applies_to, publisher, product, \
-             group_id, user_id, due_at FROM candidates WHERE id = ?1",
+             group_id, user_id, due_at, software_key, user_key, inactive_key, deadline_key, \
+             savings_key FROM candidates WHERE id = ?1",
         )
         .and_then(|mut st| {
             st.query_row([&c.id], |row| {
@@ -294,6 +552,11 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
                         row.get::<_, Value>(7)?,
                         row.get::<_, Value>(8)?,
                         row.get::<_, Value>(9)?,
+                        row.get::<_, Value>(10)?,
+                        row.get::<_, Value>(11)?,
+                        row.get::<_, Value>(12)?,
+                        row.get::<_, Value>(13)?,
+                        row.get::<_, Value>(14)?,
                     ],
                 ))
             })
@@ -314,6 +577,10 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     }
     let text = |s: &str| Value::Text(s.to_string());
     let opt_text = |s: Option<&str>| s.map_or(Value::Null, text);
+    // A new user (or a new name for one) goes into the people catalog for searches.
+    let user_moved =
+        old[6] != opt_text(c.user.as_ref().map(|u| u.id.as_str())) || old[9] != cols.sort[1];
+    let [k1, k2, k3, k4, k5] = cols.sort;
     let new = [
         text(cols.state),
         text(cols.justification),
@@ -323,6 +590,11 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
         opt_text(c.assignment_group.as_deref()),
         opt_text(c.user.as_ref().map(|u| u.id.as_str())),
         cols.due_at.map_or(Value::Null, Value::Integer),
+        k1,
+        k2,
+        k3,
+        k4,
+        k5,
     ];
     let mut sql = String::from("UPDATE candidates SET version = ?1, body = ?2");
     let mut args = vec![Value::Integer(new_version), Value::Text(body.clone())];
@@ -347,6 +619,9 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
             id: c.id.clone(),
             expected: change.expected_version,
         });
+    }
+    if user_moved {
+        catalog_sync(conn, c)?;
     }
     let entry = to_json(&change.entry)?;
     match conn
@@ -415,6 +690,12 @@ impl CandidateRead for SqliteStore {
         self.read(move |conn| list_sync(conn, &filter, &page)).await
     }
 
+    async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| count_sync(conn, &filter, up_to))
+            .await
+    }
+
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| history_sync(conn, &id)).await
@@ -452,10 +733,35 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_strangers_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+        let plain = Cursor {
+            o: None,
+            b: false,
+            v: None,
+            s: 42,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&plain), None).unwrap(), plain);
+        let sort = Some(Sort {
+            key: SortKey::Savings,
+            descending: true,
+        });
+        let sorted = Cursor {
+            o: sort,
+            b: true,
+            v: Some(SortValue::Int(1200)),
+            s: 7,
+        };
+        let text = encode_cursor(&sorted);
+        assert_eq!(decode_cursor(&text, sort).unwrap(), sorted);
+        // A cursor from another order does not belong to this one.
+        assert!(decode_cursor(&text, None).is_err());
+        let wrong_value = Cursor {
+            v: Some(SortValue::Text("x".into())),
+            ..sorted
+        };
+        assert!(decode_cursor(&encode_cursor(&wrong_value), sort).is_err());
         for bad in ["", "!!", "YWJj", &URL_SAFE_NO_PAD.encode("c1:-4")] {
             assert!(matches!(
-                decode_cursor(bad),
+                decode_cursor(bad, None),
                 Err(StoreError::NotFound { kind: "cursor", .. })
             ));
         }

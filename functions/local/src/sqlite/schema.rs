@@ -142,8 +142,35 @@ CREATE TABLE mail_sends (
 ) WITHOUT ROWID;
 "#;
 
+/// Step 5: what the list needs at scale: a column per order (each with its index, the row's
+/// `seq` breaking ties), and small catalogs of the software and people on candidates, which a
+/// part-of-a-word search reads instead of every candidate. The rows already there get their
+/// values from their documents ([`super::candidates::backfill_sync`]).
+const V5: &str = r#"
+ALTER TABLE candidates ADD COLUMN software_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE candidates ADD COLUMN user_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE candidates ADD COLUMN inactive_key INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE candidates ADD COLUMN deadline_key INTEGER NOT NULL DEFAULT 9223372036854775807;
+ALTER TABLE candidates ADD COLUMN savings_key INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX candidates_software_key ON candidates (software_key);
+CREATE INDEX candidates_user_key ON candidates (user_key);
+CREATE INDEX candidates_inactive_key ON candidates (inactive_key);
+CREATE INDEX candidates_deadline_key ON candidates (deadline_key);
+CREATE INDEX candidates_savings_key ON candidates (savings_key);
+CREATE TABLE software_catalog (
+    publisher TEXT NOT NULL COLLATE NOCASE,
+    product   TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (publisher, product)
+) WITHOUT ROWID;
+CREATE TABLE people (
+    user_id TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    email   TEXT
+) WITHOUT ROWID;
+"#;
+
 /// Every step, in order; the schema version is the number of steps applied.
-const STEPS: &[&str] = &[V1, V2, V3, V4];
+const STEPS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
@@ -173,6 +200,10 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
             return Ok(());
         };
         tx.execute_batch(step).map_err(sqlite)?;
+        // The step adding the order columns fills them for the rows already there.
+        if found == 4 {
+            super::candidates::backfill_sync(&tx).map_err(sqlite)?;
+        }
         tx.pragma_update(None, "user_version", found + 1)
             .map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;

@@ -62,6 +62,10 @@ pub const CHECKS: &[&str] = &[
     "sessions_end_at_once_and_expire",
     "sign_ins_are_taken_once",
     "tokens_are_found_by_digest",
+    "sorted_pages_follow_each_order_forwards_and_back",
+    "counts_stop_at_their_bound",
+    "searches_find_parts_of_words_ignoring_case",
+    "a_cursor_belongs_to_its_order",
 ];
 
 /// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
@@ -88,7 +92,11 @@ macro_rules! store_contract_tests {
             numbers_are_unique_and_increasing,
             sessions_end_at_once_and_expire,
             sign_ins_are_taken_once,
-            tokens_are_found_by_digest
+            tokens_are_found_by_digest,
+            sorted_pages_follow_each_order_forwards_and_back,
+            counts_stop_at_their_bound,
+            searches_find_parts_of_words_ignoring_case,
+            a_cursor_belongs_to_its_order
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -126,8 +134,14 @@ pub fn varied(n: u64) -> Candidate {
         c.user = None;
     } else if let Some(u) = c.user.as_mut() {
         u.id = format!("u-{}", i % 4);
+        u.display_name = ["Uma Ux", "Ben Builder", "Carla Cole", "Dan Dev"][i % 4].to_string();
+        u.email = Some(format!("user{}@example.com", i % 4));
     }
     c.due_at = matches!(i % 2, 0).then(|| c.opened_at + Duration::hours(n as i64));
+    c.inactive_days = (i % 6 != 0).then_some(((n * 7) % 50) as u32);
+    c.deadline_at = (i % 3 == 1).then(|| c.opened_at + Duration::days((n % 9) as i64));
+    c.price_per_right_cents = ((n * 1237) % 9000) as i64;
+    c.unused_rights = 1 + (i % 2) as u32;
     c
 }
 
@@ -150,7 +164,14 @@ async fn all_pages(
     let mut cursor = None;
     for _ in 0..10_000 {
         let page = store
-            .list(filter, &PageRequest { limit, cursor })
+            .list(
+                filter,
+                &PageRequest {
+                    limit,
+                    cursor,
+                    sort: None,
+                },
+            )
             .await
             .expect("list a page");
         assert!(
@@ -325,6 +346,7 @@ pub async fn malformed_cursor_is_refused(store: &(impl ContractStore + ?Sized)) 
                 &PageRequest {
                     limit: 2,
                     cursor: Some(cursor.into()),
+                    sort: None,
                 },
             )
             .await;
@@ -925,4 +947,249 @@ pub async fn tokens_are_found_by_digest(store: &(impl ContractStore + ?Sized)) {
         Some("bob"),
         "a token has one holder"
     );
+}
+
+/// Every page of a sorted listing, following `next`; also checks each page's `prev` leads
+/// back to the page before.
+async fn sorted_pages(
+    store: &(impl ContractStore + ?Sized),
+    filter: &CandidateFilter,
+    sort: crate::ports::Sort,
+    limit: u32,
+) -> Vec<Candidate> {
+    let mut pages: Vec<Vec<Candidate>> = Vec::new();
+    let mut cursor = None;
+    for _ in 0..1000 {
+        let page = store
+            .list(
+                filter,
+                &PageRequest {
+                    limit,
+                    cursor: cursor.clone(),
+                    sort: Some(sort),
+                },
+            )
+            .await
+            .expect("list a sorted page");
+        assert!(page.items.len() <= limit as usize);
+        if let Some(prev) = &page.prev {
+            let back = store
+                .list(
+                    filter,
+                    &PageRequest {
+                        limit,
+                        cursor: Some(prev.clone()),
+                        sort: Some(sort),
+                    },
+                )
+                .await
+                .expect("go back a page");
+            let before = pages.last().expect("a previous page exists");
+            assert_eq!(
+                ids(&back.items),
+                ids(before),
+                "{sort:?}: prev gives the page before"
+            );
+            assert!(
+                back.next.is_some(),
+                "{sort:?}: going back, the way forward stays"
+            );
+        } else {
+            assert!(
+                pages.is_empty(),
+                "{sort:?}: only the first page has no prev"
+            );
+        }
+        pages.push(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return pages.concat(),
+        }
+    }
+    panic!("pagination never ended");
+}
+
+pub async fn sorted_pages_follow_each_order_forwards_and_back(
+    store: &(impl ContractStore + ?Sized),
+) {
+    use crate::ports::{Sort, SortKey};
+    let all = seed(store, 23).await;
+    for key in SortKey::ALL {
+        for descending in [false, true] {
+            let sort = Sort { key, descending };
+            let got = sorted_pages(store, &CandidateFilter::default(), sort, 4).await;
+            assert_eq!(
+                sorted_ids(&got),
+                sorted_ids(&all),
+                "{sort:?}: every row once"
+            );
+            assert_eq!(got.len(), all.len(), "{sort:?}: no row twice");
+            for pair in got.windows(2) {
+                let (a, b) = (key.value(&pair[0]), key.value(&pair[1]));
+                assert!(
+                    if descending { a >= b } else { a <= b },
+                    "{sort:?}: {} ({a:?}) before {} ({b:?})",
+                    pair[0].number,
+                    pair[1].number
+                );
+            }
+        }
+    }
+    // Filters and orders combine.
+    let filter = CandidateFilter {
+        publisher: Some("adobe".into()),
+        ..Default::default()
+    };
+    let sort = Sort {
+        key: SortKey::Savings,
+        descending: true,
+    };
+    let got = sorted_pages(store, &filter, sort, 3).await;
+    let want: Vec<&Candidate> = all.iter().filter(|c| filter.matches(c)).collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got
+        .windows(2)
+        .all(|p| p[0].potential_savings_cents() >= p[1].potential_savings_cents()));
+}
+
+pub async fn counts_stop_at_their_bound(store: &(impl ContractStore + ?Sized)) {
+    let all = seed(store, 23).await;
+    let every = store
+        .count(&CandidateFilter::default(), 1000)
+        .await
+        .expect("count");
+    assert_eq!(every, crate::ports::Count { n: 23, more: false });
+    let bounded = store
+        .count(&CandidateFilter::default(), 5)
+        .await
+        .expect("count");
+    assert_eq!(bounded, crate::ports::Count { n: 5, more: true });
+    let filter = CandidateFilter {
+        state: Some(State::Ready),
+        ..Default::default()
+    };
+    let ready = all.iter().filter(|c| filter.matches(c)).count() as u64;
+    let got = store.count(&filter, 1000).await.expect("count");
+    assert_eq!(
+        got,
+        crate::ports::Count {
+            n: ready,
+            more: false
+        }
+    );
+    let none = CandidateFilter {
+        software_text: Some("no such software".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.count(&none, 1000).await.expect("count"),
+        crate::ports::Count { n: 0, more: false }
+    );
+}
+
+pub async fn searches_find_parts_of_words_ignoring_case(store: &(impl ContractStore + ?Sized)) {
+    let all = seed(store, 23).await;
+    let check = |filter: CandidateFilter, label: &'static str| {
+        let want: BTreeSet<String> = all
+            .iter()
+            .filter(|c| filter.matches(c))
+            .map(|c| c.id.clone())
+            .collect();
+        (filter, want, label)
+    };
+    let cases = [
+        check(
+            CandidateFilter {
+                software_text: Some("acro".into()),
+                ..Default::default()
+            },
+            "part of a product",
+        ),
+        check(
+            CandidateFilter {
+                software_text: Some("DESK".into()),
+                ..Default::default()
+            },
+            "part of a publisher, other case",
+        ),
+        check(
+            CandidateFilter {
+                software_text: Some("soft vis".into()),
+                ..Default::default()
+            },
+            "across publisher and product",
+        ),
+        check(
+            CandidateFilter {
+                user_text: Some("carla".into()),
+                ..Default::default()
+            },
+            "part of a name",
+        ),
+        check(
+            CandidateFilter {
+                user_text: Some("USER3@".into()),
+                ..Default::default()
+            },
+            "part of an email",
+        ),
+        check(
+            CandidateFilter {
+                user_text: Some("u-1".into()),
+                software_text: Some("pro".into()),
+                state: Some(State::Ready),
+                ..Default::default()
+            },
+            "with other filters",
+        ),
+        check(
+            CandidateFilter {
+                software_text: Some("%".into()),
+                ..Default::default()
+            },
+            "a pattern character is literal",
+        ),
+    ];
+    for (filter, want, label) in cases {
+        let got = sorted_ids(&all_pages(store, &filter, 5).await);
+        assert_eq!(got, want, "{label}");
+    }
+    // The first two find something, the last nothing.
+    assert!(all.iter().any(|c| c.software.product.contains("Acrobat")));
+    let acro = CandidateFilter {
+        software_text: Some("acro".into()),
+        ..Default::default()
+    };
+    assert!(!all_pages(store, &acro, 50).await.is_empty());
+}
+
+pub async fn a_cursor_belongs_to_its_order(store: &(impl ContractStore + ?Sized)) {
+    use crate::ports::{Sort, SortKey};
+    seed(store, 9).await;
+    let by = |key, descending| Some(Sort { key, descending });
+    let first = store
+        .list(
+            &CandidateFilter::default(),
+            &PageRequest {
+                limit: 2,
+                cursor: None,
+                sort: by(SortKey::Savings, false),
+            },
+        )
+        .await
+        .expect("list");
+    let cursor = first.next.expect("more than one page");
+    for other in [None, by(SortKey::Savings, true), by(SortKey::User, false)] {
+        let r = store
+            .list(
+                &CandidateFilter::default(),
+                &PageRequest {
+                    limit: 2,
+                    cursor: Some(cursor.clone()),
+                    sort: other,
+                },
+            )
+            .await;
+        assert!(r.is_err(), "a {other:?} listing refuses a savings cursor");
+    }
 }

@@ -33,7 +33,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use form::UiForm;
 use minijinja::{context, Value};
-use reclaim_workflow::ports::CandidateFilter;
+use reclaim_workflow::ports::{CandidateFilter, PageRequest, SortKey};
+use reclaim_workflow::text;
 use reclaim_workflow::{
     workflow_graph, Actor, Candidate, Event, Justification, Principal, State as WfState, Via,
 };
@@ -101,13 +102,19 @@ pub const PAGES: &[RouteDoc] = &[
     page(
         Method::Get,
         "/ui/candidates",
-        "Candidates with filters and paging",
+        "Candidates: filters, part-of-a-word search, sorting, counts and paging",
         Access::User,
     ),
     page(
         Method::Post,
         "/ui/candidates/reclaim",
         "Bulk Reclaim",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Post,
+        "/ui/candidates/select",
+        "Page or sort the list keeping the ticked candidates",
         Access::SamAdmin,
     ),
     page(
@@ -222,6 +229,7 @@ pub(super) fn routes() -> Routes {
         .add(Post, "/ui/sessions/end-all", end_all_sessions)
         .add(Get, "/ui/candidates", candidates_page)
         .add(Post, "/ui/candidates/reclaim", bulk_reclaim)
+        .add(Post, "/ui/candidates/select", select_page)
         .add(Get, "/ui/candidates/{id}", candidate_page)
         .add(Post, "/ui/candidates/{id}/action", candidate_action)
         .add(Get, "/ui/candidates/{id}/history.csv", history_csv)
@@ -766,7 +774,7 @@ pub async fn home(State(s): State<ApiState>, v: Viewer) -> UiResult {
     Ok(v.render("ui_home.html", "home", context! { tasks, approvals }))
 }
 
-/// The list's filters as a form sends them: empty means "any".
+/// The list's filters, order and place as a form (or a link) sends them: empty means "any".
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListForm {
@@ -775,7 +783,15 @@ pub struct ListForm {
     publisher: Option<String>,
     product: Option<String>,
     group: Option<String>,
+    /// Part of a word of the publisher or product.
+    software: Option<String>,
+    /// Part of the user's id, name or email.
+    person: Option<String>,
+    /// A column, `-` in front for descending.
+    sort: Option<String>,
     cursor: Option<String>,
+    /// The page's number, counted by the links (1 when absent).
+    p: Option<String>,
     limit: Option<String>,
 }
 
@@ -787,6 +803,17 @@ fn bad_field(field: &str, message: String) -> UiError {
     ApiError::invalid_field(field, message).into()
 }
 
+/// The filter fields, in the order links repeat them.
+const FILTER_FIELDS: [&str; 7] = [
+    "state",
+    "justification",
+    "publisher",
+    "product",
+    "group",
+    "software",
+    "person",
+];
+
 impl ListForm {
     fn from_fields(f: &form::FormFields) -> ListForm {
         let get = |k: &str| f.get(k).map(str::to_string);
@@ -796,9 +823,28 @@ impl ListForm {
             publisher: get("publisher"),
             product: get("product"),
             group: get("group"),
-            cursor: None,
-            limit: None,
+            software: get("software"),
+            person: get("person"),
+            sort: get("sort"),
+            cursor: get("cursor"),
+            p: get("p"),
+            limit: get("limit"),
         }
+    }
+
+    fn field(&self, name: &str) -> Option<&str> {
+        given(match name {
+            "state" => &self.state,
+            "justification" => &self.justification,
+            "publisher" => &self.publisher,
+            "product" => &self.product,
+            "group" => &self.group,
+            "software" => &self.software,
+            "person" => &self.person,
+            "sort" => &self.sort,
+            "limit" => &self.limit,
+            _ => &None,
+        })
     }
 
     fn filter(&self) -> Result<CandidateFilter, UiError> {
@@ -821,23 +867,40 @@ impl ListForm {
             publisher: given(&self.publisher).map(str::to_string),
             product: given(&self.product).map(str::to_string),
             group: given(&self.group).map(str::to_string),
+            software_text: given(&self.software).map(str::to_string),
+            user_text: given(&self.person).map(str::to_string),
             ..CandidateFilter::default()
         })
     }
 
-    /// The query string that reproduces these filters (for paging links).
+    /// The query string of these filters with another order, place and page number (for the
+    /// list's links); `None` leaves that part out.
+    fn query_with(&self, sort: Option<&str>, cursor: Option<&str>, page: u64) -> String {
+        let mut parts: Vec<String> = FILTER_FIELDS
+            .iter()
+            .chain(["limit"].iter())
+            .filter_map(|k| self.field(k).map(|v| format!("{k}={}", encode_segment(v))))
+            .collect();
+        if let Some(o) = sort {
+            parts.push(format!("sort={}", encode_segment(o)));
+        }
+        if let Some(c) = cursor {
+            parts.push(format!("cursor={}", encode_segment(c)));
+            parts.push(format!("p={page}"));
+        }
+        parts.join("&")
+    }
+
+    /// The query string that reproduces these filters (and order) on the first page.
     fn query(&self) -> String {
-        [
-            ("state", &self.state),
-            ("justification", &self.justification),
-            ("publisher", &self.publisher),
-            ("product", &self.product),
-            ("group", &self.group),
-        ]
-        .iter()
-        .filter_map(|(k, v)| given(v).map(|v| format!("{k}={}", encode_segment(v))))
-        .collect::<Vec<_>>()
-        .join("&")
+        self.query_with(self.field("sort"), None, 1)
+    }
+
+    fn page_number(&self) -> u64 {
+        given(&self.p)
+            .and_then(|p| p.parse::<u64>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
     }
 }
 
@@ -858,6 +921,8 @@ struct Row {
     deadline: Option<String>,
     savings: String,
     ready: bool,
+    /// Ticked, kept from an earlier visit to this page.
+    selected: bool,
 }
 
 fn row(app: &crate::App, c: &Candidate) -> Row {
@@ -876,6 +941,7 @@ fn row(app: &crate::App, c: &Candidate) -> Row {
         group: c.assignment_group.clone(),
         savings: app.money(c.potential_savings_cents()),
         ready: c.state == WfState::Ready,
+        selected: false,
     }
 }
 
@@ -893,12 +959,52 @@ fn choices() -> (Vec<Value>, Vec<&'static str>) {
     (states, justifications)
 }
 
+/// The columns a person can order the list by, with their headings.
+const COLUMNS: [(&str, SortKey); 7] = [
+    ("Number", SortKey::Number),
+    ("Software", SortKey::Software),
+    ("User", SortKey::User),
+    ("Inactive days", SortKey::InactiveDays),
+    ("Stage", SortKey::Stage),
+    ("Answer by", SortKey::Deadline),
+    ("Savings", SortKey::Savings),
+];
+
 pub async fn candidates_page(
     State(s): State<ApiState>,
     v: Viewer,
     q: Result<Query<ListForm>, ApiError>,
 ) -> UiResult {
     let Query(q) = q?;
+    list_page(&s, &v, &q, &[]).await
+}
+
+/// Keeps the ticked candidates while a sam admin pages or re-orders the list: the boxes of
+/// this page and the ones kept from other pages come in; the page asked for (`go`) goes out
+/// with them kept in the form.
+pub async fn select_page(State(s): State<ApiState>, v: Viewer, UiForm(f): UiForm) -> UiResult {
+    v.check(&f)?;
+    v.require_sam_admin("Selecting candidates")?;
+    let mut kept: Vec<String> = Vec::new();
+    if f.get("clear").is_none() {
+        for id in f.all("id") {
+            if !kept.iter().any(|k| k == id) {
+                kept.push(id.to_string());
+            }
+        }
+    }
+    if kept.len() > MAX_BULK {
+        return Err(bad_field(
+            "id",
+            format!("at most {MAX_BULK} candidates can be selected at once"),
+        ));
+    }
+    let go = f.get("go").unwrap_or_default();
+    let q = ListForm::from_fields(&form::FormFields::parse(go.as_bytes())?);
+    list_page(&s, &v, &q, &kept).await
+}
+
+async fn list_page(s: &ApiState, v: &Viewer, q: &ListForm, kept: &[String]) -> UiResult {
     let filter = q.filter()?;
     let limit = match given(&q.limit) {
         None => DEFAULT_LIMIT,
@@ -908,12 +1014,19 @@ pub async fn candidates_page(
             .filter(|l| (1..=super::candidates::MAX_LIMIT).contains(l))
             .ok_or_else(|| bad_field("limit", "must be a number from 1 to 500".into()))?,
     };
+    let sort = super::candidates::parse_sort(given(&q.sort))?;
+    let cursor = given(&q.cursor).map(str::to_string);
+    let number = if cursor.is_some() { q.page_number() } else { 1 };
     let page = scoped_page(
-        &s,
+        s,
         &v.principal,
         filter,
-        limit,
-        given(&q.cursor).map(str::to_string),
+        PageRequest {
+            limit,
+            cursor,
+            sort,
+        },
+        true,
     )
     .await?;
     let all_groups = s
@@ -935,40 +1048,108 @@ pub async fn candidates_page(
         .map(|g| context! { id => g.id, name => g.name })
         .collect();
     let (states, justifications) = choices();
-    let base = q.query();
-    let next = page.next.as_ref().map(|c| {
-        let sep = if base.is_empty() { "" } else { "&" };
-        format!("/ui/candidates?{base}{sep}cursor={}", encode_segment(c))
+    let link = |query: String| {
+        if query.is_empty() {
+            "/ui/candidates".to_string()
+        } else {
+            format!("/ui/candidates?{query}")
+        }
+    };
+    let sort_text = given(&q.sort);
+    let next = page
+        .next
+        .as_ref()
+        .map(|c| q.query_with(sort_text, Some(c), number + 1));
+    let prev = page.prev.as_ref().map(|c| {
+        if number <= 2 {
+            q.query()
+        } else {
+            q.query_with(sort_text, Some(c), number - 1)
+        }
     });
-    let first = given(&q.cursor).map(|_| format!("/ui/candidates?{base}"));
+    let first = (number > 1 || given(&q.cursor).is_some()).then(|| q.query());
+    let columns: Vec<Value> = COLUMNS
+        .iter()
+        .map(|(label, key)| {
+            let current = sort.filter(|o| o.key == *key);
+            // A click on the ordered column turns it round; on another, orders by it going
+            // up (savings and inactivity start with the largest, which is why one sorts them).
+            let descending = match current {
+                Some(o) => !o.descending,
+                None => matches!(key, SortKey::Savings | SortKey::InactiveDays),
+            };
+            let order = format!("{}{}", if descending { "-" } else { "" }, key.as_str());
+            context! {
+                label,
+                key => key.as_str(),
+                query => q.query_with(Some(&order), None, 1),
+                aria => match current {
+                    Some(o) if o.descending => "descending",
+                    Some(_) => "ascending",
+                    None => "none",
+                },
+                num => matches!(key, SortKey::InactiveDays | SortKey::Savings),
+            }
+        })
+        .collect();
+    let shown = page.items.len() as u64;
+    let from = (number - 1) * u64::from(limit) + 1;
     let rows: Vec<Row> = page
         .items
         .iter()
         .map(|c| {
             let mut r = row(&s.app, c);
             r.group = r.group.as_deref().map(group_name);
+            r.selected = kept.contains(&r.id);
             r
         })
         .collect();
     let any_ready = rows.iter().any(|r| r.ready);
+    // Kept from other pages: this page's boxes say for themselves.
+    let kept_elsewhere: Vec<&String> = kept
+        .iter()
+        .filter(|id| !rows.iter().any(|r| &r.id == *id))
+        .collect();
+    let active = FILTER_FIELDS
+        .iter()
+        .filter(|k| q.field(k).is_some())
+        .count();
     Ok(v.render(
         "ui_candidates.html",
         "candidates",
         context! {
             rows,
             any_ready,
+            selecting => v.principal.sam_admin && (any_ready || !kept.is_empty()),
+            kept => kept_elsewhere,
+            selected => kept.len(),
             states,
             justifications,
             groups,
+            columns,
             f => context! {
                 state => given(&q.state),
                 justification => given(&q.justification),
                 publisher => given(&q.publisher),
                 product => given(&q.product),
                 group => given(&q.group),
+                software => given(&q.software),
+                person => given(&q.person),
+                sort => sort_text,
             },
+            active,
+            here => q.query_with(sort_text, given(&q.cursor), number),
+            total => page.total.map(|t| context! {
+                n => text::thousands(t.n), more => t.more, one => t.n == 1 && !t.more,
+            }),
+            shown_from => text::thousands(from),
+            shown_to => text::thousands(from + shown.saturating_sub(1)),
+            number,
+            pages => page.total.filter(|t| !t.more).map(|t| t.n.div_ceil(u64::from(limit)).max(1)),
             next,
+            prev,
             first,
+            list_href => link(q.query()),
         },
     ))
 }
