@@ -8,7 +8,7 @@ use reclaim_api::http::openapi::{openapi, RouteDoc, ROUTES};
 use reclaim_api::http::ui::PAGES;
 use reclaim_api::http::{mounted_routes, Method as M};
 use reclaim_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 /// The JSON API's table (in the OpenAPI document) and the workspace's pages (not in it).
@@ -217,6 +217,48 @@ async fn listing_is_scoped_by_role_and_pages_with_a_cursor() {
     }
     assert_eq!(seen.len(), 4);
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), all);
+
+    // Sorted by user, counted, and back again with `prev`.
+    let r = h
+        .get("/api/v1/candidates?limit=2&sort=-user&count=true", SAM)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["total"], json!({"n": 4, "more": false}));
+    assert!(body.get("prev").is_none(), "the first page has none");
+    let first: Vec<Value> = body["items"].as_array().unwrap().clone();
+    let next = body["next"].as_str().unwrap().to_string();
+    let r = h
+        .get(
+            &format!("/api/v1/candidates?limit=2&sort=-user&cursor={next}"),
+            SAM,
+        )
+        .await;
+    let prev = r.json()["prev"].as_str().unwrap().to_string();
+    let r = h
+        .get(
+            &format!("/api/v1/candidates?limit=2&sort=-user&cursor={prev}"),
+            SAM,
+        )
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap(), &first);
+    let names: Vec<String> = first
+        .iter()
+        .map(|c| {
+            c["user"]["display_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+        })
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] >= w[1]), "{names:?}");
+    // Part of a word, any case.
+    let r = h.get("/api/v1/candidates?software=ZOO", SAM).await;
+    assert_eq!(numbers(&r), [saas.clone()].into_iter().collect());
+    // An order that does not exist is a 400 naming the field.
+    let r = h.get("/api/v1/candidates?sort=colour", SAM).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.fields(), ["sort"]);
 
     // Savings follow the same scope: 239.88 per candidate.
     let r = h.get("/api/v1/savings", SAM).await;

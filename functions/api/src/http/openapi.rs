@@ -76,6 +76,8 @@ const FILTERS: &[&str] = &[
     "product",
     "group",
     "user",
+    "software",
+    "person",
 ];
 const LIST_QUERY: &[&str] = &[
     "state",
@@ -85,6 +87,10 @@ const LIST_QUERY: &[&str] = &[
     "product",
     "group",
     "user",
+    "software",
+    "person",
+    "sort",
+    "count",
     "limit",
     "cursor",
 ];
@@ -196,6 +202,8 @@ fn schemas() -> Map<String, Value> {
         "applies_to": enum_of(&applies),
         "publisher": opt_string(), "product": opt_string(),
         "group": opt_string(), "user": opt_string(),
+        "software": {"type": "string", "description": "Part of a word of the publisher or product, any case"},
+        "person": {"type": "string", "description": "Part of the user's id, name or email, any case"},
     });
     let loose = |d: &str| json!({"type": "object", "description": d});
     let list_of = |name: &str| json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}});
@@ -249,7 +257,13 @@ fn schemas() -> Map<String, Value> {
         ("Group", loose("An assignment group (id, name, email, members); unknown fields are refused.")),
         ("GroupList", list_of("Group")),
         ("Candidate", loose("A removal candidate.")),
-        ("CandidatePage", json!({"type": "object", "properties": {"items": list_of("Candidate"), "next": opt_string()}})),
+        ("CandidatePage", json!({"type": "object", "properties": {
+            "items": list_of("Candidate"),
+            "next": opt_string(),
+            "prev": opt_string(),
+            "total": {"type": "object", "description": "With count=true: how many match, counted up to a bound; more=true means more than n.",
+                      "properties": {"n": {"type": "integer"}, "more": {"type": "boolean"}}},
+        }})),
         ("CandidateDetail", loose("candidate, potential_savings_cents, history, tasks, workflow, actions, links")),
         ("WorkflowGraph", loose("states (id, label, current, visited), edges (from, to, label, taken), current, path")),
         ("Task", loose("A task: approval, user-answer or manual-removal.")),
@@ -294,7 +308,17 @@ fn operation(d: &RouteDoc) -> Value {
             "limit" => {
                 json!({"type": "integer", "minimum": 1, "maximum": super::candidates::MAX_LIMIT})
             }
-            "skip_invalid" => json!({"type": "boolean"}),
+            "skip_invalid" | "count" => json!({"type": "boolean"}),
+            "sort" => json!({
+                "type": "string",
+                "description": "A column, '-' in front for descending",
+                "enum": reclaim_workflow::ports::SortKey::ALL
+                    .iter()
+                    .flat_map(|k| [k.as_str().to_string(), format!("-{}", k.as_str())])
+                    .collect::<Vec<_>>(),
+            }),
+            "software" => json!({"type": "string", "description": "Part of a word of the publisher or product, any case"}),
+            "person" => json!({"type": "string", "description": "Part of the user's id, name or email, any case"}),
             _ => json!({"type": "string"}),
         };
         json!({"name": q, "in": "query", "required": false, "schema": schema})
