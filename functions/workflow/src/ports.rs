@@ -352,6 +352,23 @@ pub trait CandidateRead: Send + Sync {
     async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError>;
     /// The audit trail, oldest first.
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Every candidate's history entries made at or after `from` and before `to`, in time
+    /// order (then candidate, then version), a page at a time: what an auditor exports for a
+    /// period. `page.sort` is not used.
+    async fn history_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<TrailEntry>, StoreError>;
+}
+
+/// One entry of an audit trail with its candidate's number, for exports across candidates.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrailEntry {
+    pub number: String,
+    #[serde(flatten)]
+    pub entry: HistoryEntry,
 }
 
 /// Writing candidates.

@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::types::{
 use reclaim_workflow::intake::looks_like_number;
 use reclaim_workflow::ports::{
     CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, StoreError,
+    TrailEntry,
 };
-use reclaim_workflow::{Candidate, Effect, Event, HistoryEntry, WorkNote};
+use reclaim_workflow::{Candidate, Effect, Event, HistoryEntry, Timestamp, WorkNote};
 use std::collections::HashSet;
 
 /// Why a transaction wrote nothing.
@@ -127,12 +128,18 @@ enum NotWritten {
     Failed(StoreError),
 }
 
-fn history_item(e: &HistoryEntry) -> Result<Item, StoreError> {
+fn history_item(e: &HistoryEntry, number: &str) -> Result<Item, StoreError> {
     let mut item = Item::new();
     item.insert(PK.into(), s(candidate_pk(&e.candidate_id)));
     item.insert(SK.into(), s(history_sk(e.version)));
     item.insert(TYPE.into(), s("h"));
     item.insert(DOC.into(), s(encode("history entry", e)?));
+    item.insert(NUMBER.into(), s(number));
+    item.insert(
+        G3PK.into(),
+        s(time_pk(e.at.date_naive(), shard(&e.candidate_id))),
+    );
+    item.insert(G3SK.into(), s(time_sk(e.at, &e.candidate_id, e.version)));
     Ok(item)
 }
 
@@ -237,7 +244,7 @@ impl DynamoStore {
         let candidate = candidate
             .build()
             .map_err(|e| fail(StoreError::Refused(format!("put: {e}"))))?;
-        let mut entry = history_item(&change.entry).map_err(fail)?;
+        let mut entry = history_item(&change.entry, &c.number).map_err(fail)?;
         // The history item's key is its version: a repeat of the same write cannot add it twice.
         entry.insert(keys::VERSION.into(), n(change.entry.version));
         let history = Put::builder()
@@ -482,6 +489,15 @@ impl CandidateRead for DynamoStore {
             }
         }
         items.iter().map(|i| decode("history entry", i)).collect()
+    }
+
+    async fn history_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<TrailEntry>, StoreError> {
+        super::trail::between(self, from, to, page).await
     }
 }
 

@@ -31,6 +31,8 @@ pub const G1PK: &str = "g1pk";
 pub const G1SK: &str = "g1sk";
 pub const G2PK: &str = "g2pk";
 pub const G2SK: &str = "g2sk";
+pub const G3PK: &str = "g3pk";
+pub const G3SK: &str = "g3sk";
 /// Item type: `c` candidate, `w` work note, `h` history, `t` task, `n` alias, `u`/`g`
 /// directory, `r` rule, `m` mail record.
 pub const TYPE: &str = "t";
@@ -60,6 +62,9 @@ pub const LAST: &str = "last";
 
 pub const GSI1: &str = "by-state-due";
 pub const GSI2: &str = "by-group";
+/// History entries by day (each day over [`SHARDS`] partitions, so a bulk action's burst of
+/// entries heats no key) and time: an auditor's export of a period.
+pub const GSI3: &str = "by-time";
 
 /// Partitions per state in GSI1. Changing it re-indexes nothing already stored: a table keeps
 /// the value it was created with.
@@ -79,6 +84,22 @@ pub const NOTE_PREFIX: &str = "CW#";
 /// Notes moved out of an older item's document are keyed under version 0, in their order.
 pub fn note_sk(version: u64, n: usize) -> String {
     format!("{NOTE_PREFIX}{version:020}#{n:05}")
+}
+
+/// GSI3 partition of a history entry: its UTC day and its candidate's shard.
+pub fn time_pk(day: chrono::NaiveDate, shard: u32) -> String {
+    format!("T#{}#{shard}", day.format("%Y-%m-%d"))
+}
+
+/// GSI3 sort key: the time (fixed width, so text order is time order), then candidate and
+/// version, so entries at the same instant still have one order.
+pub fn time_sk(at: Timestamp, candidate_id: &str, version: u64) -> String {
+    format!("{}#{candidate_id}#{version:020}", time_text(at))
+}
+
+/// A time as fixed-width UTC text (nanoseconds), which sorts as time does.
+pub fn time_text(at: Timestamp) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 pub fn history_sk(version: u64) -> String {

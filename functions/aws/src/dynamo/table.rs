@@ -52,6 +52,7 @@ pub async fn create(client: &Client, table: &str) -> Result<(), StoreError> {
         .key_schema(key(SK, KeyType::Range)?)
         .global_secondary_indexes(gsi(GSI1, G1PK, G1SK)?)
         .global_secondary_indexes(gsi(GSI2, G2PK, G2SK)?)
+        .global_secondary_indexes(gsi(GSI3, G3PK, G3SK)?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -59,7 +60,7 @@ pub async fn create(client: &Client, table: &str) -> Result<(), StoreError> {
                 .build()
                 .map_err(|e| StoreError::Refused(format!("stream: {e}")))?,
         );
-    for a in [PK, SK, G1PK, G1SK, G2PK, G2SK] {
+    for a in [PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK] {
         req = req.attribute_definitions(attr(a)?);
     }
     req.send()
@@ -117,7 +118,7 @@ mod tests {
     fn the_sam_template_declares_what_the_code_uses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/template.yaml");
         let template = std::fs::read_to_string(path).unwrap();
-        for a in [PK, SK, G1PK, G1SK, G2PK, G2SK] {
+        for a in [PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK] {
             assert!(
                 template.contains(&format!("{{ AttributeName: {a}, AttributeType: S }}")),
                 "attribute {a}"

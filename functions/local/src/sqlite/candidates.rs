@@ -7,9 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reclaim_workflow::ports::{
     CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, Sort,
-    SortKey, SortValue, StoreError,
+    SortKey, SortValue, StoreError, TrailEntry,
 };
-use reclaim_workflow::{Candidate, HistoryEntry};
+use reclaim_workflow::{Candidate, HistoryEntry, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -307,6 +307,98 @@ fn list_sync(
     })
 }
 
+const TRAIL_PREFIX: &str = "h1:";
+
+/// After this history entry (its time, candidate and version), in period exports.
+fn encode_trail_cursor(at: i64, id: &str, version: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{TRAIL_PREFIX}{at}:{version}:{id}"))
+}
+
+fn decode_trail_cursor(cursor: &str) -> Result<(i64, String, i64), StoreError> {
+    let bad = || StoreError::NotFound {
+        kind: "cursor",
+        id: cursor.chars().take(64).collect(),
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let rest = text.strip_prefix(TRAIL_PREFIX).ok_or_else(bad)?;
+    let mut parts = rest.splitn(3, ':');
+    let at = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let version = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let id = parts.next().ok_or_else(bad)?.to_string();
+    Ok((at, id, version))
+}
+
+fn history_between_sync(
+    conn: &Connection,
+    from: Timestamp,
+    to: Timestamp,
+    page: &PageRequest,
+) -> Result<Page<TrailEntry>, StoreError> {
+    let limit = match page.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    let after = page
+        .cursor
+        .as_deref()
+        .map(decode_trail_cursor)
+        .transpose()?;
+    let (a_at, a_id, a_v) = after.unwrap_or((i64::MIN, String::new(), -1));
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT h.at, h.candidate_id, h.version, h.entry, c.number FROM history h \
+             LEFT JOIN candidates c ON c.id = h.candidate_id \
+             WHERE h.at >= ?1 AND h.at < ?2 AND (h.at, h.candidate_id, h.version) > (?3, ?4, ?5) \
+             ORDER BY h.at, h.candidate_id, h.version LIMIT ?6",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(
+            params![
+                nanos(from),
+                nanos(to),
+                a_at,
+                a_id,
+                a_v,
+                i64::from(limit) + 1
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )
+        .map_err(sql_error)?;
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for row in rows {
+        let (at, id, version, text, number) = row.map_err(sql_error)?;
+        if items.len() == limit as usize {
+            more = true;
+            break;
+        }
+        let entry: HistoryEntry = from_json("history entry", &text)?;
+        items.push(TrailEntry {
+            number: number.unwrap_or_else(|| id.clone()),
+            entry,
+        });
+        last = Some((at, id, version));
+    }
+    Ok(Page {
+        items,
+        next: last
+            .filter(|_| more)
+            .map(|(at, id, v)| encode_trail_cursor(at, &id, v)),
+        prev: None,
+    })
+}
+
 fn count_sync(
     conn: &Connection,
     filter: &CandidateFilter,
@@ -422,6 +514,17 @@ pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
         catalog_sync(conn, &c).map_err(|e| {
             rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
         })?;
+    }
+    let entries: Vec<(String, i64, String)> = conn
+        .prepare("SELECT candidate_id, version, entry FROM history")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update =
+        conn.prepare("UPDATE history SET at = ?1 WHERE candidate_id = ?2 AND version = ?3")?;
+    for (id, version, text) in entries {
+        if let Ok(e) = from_json::<HistoryEntry>("history entry", &text) {
+            update.execute(params![nanos(e.at), id, version])?;
+        }
     }
     Ok(())
 }
@@ -625,8 +728,10 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     }
     let entry = to_json(&change.entry)?;
     match conn
-        .prepare_cached("INSERT INTO history (candidate_id, version, entry) VALUES (?1, ?2, ?3)")
-        .and_then(|mut st| st.execute(params![c.id, entry_version, entry]))
+        .prepare_cached(
+            "INSERT INTO history (candidate_id, version, entry, at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| st.execute(params![c.id, entry_version, entry, nanos(change.entry.at)]))
     {
         Ok(_) => {}
         // Two transitions claiming one version: the later one lost the race.
@@ -699,6 +804,17 @@ impl CandidateRead for SqliteStore {
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| history_sync(conn, &id)).await
+    }
+
+    async fn history_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<TrailEntry>, StoreError> {
+        let page = page.clone();
+        self.read(move |conn| history_between_sync(conn, from, to, &page))
+            .await
     }
 }
 

@@ -144,7 +144,8 @@ CREATE TABLE mail_sends (
 
 /// Step 5: what the list needs at scale: a column per order (each with its index, the row's
 /// `seq` breaking ties), and small catalogs of the software and people on candidates, which a
-/// part-of-a-word search reads instead of every candidate. The rows already there get their
+/// part-of-a-word search reads instead of every candidate; and each history entry's time, so a
+/// period's trails are read in time order. The rows already there get their
 /// values from their documents ([`super::candidates::backfill_sync`]).
 const V5: &str = r#"
 ALTER TABLE candidates ADD COLUMN software_key TEXT NOT NULL DEFAULT '';
@@ -167,6 +168,9 @@ CREATE TABLE people (
     name    TEXT NOT NULL,
     email   TEXT
 ) WITHOUT ROWID;
+-- An auditor's export of a period reads the history in time order.
+ALTER TABLE history ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX history_at ON history (at, candidate_id, version);
 "#;
 
 /// Every step, in order; the schema version is the number of steps applied.

@@ -66,6 +66,7 @@ pub const CHECKS: &[&str] = &[
     "counts_stop_at_their_bound",
     "searches_find_parts_of_words_ignoring_case",
     "a_cursor_belongs_to_its_order",
+    "a_period_of_trails_comes_in_time_order_a_page_at_a_time",
 ];
 
 /// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
@@ -96,7 +97,8 @@ macro_rules! store_contract_tests {
             sorted_pages_follow_each_order_forwards_and_back,
             counts_stop_at_their_bound,
             searches_find_parts_of_words_ignoring_case,
-            a_cursor_belongs_to_its_order
+            a_cursor_belongs_to_its_order,
+            a_period_of_trails_comes_in_time_order_a_page_at_a_time
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -1192,4 +1194,85 @@ pub async fn a_cursor_belongs_to_its_order(store: &(impl ContractStore + ?Sized)
             .await;
         assert!(r.is_err(), "a {other:?} listing refuses a savings cursor");
     }
+}
+
+pub async fn a_period_of_trails_comes_in_time_order_a_page_at_a_time(
+    store: &(impl ContractStore + ?Sized),
+) {
+    // Three candidates moved in turns over three days, several entries a day, some at the
+    // same instant.
+    let start = super::candidate().opened_at;
+    let mut cs: Vec<Candidate> = (1..=3).map(varied).collect();
+    for c in &mut cs {
+        c.state = State::Ready;
+        c.version = 1;
+    }
+    store.insert(&cs).await.expect("insert");
+    let mut made = Vec::new();
+    for step in 0..6i64 {
+        for c in cs.iter_mut() {
+            let at = start + Duration::hours(step * 13);
+            let event = Event::WorkNote {
+                text: format!("step {step}"),
+            };
+            let t = apply(c, &event, &admin(), at).expect("a work note is always allowed");
+            store
+                .commit(&Change {
+                    expected_version: c.version,
+                    candidate: t.candidate.clone(),
+                    entry: t.entry.clone(),
+                    effects: t.effects,
+                })
+                .await
+                .expect("commit");
+            made.push((t.entry.clone(), c.number.clone()));
+            *c = t.candidate;
+        }
+    }
+    let from = start + Duration::hours(13);
+    let to = start + Duration::hours(52);
+    let mut want: Vec<(crate::model::HistoryEntry, String)> = made
+        .into_iter()
+        .filter(|(e, _)| e.at >= from && e.at < to)
+        .collect();
+    want.sort_by(|a, b| {
+        (a.0.at, &a.0.candidate_id, a.0.version).cmp(&(b.0.at, &b.0.candidate_id, b.0.version))
+    });
+    assert_eq!(want.len(), 9, "steps 1, 2 and 3 of each candidate");
+    for limit in [1, 2, 4, 9, 50] {
+        let mut got = Vec::new();
+        let mut cursor = None;
+        for _ in 0..100 {
+            let page = store
+                .history_between(
+                    from,
+                    to,
+                    &PageRequest {
+                        limit,
+                        cursor,
+                        sort: None,
+                    },
+                )
+                .await
+                .expect("a page of the period");
+            assert!(page.items.len() <= limit as usize);
+            got.extend(page.items);
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let got: Vec<(crate::model::HistoryEntry, String)> =
+            got.into_iter().map(|t| (t.entry, t.number)).collect();
+        assert_eq!(got, want, "limit {limit}");
+    }
+    let nothing = store
+        .history_between(
+            start + Duration::hours(66),
+            start + Duration::days(30),
+            &PageRequest::default(),
+        )
+        .await
+        .expect("an empty period");
+    assert!(nothing.items.is_empty() && nothing.next.is_none());
 }
