@@ -161,6 +161,7 @@ fn check_rows(rows: &[intake::Row]) {
     let known = Known {
         rules: &rules,
         groups: &groups,
+        price_period: reclaim_workflow::PricePeriod::Yearly,
     };
     for (_, row) in rows {
         match intake::parse_row(row, known) {

@@ -350,6 +350,7 @@ where
         "first re-check"
     );
     let s = reclaim_workflow::savings::Savings::of([&c]);
+    let s = s.yearly();
     assert_eq!(
         (s.actual_cents, s.verified_cents, s.unverified_cents),
         (PRICE_CENTS, PRICE_CENTS, 0)
@@ -520,7 +521,10 @@ where
     assert!(alert.reason.starts_with("Reappeared"), "{}", alert.reason);
 
     let s = reclaim_workflow::savings::Savings::of([&c]);
-    assert_eq!((s.actual_cents, s.reappeared_cents), (0, PRICE_CENTS));
+    assert_eq!(
+        (s.yearly().actual_cents, s.yearly().reappeared_cents),
+        (0, PRICE_CENTS)
+    );
     assert_eq!(s.actual_by_month.get("2021-03"), Some(&PRICE_CENTS));
     assert_eq!(s.actual_by_month.get("2021-04"), Some(&-PRICE_CENTS));
 
@@ -634,7 +638,10 @@ where
         Some(VerificationStatus::Unverified)
     );
     let s = reclaim_workflow::savings::Savings::of([&c]);
-    assert_eq!((s.verified_cents, s.unverified_cents), (0, PRICE_CENTS));
+    assert_eq!(
+        (s.yearly().verified_cents, s.yearly().unverified_cents),
+        (0, PRICE_CENTS)
+    );
     let first = c.due_at.expect("first re-check");
     assert_eq!(Some(first), c.closed_at.map(|t| t + Duration::days(7)));
 

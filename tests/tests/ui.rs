@@ -961,12 +961,12 @@ async fn tasks_savings_csv_and_alerts() {
         .header("content-disposition")
         .unwrap()
         .contains("attachment"));
+    assert!(csv.text().starts_with(
+        "dimension,key,basis,potential,actual,verified,unverified,reappeared,candidates\n"
+    ));
     assert!(csv
         .text()
-        .starts_with("dimension,key,potential,actual,verified,unverified,reappeared,candidates\n"));
-    assert!(csv
-        .text()
-        .contains("publisher,Adobe,239.88,0.00,0.00,0.00,0.00,1"));
+        .contains("publisher,Adobe,per year,239.88,0.00,0.00,0.00,0.00,1"));
 
     let r = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await;
     assert_eq!(r.status, StatusCode::OK);

@@ -197,6 +197,57 @@ async fn a_refused_form_comes_back_as_typed_with_each_problem_by_its_field_and_s
 }
 
 #[tokio::test]
+async fn the_price_period_goes_through_the_form_both_ways_and_a_bad_one_stores_nothing() {
+    let h = Harness::new().await;
+    let sam = h.ui_sign_in("sam").await;
+    let page = h
+        .ui(Method::GET, "/ui/rules/new", Some(&sam), None)
+        .await
+        .text();
+    assert!(
+        page.contains("<option value=\"\">As the deployment's default (yearly)</option>"),
+        "{page}"
+    );
+
+    let form = with(&new_rule_form(), &[("price_period", "weekly")]);
+    let r = post_form(&h, &sam, "/ui/rules", &form).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text();
+    assert!(text.contains("id=\"price_period-error\""), "{text}");
+    assert!(text.contains("weekly (unknown)"), "{text}");
+    assert_eq!(
+        rule_json(&h, "adobe-unused").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let form = with(&new_rule_form(), &[("price_period", "monthly")]);
+    let r = post_form(&h, &sam, "/ui/rules", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(
+        rule_json(&h, "adobe-unused").await.json()["price_period"],
+        "monthly"
+    );
+    let edit = h
+        .ui(Method::GET, "/ui/rules/adobe-unused/edit", Some(&sam), None)
+        .await
+        .text();
+    assert!(
+        edit.contains("<option value=\"monthly\" selected>"),
+        "{edit}"
+    );
+
+    // Back to the deployment's default: the rule no longer names a period.
+    let form = with(
+        &new_rule_form(),
+        &[("loaded", &hidden(&edit, "loaded")), ("price_period", "")],
+    );
+    let r = post_form(&h, &sam, "/ui/rules/adobe-unused/edit", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let rule = rule_json(&h, "adobe-unused").await.json();
+    assert!(rule.get("price_period").is_none(), "{rule}");
+}
+
+#[tokio::test]
 async fn an_id_in_use_is_refused_on_create_and_the_existing_rule_is_unchanged() {
     let h = Harness::new().await;
     let sam = h.ui_sign_in("sam").await;

@@ -403,22 +403,23 @@ async fn the_savings_export_is_csv_of_the_same_totals_in_the_callers_scope() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "dimension,key,potential,actual,verified,unverified,reappeared,candidates"
+        "dimension,key,basis,potential,actual,verified,unverified,reappeared,candidates"
     );
-    assert_eq!(lines[1], "total,all,254.87,0.00,0.00,0.00,0.00,");
+    assert_eq!(lines[1], "total,all,per year,254.87,0.00,0.00,0.00,0.00,2");
+    assert_eq!(lines[2], "total,all,one-time,0.00,0.00,0.00,0.00,0.00,0");
     assert!(
-        lines.contains(&"publisher,\"Zoom, Inc.\",14.99,0.00,0.00,0.00,0.00,1"),
+        lines.contains(&"publisher,\"Zoom, Inc.\",per year,14.99,0.00,0.00,0.00,0.00,1"),
         "{csv}"
     );
     assert!(
-        lines.contains(&"justification,unused,239.88,0.00,0.00,0.00,0.00,1"),
+        lines.contains(&"justification,unused,per year,239.88,0.00,0.00,0.00,0.00,1"),
         "{csv}"
     );
 
     // uma sees only her own candidate; a filter narrows further.
     let mine = h.get("/api/v1/savings.csv", UMA).await.text();
     assert!(
-        mine.contains("total,all,239.88,0.00,0.00,0.00,0.00,"),
+        mine.contains("total,all,per year,239.88,0.00,0.00,0.00,0.00,1"),
         "{mine}"
     );
     assert!(!mine.contains("Zoom"), "{mine}");
@@ -427,7 +428,7 @@ async fn the_savings_export_is_csv_of_the_same_totals_in_the_callers_scope() {
         .await
         .text();
     assert!(
-        zoom.contains("total,all,14.99,0.00,0.00,0.00,0.00,"),
+        zoom.contains("total,all,per year,14.99,0.00,0.00,0.00,0.00,1"),
         "{zoom}"
     );
     let r = h.get("/api/v1/savings.csv?colour=blue", SAM).await;

@@ -52,6 +52,9 @@ pub struct Settings {
     pub link_ttl_days: i64,
     /// The currency of every price and saving (ISO 4217, e.g. `EUR`), shown with each amount.
     pub currency: String,
+    /// The period of imported prices whose row and rule name none: what a bare price means in
+    /// this organisation's exports.
+    pub price_period: reclaim_workflow::PricePeriod,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             link_ttl_days: 14,
             currency: "USD".into(),
+            price_period: reclaim_workflow::PricePeriod::default(),
         }
     }
 }
@@ -332,6 +336,20 @@ impl App {
         reclaim_workflow::text::money(cents, &self.settings.currency)
     }
 
+    /// What reclaiming a candidate saves, with its basis ("EUR 14,400.00 per year").
+    pub fn saving(&self, c: &Candidate) -> String {
+        reclaim_workflow::text::saving(c.saving(), &self.settings.currency)
+    }
+
+    /// A candidate's price of one right with its period ("EUR 1,200.00 per seat per year").
+    pub fn price(&self, c: &Candidate) -> String {
+        reclaim_workflow::text::price_per_seat(
+            c.price_per_right_cents,
+            &self.settings.currency,
+            c.price_period,
+        )
+    }
+
     pub fn new(ports: Ports, settings: Settings) -> Self {
         App {
             ports,
@@ -583,6 +601,7 @@ impl App {
         let known = Known {
             rules: &rules,
             groups: &groups,
+            price_period: self.settings.price_period,
         };
         let mut report = ImportReport::default();
         let mut drafts = Vec::new();
@@ -731,7 +750,14 @@ impl App {
         let open = self.open_candidates().await?;
         let now = self.now();
         let read = started.elapsed();
-        let evaluation = usage::evaluate(&rules, &records, &open, &groups, now);
+        let evaluation = usage::evaluate(
+            &rules,
+            &records,
+            &open,
+            &groups,
+            now,
+            self.settings.price_period,
+        );
         let touched: std::collections::HashSet<usize> = evaluation
             .findings
             .iter()

@@ -90,7 +90,7 @@ impl Renderer {
             yes_url => ctx.yes_url,
             no_url => ctx.no_url,
             candidate_url => ctx.candidate_url,
-            savings => text::money(c.potential_savings_cents(), ctx.currency),
+            savings => text::saving(c.saving(), ctx.currency),
             instructions => instructions(c),
             subject => subject,
         };

@@ -128,7 +128,7 @@ fn the_keep_request_tells_approvers_who_what_and_the_saving() {
         for fact in [
             "Uma User",
             "asked to keep",
-            "EUR 239.88",
+            "EUR 239.88 per year",
             "Approve (keep)",
             "Reject (remove)",
             "RC0000001",
@@ -139,6 +139,19 @@ fn the_keep_request_tells_approvers_who_what_and_the_saving() {
         }
     }
     assert!(m.subject.contains("RC0000001"));
+}
+
+#[test]
+fn the_saving_in_mail_is_on_the_reports_basis() {
+    let mut c = candidate();
+    c.price_per_right_cents = 10_000;
+    c.unused_rights = 2;
+    c.price_period = reclaim_workflow::PricePeriod::Monthly;
+    let m = render(MailKind::KeepRequest, &c);
+    assert!(m.text.contains("save EUR 2,400.00 per year"), "{}", m.text);
+    c.price_period = reclaim_workflow::PricePeriod::OneTime;
+    let m = render(MailKind::KeepRequest, &c);
+    assert!(m.text.contains("save EUR 200.00 one-time"), "{}", m.text);
 }
 
 #[test]

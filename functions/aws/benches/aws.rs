@@ -87,6 +87,7 @@ async fn world(sender: &str) -> World {
         link_key: LinkKeySource::Inline(KEY.into()),
         link_ttl_days: 14,
         currency: "USD".into(),
+        price_period: reclaim_workflow::PricePeriod::Yearly,
         user_claim: "sub".into(),
         oidc: None,
     };

@@ -46,6 +46,9 @@ pub struct AwsSettings {
     pub link_ttl_days: i64,
     /// `RECLAIM_CURRENCY` (ISO 4217, default USD): shown with every amount.
     pub currency: String,
+    /// `RECLAIM_PRICE_PERIOD` (monthly, yearly or one-time; default yearly): the period of
+    /// imported prices whose row and rule name none.
+    pub price_period: reclaim_workflow::PricePeriod,
     /// The JWT claim that names the user (`RECLAIM_USER_CLAIM`, default `sub`).
     pub user_claim: String,
     /// Sign-in to the workspace with the organisation's identity provider, when
@@ -135,6 +138,15 @@ impl AwsSettings {
                 .map_err(|e| ConfigError(format!("RECLAIM_CURRENCY: {e}")))?,
             None => "USD".into(),
         };
+        let price_period = match get("RECLAIM_PRICE_PERIOD").filter(|v| !v.trim().is_empty()) {
+            Some(v) => reclaim_workflow::PricePeriod::parse(v.trim()).ok_or_else(|| {
+                ConfigError(format!(
+                    "RECLAIM_PRICE_PERIOD: '{v}' is not a price period: use monthly, yearly or \
+                     one-time"
+                ))
+            })?,
+            None => reclaim_workflow::PricePeriod::default(),
+        };
         let oidc = match get("RECLAIM_OIDC_ISSUER").filter(|s| !s.trim().is_empty()) {
             None => None,
             Some(issuer) => {
@@ -172,6 +184,7 @@ impl AwsSettings {
             link_key,
             link_ttl_days,
             currency,
+            price_period,
             user_claim: get("RECLAIM_USER_CLAIM")
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "sub".into()),
@@ -211,6 +224,7 @@ mod tests {
         assert_eq!(s.user_claim, "sub");
         assert_eq!(s.link_ttl_days, 14);
         assert_eq!(s.link_key, LinkKeySource::Secret("reclaim/link-key".into()));
+        assert_eq!(s.price_period, reclaim_workflow::PricePeriod::Yearly);
         assert!(from(&[
             ("RECLAIM_TABLE", "t"),
             ("RECLAIM_PUBLIC_URL", "https://x"),
@@ -218,5 +232,29 @@ mod tests {
             ("RECLAIM_LINK_TTL_DAYS", "0"),
         ])
         .is_err());
+    }
+
+    #[test]
+    fn the_price_period_is_read_and_a_bad_one_stops_the_start() {
+        let base = [
+            ("RECLAIM_TABLE", "t"),
+            ("RECLAIM_PUBLIC_URL", "https://x"),
+            ("RECLAIM_LINK_KEY", "k"),
+        ];
+        let with = |v: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("RECLAIM_PRICE_PERIOD", v));
+            from(&pairs)
+        };
+        assert_eq!(
+            with("monthly").unwrap().price_period,
+            reclaim_workflow::PricePeriod::Monthly
+        );
+        assert_eq!(
+            with("one-time").unwrap().price_period,
+            reclaim_workflow::PricePeriod::OneTime
+        );
+        let e = with("weekly").unwrap_err();
+        assert!(e.to_string().contains("RECLAIM_PRICE_PERIOD"), "{e}");
     }
 }

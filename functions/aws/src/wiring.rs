@@ -271,6 +271,7 @@ pub fn app(
             public_url: settings.public_url.clone(),
             link_ttl_days: settings.link_ttl_days,
             currency: settings.currency.clone(),
+            price_period: settings.price_period,
         },
     )
 }

@@ -36,6 +36,7 @@ fn settings(table: &str, sender: &str) -> AwsSettings {
         link_key: LinkKeySource::Inline("k".repeat(32)),
         link_ttl_days: 14,
         currency: "USD".into(),
+        price_period: reclaim_workflow::PricePeriod::Yearly,
         user_claim: "sub".into(),
         oidc: None,
     }

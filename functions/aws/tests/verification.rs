@@ -67,6 +67,7 @@ async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Dynamo {
         link_key: LinkKeySource::Inline("k".repeat(32)),
         link_ttl_days: 14,
         currency: "USD".into(),
+        price_period: reclaim_workflow::PricePeriod::Yearly,
         user_claim: "sub".into(),
         oidc: None,
     };

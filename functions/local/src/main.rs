@@ -7,7 +7,7 @@ use reclaim_local::files::{read_rows, FileError};
 use reclaim_local::seed::{self, SeedFile};
 use reclaim_local::{Embedded, MailChoice, Password, Security, SmtpAuth, SmtpSettings};
 use reclaim_workflow::ports::{CandidateFilter, CandidateRead, Revoker, SystemClock};
-use reclaim_workflow::{Actor, AppliesTo, Event, Justification, State};
+use reclaim_workflow::{Actor, AppliesTo, Event, Justification, PricePeriod, State};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +52,8 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
-    /// Savings: potential (open) and actual (Closed Complete), as a table or CSV.
+    /// Savings: potential (open) and actual (Closed Complete), per year and one-time apart, as
+    /// a table or CSV.
     Savings {
         #[command(flatten)]
         db: DbArgs,
@@ -109,6 +110,8 @@ struct ServeArgs {
     /// The currency of prices and savings (ISO 4217 code), shown with every amount.
     #[arg(long, default_value = "USD", env = "RECLAIM_CURRENCY", value_parser = currency)]
     currency: String,
+    #[command(flatten)]
+    price: PriceArgs,
     /// The demo: seed a demo organisation and 52 candidates (only into an empty database),
     /// keep mail in an outbox page instead of sending it, let anyone pick a person to sign in
     /// as, and serve demo vendors for the plugins. Never for real use.
@@ -142,6 +145,26 @@ struct ServeArgs {
     oidc: OidcArgs,
     #[command(flatten)]
     mail: MailArgs,
+}
+
+/// What a bare imported price means in this organisation. `serve` (API imports) and the import
+/// commands read the same setting, so a file means the same whichever way it comes in.
+#[derive(Args, Debug, Clone)]
+struct PriceArgs {
+    /// The period of imported prices when neither the row (`price_period`) nor its rule names
+    /// one: monthly, yearly or one-time (perpetual licences).
+    #[arg(long, default_value = "yearly", env = "RECLAIM_PRICE_PERIOD", value_parser = price_period)]
+    price_period: PricePeriod,
+}
+
+impl PriceArgs {
+    /// The settings of a command that imports.
+    fn settings(&self) -> Settings {
+        Settings {
+            price_period: self.price_period,
+            ..Settings::default()
+        }
+    }
 }
 
 /// Sign-in with the organisation's identity provider (OpenID Connect).
@@ -284,6 +307,8 @@ enum CandidatesCommand {
         /// Import the good rows and report the bad ones.
         #[arg(long)]
         skip_invalid: bool,
+        #[command(flatten)]
+        price: PriceArgs,
     },
     /// List candidates.
     List {
@@ -307,6 +332,8 @@ enum UsageCommand {
         /// Write every finding (created, would create, excluded, already open) as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+        #[command(flatten)]
+        price: PriceArgs,
         #[command(flatten)]
         send: SendArgs,
     },
@@ -398,8 +425,7 @@ struct SendArgs {
 }
 
 impl SendArgs {
-    fn open(&self, db: &Path) -> Result<Embedded> {
-        let mut settings = Settings::default();
+    fn open(&self, db: &Path, mut settings: Settings) -> Result<Embedded> {
         if let Some(url) = &self.public_url {
             settings.public_url = url.clone();
         }
@@ -568,7 +594,7 @@ fn line_list(lines: &[usize]) -> String {
     format!("{word} {}", parts.join(", "))
 }
 
-async fn import(db: &DbArgs, file: &Path, skip_invalid: bool) -> Result<()> {
+async fn import(db: &DbArgs, file: &Path, skip_invalid: bool, price: &PriceArgs) -> Result<()> {
     let rows = match read_rows(file) {
         Ok(rows) => rows,
         Err(FileError::Rows { path, rows }) => {
@@ -579,7 +605,7 @@ async fn import(db: &DbArgs, file: &Path, skip_invalid: bool) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+    let embedded = open(&db.db, price.settings(), Arc::new(ManualTaskRevoker))?;
     let report = embedded.app.import(rows, skip_invalid).await?;
     print_import_errors(&report);
     if report.rejected {
@@ -606,6 +632,7 @@ async fn import_usage(
     file: &Path,
     skip_invalid: bool,
     report_path: Option<&Path>,
+    price: &PriceArgs,
     send: &SendArgs,
 ) -> Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -647,7 +674,7 @@ async fn import_usage(
         "usage file read and parsed"
     );
     bar.set_message("evaluating");
-    let embedded = send.open(&db.db)?;
+    let embedded = send.open(&db.db, price.settings())?;
     let report = embedded.app.import_usage_batch(batch, skip_invalid).await?;
     bar.finish_and_clear();
     print_row_errors(&report.invalid);
@@ -730,7 +757,7 @@ async fn acting_admin(embedded: &Embedded, actor: Option<&str>) -> Result<Actor>
 }
 
 async fn reclaim(args: &ReclaimArgs) -> Result<()> {
-    let embedded = args.send.open(&args.db.db)?;
+    let embedded = args.send.open(&args.db.db, Settings::default())?;
     let actor = acting_admin(&embedded, args.actor.as_deref()).await?;
     let mut failed = 0;
     if args.ids.is_empty() {
@@ -816,6 +843,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let settings = Settings {
         public_url: public_url.clone(),
         currency: args.currency.clone(),
+        price_period: args.price.price_period,
         ..Settings::default()
     };
     let mail_line = describe_mail(&mail, args.demo.then_some(public_url.as_str()));
@@ -919,6 +947,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
 fn currency(code: &str) -> Result<String, String> {
     reclaim_workflow::text::currency_code(code)
+}
+
+fn price_period(name: &str) -> Result<PricePeriod, String> {
+    PricePeriod::parse(name.trim()).ok_or_else(|| {
+        let all: Vec<_> = PricePeriod::ALL.iter().map(|p| p.as_str()).collect();
+        format!("'{name}' is not a price period: use {}", all.join(", "))
+    })
 }
 
 /// The identity provider's settings, when an issuer is given; the secret from its file or the
@@ -1275,7 +1310,8 @@ async fn run() -> Result<()> {
                 db,
                 file,
                 skip_invalid,
-            } => import(&db, &file, skip_invalid).await,
+                price,
+            } => import(&db, &file, skip_invalid, &price).await,
             CandidatesCommand::List { db, filter } => list(&db, &filter).await,
         },
         Command::Reclaim(args) => reclaim(&args).await,
@@ -1286,9 +1322,10 @@ async fn run() -> Result<()> {
                     file,
                     skip_invalid,
                     report,
+                    price,
                     send,
                 },
-        } => import_usage(&db, &file, skip_invalid, report.as_deref(), &send).await,
+        } => import_usage(&db, &file, skip_invalid, report.as_deref(), &price, &send).await,
         Command::Rules { command } => rules(command).await,
         Command::Plugin { command } => plugin(command).await,
         Command::Savings { db, csv } => {
@@ -1299,13 +1336,26 @@ async fn run() -> Result<()> {
                 print!("{}", s.to_csv());
             } else {
                 use reclaim_workflow::intake::format_money;
-                println!("potential:    {}", format_money(s.potential_cents));
-                println!("actual:       {}", format_money(s.actual_cents));
-                println!("  verified:   {}", format_money(s.verified_cents));
-                println!("  unverified: {}", format_money(s.unverified_cents));
-                println!("reappeared:   {}", format_money(s.reappeared_cents));
-                for (month, cents) in &s.actual_by_month {
-                    println!("  {month}  {}", format_money(*cents));
+                for (basis, about) in [
+                    (
+                        PricePeriod::Yearly,
+                        "monthly prices × 12, yearly prices as they are",
+                    ),
+                    (
+                        PricePeriod::OneTime,
+                        "perpetual licences, not in the yearly savings",
+                    ),
+                ] {
+                    let t = s.total.on(basis);
+                    println!("savings {} ({about}):", basis.words());
+                    println!("  potential:    {}", format_money(t.potential_cents));
+                    println!("  actual:       {}", format_money(t.actual_cents));
+                    println!("    verified:   {}", format_money(t.verified_cents));
+                    println!("    unverified: {}", format_money(t.unverified_cents));
+                    println!("  reappeared:   {}", format_money(t.reappeared_cents));
+                    for (month, cents) in s.by_month(basis) {
+                        println!("    {month}  {}", format_money(*cents));
+                    }
                 }
             }
             Ok(())

@@ -185,6 +185,7 @@ pub fn demo() -> SeedFile {
         criteria: None,
         verify_within_days: 7,
         recheck_days: vec![7, 30],
+        price_period: None,
     };
     let rules = vec![
         rule(
@@ -247,13 +248,27 @@ pub fn demo() -> SeedFile {
 /// Up to 60 demo candidates (one per seat) across every justification, both kinds of right, four rules and users
 /// with and without ITIL, VIP or an email address.
 pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
+    // Prices with their period: yearly subscriptions, a perpetual licence (one-time) and a
+    // seat billed monthly, so the savings page shows both of its bases.
     let desktop = [
-        ("Adobe", "Acrobat Pro", "24.1", 239.88),
-        ("Autodesk", "AutoCAD", "2025", 1_975.00),
-        ("JetBrains", "IntelliJ IDEA Ultimate", "2025.2", 599.00),
-        ("Microsoft", "Visio Professional", "2021", 579.99),
-        ("Tableau", "Tableau Desktop", "2025.1", 900.00),
-        ("TechSmith", "Snagit", "2025", 62.99),
+        ("Adobe", "Acrobat Pro", "24.1", 239.88, "yearly"),
+        ("Autodesk", "AutoCAD", "2025", 1_975.00, "yearly"),
+        (
+            "JetBrains",
+            "IntelliJ IDEA Ultimate",
+            "2025.2",
+            599.00,
+            "yearly",
+        ),
+        (
+            "Microsoft",
+            "Visio Professional",
+            "2021",
+            579.99,
+            "one-time",
+        ),
+        ("Tableau", "Tableau Desktop", "2025.1", 900.00, "yearly"),
+        ("TechSmith", "Snagit", "2025", 62.99, "yearly"),
     ];
     let saas = [
         (
@@ -261,15 +276,17 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
             "Microsoft 365 E5",
             "06ebc4ee-1bb5-47dd-8120-11324bc54e06",
             684.00,
+            "yearly",
         ),
         (
             "Microsoft",
             "Power BI Pro",
             "f8a1db68-be16-40ed-86d5-cb42ce701560",
             120.00,
+            "yearly",
         ),
-        ("Zoom", "Zoom Pro", "zoom-pro", 149.90),
-        ("Slack", "Slack Business+", "slack-bplus", 150.00),
+        ("Zoom", "Zoom Pro", "zoom-pro", 149.90, "yearly"),
+        ("Slack", "Slack Business+", "slack-bplus", 12.50, "monthly"),
     ];
     let people: Vec<&User> = seed
         .users
@@ -292,12 +309,13 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
             row.insert(k.to_string(), v);
         };
         if i % 3 == 2 {
-            let (publisher, product, sku, price) = saas[i % saas.len()];
+            let (publisher, product, sku, price, period) = saas[i % saas.len()];
             put("applies_to", "subscription".into());
             put("publisher", publisher.into());
             put("product", product.into());
             put("sku", sku.into());
             put("price_per_right", format!("{price:.2}"));
+            put("price_period", period.into());
             let rule = if publisher == "Microsoft" {
                 "m365-low-usage"
             } else {
@@ -305,13 +323,14 @@ pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
             };
             put("rule", rule.into());
         } else {
-            let (publisher, product, version, price) = desktop[i % desktop.len()];
+            let (publisher, product, version, price, period) = desktop[i % desktop.len()];
             put("applies_to", "installed-software".into());
             put("publisher", publisher.into());
             put("product", product.into());
             put("version", version.into());
             put("device", format!("LAPTOP-{:03}", 100 + i));
             put("price_per_right", format!("{price:.2}"));
+            put("price_period", period.into());
             let rule = if i % 4 == 0 {
                 "desktop-manual"
             } else {

@@ -75,6 +75,63 @@ fn a_csv_with_bad_rows_imports_nothing_and_names_each_line_and_field() {
 }
 
 #[test]
+fn the_price_period_comes_from_the_row_else_the_deployment_and_a_bad_one_names_its_line() {
+    let dir = seeded();
+    let file = dir.path().join("c.csv");
+    let good =
+        "publisher,product,device,user_id,user_email,justification,price_per_right,price_period\n\
+                Adobe,Acrobat,PC-1,uma,uma@example.com,unused,10.00,\n\
+                Adobe,Acrobat,PC-2,uma,uma@example.com,unused,400.00,one-time\n";
+    std::fs::write(
+        &file,
+        format!("{good}Adobe,Acrobat,PC-3,uma,uma@example.com,unused,10.00,fortnightly\n"),
+    )
+    .unwrap();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["candidates", "import", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        reclaim(dir.path(), &args)
+    };
+    let out = import(&["--price-period", "monthly"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 4: price_period: 'fortnightly' is not one of monthly, yearly, one-time"),
+        "{err}"
+    );
+    assert!(!err.contains("line 2") && !err.contains("line 3"), "{err}");
+    assert_eq!(count(dir.path()), 0);
+
+    let out = import(&["--price-period", "weekly"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("'weekly' is not a price period"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(&file, good).unwrap();
+    let out = import(&["--price-period", "monthly"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = reclaim(dir.path(), &["savings", "--csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    // The first row said nothing: monthly, as the deployment says, counted 12 times a year.
+    assert!(
+        csv.contains("total,all,per year,120.00,0.00,0.00,0.00,0.00,1\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("total,all,one-time,400.00,0.00,0.00,0.00,0.00,1\n"),
+        "{csv}"
+    );
+    let out = reclaim(dir.path(), &["savings"]);
+    let table = text(&out.stdout);
+    assert!(table.contains("savings per year ("), "{table}");
+    assert!(table.contains("savings one-time ("), "{table}");
+}
+
+#[test]
 fn skip_invalid_imports_the_good_rows_and_reports_the_bad() {
     let dir = seeded();
     let file = dir.path().join("c.csv");

@@ -77,6 +77,28 @@ fn usage_csv(bad_rows: bool) -> String {
 }
 
 #[test]
+fn usage_prices_without_a_period_take_the_deployments_from_the_environment() {
+    let dir = seeded();
+    let file = dir.path().join("usage.csv");
+    std::fs::write(&file, usage_csv(false)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reclaim"))
+        .args(["usage", "import", file.to_str().unwrap()])
+        .env("RECLAIM_DB", dir.path().join("r.db"))
+        .env("RECLAIM_PRICE_PERIOD", "monthly")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = reclaim(dir.path(), &["savings", "--csv"]);
+    let csv = text(&out.stdout);
+    // uma's Acrobat Pro at 239.88 a month.
+    assert!(
+        csv.contains("total,all,per year,2878.56,0.00,0.00,0.00,0.00,1\n"),
+        "{csv}"
+    );
+}
+
+#[test]
 fn a_usage_file_with_bad_rows_imports_nothing_and_names_each_line_and_field() {
     let dir = seeded();
     let file = dir.path().join("usage.csv");

@@ -2,8 +2,8 @@
 //! reported by field so an import can name the line and field of each bad row.
 
 use crate::model::{
-    AppliesTo, Candidate, Cents, Justification, Revocation, Rule, RuleSnapshot, Software, State,
-    Timestamp, UserRef,
+    AppliesTo, Candidate, Cents, Justification, PricePeriod, Revocation, Rule, RuleSnapshot,
+    Software, State, Timestamp, UserRef,
 };
 use crate::text;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,6 +33,7 @@ pub const FIELDS: &[&str] = &[
     "last_used_at",
     "unused_rights",
     "price_per_right",
+    "price_period",
     "rule",
     "assignment_group",
     "assigned_to",
@@ -64,6 +65,8 @@ pub struct Draft {
     pub last_used_at: Option<Timestamp>,
     pub unused_rights: u32,
     pub price_per_right_cents: Cents,
+    /// Resolved already ([`PricePeriod::resolve`]): the row's, the rule's or the deployment's.
+    pub price_period: PricePeriod,
     /// The rule as the candidate will keep it.
     pub rule: RuleSnapshot,
     pub assignment_group: Option<String>,
@@ -73,11 +76,13 @@ pub struct Draft {
     pub provisioned_at: Option<Timestamp>,
 }
 
-/// What the row may refer to.
+/// What the row may refer to, and what it falls back on.
 #[derive(Clone, Copy, Debug)]
 pub struct Known<'a> {
     pub rules: &'a [Rule],
     pub groups: &'a [String],
+    /// The deployment's price period, for rows and rules that name none.
+    pub price_period: PricePeriod,
 }
 
 /// Reads typed fields out of one row, collecting every problem instead of stopping at the
@@ -205,6 +210,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Absent is `None`: the rule or the deployment decides ([`PricePeriod::resolve`]).
+    pub fn price_period(&mut self, k: &str) -> Option<PricePeriod> {
+        let v = self.text(k)?;
+        let p = PricePeriod::parse(&v);
+        if p.is_none() {
+            let all: Vec<_> = PricePeriod::ALL.iter().map(|p| p.as_str()).collect();
+            self.err(k, format!("'{v}' is not one of {}", all.join(", ")));
+        }
+        p
+    }
+
     /// Absent means installed software.
     pub fn applies_to(&mut self, k: &str) -> Option<AppliesTo> {
         match self.text(k) {
@@ -296,6 +312,7 @@ pub fn parse_row(
     let unused_rights = f.whole("unused_rights").unwrap_or(1);
     let last_used_at = f.time("last_used_at");
     let price = f.money("price_per_right");
+    let period = f.price_period("price_period");
     let rule = match f.text("rule") {
         None if known.rules.len() == 1 => known.rules.first().cloned(),
         None => {
@@ -353,6 +370,7 @@ pub fn parse_row(
             last_used_at,
             unused_rights,
             price_per_right_cents: price,
+            price_period: PricePeriod::resolve(period, rule.price_period, known.price_period),
             rule: rule.snapshot(),
             assignment_group,
             assigned_to: f.text("assigned_to"),
@@ -395,6 +413,7 @@ impl Draft {
             last_used_at: self.last_used_at,
             unused_rights: self.unused_rights,
             price_per_right_cents: self.price_per_right_cents,
+            price_period: self.price_period,
             rule: self.rule,
             assignment_group: self.assignment_group,
             assigned_to: self.assigned_to,

@@ -169,6 +169,97 @@ impl Justification {
     }
 }
 
+/// How often a price is paid. Without it a price is a bare number: nobody can tell whether
+/// 1,200.00 is a month or a year, and savings would add months to years.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PricePeriod {
+    Monthly,
+    /// The default, also for candidates stored before prices had a period: their savings were
+    /// counted as they are, which is what a yearly price counts, so they keep their numbers.
+    #[default]
+    Yearly,
+    /// A perpetual licence: paid once, so reclaiming it saves once, not every year.
+    OneTime,
+}
+
+impl PricePeriod {
+    pub const ALL: [PricePeriod; 3] = [
+        PricePeriod::Monthly,
+        PricePeriod::Yearly,
+        PricePeriod::OneTime,
+    ];
+
+    /// The wire name (`one-time`), in imports, rules, settings and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PricePeriod::Monthly => "monthly",
+            PricePeriod::Yearly => "yearly",
+            PricePeriod::OneTime => "one-time",
+        }
+    }
+
+    /// Parses the wire name; `None` names nothing we know.
+    pub fn parse(s: &str) -> Option<PricePeriod> {
+        PricePeriod::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The words after an amount ("per month", "per year", "one-time"): the one wording pages,
+    /// mail and exports use, so an amount never appears without its period.
+    pub fn words(self) -> &'static str {
+        match self {
+            PricePeriod::Monthly => "per month",
+            PricePeriod::Yearly => "per year",
+            PricePeriod::OneTime => "one-time",
+        }
+    }
+
+    /// The basis savings at this period are reported on: recurring prices per year, one-time
+    /// prices apart (a perpetual licence reclaimed is not saved again every year).
+    pub fn basis(self) -> PricePeriod {
+        match self {
+            PricePeriod::Monthly | PricePeriod::Yearly => PricePeriod::Yearly,
+            PricePeriod::OneTime => PricePeriod::OneTime,
+        }
+    }
+
+    /// An amount at this period, on its [`basis`](PricePeriod::basis): a month's price counts
+    /// twelve times a year.
+    pub fn on_basis(self, cents: Cents) -> Cents {
+        match self {
+            PricePeriod::Monthly => cents.saturating_mul(12),
+            PricePeriod::Yearly | PricePeriod::OneTime => cents,
+        }
+    }
+
+    /// The period a new candidate's price has: what its row says, else what its rule says,
+    /// else the deployment's default. The one order every import follows.
+    pub fn resolve(
+        row: Option<PricePeriod>,
+        rule: Option<PricePeriod>,
+        deployment: PricePeriod,
+    ) -> PricePeriod {
+        row.or(rule).unwrap_or(deployment)
+    }
+}
+
+impl fmt::Display for PricePeriod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What reclaiming one candidate saves, on the basis every report counts it: per year for
+/// monthly and yearly prices, once for perpetual licences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Saving {
+    pub cents: Cents,
+    /// [`PricePeriod::Yearly`] or [`PricePeriod::OneTime`].
+    pub basis: PricePeriod,
+}
+
 /// What is being reclaimed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -271,6 +362,11 @@ pub struct Rule {
     /// gone; a re-install or a re-assignment would otherwise silently eat the savings.
     #[serde(default = "default_recheck_days")]
     pub recheck_days: Vec<u32>,
+    /// The period of the prices of this rule's candidates when their rows do not say; `None`
+    /// leaves it to the deployment's default. Left out of the JSON when unset, so rules stored
+    /// before it existed read and digest the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_period: Option<PricePeriod>,
 }
 
 /// Selects software by publisher and (optionally) product, case-insensitively.
@@ -632,6 +728,10 @@ pub struct Candidate {
     pub last_used_at: Option<Timestamp>,
     pub unused_rights: u32,
     pub price_per_right_cents: Cents,
+    /// How often `price_per_right_cents` is paid. Candidates stored before it existed read as
+    /// [`PricePeriod::Yearly`], which keeps their savings at the numbers they always had.
+    #[serde(default)]
+    pub price_period: PricePeriod,
     pub rule: RuleSnapshot,
     pub assignment_group: Option<String>,
     pub assigned_to: Option<String>,
@@ -681,10 +781,21 @@ pub struct ExclusionOverride {
 }
 
 impl Candidate {
-    /// Unused rights times price: what reclaiming saves.
+    /// Unused rights times price, per the candidate's own [`PricePeriod`]: a monthly price
+    /// gives a month's amount. Reports add [`Candidate::saving`] instead, which puts every
+    /// candidate on one basis.
     pub fn potential_savings_cents(&self) -> Cents {
         self.price_per_right_cents
             .saturating_mul(i64::from(self.unused_rights))
+    }
+
+    /// What reclaiming saves on the basis reports count it: per year (a monthly price twelve
+    /// times), or once for a perpetual licence.
+    pub fn saving(&self) -> Saving {
+        Saving {
+            cents: self.price_period.on_basis(self.potential_savings_cents()),
+            basis: self.price_period.basis(),
+        }
     }
 
     /// Why it was flagged, in one sentence everyone shows the same way (pages, mail, link

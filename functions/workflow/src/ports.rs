@@ -214,7 +214,8 @@ impl SortKey {
                     .map_or(i64::MAX, |d| d.timestamp_nanos_opt().unwrap_or(i64::MAX)),
             ),
             SortKey::Stage => SortValue::Text(c.state.as_str().to_string()),
-            SortKey::Savings => SortValue::Int(c.potential_savings_cents()),
+            // On the basis the list shows it: a monthly price counts twelve times.
+            SortKey::Savings => SortValue::Int(c.saving().cents),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! usage import. The API, the CLI and the workspace all store rules through this one check.
 
 use crate::intake::FieldError;
-use crate::model::{AppliesTo, Criteria, Exclusions, Group, Justification, Rule, SoftwareMatch};
+use crate::model::{
+    AppliesTo, Criteria, Exclusions, Group, Justification, PricePeriod, Rule, SoftwareMatch,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -56,6 +58,7 @@ pub fn parse_rule(v: &Value) -> Result<Rule, Vec<FieldError>> {
         check_typed::<Option<Criteria>>(obj, "criteria"),
         check_typed::<u32>(obj, "verify_within_days"),
         check_typed::<Vec<u32>>(obj, "recheck_days"),
+        check_typed::<Option<PricePeriod>>(obj, "price_period"),
     ]
     .into_iter()
     .flatten()

@@ -1,7 +1,8 @@
 //! Sample records for tests and examples in every crate (so each does not invent its own).
 
 use crate::model::{
-    AppliesTo, Candidate, Justification, Revocation, RuleSnapshot, Software, State, UserRef,
+    AppliesTo, Candidate, Justification, PricePeriod, Revocation, RuleSnapshot, Software, State,
+    UserRef,
 };
 use chrono::{TimeZone, Utc};
 
@@ -37,6 +38,7 @@ pub fn candidate() -> Candidate {
         last_used_at: None,
         unused_rights: 1,
         price_per_right_cents: 23_988,
+        price_period: PricePeriod::Yearly,
         rule: RuleSnapshot {
             id: "r-1".into(),
             name: "Unused desktop software".into(),

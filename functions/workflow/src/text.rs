@@ -209,6 +209,28 @@ pub fn money(cents: crate::Cents, currency: &str) -> String {
     }
 }
 
+/// An amount with its period, as people read it: "EUR 1,200.00 per year", "EUR 400.00
+/// one-time". Savings and prices are never shown without one.
+pub fn money_per(cents: crate::Cents, currency: &str, period: crate::PricePeriod) -> String {
+    format!("{} {}", money(cents, currency), period.words())
+}
+
+/// A price of one right: "EUR 1,200.00 per seat per year", "EUR 400.00 per seat, one-time".
+pub fn price_per_seat(cents: crate::Cents, currency: &str, period: crate::PricePeriod) -> String {
+    let sep = if period == crate::PricePeriod::OneTime {
+        ", "
+    } else {
+        " "
+    };
+    format!("{} per seat{sep}{}", money(cents, currency), period.words())
+}
+
+/// A saving with its basis ("EUR 14,400.00 per year"): what pages, the list and mail show for a
+/// candidate.
+pub fn saving(s: crate::Saving, currency: &str) -> String {
+    money_per(s.cents, currency, s.basis)
+}
+
 /// A currency code as settings take it: three capital letters (ISO 4217), such as EUR.
 pub fn currency_code(code: &str) -> Result<String, String> {
     let code = code.trim();

@@ -4,8 +4,8 @@
 
 use crate::intake::{Draft, FieldError, Fields};
 use crate::model::{
-    AppliesTo, Candidate, Cents, Criteria, Exclusions, Group, Rule, RuleSnapshot, Software, State,
-    Timestamp, UserRef,
+    AppliesTo, Candidate, Cents, Criteria, Exclusions, Group, PricePeriod, Rule, RuleSnapshot,
+    Software, State, Timestamp, UserRef,
 };
 use chrono::Duration;
 use serde::Serialize;
@@ -31,6 +31,7 @@ pub const USAGE_FIELDS: &[&str] = &[
     "last_used_at",
     "hours_used",
     "price_per_right",
+    "price_period",
     "rights",
 ];
 
@@ -48,6 +49,8 @@ pub struct UsageRecord {
     /// Hours used in the usage window of the export.
     pub hours_used: Option<f64>,
     pub price_per_right_cents: Cents,
+    /// What the row says; `None` leaves it to the rule, then the deployment.
+    pub price_period: Option<PricePeriod>,
     pub rights: u32,
 }
 
@@ -117,6 +120,7 @@ pub fn parse_usage_row(row: &BTreeMap<String, String>) -> Result<UsageRecord, Ve
     let last_used_at = f.time("last_used_at");
     let hours_used = f.decimal("hours_used");
     let price = f.money("price_per_right");
+    let price_period = f.price_period("price_period");
     let rights = f.whole("rights").unwrap_or(1);
     match (user, applies_to, publisher, product, price) {
         (Some(user), Some(applies_to), Some(publisher), Some(product), Some(price))
@@ -138,6 +142,7 @@ pub fn parse_usage_row(row: &BTreeMap<String, String>) -> Result<UsageRecord, Ve
                 last_used_at,
                 hours_used,
                 price_per_right_cents: price,
+                price_period,
                 rights,
             })
         }
@@ -220,13 +225,15 @@ pub struct Evaluation {
 }
 
 /// Evaluates usage rows against the rules. `open` are the candidates still open (for dedupe
-/// and cancel); `groups` resolve group exclusions; `now` dates the inactivity tests.
+/// and cancel); `groups` resolve group exclusions; `now` dates the inactivity tests;
+/// `price_period` is the deployment's, for rows and rules that name none.
 pub fn evaluate(
     rules: &[Rule],
     usage: &[(usize, UsageRecord)],
     open: &[Candidate],
     groups: &[Group],
     now: Timestamp,
+    price_period: PricePeriod,
 ) -> Evaluation {
     let mut out = Evaluation::default();
     let mut open_by_key: HashMap<String, &Candidate> = HashMap::new();
@@ -346,8 +353,9 @@ pub fn evaluate(
                 Decision::WouldCreate
             } else {
                 planned.insert(key.clone());
+                let period = PricePeriod::resolve(u.price_period, rule.price_period, price_period);
                 out.create
-                    .push((*line, draft(rule, snapshot, u, justification, now)));
+                    .push((*line, draft(rule, snapshot, u, justification, period, now)));
                 Decision::Create
             };
             out.findings.push(Finding {
@@ -448,6 +456,7 @@ fn draft(
     snapshot: &RuleSnapshot,
     u: &UsageRecord,
     justification: crate::Justification,
+    price_period: PricePeriod,
     now: Timestamp,
 ) -> Draft {
     Draft {
@@ -463,6 +472,7 @@ fn draft(
         last_used_at: u.last_used_at,
         unused_rights: u.rights.max(1),
         price_per_right_cents: u.price_per_right_cents,
+        price_period,
         rule: snapshot.clone(),
         assignment_group: rule.assignment_group.clone(),
         assigned_to: None,

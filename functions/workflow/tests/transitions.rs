@@ -596,7 +596,8 @@ fn potential_savings_are_unused_rights_times_price() {
     closed.state = ClosedComplete;
     closed.closed_at = Some(now());
     s.add(&closed);
-    assert_eq!((s.potential_cents, s.actual_cents), (3_750, 3_750));
+    let y = s.yearly();
+    assert_eq!((y.potential_cents, y.actual_cents), (3_750, 3_750));
     assert_eq!(s.actual_by_month.get("2026-03"), Some(&3_750));
 }
 
@@ -612,25 +613,29 @@ fn savings_split_by_publisher_product_justification_and_month_and_export_as_csv(
     done.closed_at = Some(now());
     let skipped = in_state(ClosedSkipped);
     let s = reclaim_workflow::savings::Savings::of([&open, &done, &skipped]);
-    assert_eq!(s.potential_cents, 2_000);
-    assert_eq!(s.actual_cents, 14_990);
-    assert_eq!(s.by_publisher["Adobe"].potential_cents, 2_000);
-    assert_eq!(s.by_publisher["Zoom, Inc."].actual_cents, 14_990);
-    assert_eq!(s.by_product["Zoom, Inc. / Zoom Pro"].candidates, 1);
-    assert_eq!(s.by_justification["unused"].potential_cents, 2_000);
+    assert_eq!(s.yearly().potential_cents, 2_000);
+    assert_eq!(s.yearly().actual_cents, 14_990);
+    assert_eq!(s.by_publisher["Adobe"].yearly.potential_cents, 2_000);
+    assert_eq!(s.by_publisher["Zoom, Inc."].yearly.actual_cents, 14_990);
+    assert_eq!(s.by_product["Zoom, Inc. / Zoom Pro"].yearly.candidates, 1);
+    assert_eq!(s.by_justification["unused"].yearly.potential_cents, 2_000);
     let csv = s.to_csv();
     // The fixture's Closed Complete candidate was verified absent at closing.
-    assert_eq!(s.verified_cents, 14_990);
+    assert_eq!(s.yearly().verified_cents, 14_990);
     assert!(
         csv.starts_with(
-            "dimension,key,potential,actual,verified,unverified,reappeared,candidates\n\
-             total,all,20.00,149.90,149.90,0.00,0.00,\n"
+            "dimension,key,basis,potential,actual,verified,unverified,reappeared,candidates\n\
+             total,all,per year,20.00,149.90,149.90,0.00,0.00,2\n\
+             total,all,one-time,0.00,0.00,0.00,0.00,0.00,0\n"
         ),
         "{csv}"
     );
     assert!(
-        csv.contains("publisher,\"Zoom, Inc.\",0.00,149.90,149.90,0.00,0.00,1\n"),
+        csv.contains("publisher,\"Zoom, Inc.\",per year,0.00,149.90,149.90,0.00,0.00,1\n"),
         "{csv}"
     );
-    assert!(csv.contains(",,,\n"), "{csv}");
+    assert!(
+        csv.contains("month,2026-03,per year,,149.90,,,,\n"),
+        "{csv}"
+    );
 }

@@ -9,8 +9,11 @@ use common::{in_state, now};
 use reclaim_workflow::intake::FieldError;
 use reclaim_workflow::usage::{evaluate, parse_usage_row, stale_alert, Decision, UsageRecord};
 use reclaim_workflow::{
-    AppliesTo, Criteria, Exclusions, Group, Justification, Rule, SoftwareMatch, State,
+    AppliesTo, Criteria, Exclusions, Group, Justification, PricePeriod, Rule, SoftwareMatch, State,
 };
+
+/// The deployment default the tests evaluate with.
+const YEARLY: PricePeriod = PricePeriod::Yearly;
 use std::collections::BTreeMap;
 
 fn rule(criteria: Criteria) -> Rule {
@@ -31,6 +34,7 @@ fn rule(criteria: Criteria) -> Rule {
         criteria: Some(criteria),
         verify_within_days: 7,
         recheck_days: vec![7, 30],
+        price_period: None,
     }
 }
 
@@ -67,7 +71,7 @@ fn usage(
 }
 
 fn decide(r: &Rule, u: UsageRecord) -> Option<Decision> {
-    let e = evaluate(std::slice::from_ref(r), &[(1, u)], &[], &[], now());
+    let e = evaluate(std::slice::from_ref(r), &[(1, u)], &[], &[], now(), YEARLY);
     e.findings.first().map(|f| f.decision.clone())
 }
 
@@ -136,7 +140,7 @@ fn each_criterion_selects_what_it_names() {
     ];
     for (criteria, u, selected, justification) in cases {
         let r = rule(criteria.clone());
-        let e = evaluate(std::slice::from_ref(&r), &[(7, u)], &[], &[], now());
+        let e = evaluate(std::slice::from_ref(&r), &[(7, u)], &[], &[], now(), YEARLY);
         assert_eq!(e.create.len(), usize::from(selected), "{criteria:?}");
         if selected {
             assert_eq!(e.findings[0].justification, justification.as_str());
@@ -165,7 +169,7 @@ fn overlapping_keeps_the_first_listed_product_the_user_holds() {
         (2, usage("both", "Acrobat Standard", Some(1), None)),
         (3, usage("one", "Acrobat Standard", Some(1), None)),
     ];
-    let e = evaluate(&[r], &rows, &[], &[], now());
+    let e = evaluate(&[r], &rows, &[], &[], now(), YEARLY);
     let created: Vec<_> = e
         .create
         .iter()
@@ -233,6 +237,7 @@ fn each_exclusion_keeps_its_users_out_and_says_why() {
         &[],
         &directory_group,
         now(),
+        YEARLY,
     );
     assert!(
         matches!(&e.findings[0].decision, Decision::Excluded(_)),
@@ -255,6 +260,7 @@ fn report_only_rules_create_nothing_but_report_what_they_would() {
         &[],
         &[],
         now(),
+        YEARLY,
     );
     assert!(e.create.is_empty());
     assert_eq!(e.findings[0].decision, Decision::WouldCreate);
@@ -279,6 +285,7 @@ fn never_a_second_open_candidate_for_the_same_user_and_software() {
         std::slice::from_ref(&open),
         &[],
         now(),
+        YEARLY,
     );
     let decisions: Vec<_> = e.findings.iter().map(|f| f.decision.clone()).collect();
     assert_eq!(decisions[0], Decision::AlreadyOpen(open.number.clone()));
@@ -290,7 +297,7 @@ fn never_a_second_open_candidate_for_the_same_user_and_software() {
     // A closed candidate does not block a new one.
     let mut closed = open.clone();
     closed.state = State::ClosedSkipped;
-    let e = evaluate(&[r], &rows[..1], &[closed], &[], now());
+    let e = evaluate(&[r], &rows[..1], &[closed], &[], now(), YEARLY);
     assert_eq!(e.create.len(), 1);
 }
 
@@ -308,6 +315,7 @@ fn usage_after_a_candidate_opened_marks_the_user_active_again() {
         std::slice::from_ref(&open),
         &[],
         now(),
+        YEARLY,
     );
     assert_eq!(again.active_again.len(), 1);
     assert_eq!(again.active_again[0].number, open.number);
@@ -317,6 +325,7 @@ fn usage_after_a_candidate_opened_marks_the_user_active_again() {
         &[open],
         &[],
         now(),
+        YEARLY,
     );
     assert!(
         stale_usage.active_again.is_empty(),

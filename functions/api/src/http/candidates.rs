@@ -287,7 +287,11 @@ pub(crate) async fn scoped_page(
 #[derive(Debug, Serialize)]
 pub struct CandidateDetail {
     pub candidate: Candidate,
+    /// Unused rights × price, per the candidate's own `price_period`.
     pub potential_savings_cents: i64,
+    /// The same on the basis the savings report counts it: per year (a monthly price × 12),
+    /// or one-time for a perpetual licence.
+    pub savings: reclaim_workflow::Saving,
     pub history: Vec<HistoryEntry>,
     pub tasks: Vec<Task>,
     pub workflow: WorkflowGraph,
@@ -409,6 +413,7 @@ pub async fn get(
     ]);
     Ok(Json(CandidateDetail {
         potential_savings_cents: c.potential_savings_cents(),
+        savings: c.saving(),
         actions: actions(&caller.0, &c, s.app.now()),
         candidate: c,
         history,

@@ -155,7 +155,7 @@ pub const ROUTES: &[RouteDoc] = &[
         FILTERS,
     ),
     with_query(
-        r(Get, "/api/v1/savings.csv", "Savings as CSV (totals by publisher, product, justification and month of closing) over the candidates I may see", User, "csv"),
+        r(Get, "/api/v1/savings.csv", "Savings as CSV (totals by publisher, product, justification and month of closing, each line on the basis its basis column names: per year or one-time) over the candidates I may see", User, "csv"),
         FILTERS,
     ),
     with_query(
@@ -252,11 +252,11 @@ fn schemas() -> Map<String, Value> {
             "skip_invalid": {"type": "boolean"},
         }), &["candidates"])),
         ("AnswerForm", json!({"type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}})),
-        ("Rule", loose("A reclamation rule (id, name, applies_to, justification, notify_user, days_before_auto_reclamation, reminder_days, assignment_group, create_candidates, exclusions {users, groups, vips, provisioned_within_days}, plugin, max_revocation_attempts, software [{publisher, product?}], criteria {kind: last-used-before (days) | usage-below (hours) | never-used | overlapping (products) | consolidation (from)}); unknown fields are refused and every problem names its field.")),
+        ("Rule", loose("A reclamation rule (id, name, applies_to, justification, notify_user, days_before_auto_reclamation, reminder_days, assignment_group, create_candidates, exclusions {users, groups, vips, provisioned_within_days}, plugin, max_revocation_attempts, software [{publisher, product?}], criteria {kind: last-used-before (days) | usage-below (hours) | never-used | overlapping (products) | consolidation (from)}, verify_within_days, recheck_days, price_period (monthly | yearly | one-time: the period of its candidates' prices when an import row names none; left out, the deployment's default)); unknown fields are refused and every problem names its field.")),
         ("RuleList", list_of("Rule")),
         ("Group", loose("An assignment group (id, name, email, members); unknown fields are refused.")),
         ("GroupList", list_of("Group")),
-        ("Candidate", loose("A removal candidate.")),
+        ("Candidate", loose("A removal candidate; price_per_right_cents is paid per price_period (monthly | yearly | one-time; candidates stored before periods existed read as yearly).")),
         ("CandidatePage", json!({"type": "object", "properties": {
             "items": list_of("Candidate"),
             "next": opt_string(),
@@ -264,12 +264,12 @@ fn schemas() -> Map<String, Value> {
             "total": {"type": "object", "description": "With count=true: how many match, counted up to a bound; more=true means more than n.",
                       "properties": {"n": {"type": "integer"}, "more": {"type": "boolean"}}},
         }})),
-        ("CandidateDetail", loose("candidate, potential_savings_cents, history, tasks, workflow, actions, links")),
+        ("CandidateDetail", loose("candidate, potential_savings_cents (unused rights × price, per the candidate's price_period), savings {cents, basis: yearly | one-time} (the same as the savings report counts it: a monthly price × 12), history, tasks, workflow, actions, links")),
         ("WorkflowGraph", loose("states (id, label, current, visited), edges (from, to, label, taken), current, path")),
         ("Task", loose("A task: approval, user-answer or manual-removal.")),
         ("TaskList", list_of("Task")),
         ("Me", loose("user and principal (user_id, sam_admin, itil, groups)")),
-        ("Savings", loose("potential_cents, actual_cents (verified + unverified), verified_cents, unverified_cents, reappeared_cents (not in actual), actual_by_month (YYYY-MM → cents; a reappeared amount is taken out in the month it came back), by_publisher, by_product, by_justification (each: potential_cents, actual_cents, verified_cents, unverified_cents, reappeared_cents, candidates)")),
+        ("Savings", loose("Yearly savings (monthly prices × 12, yearly prices as they are): potential_cents, actual_cents (verified + unverified), verified_cents, unverified_cents, reappeared_cents (not in actual), candidates; one_time: the same fields for perpetual licences (one-time prices), never added to the yearly ones; actual_by_month and one_time_by_month (YYYY-MM → cents; a reappeared amount is taken out in the month it came back); by_publisher, by_product, by_justification (each: the yearly fields and one_time)")),
         ("UsageBody", object(json!({
             "usage": {"type": "array", "items": {
                 "type": "object",

@@ -337,6 +337,7 @@ impl Functions {
             link_key: LinkKeySource::Secret(self.deployment.link_key_secret.clone()),
             link_ttl_days: 14,
             currency: "USD".into(),
+            price_period: reclaim_workflow::PricePeriod::Yearly,
             user_claim: "sub".into(),
             oidc: self.deployment.oidc.as_ref().map(|(issuer, secret)| {
                 reclaim_aws::config::OidcSettings {

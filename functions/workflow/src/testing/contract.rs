@@ -131,6 +131,8 @@ pub fn varied(n: u64) -> Candidate {
     c.applies_to = AppliesTo::ALL[i % 2];
     c.software.publisher = ["Adobe", "Microsoft", "Autodesk"][i % 3].to_string();
     c.software.product = ["Acrobat Pro", "Visio", "AutoCAD", "Project"][i % 4].to_string();
+    // The candidate read back by id and number (n = 2) has a period other than the default.
+    c.price_period = crate::PricePeriod::ALL[(i + 1) % 3];
     c.assignment_group = [Some("approvers"), Some("desktop"), None][(i / 3) % 3].map(String::from);
     if matches!(i % 5, 0) {
         c.user = None;
@@ -200,6 +202,7 @@ fn sorted_ids(cs: &[Candidate]) -> BTreeSet<String> {
 pub async fn get_by_id_and_by_number(store: &(impl ContractStore + ?Sized)) {
     let all = seed(store, 3).await;
     let c = &all[1];
+    assert_eq!(c.price_period, crate::PricePeriod::Monthly);
     assert_eq!(store.get(&c.id).await.unwrap().as_ref(), Some(c));
     assert_eq!(store.get(&c.number).await.unwrap().as_ref(), Some(c));
     assert_eq!(store.get("no-such-candidate").await.unwrap(), None);
@@ -815,6 +818,7 @@ pub async fn rules_round_trip(store: &(impl ContractStore + ?Sized)) {
         criteria: None,
         verify_within_days: 7,
         recheck_days: vec![7, 30],
+        price_period: Some(crate::PricePeriod::Monthly),
     };
     store.put_rule(&rule).await.unwrap();
     rule.days_before_auto_reclamation = 0;
@@ -1051,7 +1055,7 @@ pub async fn sorted_pages_follow_each_order_forwards_and_back(
     assert_eq!(got.len(), want.len());
     assert!(got
         .windows(2)
-        .all(|p| p[0].potential_savings_cents() >= p[1].potential_savings_cents()));
+        .all(|p| p[0].saving().cents >= p[1].saving().cents));
 }
 
 pub async fn counts_stop_at_their_bound(store: &(impl ContractStore + ?Sized)) {

@@ -939,7 +939,7 @@ fn row(app: &crate::App, c: &Candidate) -> Row {
         state: c.state.label(),
         state_id: c.state.as_str(),
         group: c.assignment_group.clone(),
-        savings: app.money(c.potential_savings_cents()),
+        savings: app.saving(c),
         ready: c.state == WfState::Ready,
         selected: false,
     }
@@ -1566,8 +1566,8 @@ pub async fn candidate_page(
                 inactive_days => c.inactive_days,
                 last_used_at => c.last_used_at.map(when),
                 unused_rights => c.unused_rights,
-                price => s.app.money(c.price_per_right_cents),
-                savings => s.app.money(c.potential_savings_cents()),
+                price => s.app.price(&c),
+                savings => s.app.saving(&c),
                 rule => c.rule.name,
                 group => c.assignment_group,
                 assigned_to => c.assigned_to,
@@ -1897,22 +1897,37 @@ pub async fn tasks_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
 // ---------------------------------------------------------------------------------------------
 // Savings, alerts
 
+/// One basis' amounts of a slice, as the page shows them.
+fn totals(app: &crate::App, t: &reclaim_workflow::savings::Totals) -> Value {
+    context! {
+        potential => app.money(t.potential_cents),
+        actual => app.money(t.actual_cents),
+        verified => app.money(t.verified_cents),
+        unverified => app.money(t.unverified_cents),
+        reappeared => app.money(t.reappeared_cents),
+        candidates => t.candidates,
+    }
+}
+
 fn slices(
     app: &crate::App,
     map: &std::collections::BTreeMap<String, reclaim_workflow::savings::Amounts>,
 ) -> Vec<Value> {
     let mut v: Vec<_> = map.iter().collect();
-    v.sort_by_key(|(_, a)| std::cmp::Reverse(a.potential_cents + a.actual_cents));
+    // Largest first: yearly savings, then one-time ones (never added together).
+    v.sort_by_key(|(_, a)| {
+        std::cmp::Reverse((
+            a.yearly.potential_cents + a.yearly.actual_cents,
+            a.one_time.potential_cents + a.one_time.actual_cents,
+        ))
+    });
     v.into_iter()
         .map(|(k, a)| {
             context! {
                 key => k,
-                potential => app.money(a.potential_cents),
-                actual => app.money(a.actual_cents),
-                verified => app.money(a.verified_cents),
-                unverified => app.money(a.unverified_cents),
-                reappeared => app.money(a.reappeared_cents),
-                candidates => a.candidates,
+                yearly => totals(app, &a.yearly),
+                one_time => totals(app, &a.one_time),
+                candidates => a.yearly.candidates + a.one_time.candidates,
             }
         })
         .collect()
@@ -1921,17 +1936,22 @@ fn slices(
 pub async fn savings_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
     let total = savings_in_scope(&s, &v.principal, &CandidateFilter::default()).await?;
     let chart = svg::month_bars(&total.actual_by_month, 12);
+    let (yearly, one_time) = (total.yearly(), total.one_time());
     Ok(v.render(
         "ui_savings.html",
         "savings",
         context! {
-            potential => s.app.money(total.potential_cents),
-            actual => s.app.money(total.actual_cents),
-            verified => s.app.money(total.verified_cents),
-            unverified => s.app.money(total.unverified_cents),
-            reappeared => s.app.money(total.reappeared_cents),
+            potential => s.app.money(yearly.potential_cents),
+            actual => s.app.money(yearly.actual_cents),
+            verified => s.app.money(yearly.verified_cents),
+            unverified => s.app.money(yearly.unverified_cents),
+            reappeared => s.app.money(yearly.reappeared_cents),
+            one_time => totals(&s.app, one_time),
+            any_one_time => one_time.candidates > 0,
+            yearly_words => reclaim_workflow::PricePeriod::Yearly.words(),
+            one_time_words => reclaim_workflow::PricePeriod::OneTime.words(),
             currency => s.app.settings.currency.clone(),
-            any_reappeared => total.reappeared_cents != 0,
+            any_reappeared => yearly.reappeared_cents != 0 || one_time.reappeared_cents != 0,
             chart,
             by_publisher => slices(&s.app, &total.by_publisher),
             by_product => slices(&s.app, &total.by_product),

@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use minijinja::{context, Value};
 use reclaim_workflow::intake::FieldError;
-use reclaim_workflow::{AppliesTo, Criteria, Justification, Rule, SoftwareMatch};
+use reclaim_workflow::{AppliesTo, Criteria, Justification, PricePeriod, Rule, SoftwareMatch};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -44,6 +44,16 @@ const CRITERIA: [(&str, &str); 5] = [
     ("consolidation", "Consolidation (moving off these products)"),
 ];
 
+/// The price periods a form offers, with what each means for a price.
+const PERIODS: [(PricePeriod, &str); 3] = [
+    (PricePeriod::Monthly, "Monthly: a price is per month"),
+    (PricePeriod::Yearly, "Yearly: a price is per year"),
+    (
+        PricePeriod::OneTime,
+        "One-time: perpetual licences, paid once",
+    ),
+];
+
 /// A rule as the form shows and sends it: every value is text the person typed, so a refused
 /// form comes back exactly as it was sent.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -65,6 +75,8 @@ struct RuleForm {
     max_revocation_attempts: String,
     verify_within_days: String,
     recheck_days: String,
+    /// Empty: the deployment's default.
+    price_period: String,
     software: String,
     criteria: String,
     criteria_days: String,
@@ -164,6 +176,10 @@ impl RuleForm {
             max_revocation_attempts: r.max_revocation_attempts.to_string(),
             verify_within_days: r.verify_within_days.to_string(),
             recheck_days: days_text(&r.recheck_days),
+            price_period: r
+                .price_period
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
             software: lines(r.software.iter().map(match_line)),
             criteria: criteria.to_string(),
             criteria_days: days,
@@ -205,6 +221,7 @@ impl RuleForm {
             } else {
                 days_text(&reclaim_workflow::DEFAULT_RECHECK_DAYS)
             },
+            price_period: text("price_period"),
             software: text("software"),
             criteria: text("criteria"),
             criteria_days: text("criteria_days"),
@@ -321,6 +338,12 @@ impl RuleForm {
             .filter_map(|d| whole("recheck_days", d, true, &mut errors))
             .collect();
         rule.insert("recheck_days".into(), json!(rechecks));
+        if !self.price_period.is_empty() {
+            if PricePeriod::parse(&self.price_period).is_none() {
+                errors.push(problem("price_period", "choose one of the offered periods"));
+            }
+            rule.insert("price_period".into(), json!(self.price_period));
+        }
         rule.insert("software".into(), matches(&self.software));
         match self.criteria.as_str() {
             "" => {}
@@ -470,6 +493,9 @@ fn label(field: &str) -> &str {
         "exclude_provisioned_within_days" => "Users provisioned recently",
         "plugin" => "Plugin",
         "max_revocation_attempts" => "Attempts before a person must look",
+        "verify_within_days" => "Days a later removal may take",
+        "recheck_days" => "Check it stayed gone on days",
+        "price_period" => "Prices are paid",
         "software" => "Software",
         "criteria" => "Reclaimable when",
         "criteria_days" => "N days",
@@ -641,6 +667,8 @@ async fn form_page(
             applies => AppliesTo::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             justifications => Justification::ALL.iter().map(|j| j.as_str()).collect::<Vec<_>>(),
             criteria => CRITERIA.iter().map(|(id, label)| context! { id, label }).collect::<Vec<_>>(),
+            periods => PERIODS.iter().map(|(p, label)| context! { id => p.as_str(), label }).collect::<Vec<_>>(),
+            default_period => s.app.settings.price_period.as_str(),
             plugins => s.app.ports.revoker.plugin_names().unwrap_or_default(),
         },
     );
@@ -848,7 +876,8 @@ mod tests {
             "plugin": "csd-uninstall", "max_revocation_attempts": 4,
             "software": [{"publisher": "Adobe", "product": "Acrobat Pro"}, {"publisher": "Corel"}],
             "criteria": {"kind": "overlapping", "products": [
-                {"publisher": "Microsoft", "product": "Visio"}, {"publisher": "Lucid"}]}
+                {"publisher": "Microsoft", "product": "Visio"}, {"publisher": "Lucid"}]},
+            "price_period": "one-time"
         }))
         .unwrap();
         let json = RuleForm::from_rule(&rule).to_json().unwrap();
@@ -879,6 +908,26 @@ mod tests {
                 "criteria_hours"
             ]
         );
+    }
+
+    #[test]
+    fn a_period_left_empty_is_the_deployments_and_an_unknown_one_is_named() {
+        let form = RuleForm {
+            id: "x".into(),
+            name: "X".into(),
+            ..RuleForm::new_rule()
+        };
+        let json = form.to_json().unwrap();
+        assert!(json.get("price_period").is_none(), "{json}");
+        let back: Rule = serde_json::from_value(json).unwrap();
+        assert_eq!(back.price_period, None);
+        let weekly = RuleForm {
+            price_period: "weekly".into(),
+            ..form
+        };
+        let errors = weekly.to_json().unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "price_period");
     }
 
     #[test]
