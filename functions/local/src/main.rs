@@ -61,6 +61,21 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Every candidate's audit trail over a period, oldest first, as CSV (or JSON lines), for
+    /// auditors.
+    History {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The first day (2026-01-01) or an RFC 3339 time.
+        #[arg(long)]
+        from: String,
+        /// The last day, counted whole (2026-12-31), or an RFC 3339 time (not included).
+        #[arg(long)]
+        to: String,
+        /// One JSON object per line instead of CSV.
+        #[arg(long)]
+        json: bool,
+    },
     /// Open candidates that need a look (open > 30 days, Awaiting Revocation > 60 days).
     Alerts {
         #[command(flatten)]
@@ -1358,6 +1373,41 @@ async fn run() -> Result<()> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::History { db, from, to, json } => {
+            let (start, end) = reclaim_workflow::history::period(&from, &to)
+                .map_err(|(field, message)| anyhow::anyhow!("--{field}: {message}"))?;
+            let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
+            use std::io::Write as _;
+            let store = &embedded.app.ports.candidates;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if !json {
+                out.write_all(reclaim_workflow::history::CSV_HEADER.as_bytes())?;
+            }
+            let mut page = reclaim_workflow::ports::PageRequest {
+                limit: 1000,
+                cursor: None,
+                sort: None,
+            };
+            loop {
+                let got = store.history_between(start, end, &page).await?;
+                for t in &got.items {
+                    if json {
+                        serde_json::to_writer(&mut out, t)?;
+                        out.write_all(b"\n")?;
+                    } else {
+                        out.write_all(
+                            reclaim_workflow::history::csv_line(&t.number, &t.entry).as_bytes(),
+                        )?;
+                    }
+                }
+                match got.next {
+                    Some(next) => page.cursor = Some(next),
+                    None => break,
+                }
+            }
+            out.flush()?;
             Ok(())
         }
         Command::Alerts { db } => {

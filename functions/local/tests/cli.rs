@@ -325,6 +325,68 @@ fn reclaim_by_number_and_by_filter_moves_ready_candidates_and_emails_users() {
 }
 
 #[test]
+fn history_exports_a_periods_trails_oldest_first_as_csv_or_json_lines() {
+    let dir = seeded();
+    let file = dir.path().join("c.csv");
+    std::fs::write(&file, BAD_CSV).unwrap();
+    let out = reclaim(
+        dir.path(),
+        &[
+            "candidates",
+            "import",
+            file.to_str().unwrap(),
+            "--skip-invalid",
+        ],
+    );
+    assert!(out.status.success());
+    for n in ["RC0000001", "RC0000002"] {
+        assert!(reclaim(dir.path(), &["reclaim", n]).status.success());
+    }
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let out = reclaim(
+        dir.path(),
+        &["history", "--from", "2020-01-01", "--to", &today],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "candidate,at,who,what,event,from,to,details,ip,user_agent"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].starts_with("RC0000001,") && lines[2].starts_with("RC0000002,"),
+        "{csv}"
+    );
+    assert!(lines[1].contains(",reclaim,Ready,Awaiting User,"), "{csv}");
+    let out = reclaim(
+        dir.path(),
+        &["history", "--from", "2020-01-01", "--to", &today, "--json"],
+    );
+    let json = text(&out.stdout);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["number"], "RC0000001");
+    assert_eq!(first["event"], "reclaim");
+    // A period before anything happened is empty; a bad date names its option.
+    let out = reclaim(
+        dir.path(),
+        &["history", "--from", "2020-01-01", "--to", "2020-12-31"],
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let out = reclaim(
+        dir.path(),
+        &["history", "--from", "last tuesday", "--to", &today],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--from: 'last tuesday' is not a date"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn a_seed_file_that_refers_to_unknown_users_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("seed.json");

@@ -1,7 +1,7 @@
 //! The audit trail as people read it: words for every event, the client in brief, and the
 //! CSV an auditor takes away. Pages, exports and the API's `what` all use these.
 
-use crate::model::{ActorRef, HistoryEntry, State};
+use crate::model::{ActorRef, HistoryEntry, State, Timestamp};
 
 /// What happened, in words ("User answered: remove it"), from the event and where it led.
 pub fn words(event: &str, from: State, to: State) -> String {
@@ -115,31 +115,65 @@ pub fn browser(user_agent: &str) -> &'static str {
     "another program"
 }
 
-/// A candidate's trail as CSV for an auditor: one line per transition, oldest first, in words
-/// and as recorded (event name, reason, address and full user agent), every cell made safe
-/// for spreadsheets.
-pub fn to_csv(number: &str, entries: &[HistoryEntry]) -> String {
+/// The columns of every trail export (one candidate's or a period's).
+pub const CSV_HEADER: &str = "candidate,at,who,what,event,from,to,details,ip,user_agent\n";
+
+/// One transition as a CSV line for an auditor: in words and as recorded (event name, reason,
+/// address and full user agent), every cell made safe for spreadsheets.
+pub fn csv_line(number: &str, e: &HistoryEntry) -> String {
     let cell = crate::text::csv_cell;
-    let mut out = String::from("candidate,at,who,what,event,from,to,details,ip,user_agent\n");
+    let mut line = [
+        number.to_string(),
+        e.at.to_rfc3339(),
+        e.actor.to_string(),
+        words(&e.event, e.from, e.to),
+        e.event.clone(),
+        e.from.label().to_string(),
+        e.to.label().to_string(),
+        e.reason.clone().unwrap_or_default(),
+        e.ip.clone().unwrap_or_default(),
+        e.user_agent.clone().unwrap_or_default(),
+    ]
+    .iter()
+    .map(|v| cell(v))
+    .collect::<Vec<_>>()
+    .join(",");
+    line.push('\n');
+    line
+}
+
+/// A candidate's trail as CSV for an auditor: one line per transition, oldest first.
+pub fn to_csv(number: &str, entries: &[HistoryEntry]) -> String {
+    let mut out = String::from(CSV_HEADER);
     for e in entries {
-        let line = [
-            number.to_string(),
-            e.at.to_rfc3339(),
-            e.actor.to_string(),
-            words(&e.event, e.from, e.to),
-            e.event.clone(),
-            e.from.label().to_string(),
-            e.to.label().to_string(),
-            e.reason.clone().unwrap_or_default(),
-            e.ip.clone().unwrap_or_default(),
-            e.user_agent.clone().unwrap_or_default(),
-        ]
-        .iter()
-        .map(|v| cell(v))
-        .collect::<Vec<_>>()
-        .join(",");
-        out.push_str(&line);
-        out.push('\n');
+        out.push_str(&csv_line(number, e));
     }
     out
+}
+
+/// A period as an auditor asks for it: `from` and `to` as dates (`2026-01-01`, `to` counting
+/// its whole day) or as RFC 3339 times (`to` not included). The same words everywhere (API,
+/// workspace, CLI); an error names the field and says what to write.
+pub fn period(from: &str, to: &str) -> Result<(Timestamp, Timestamp), (&'static str, String)> {
+    let read = |field: &'static str, text: &str, end: bool| {
+        let text = text.trim();
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            let day = if end { d.succ_opt().unwrap_or(d) } else { d };
+            return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| {
+                (
+                    field,
+                    format!("'{text}' is not a date: write it as 2026-01-31 (or an RFC 3339 time)"),
+                )
+            })
+    };
+    let start = read("from", from, false)?;
+    let end = read("to", to, true)?;
+    if end <= start {
+        return Err(("to", "must be after from".into()));
+    }
+    Ok((start, end))
 }

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod outbox;
 pub mod pages;
 pub mod resources;
+pub mod trails;
 pub mod ui;
 pub mod usage;
 
@@ -277,6 +278,8 @@ fn api_part() -> Routes {
         .add(Get, "/api/v1/savings.csv", usage::savings_csv)
         .add(Post, "/api/v1/usage", usage::import)
         .add(Get, "/api/v1/alerts", usage::alerts)
+        .add(Get, "/api/v1/history", trails::trails)
+        .add(Get, "/api/v1/history.csv", trails::trails_csv)
 }
 
 // The outbox page is unauthenticated: it exists only in local mode, where the server listens

@@ -167,6 +167,14 @@ pub const ROUTES: &[RouteDoc] = &[
         &["skip_invalid"],
     ),
     r(Get, "/api/v1/alerts", "Alerts: Attention Required, open more than 30 days, or Awaiting Revocation more than 60 days; a sam admin sees all, others those of their groups or assigned to them", User, "StaleAlertList"),
+    with_query(
+        r(Get, "/api/v1/history", "Every candidate's audit trail over a period (from, to: dates, to counting its whole day, or RFC 3339 times), oldest first, a page at a time: for auditors", SamAdmin, "TrailPage"),
+        &["from", "to", "limit", "cursor"],
+    ),
+    with_query(
+        r(Get, "/api/v1/history.csv", "The same as CSV, at most 100,000 lines a file; a Link header (rel=next) names the next file of a longer period", SamAdmin, "csv"),
+        &["from", "to", "cursor"],
+    ),
     r(Get, "/outbox", "Local outbox: messages with their links (local mode only)", Local, "html"),
     r(Get, "/outbox/{key}", "One message of the local outbox", Local, "html"),
     r(Get, "/outbox/{key}/html", "A message's HTML part, for a sandboxed frame", Local, "html"),
@@ -265,6 +273,10 @@ fn schemas() -> Map<String, Value> {
                       "properties": {"n": {"type": "integer"}, "more": {"type": "boolean"}}},
         }})),
         ("CandidateDetail", loose("candidate, potential_savings_cents (unused rights × price, per the candidate's price_period), savings {cents, basis: yearly | one-time} (the same as the savings report counts it: a monthly price × 12), history, tasks, workflow, actions, links")),
+        ("TrailPage", json!({"type": "object", "properties": {
+            "items": {"type": "array", "items": {"type": "object", "description": "number (the candidate's), candidate_id, version, at, actor, event, from, to, reason, ip, user_agent"}},
+            "next": opt_string(),
+        }})),
         ("WorkflowGraph", loose("states (id, label, current, visited), edges (from, to, label, taken), current, path")),
         ("Task", loose("A task: approval, user-answer or manual-removal.")),
         ("TaskList", list_of("Task")),
