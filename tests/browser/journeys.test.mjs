@@ -71,6 +71,15 @@ async function signIn(page, user) {
   await assert.doesNotReject(page.locator('#who').waitFor());
 }
 
+/** Signs in as `user` unless the browser already is (journeys may run alone). */
+async function signedInAs(page, user) {
+  await page.goto(`${base}/ui`);
+  const who = page.locator('#who');
+  if ((await who.count()) && new RegExp(user, 'i').test(await who.innerText())) return;
+  if (await who.count()) await signOut(page);
+  await signIn(page, user);
+}
+
 async function signOut(page) {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(/\/ui\/sign-in/);
@@ -163,7 +172,7 @@ test('a sam admin signs in and reclaims two candidates in bulk', async () => {
   await shot(page, '01-home-sam');
   await page.goto(`${base}/ui/candidates`);
   await page.selectOption('#f-state', 'ready');
-  await page.fill('#f-publisher', 'Adobe');
+  await page.fill('#f-software', 'Adobe');
   await page.getByRole('button', { name: 'Apply filters' }).click();
   await page.waitForURL(/state=ready/);
   const boxes = page.locator('input[type=checkbox][name=id]');
@@ -369,6 +378,95 @@ test('the demo seat that came back is an alert; the sam admin reads its verifica
   });
   assert.ok(labelPx > 0 && labelPx < 24, `chart labels ${labelPx}px high`);
   await shot(page, '16-savings');
+  await page.close();
+});
+
+/** The numbers in a column of the list, in the order shown. */
+async function column(page, label) {
+  return page.locator(`tbody td[data-label="${label}"]`).allInnerTexts();
+}
+
+function amount(text) {
+  const m = text.replace(/,/g, '').match(/-?\d+(\.\d+)?/);
+  return m ? Number(m[0]) : NaN;
+}
+
+test('the list counts, sorts by a heading, finds part of a word and keeps ticks across pages', async () => {
+  const page = await context.newPage();
+  await signedInAs(page, 'sam');
+  await page.goto(`${base}/ui/candidates`);
+  assert.match(await page.locator('#list-count').innerText(), /^\d[\d,]* candidates match; showing 1–\d+\.$/);
+  // Savings, largest first; the same heading again turns it round.
+  await page.locator('#sort-savings').click();
+  await page.locator('th[aria-sort="descending"] #sort-savings').waitFor();
+  const down = (await column(page, 'Savings')).map(amount);
+  assert.ok(down.length > 2);
+  assert.deepEqual(down, [...down].sort((a, b) => b - a), `largest first: ${down}`);
+  await shot(page, '12-candidates-by-savings');
+  await page.locator('#sort-savings').click();
+  await page.locator('th[aria-sort="ascending"] #sort-savings').waitFor();
+  const up = (await column(page, 'Savings')).map(amount);
+  assert.deepEqual(up, [...up].sort((a, b) => a - b), `smallest first: ${up}`);
+  // Part of a word, in any case.
+  await page.fill('#f-software', 'acro');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForURL(/software=acro/);
+  const software = await column(page, 'Software');
+  assert.ok(software.length > 0, 'the demo has Acrobat seats');
+  assert.ok(software.every((s) => /acrobat/i.test(s)), software.join(' | '));
+  assert.match(await page.locator('#list-count').innerText(), /match/);
+  await shot(page, '13-candidates-search-acro');
+  // Tick one on the first page, go on, tick one there, come back: both stay ticked.
+  await page.goto(`${base}/ui/candidates?state=ready&limit=2&sort=number`);
+  const first = page.locator('tbody input[name=id]').first();
+  const firstId = await first.getAttribute('id');
+  await first.check();
+  await page.locator('#next-page').click();
+  await page.locator('#prev-page').waitFor();
+  assert.match(await page.locator('#selection').innerText(), /1 selected/);
+  await page.locator('tbody input[name=id]').first().check();
+  await page.locator('#prev-page').click();
+  await page.locator(`#${firstId}`).waitFor();
+  assert.ok(await page.locator(`#${firstId}`).isChecked(), 'the first page keeps its tick');
+  assert.match(await page.locator('#selection').innerText(), /2 selected \(1 on other pages\)/);
+  await shot(page, '14-candidates-selection-kept');
+  await page.locator('#reclaim-selected').click();
+  await page.locator('#preview').waitFor();
+  assert.match(await page.locator('h1').innerText(), /Reclaim 2 candidate\(s\)\?/);
+  await page.locator('#cancel').click();
+  await page.close();
+});
+
+test('every page, at desktop and at phone width, fits the screen', async () => {
+  const page = await context.newPage();
+  await signedInAs(page, 'sam');
+  await page.goto(`${base}/ui/candidates?sort=-deadline`);
+  const number = await page.locator('tr[data-number]').first().getAttribute('data-number');
+  await page.goto(`${base}/outbox`);
+  const message = await page.locator('ol.messages > li h2 a').first().getAttribute('href');
+  const pages = [
+    ['home', '/ui'],
+    ['candidates', '/ui/candidates'],
+    ['candidate', `/ui/candidates/${number}`],
+    ['approvals', '/ui/approvals'],
+    ['tasks', '/ui/tasks'],
+    ['savings', '/ui/savings'],
+    ['alerts', '/ui/alerts'],
+    ['rules', '/ui/rules'],
+    ['rule-new', '/ui/rules/new'],
+    ['outbox', '/outbox'],
+    ['outbox-message', message],
+  ];
+  for (const [width, label] of [[1280, 'desktop'], [390, 'phone']]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const [name, url] of pages) {
+      const r = await page.goto(`${base}${url}`);
+      assert.equal(r.status(), 200, `${url}: ${r.status()}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${name} at ${label} width scrolls sideways by ${overflow}px`);
+      await shot(page, `page-${name}-${label}`);
+    }
+  }
   await page.close();
 });
 
