@@ -183,6 +183,7 @@ cargo build --locked -p reclaim-local --bin reclaim
 (cd tests/browser && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
 RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screenshots" \
     node --test --test-concurrency=1 tests/browser/journeys.test.mjs tests/browser/sign_in.test.mjs \
+    tests/browser/workflow.test.mjs \
     2>&1 | tee "$out/browser-test.log"
 # --- end browser journeys -----------------------------------------------------------------
 

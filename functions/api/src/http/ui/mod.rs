@@ -1608,6 +1608,7 @@ pub async fn candidate_page(
             notes,
             tasks,
             graph => drawing,
+            outline => svg::workflow_outline(&graph),
             current => graph.states.iter().find(|st| st.current).map(|st| st.label),
             path,
         },
