@@ -142,7 +142,7 @@ pub fn varied(n: u64) -> Candidate {
         u.email = Some(format!("user{}@example.com", i % 4));
     }
     c.due_at = matches!(i % 2, 0).then(|| c.opened_at + Duration::hours(n as i64));
-    c.inactive_days = (i % 6 != 0).then_some(((n * 7) % 50) as u32);
+    c.inactive_days = (!i.is_multiple_of(6)).then_some(((n * 7) % 50) as u32);
     c.deadline_at = (i % 3 == 1).then(|| c.opened_at + Duration::days((n % 9) as i64));
     c.price_per_right_cents = ((n * 1237) % 9000) as i64;
     c.unused_rights = 1 + (i % 2) as u32;
