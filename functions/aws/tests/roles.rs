@@ -302,6 +302,17 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
             .is_empty());
     }
     app.stale_alerts().await.unwrap();
+    // An auditor's export of a period reads the by-time index.
+    let now = chrono::Utc::now();
+    app.ports
+        .candidates
+        .history_between(
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(1),
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
 
     // The admin reclaims both (through the App the Router calls).
     for c in [&asked, &kept] {
