@@ -219,6 +219,11 @@ test('a candidate closed at the vendor: the path and its stage stand out, no lin
   const number = await firstCandidate(page, 'state=closed-complete&publisher=Slack');
   const stage = await openWorkflow(page, number);
   assert.equal(stage, 'closed-complete');
+  // Its history reads as evidence: words for each step, never the raw event names.
+  const history = await page.locator('#history tbody').innerText();
+  assert.match(history, /The plugin removed it/);
+  assert.match(history, /The vendor confirms it is gone/);
+  assert.doesNotMatch(history, /revocation-removed|verified-absent|Awaiting Revocation → Awaiting Revocation/);
   const d = await measure(page);
   assertReadable(d);
   assertHighlighted(d, 'closed-complete', ['ready>awaiting-revocation', 'awaiting-revocation>closed-complete']);
