@@ -26,8 +26,8 @@
 use chrono::{Duration as Days, TimeZone, Utc};
 use reclaim_api::HmacLinkSigner;
 use reclaim_local::SqliteStore;
-use reclaim_workflow::{Candidate, State, Timestamp, UserRef};
 use reclaim_workflow::ports::{CandidateWrite, LinkAction, LinkClaims, LinkSigner};
+use reclaim_workflow::{Candidate, State, Timestamp, UserRef};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -104,7 +104,6 @@ fn candidate(i: usize, now: Timestamp) -> Candidate {
     );
     c.user = Some(user((i * 7919) % USERS));
     c.assignment_group = Some(format!("group-{:02}", i % GROUPS));
-    c.rule.assignment_group = c.assignment_group.clone();
     c.price_per_right_cents = 1_000 + ((i * 37) % 50_000) as i64;
     c.inactive_days = Some(((i * 13) % 400) as u32);
     let month = (i % 24) as i64;
@@ -266,7 +265,10 @@ async fn measure(name: &str, clients: usize, secs: f64, make: Make) -> Measured 
                             if first_error.is_none() {
                                 first_error = Some(format!(
                                     "{status}: {}",
-                                    String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+                                    String::from_utf8_lossy(&body)
+                                        .chars()
+                                        .take(200)
+                                        .collect::<String>()
                                 ));
                             }
                             false
@@ -353,10 +355,17 @@ async fn main() {
         println!("generating {n} candidates into {}", db.display());
         let took = generate(&db, n).await;
         std::fs::write(&marker, format!("{took:?}")).unwrap();
-        line(format!("Generated {n} candidates in {:.1} s ({:.0} candidates/s).", took.as_secs_f64(), n as f64 / took.as_secs_f64()));
+        line(format!(
+            "Generated {n} candidates in {:.1} s ({:.0} candidates/s).",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        ));
     }
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-    line(format!("Database: {n} candidates, {:.0} MB.", size as f64 / 1e6));
+    line(format!(
+        "Database: {n} candidates, {:.0} MB.",
+        size as f64 / 1e6
+    ));
     let seed = seed_file(&dir);
     let server = serve(&bin, &db, &seed).await;
     let base = server.base.clone();
@@ -373,9 +382,21 @@ async fn main() {
     for _ in 0..200 {
         let url = format!(
             "{base}/api/v1/candidates?state=closed-complete&limit=50{}",
-            if cursor.is_empty() { String::new() } else { format!("&cursor={cursor}") }
+            if cursor.is_empty() {
+                String::new()
+            } else {
+                format!("&cursor={cursor}")
+            }
         );
-        let body: serde_json::Value = client.get(url).bearer_auth(SAM).send().await.unwrap().json().await.unwrap();
+        let body: serde_json::Value = client
+            .get(url)
+            .bearer_auth(SAM)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         match body["next"].as_str() {
             Some(next) => cursor = next.to_string(),
             None => break,
@@ -397,30 +418,80 @@ async fn main() {
             })
         }
     };
-    let pick = |k: usize, i: usize| ((k * 1_000_003 + i * 7_919) % n) + 1;
+    let pick = move |k: usize, i: usize| ((k * 1_000_003 + i * 7_919) % n) + 1;
     let scenarios: Vec<(&str, Make)> = vec![
-        ("list, no filter", get("/api/v1/candidates?limit=50".into(), SAM)),
-        ("list, stage", get("/api/v1/candidates?state=awaiting-user&limit=50".into(), SAM)),
-        ("list, group", get("/api/v1/candidates?group=group-07&limit=50".into(), SAM)),
-        ("list, software search", get("/api/v1/candidates?software=cad%20stud&limit=50".into(), SAM)),
-        ("list, user search", get("/api/v1/candidates?person=person%200421&limit=50".into(), SAM)),
-        ("list, sorted by savings", get("/api/v1/candidates?sort=-savings&limit=50".into(), SAM)),
-        ("list, stage + sorted + counted", get("/api/v1/candidates?state=ready&sort=deadline&count=true&limit=50".into(), SAM)),
-        ("list, page 201", get(format!("/api/v1/candidates?state=closed-complete&limit=50&cursor={cursor}"), SAM)),
+        (
+            "list, no filter",
+            get("/api/v1/candidates?limit=50".into(), SAM),
+        ),
+        (
+            "list, stage",
+            get(
+                "/api/v1/candidates?state=awaiting-user&limit=50".into(),
+                SAM,
+            ),
+        ),
+        (
+            "list, group",
+            get("/api/v1/candidates?group=group-07&limit=50".into(), SAM),
+        ),
+        (
+            "list, software search",
+            get(
+                "/api/v1/candidates?software=cad%20stud&limit=50".into(),
+                SAM,
+            ),
+        ),
+        (
+            "list, user search",
+            get(
+                "/api/v1/candidates?person=person%200421&limit=50".into(),
+                SAM,
+            ),
+        ),
+        (
+            "list, sorted by savings",
+            get("/api/v1/candidates?sort=-savings&limit=50".into(), SAM),
+        ),
+        (
+            "list, stage + sorted + counted",
+            get(
+                "/api/v1/candidates?state=ready&sort=deadline&count=true&limit=50".into(),
+                SAM,
+            ),
+        ),
+        (
+            "list, page 201",
+            get(
+                format!("/api/v1/candidates?state=closed-complete&limit=50&cursor={cursor}"),
+                SAM,
+            ),
+        ),
         ("candidate", {
             let (client, base) = (client.clone(), base.clone());
             Arc::new(move |k, i| {
                 client
-                    .get(format!("{base}/api/v1/candidates/{}", reclaim_workflow::intake::format_number(pick(k, i) as u64)))
+                    .get(format!(
+                        "{base}/api/v1/candidates/{}",
+                        reclaim_workflow::intake::format_number(pick(k, i) as u64)
+                    ))
                     .bearer_auth(SAM)
             })
         }),
         ("savings", get("/api/v1/savings".into(), SAM)),
         ("alerts", get("/api/v1/alerts".into(), SAM)),
-        ("approvals queue", get("/api/v1/tasks/mine".into(), APPROVER)),
+        (
+            "approvals queue",
+            get("/api/v1/tasks/mine".into(), APPROVER),
+        ),
         ("link page (GET)", {
             let (client, base, link) = (client.clone(), base.clone(), link.clone());
-            Arc::new(move |k, i| client.get(format!("{base}/respond/{}", link(k * 1000 + i % 1000, LinkAction::Keep))))
+            Arc::new(move |k, i| {
+                client.get(format!(
+                    "{base}/respond/{}",
+                    link(k * 1000 + i % 1000, LinkAction::Keep)
+                ))
+            })
         }),
     ];
     line(String::new());
@@ -431,7 +502,13 @@ async fn main() {
             let m = measure(name, clients, secs, make.clone()).await;
             line(format!(
                 "| {} | {} | {} | {} | {} | {} | {:.0} |",
-                m.name, m.clients, m.n, m.errors, ms(m.p50), ms(m.p99), m.per_sec
+                m.name,
+                m.clients,
+                m.n,
+                m.errors,
+                ms(m.p50),
+                ms(m.p99),
+                m.per_sec
             ));
             if let Some(e) = m.first_error {
                 println!("    first error: {e}");
@@ -445,7 +522,10 @@ async fn main() {
         let offset = 20_000 * (round + 1);
         let make: Make = Arc::new(move |k, i| {
             client
-                .post(format!("{base}/respond/{}", link(offset + k * 600 + i, LinkAction::Keep)))
+                .post(format!(
+                    "{base}/respond/{}",
+                    link(offset + k * 600 + i, LinkAction::Keep)
+                ))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("origin", base.clone())
                 .body("comment=")
@@ -453,7 +533,13 @@ async fn main() {
         let m = measure("link answer (POST)", clients, secs, make).await;
         line(format!(
             "| {} | {} | {} | {} | {} | {} | {:.0} |",
-            m.name, m.clients, m.n, m.errors, ms(m.p50), ms(m.p99), m.per_sec
+            m.name,
+            m.clients,
+            m.n,
+            m.errors,
+            ms(m.p50),
+            ms(m.p99),
+            m.per_sec
         ));
         if let Some(e) = m.first_error {
             println!("    first error: {e}");

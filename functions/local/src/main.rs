@@ -60,6 +60,10 @@ enum Command {
         /// Print CSV (by publisher, product, justification and month).
         #[arg(long)]
         csv: bool,
+        /// Sum the running totals again from every candidate first (they are kept as
+        /// transitions commit; this proves it, or repairs a file edited by hand).
+        #[arg(long)]
+        rebuild: bool,
     },
     /// Every candidate's audit trail over a period, oldest first, as CSV (or JSON lines), for
     /// auditors.
@@ -1343,10 +1347,24 @@ async fn run() -> Result<()> {
         } => import_usage(&db, &file, skip_invalid, report.as_deref(), &price, &send).await,
         Command::Rules { command } => rules(command).await,
         Command::Plugin { command } => plugin(command).await,
-        Command::Savings { db, csv } => {
+        Command::Savings { db, csv, rebuild } => {
             let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
-            let all = embedded.app.list_all(&CandidateFilter::default()).await?;
-            let s = reclaim_workflow::savings::Savings::of(&all);
+            if rebuild {
+                let n = embedded.store.rebuild_savings().await?;
+                eprintln!("rebuilt the savings totals from {n} candidates");
+            }
+            let s = match embedded
+                .app
+                .ports
+                .candidates
+                .savings(reclaim_workflow::savings::ALL_SCOPE)
+                .await?
+            {
+                Some(s) => s,
+                None => reclaim_workflow::savings::Savings::of(
+                    &embedded.app.list_all(&CandidateFilter::default()).await?,
+                ),
+            };
             if csv {
                 print!("{}", s.to_csv());
             } else {

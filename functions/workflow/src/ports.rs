@@ -351,6 +351,13 @@ pub trait CandidateRead: Send + Sync {
     /// How many match the filter, counted up to `up_to` (a store may count fewer, and says so
     /// with `more`).
     async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError>;
+    /// The running savings totals of a scope (`savings::ALL_SCOPE`, or a group's
+    /// `savings::group_scope`), kept as transitions commit, so a report reads one record
+    /// instead of every candidate. `None`: this store keeps no totals and the caller sums the
+    /// candidates.
+    async fn savings(&self, _scope: &str) -> Result<Option<crate::savings::Savings>, StoreError> {
+        Ok(None)
+    }
     /// The audit trail, oldest first.
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Every candidate's history entries made at or after `from` and before `to`, in time

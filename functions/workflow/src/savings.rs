@@ -10,11 +10,11 @@
 //! two would make a report nobody can read.
 
 use crate::model::{Candidate, Cents, PricePeriod, State, VerificationStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Potential and actual savings of one slice on one basis.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub potential_cents: Cents,
     /// Verified plus unverified: what stays reclaimed as far as anyone knows.
@@ -29,7 +29,7 @@ pub struct Totals {
 
 /// One slice's savings: the yearly ones under the names they always had (so readers of the
 /// JSON before the basis existed read the same numbers), the one-time ones apart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Amounts {
     /// Per year: monthly prices × 12, yearly prices as they are.
     #[serde(flatten)]
@@ -39,8 +39,9 @@ pub struct Amounts {
 }
 
 /// Where one candidate's amount belongs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
     Potential,
     Verified,
     Unverified,
@@ -48,8 +49,19 @@ enum Kind {
 }
 
 impl Totals {
-    fn add(&mut self, kind: Kind, amount: Cents) {
-        self.candidates += 1;
+    fn merge(&mut self, o: &Totals) {
+        self.potential_cents += o.potential_cents;
+        self.actual_cents += o.actual_cents;
+        self.verified_cents += o.verified_cents;
+        self.unverified_cents += o.unverified_cents;
+        self.reappeared_cents += o.reappeared_cents;
+        self.candidates += o.candidates;
+    }
+
+    /// Adds (`sign` 1) or takes back (`sign` -1) one candidate's amount.
+    fn add(&mut self, kind: Kind, amount: Cents, sign: i64) {
+        self.candidates = self.candidates.saturating_add_signed(sign);
+        let amount = amount.saturating_mul(sign);
         match kind {
             Kind::Potential => self.potential_cents += amount,
             Kind::Verified => {
@@ -81,16 +93,90 @@ impl Amounts {
         }
     }
 
-    fn add(&mut self, kind: Kind, basis: PricePeriod, amount: Cents) {
-        self.on_mut(basis).add(kind, amount);
+    fn add(&mut self, kind: Kind, basis: PricePeriod, amount: Cents, sign: i64) {
+        self.on_mut(basis).add(kind, amount, sign);
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Amounts::default()
+    }
+
+    fn merge(&mut self, o: &Amounts) {
+        self.yearly.merge(&o.yearly);
+        self.one_time.merge(&o.one_time);
     }
 }
+
+/// What one candidate adds to the savings, with everything needed to add it or take it back
+/// again without the candidate: stores keep it beside the candidate and keep running totals
+/// (`Savings` per scope) by applying the difference when a transition changes it, so a report
+/// never reads every candidate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub kind: Kind,
+    pub basis: PricePeriod,
+    pub cents: Cents,
+    pub publisher: String,
+    pub product: String,
+    pub justification: String,
+    /// `YYYY-MM` of closing (actual savings), empty when unknown.
+    #[serde(default)]
+    pub closed: Option<String>,
+    /// `YYYY-MM` a re-check found it back.
+    #[serde(default)]
+    pub reappeared: Option<String>,
+}
+
+impl Contribution {
+    /// What this candidate adds; `None` for one that adds nothing (skipped or canceled).
+    pub fn of(c: &Candidate) -> Option<Contribution> {
+        let saving = c.saving();
+        let kind = match c.state {
+            State::ClosedComplete => match &c.verification {
+                Some(v) if v.reappeared_at.is_some() => Kind::Reappeared,
+                Some(v) if v.status == VerificationStatus::Verified => Kind::Verified,
+                _ => Kind::Unverified,
+            },
+            s if s.is_closed() => return None,
+            _ => Kind::Potential,
+        };
+        let month = |t: Option<crate::Timestamp>| t.map(|t| t.format("%Y-%m").to_string());
+        let closed = matches!(kind, Kind::Verified | Kind::Unverified | Kind::Reappeared);
+        Some(Contribution {
+            kind,
+            basis: saving.basis,
+            cents: saving.cents,
+            publisher: c.software.publisher.clone(),
+            product: c.software.product.clone(),
+            justification: c.justification.as_str().to_string(),
+            closed: if closed {
+                Some(month(c.closed_at).unwrap_or_default())
+            } else {
+                None
+            },
+            reappeared: if kind == Kind::Reappeared {
+                Some(month(c.reappeared_at()).unwrap_or_default())
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// The scope a candidate's savings are kept under besides the whole estate: its assignment
+/// group (`g:` and the id; `g:` alone for none), so a group's people read their totals too.
+pub fn group_scope(group: Option<&str>) -> String {
+    format!("g:{}", group.unwrap_or_default())
+}
+
+/// The scope of every candidate.
+pub const ALL_SCOPE: &str = "*";
 
 /// The two bases a report states, in the order it states them.
 pub const BASES: [PricePeriod; 2] = [PricePeriod::Yearly, PricePeriod::OneTime];
 
 /// Totals people read on the dashboard, in the API and in the CSV export.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Savings {
     /// Every candidate in scope, on both bases.
     #[serde(flatten)]
@@ -109,46 +195,68 @@ pub struct Savings {
 impl Savings {
     /// Adds one candidate; call for every candidate in scope.
     pub fn add(&mut self, c: &Candidate) {
-        let saving = c.saving();
-        let (basis, amount) = (saving.basis, saving.cents);
-        let kind = match c.state {
-            State::ClosedComplete => match &c.verification {
-                Some(v) if v.reappeared_at.is_some() => Kind::Reappeared,
-                Some(v) if v.status == VerificationStatus::Verified => Kind::Verified,
-                _ => Kind::Unverified,
-            },
-            s if s.is_closed() => return,
-            _ => Kind::Potential,
-        };
-        self.total.add(kind, basis, amount);
-        self.by_publisher
-            .entry(c.software.publisher.clone())
-            .or_default()
-            .add(kind, basis, amount);
-        self.by_product
-            .entry(format!("{} / {}", c.software.publisher, c.software.product))
-            .or_default()
-            .add(kind, basis, amount);
-        self.by_justification
-            .entry(c.justification.as_str().to_string())
-            .or_default()
-            .add(kind, basis, amount);
-        let month = |t: Option<crate::Timestamp>| {
-            t.map(|t| t.format("%Y-%m").to_string()).unwrap_or_default()
-        };
+        if let Some(x) = Contribution::of(c) {
+            self.apply(&x, 1);
+        }
+    }
+
+    /// Adds (`sign` 1) or takes back (`sign` -1) one candidate's contribution. Slices and
+    /// months left at nothing are dropped, so running totals equal a fresh sum exactly.
+    pub fn apply(&mut self, x: &Contribution, sign: i64) {
+        let (kind, basis, amount) = (x.kind, x.basis, x.cents);
+        self.total.add(kind, basis, amount, sign);
+        let product = format!("{} / {}", x.publisher, x.product);
+        for (map, key) in [
+            (&mut self.by_publisher, x.publisher.as_str()),
+            (&mut self.by_product, product.as_str()),
+            (&mut self.by_justification, x.justification.as_str()),
+        ] {
+            let slot = map.entry(key.to_string()).or_default();
+            slot.add(kind, basis, amount, sign);
+            if slot.is_empty() {
+                map.remove(key);
+            }
+        }
         let by_month = match basis {
             PricePeriod::OneTime => &mut self.one_time_by_month,
             PricePeriod::Monthly | PricePeriod::Yearly => &mut self.actual_by_month,
         };
-        match kind {
-            Kind::Potential => {}
-            Kind::Verified | Kind::Unverified => {
-                *by_month.entry(month(c.closed_at)).or_default() += amount;
+        let mut month = |m: &Option<String>, cents: Cents| {
+            if let Some(m) = m {
+                let v = by_month.entry(m.clone()).or_default();
+                *v += cents;
+                if *v == 0 {
+                    by_month.remove(m);
+                }
             }
-            Kind::Reappeared => {
-                // Saved from closing until it came back: the chart keeps both months.
-                *by_month.entry(month(c.closed_at)).or_default() += amount;
-                *by_month.entry(month(c.reappeared_at())).or_default() -= amount;
+        };
+        // Saved from closing until it came back: the chart keeps both months.
+        month(&x.closed, amount.saturating_mul(sign));
+        month(&x.reappeared, amount.saturating_mul(-sign));
+    }
+
+    /// Adds another scope's totals (a person's groups, one after another).
+    pub fn merge(&mut self, o: &Savings) {
+        self.total.merge(&o.total);
+        for (mine, theirs) in [
+            (&mut self.by_publisher, &o.by_publisher),
+            (&mut self.by_product, &o.by_product),
+            (&mut self.by_justification, &o.by_justification),
+        ] {
+            for (k, a) in theirs {
+                mine.entry(k.clone()).or_default().merge(a);
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.actual_by_month, &o.actual_by_month),
+            (&mut self.one_time_by_month, &o.one_time_by_month),
+        ] {
+            for (m, v) in theirs {
+                let slot = mine.entry(m.clone()).or_default();
+                *slot += v;
+                if *slot == 0 {
+                    mine.remove(m);
+                }
             }
         }
     }

@@ -183,6 +183,9 @@ pub(crate) async fn savings_in_scope(
     p: &Principal,
     filter: &reclaim_workflow::ports::CandidateFilter,
 ) -> Result<Savings, ApiError> {
+    if let Some(t) = savings_from_totals(s, p, filter).await? {
+        return Ok(t);
+    }
     let mut total = Savings::default();
     let mut page = PageRequest {
         limit: 500,
@@ -200,4 +203,65 @@ pub(crate) async fn savings_in_scope(
         }
     }
     Ok(total)
+}
+
+/// The savings from the store's running totals, when the store keeps them and the question is
+/// one they answer: everything (a sam admin), one group, or a person's groups plus their own
+/// candidates outside those groups. `None` sends the caller to sum the candidates.
+async fn savings_from_totals(
+    s: &ApiState,
+    p: &Principal,
+    filter: &reclaim_workflow::ports::CandidateFilter,
+) -> Result<Option<Savings>, ApiError> {
+    use reclaim_workflow::ports::CandidateFilter;
+    use reclaim_workflow::savings::{group_scope, ALL_SCOPE};
+    let only_group = *filter
+        == CandidateFilter {
+            group: filter.group.clone(),
+            ..CandidateFilter::default()
+        };
+    if !only_group {
+        return Ok(None);
+    }
+    let store = &s.app.ports.candidates;
+    let scopes: Vec<String> = match (&filter.group, p.sam_admin) {
+        (None, true) => vec![ALL_SCOPE.to_string()],
+        (Some(g), admin) if admin || p.groups.contains(g) => vec![group_scope(Some(g))],
+        (Some(_), _) => return Ok(None),
+        (None, false) => p.groups.iter().map(|g| group_scope(Some(g))).collect(),
+    };
+    let mut total = Savings::default();
+    for scope in scopes {
+        match store.savings(&scope).await? {
+            Some(t) => total.merge(&t),
+            None => return Ok(None),
+        }
+    }
+    if filter.group.is_none() && !p.sam_admin {
+        // A person's own candidates count too, where their groups did not count them already.
+        let mine = CandidateFilter {
+            user: Some(p.user_id.clone()),
+            ..CandidateFilter::default()
+        };
+        let mut page = PageRequest {
+            limit: 500,
+            cursor: None,
+            sort: None,
+        };
+        loop {
+            let got = store.list(&mine, &page).await?;
+            for c in got.items.iter().filter(|c| {
+                !c.assignment_group
+                    .as_ref()
+                    .is_some_and(|g| p.groups.contains(g))
+            }) {
+                total.add(c);
+            }
+            match got.next {
+                Some(n) => page.cursor = Some(n),
+                None => break,
+            }
+        }
+    }
+    Ok(Some(total))
 }

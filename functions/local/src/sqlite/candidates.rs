@@ -9,6 +9,7 @@ use reclaim_workflow::ports::{
     CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, Sort,
     SortKey, SortValue, StoreError, TrailEntry,
 };
+use reclaim_workflow::savings::{group_scope, Contribution, Savings, ALL_SCOPE};
 use reclaim_workflow::{Candidate, HistoryEntry, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -494,6 +495,101 @@ fn catalog_sync(conn: &Connection, c: &Candidate) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What a candidate adds to the savings, as stored beside it (`NULL`: nothing).
+fn contribution_json(c: &Candidate) -> Result<Option<String>, StoreError> {
+    Contribution::of(c).map(|x| to_json(&x)).transpose()
+}
+
+/// Applies savings differences to the running totals: each `(scope, contribution, sign)` adds
+/// (1) or takes back (-1) one candidate's part. One read and one write per scope touched.
+fn adjust_totals(
+    conn: &Connection,
+    changes: &[(String, Contribution, i64)],
+) -> Result<(), StoreError> {
+    let mut scopes: std::collections::BTreeMap<&str, Vec<(&Contribution, i64)>> =
+        std::collections::BTreeMap::new();
+    for (scope, x, sign) in changes {
+        scopes.entry(scope.as_str()).or_default().push((x, *sign));
+    }
+    for (scope, parts) in scopes {
+        let body: Option<String> = conn
+            .prepare_cached("SELECT body FROM savings_totals WHERE scope = ?1")
+            .and_then(|mut st| st.query_row([scope], |row| row.get(0)).optional())
+            .map_err(sql_error)?;
+        let mut totals: Savings = match body {
+            Some(b) => from_json("savings totals", &b)?,
+            None => Savings::default(),
+        };
+        for (x, sign) in parts {
+            totals.apply(x, sign);
+        }
+        let body = to_json(&totals)?;
+        conn.prepare_cached(
+            "INSERT INTO savings_totals (scope, body) VALUES (?1, ?2) \
+             ON CONFLICT (scope) DO UPDATE SET body = excluded.body",
+        )
+        .and_then(|mut st| st.execute(params![scope, body]))
+        .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// The scopes a candidate's savings count in: everything, and its group.
+fn scopes_of(group: Option<&str>) -> [String; 2] {
+    [ALL_SCOPE.to_string(), group_scope(group)]
+}
+
+/// Sums every candidate's savings again from the candidates themselves (the migration that
+/// introduced the totals, and `reclaim savings --rebuild`): the totals and each candidate's
+/// stored contribution are replaced.
+pub(crate) fn rebuild_savings_sync(conn: &Connection) -> Result<u64, StoreError> {
+    conn.execute("DELETE FROM savings_totals", [])
+        .map_err(sql_error)?;
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, body FROM candidates")
+        .and_then(|mut st| {
+            st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(sql_error)?;
+    let mut totals: std::collections::BTreeMap<String, Savings> = Default::default();
+    let mut update = conn
+        .prepare("UPDATE candidates SET contribution = ?1 WHERE seq = ?2")
+        .map_err(sql_error)?;
+    let count = rows.len() as u64;
+    for (seq, body) in rows {
+        let c = decode_candidate(&body)?;
+        let x = Contribution::of(&c);
+        update
+            .execute(params![x.as_ref().map(to_json).transpose()?, seq])
+            .map_err(sql_error)?;
+        if let Some(x) = x {
+            for scope in scopes_of(c.assignment_group.as_deref()) {
+                totals.entry(scope).or_default().apply(&x, 1);
+            }
+        }
+    }
+    for (scope, t) in totals {
+        conn.execute(
+            "INSERT INTO savings_totals (scope, body) VALUES (?1, ?2)",
+            params![scope, to_json(&t)?],
+        )
+        .map_err(sql_error)?;
+    }
+    Ok(count)
+}
+
+fn savings_sync(conn: &Connection, scope: &str) -> Result<Savings, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM savings_totals WHERE scope = ?1")
+        .and_then(|mut st| st.query_row([scope], |row| row.get(0)).optional())
+        .map_err(sql_error)?;
+    body.map_or_else(
+        || Ok(Savings::default()),
+        |b| from_json("savings totals", &b),
+    )
+}
+
 /// Fills the order columns and catalogs of rows written before they existed.
 pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
     let rows: Vec<(i64, String)> = conn
@@ -534,15 +630,17 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
         .prepare_cached(
             "INSERT INTO candidates (id, number, state, justification, applies_to, publisher, \
              product, group_id, user_id, due_at, version, body, software_key, user_key, \
-             inactive_key, deadline_key, savings_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             inactive_key, deadline_key, savings_key, contribution) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )
         .map_err(sql_error)?;
     let mut highest = None;
+    let mut totals = Vec::new();
     for c in candidates {
         let cols = columns(c);
         let body = to_json(c)?;
         let [k1, k2, k3, k4, k5] = cols.sort;
+        let contribution = Contribution::of(c);
         let result = stmt.execute(params![
             c.id,
             c.number,
@@ -561,7 +659,13 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
             k3,
             k4,
             k5,
+            contribution.as_ref().map(to_json).transpose()?,
         ]);
+        if let Some(x) = contribution {
+            for scope in scopes_of(c.assignment_group.as_deref()) {
+                totals.push((scope, x.clone(), 1));
+            }
+        }
         match result {
             Ok(_) => catalog_sync(conn, c)?,
             Err(e) if is_unique_violation(&e) => {
@@ -585,6 +689,7 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
         }
         highest = highest.max(number_value(&c.number));
     }
+    adjust_totals(conn, &totals)?;
     if let Some(n) = highest {
         conn.prepare_cached(
             "UPDATE counters SET value = MAX(value, ?1) WHERE name = 'candidate_number'",
@@ -639,7 +744,7 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
         .prepare_cached(
             "SELECT seq, version, state, justification, applies_to, publisher, product, \
              group_id, user_id, due_at, software_key, user_key, inactive_key, deadline_key, \
-             savings_key FROM candidates WHERE id = ?1",
+             savings_key, contribution FROM candidates WHERE id = ?1",
         )
         .and_then(|mut st| {
             st.query_row([&c.id], |row| {
@@ -661,12 +766,13 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
                         row.get::<_, Value>(13)?,
                         row.get::<_, Value>(14)?,
                     ],
+                    row.get::<_, Option<String>>(15)?,
                 ))
             })
             .optional()
         })
         .map_err(sql_error)?;
-    let Some((seq, version, old)) = stored else {
+    let Some((seq, version, old, old_contribution)) = stored else {
         return Err(StoreError::NotFound {
             kind: "candidate",
             id: c.id.clone(),
@@ -680,6 +786,15 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     }
     let text = |s: &str| Value::Text(s.to_string());
     let opt_text = |s: Option<&str>| s.map_or(Value::Null, text);
+    // Savings: only a transition that changes what the candidate adds (closing, a re-check's
+    // finding, a new group) touches the totals.
+    let new_contribution = contribution_json(c)?;
+    let old_group = match &old[5] {
+        Value::Text(g) => Some(g.clone()),
+        _ => None,
+    };
+    let savings_moved = new_contribution != old_contribution
+        || old_group.as_deref() != c.assignment_group.as_deref();
     // A new user (or a new name for one) goes into the people catalog for searches.
     let user_moved =
         old[6] != opt_text(c.user.as_ref().map(|u| u.id.as_str())) || old[9] != cols.sort[1];
@@ -701,6 +816,10 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     ];
     let mut sql = String::from("UPDATE candidates SET version = ?1, body = ?2");
     let mut args = vec![Value::Integer(new_version), Value::Text(body.clone())];
+    if savings_moved {
+        args.push(new_contribution.clone().map_or(Value::Null, Value::Text));
+        sql.push_str(&format!(", contribution = ?{}", args.len()));
+    }
     for ((name, old), new) in INDEXED.iter().zip(old).zip(new) {
         // Exact comparison: publisher "adobe" → "Adobe" is a change even though NOCASE
         // would call them equal.
@@ -725,6 +844,21 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     }
     if user_moved {
         catalog_sync(conn, c)?;
+    }
+    if savings_moved {
+        let mut changes = Vec::new();
+        if let Some(old) = old_contribution.as_deref() {
+            let x: Contribution = from_json("savings contribution", old)?;
+            for scope in scopes_of(old_group.as_deref()) {
+                changes.push((scope, x.clone(), -1));
+            }
+        }
+        if let Some(x) = Contribution::of(c) {
+            for scope in scopes_of(c.assignment_group.as_deref()) {
+                changes.push((scope, x.clone(), 1));
+            }
+        }
+        adjust_totals(conn, &changes)?;
     }
     let entry = to_json(&change.entry)?;
     match conn
@@ -779,6 +913,16 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     Ok(true)
 }
 
+impl SqliteStore {
+    /// Sums the savings again from every candidate (`reclaim savings --rebuild`), in one
+    /// transaction; returns how many candidates were read. Running totals never drift, but
+    /// this proves it and repairs a file edited by hand.
+    pub async fn rebuild_savings(&self) -> Result<u64, StoreError> {
+        self.write(|conn| rebuild_savings_sync(conn).map(WriteOutcome::new))
+            .await
+    }
+}
+
 #[async_trait]
 impl CandidateRead for SqliteStore {
     async fn get(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
@@ -804,6 +948,12 @@ impl CandidateRead for SqliteStore {
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| history_sync(conn, &id)).await
+    }
+
+    async fn savings(&self, scope: &str) -> Result<Option<Savings>, StoreError> {
+        let scope = scope.to_string();
+        self.read(move |conn| savings_sync(conn, &scope).map(Some))
+            .await
     }
 
     async fn history_between(

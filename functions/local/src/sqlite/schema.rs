@@ -173,8 +173,21 @@ ALTER TABLE history ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX history_at ON history (at, candidate_id, version);
 "#;
 
+/// Step 6: running savings totals, so a report reads one row instead of every candidate. Each
+/// candidate keeps what it adds (`contribution`, JSON; none for skipped and canceled ones), and
+/// `savings_totals` holds the sum per scope (everything, and each assignment group), changed by
+/// the difference in the same transaction as the transition that changes it. The rows already
+/// there are summed once ([`super::candidates::rebuild_savings_sync`]).
+const V6: &str = r#"
+ALTER TABLE candidates ADD COLUMN contribution TEXT;
+CREATE TABLE savings_totals (
+    scope TEXT PRIMARY KEY,
+    body  TEXT NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// Every step, in order; the schema version is the number of steps applied.
-const STEPS: &[&str] = &[V1, V2, V3, V4, V5];
+const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
@@ -207,6 +220,15 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
         // The step adding the order columns fills them for the rows already there.
         if found == 4 {
             super::candidates::backfill_sync(&tx).map_err(sqlite)?;
+        }
+        // The step adding running savings totals sums the rows already there.
+        if found == 5 {
+            super::candidates::rebuild_savings_sync(&tx).map_err(|e| OpenError::Sqlite {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
+                    e.to_string(),
+                ))),
+            })?;
         }
         tx.pragma_update(None, "user_version", found + 1)
             .map_err(sqlite)?;

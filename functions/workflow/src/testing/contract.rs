@@ -67,6 +67,7 @@ pub const CHECKS: &[&str] = &[
     "searches_find_parts_of_words_ignoring_case",
     "a_cursor_belongs_to_its_order",
     "a_period_of_trails_comes_in_time_order_a_page_at_a_time",
+    "savings_totals_equal_a_fresh_sum_after_every_kind_of_change",
 ];
 
 /// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
@@ -98,7 +99,8 @@ macro_rules! store_contract_tests {
             counts_stop_at_their_bound,
             searches_find_parts_of_words_ignoring_case,
             a_cursor_belongs_to_its_order,
-            a_period_of_trails_comes_in_time_order_a_page_at_a_time
+            a_period_of_trails_comes_in_time_order_a_page_at_a_time,
+            savings_totals_equal_a_fresh_sum_after_every_kind_of_change
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -1279,4 +1281,85 @@ pub async fn a_period_of_trails_comes_in_time_order_a_page_at_a_time(
         .await
         .expect("an empty period");
     assert!(nothing.items.is_empty() && nothing.next.is_none());
+}
+
+pub async fn savings_totals_equal_a_fresh_sum_after_every_kind_of_change(
+    store: &(impl ContractStore + ?Sized),
+) {
+    use crate::savings::{group_scope, Savings, ALL_SCOPE};
+    let mut all = seed(store, 23).await;
+    let Some(_) = store.savings(ALL_SCOPE).await.expect("read totals") else {
+        // This store sums candidates on every report; nothing to keep equal.
+        return;
+    };
+    // Move some on: each kind of change, on the first candidate it applies to (closing
+    // complete, skipping, canceling by usage, moving to another group).
+    let mut moves = 0;
+    let events = [
+        Event::CloseComplete { note: None },
+        Event::CloseSkipped { reason: None },
+        Event::UsageDetected {
+            last_used_at: super::candidate().opened_at,
+        },
+        Event::Assign {
+            group: Some("desktop".into()),
+            assigned_to: None,
+        },
+        Event::Assign {
+            group: Some("approvers".into()),
+            assigned_to: None,
+        },
+    ];
+    let mut moved = HashSet::new();
+    for event in &events {
+        for c in all.iter_mut() {
+            if moved.contains(&c.id) {
+                continue;
+            }
+            let Ok(t) = apply(c, event, &admin(), c.updated_at + Duration::minutes(1)) else {
+                continue;
+            };
+            store
+                .commit(&Change {
+                    expected_version: c.version,
+                    candidate: t.candidate.clone(),
+                    entry: t.entry,
+                    effects: t.effects,
+                })
+                .await
+                .expect("commit");
+            moved.insert(c.id.clone());
+            *c = t.candidate;
+            moves += 1;
+            break;
+        }
+    }
+    assert!(
+        moves >= 4,
+        "the seed has candidates for each change, moved {moves}"
+    );
+    let fresh: Vec<Candidate> = {
+        let mut out = Vec::new();
+        for c in &all {
+            out.push(store.get(&c.id).await.unwrap().unwrap());
+        }
+        out
+    };
+    assert_eq!(
+        store.savings(ALL_SCOPE).await.unwrap().unwrap(),
+        Savings::of(&fresh),
+        "everything"
+    );
+    for group in [Some("approvers"), Some("desktop"), None] {
+        let want = Savings::of(
+            fresh
+                .iter()
+                .filter(|c| c.assignment_group.as_deref() == group),
+        );
+        assert_eq!(
+            store.savings(&group_scope(group)).await.unwrap().unwrap(),
+            want,
+            "group {group:?}"
+        );
+    }
 }
