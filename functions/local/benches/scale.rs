@@ -195,6 +195,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+// The child is waited for by `Server`'s drop; only a failed start leaves it, and that ends
+// the bench.
+#[allow(clippy::zombie_processes)]
 async fn serve(bin: &Path, db: &Path, seed: &Path) -> Server {
     let port = free_port();
     let child = Command::new(bin)
@@ -402,7 +405,7 @@ async fn main() {
             None => break,
         }
     }
-    let signer = Arc::new(HmacLinkSigner::new(LINK_KEY.as_bytes().to_vec()).unwrap());
+    let signer = Arc::new(HmacLinkSigner::new(LINK_KEY.as_bytes()).unwrap());
     let link = {
         let signer = signer.clone();
         move |i: usize, action: LinkAction| {
