@@ -831,20 +831,16 @@ impl App {
         keep: impl Fn(&Candidate) -> bool,
     ) -> Result<Vec<usage::StaleAlert>, AppError> {
         let now = self.now();
-        let closed = CandidateFilter {
-            state: Some(State::ClosedComplete),
+        // Only the candidates that are an alert by now (an index on SQLite), never every
+        // open or closed one.
+        let alerting = CandidateFilter {
+            alert_before: Some(now),
             ..CandidateFilter::default()
         };
-        let reappeared = self
-            .list_all(&closed)
-            .await?
-            .into_iter()
-            .filter(|c| c.verification.as_ref().is_some_and(|v| v.awaits_decision()));
         let mut alerts: Vec<_> = self
-            .open_candidates()
+            .list_all(&alerting)
             .await?
             .into_iter()
-            .chain(reappeared)
             .filter(|c| keep(c))
             .filter_map(|c| usage::stale_alert(&c, now))
             .collect();

@@ -75,6 +75,9 @@ pub struct CandidateFilter {
     /// Part of the user's id, name or email, ignoring case.
     #[serde(default)]
     pub user_text: Option<String>,
+    /// Only candidates that are an alert by this time ([`crate::usage::alert_from`]).
+    #[serde(default)]
+    pub alert_before: Option<Timestamp>,
 }
 
 /// Whether `needle` occurs in `hay`, ignoring ASCII case: the one text match every store
@@ -131,6 +134,9 @@ impl CandidateFilter {
                     t,
                 )
             })
+            && self
+                .alert_before
+                .is_none_or(|t| crate::usage::alert_from(c).is_some_and(|a| a <= t))
             && self.user_text.as_deref().is_none_or(|t| {
                 c.user
                     .as_ref()

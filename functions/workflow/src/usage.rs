@@ -495,6 +495,32 @@ pub struct StaleAlert {
     pub reappeared_at: Option<Timestamp>,
 }
 
+/// From when a candidate is an alert ([`stale_alert`] says so at this time and after, until
+/// it moves): stores index it, so listing the alerts reads only the candidates that are one.
+pub fn alert_from(c: &Candidate) -> Option<Timestamp> {
+    if let Some(found) = c
+        .verification
+        .as_ref()
+        .filter(|v| v.awaits_decision())
+        .and_then(|v| v.reappeared_at)
+    {
+        return Some(found);
+    }
+    if c.state.is_closed() {
+        return None;
+    }
+    let since = c.state_since.unwrap_or(c.updated_at);
+    if c.state == State::AttentionRequired {
+        return Some(since);
+    }
+    // "More than 30 (60) days" in whole days: from the 31st (61st) day on.
+    let open = c.opened_at + chrono::Duration::days(31);
+    if c.state == State::AwaitingRevocation {
+        return Some(open.min(since + chrono::Duration::days(61)));
+    }
+    Some(open)
+}
+
 /// Attention Required (a person must act), open longer than 30 days, Awaiting Revocation
 /// longer than 60 days, or closed but found again at the vendor and not decided on yet.
 pub fn stale_alert(c: &Candidate, now: Timestamp) -> Option<StaleAlert> {

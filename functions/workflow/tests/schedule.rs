@@ -64,3 +64,47 @@ fn a_later_removal_is_checked_after_the_plugins_wait_then_twice_as_long_each_tim
         "pending(0) is not a busy loop"
     );
 }
+
+/// The time a store indexes as "an alert from" agrees with the alert itself at every moment.
+#[test]
+fn a_candidate_is_an_alert_exactly_from_when_the_index_says() {
+    use reclaim_workflow::usage::{alert_from, stale_alert};
+    use reclaim_workflow::{State, VerificationStatus};
+    let base = reclaim_workflow::testing::candidate();
+    let mut cases = Vec::new();
+    for state in State::ALL {
+        for since_days in [0i64, 5, 40] {
+            let mut c = base.clone();
+            c.state = state;
+            c.state_since = Some(c.opened_at + chrono::Duration::days(since_days));
+            c.attention = Some("x".into());
+            cases.push(c);
+        }
+    }
+    let mut back = base.clone();
+    back.state = State::ClosedComplete;
+    let mut v = reclaim_workflow::Verification::new(VerificationStatus::Verified, back.opened_at);
+    v.reappeared_at = Some(back.opened_at + chrono::Duration::days(3));
+    back.verification = Some(v);
+    cases.push(back);
+    for c in cases {
+        let from = alert_from(&c);
+        // Times that can happen: not before the candidate reached its stage or came back.
+        let earliest = c
+            .state_since
+            .into_iter()
+            .chain(c.reappeared_at())
+            .max()
+            .unwrap_or(c.opened_at);
+        for hours in (0..24 * 120).step_by(7) {
+            let t = earliest + chrono::Duration::hours(hours);
+            assert_eq!(
+                stale_alert(&c, t).is_some(),
+                from.is_some_and(|f| f <= t),
+                "{:?} since {:?} at +{hours}h",
+                c.state,
+                c.state_since
+            );
+        }
+    }
+}

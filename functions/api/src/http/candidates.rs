@@ -94,6 +94,7 @@ impl FilterBody {
             due_before: None,
             software_text: self.software.filter(|t| !t.trim().is_empty()),
             user_text: self.person.filter(|t| !t.trim().is_empty()),
+            alert_before: None,
         }
     }
 }

@@ -149,6 +149,9 @@ fn filter_sql(filter: &CandidateFilter, sql: &mut String, args: &mut Vec<Value>)
     if let Some(t) = filter.due_before {
         clause("due_at <=", Value::Integer(nanos(t)));
     }
+    if let Some(t) = filter.alert_before {
+        clause("alert_at <=", Value::Integer(nanos(t)));
+    }
     // Searches go through the small catalogs of software and people (an index lookup per
     // match), never through a scan of every candidate.
     if let Some(t) = filter
@@ -453,6 +456,7 @@ struct Columns {
     justification: &'static str,
     applies_to: &'static str,
     due_at: Option<i64>,
+    alert_at: Option<i64>,
     /// Each order's value, from [`SortKey::value`] (number and stage have columns already).
     sort: [Value; 5],
 }
@@ -472,6 +476,7 @@ fn columns(c: &Candidate) -> Columns {
         justification: c.justification.as_str(),
         applies_to: c.applies_to.as_str(),
         due_at: c.due_at.map(nanos),
+        alert_at: reclaim_workflow::usage::alert_from(c).map(nanos),
         sort: SORT_COLUMNS.map(|k| sort_value_sql(&k.value(c))),
     }
 }
@@ -590,6 +595,24 @@ fn savings_sync(conn: &Connection, scope: &str) -> Result<Savings, StoreError> {
     )
 }
 
+/// Fills in when each stored candidate becomes an alert.
+pub(crate) fn backfill_alerts_sync(conn: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, body FROM candidates")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE candidates SET alert_at = ?1 WHERE seq = ?2")?;
+    for (seq, body) in rows {
+        if let Ok(c) = decode_candidate(&body) {
+            update.execute(params![
+                reclaim_workflow::usage::alert_from(&c).map(nanos),
+                seq
+            ])?;
+        }
+    }
+    Ok(())
+}
+
 /// Fills the order columns and catalogs of rows written before they existed.
 pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
     let rows: Vec<(i64, String)> = conn
@@ -630,8 +653,9 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
         .prepare_cached(
             "INSERT INTO candidates (id, number, state, justification, applies_to, publisher, \
              product, group_id, user_id, due_at, version, body, software_key, user_key, \
-             inactive_key, deadline_key, savings_key, contribution) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+             inactive_key, deadline_key, savings_key, contribution, alert_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19)",
         )
         .map_err(sql_error)?;
     let mut highest = None;
@@ -660,6 +684,7 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
             k4,
             k5,
             contribution.as_ref().map(to_json).transpose()?,
+            cols.alert_at,
         ]);
         if let Some(x) = contribution {
             for scope in scopes_of(c.assignment_group.as_deref()) {
@@ -712,7 +737,7 @@ fn allocate_sync(conn: &Connection, count: u32) -> Result<u64, StoreError> {
 }
 
 /// The indexed columns, in the order `commit_sync` reads and compares them.
-const INDEXED: [&str; 13] = [
+const INDEXED: [&str; 14] = [
     "state",
     "justification",
     "applies_to",
@@ -726,6 +751,7 @@ const INDEXED: [&str; 13] = [
     "inactive_key",
     "deadline_key",
     "savings_key",
+    "alert_at",
 ];
 
 /// Returns whether effects were queued (the worker should wake).
@@ -744,7 +770,7 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
         .prepare_cached(
             "SELECT seq, version, state, justification, applies_to, publisher, product, \
              group_id, user_id, due_at, software_key, user_key, inactive_key, deadline_key, \
-             savings_key, contribution FROM candidates WHERE id = ?1",
+             savings_key, alert_at, contribution FROM candidates WHERE id = ?1",
         )
         .and_then(|mut st| {
             st.query_row([&c.id], |row| {
@@ -765,8 +791,9 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
                         row.get::<_, Value>(12)?,
                         row.get::<_, Value>(13)?,
                         row.get::<_, Value>(14)?,
+                        row.get::<_, Value>(15)?,
                     ],
-                    row.get::<_, Option<String>>(15)?,
+                    row.get::<_, Option<String>>(16)?,
                 ))
             })
             .optional()
@@ -813,6 +840,7 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
         k3,
         k4,
         k5,
+        cols.alert_at.map_or(Value::Null, Value::Integer),
     ];
     let mut sql = String::from("UPDATE candidates SET version = ?1, body = ?2");
     let mut args = vec![Value::Integer(new_version), Value::Text(body.clone())];

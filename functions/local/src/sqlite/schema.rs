@@ -186,8 +186,15 @@ CREATE TABLE savings_totals (
 ) WITHOUT ROWID;
 "#;
 
+/// Step 7: when each candidate becomes an alert (`reclaim_workflow::usage::alert_from`), with
+/// an index of the ones that do, so the alerts read those candidates only.
+const V7: &str = r#"
+ALTER TABLE candidates ADD COLUMN alert_at INTEGER;
+CREATE INDEX candidates_alert ON candidates (alert_at) WHERE alert_at IS NOT NULL;
+"#;
+
 /// Every step, in order; the schema version is the number of steps applied.
-const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
@@ -220,6 +227,9 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
         // The step adding the order columns fills them for the rows already there.
         if found == 4 {
             super::candidates::backfill_sync(&tx).map_err(sqlite)?;
+        }
+        if found == 6 {
+            super::candidates::backfill_alerts_sync(&tx).map_err(sqlite)?;
         }
         // The step adding running savings totals sums the rows already there.
         if found == 5 {

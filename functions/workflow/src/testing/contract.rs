@@ -68,6 +68,7 @@ pub const CHECKS: &[&str] = &[
     "a_cursor_belongs_to_its_order",
     "a_period_of_trails_comes_in_time_order_a_page_at_a_time",
     "savings_totals_equal_a_fresh_sum_after_every_kind_of_change",
+    "the_alert_filter_finds_exactly_the_alerts_at_each_time",
 ];
 
 /// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
@@ -100,7 +101,8 @@ macro_rules! store_contract_tests {
             searches_find_parts_of_words_ignoring_case,
             a_cursor_belongs_to_its_order,
             a_period_of_trails_comes_in_time_order_a_page_at_a_time,
-            savings_totals_equal_a_fresh_sum_after_every_kind_of_change
+            savings_totals_equal_a_fresh_sum_after_every_kind_of_change,
+            the_alert_filter_finds_exactly_the_alerts_at_each_time
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -1360,6 +1362,35 @@ pub async fn savings_totals_equal_a_fresh_sum_after_every_kind_of_change(
             store.savings(&group_scope(group)).await.unwrap().unwrap(),
             want,
             "group {group:?}"
+        );
+    }
+}
+
+pub async fn the_alert_filter_finds_exactly_the_alerts_at_each_time(
+    store: &(impl ContractStore + ?Sized),
+) {
+    let mut all: Vec<Candidate> = (1..=23).map(varied).collect();
+    for (i, c) in all.iter_mut().enumerate() {
+        c.opened_at -= Duration::days(i as i64 * 3);
+        c.state_since = Some(c.opened_at);
+    }
+    store.insert(&all).await.expect("insert");
+    let now = super::candidate().opened_at;
+    for days in [0, 20, 40, 70] {
+        let at = now + Duration::days(days);
+        let filter = CandidateFilter {
+            alert_before: Some(at),
+            ..Default::default()
+        };
+        let want: BTreeSet<String> = all
+            .iter()
+            .filter(|c| crate::usage::stale_alert(c, at).is_some())
+            .map(|c| c.id.clone())
+            .collect();
+        assert_eq!(
+            sorted_ids(&all_pages(store, &filter, 4).await),
+            want,
+            "day {days}"
         );
     }
 }
