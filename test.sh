@@ -18,7 +18,21 @@ out="$here/test-output"
 mkdir -p "$out"
 
 started=$SECONDS
-step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - started))" "$*"; }
+# Each step's start, for the table of step times printed at the end.
+marks=()
+step() {
+    marks+=("$((SECONDS - started))|$*")
+    printf '\n==> [%4ss] %s\n' "$((SECONDS - started))" "$*"
+}
+step_times() {
+    local prev=0 name="" t
+    for m in "${marks[@]}" "$((SECONDS - started))|"; do
+        t="${m%%|*}"
+        [ -n "$name" ] && printf '%6ss  %s\n' "$((t - prev))" "$name"
+        prev="$t"
+        name="${m#*|}"
+    done
+}
 
 # Processes started here are stopped on any exit.
 pids=()
@@ -179,7 +193,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     apt-get update -qq
     apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-cargo build --locked -p reclaim-local --bin reclaim
+# The binary `cargo test --workspace` built for the command-line tests (same features as
+# every other crate of that build): building it again with `-p reclaim-local` would unify
+# features differently and recompile most dependencies.
+test -x "$CARGO_TARGET_DIR/debug/reclaim" || cargo build --locked -p reclaim-local --bin reclaim
 (cd tests/browser && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
 RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screenshots" \
     node --test --test-concurrency=1 tests/browser/journeys.test.mjs tests/browser/sign_in.test.mjs \
@@ -187,4 +204,6 @@ RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screensh
     2>&1 | tee "$out/browser-test.log"
 # --- end browser journeys -----------------------------------------------------------------
 
+printf '\nStep times:\n'
+step_times
 step "done in $((SECONDS - started))s"
