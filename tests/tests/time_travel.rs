@@ -431,4 +431,36 @@ async fn candidates_open_too_long_are_listed_as_stale_alerts() {
     let bob = h.ui_sign_in("bob").await;
     let page = h.ui(Method::GET, "/ui/alerts", Some(&bob), None).await;
     assert!(page.text().contains("id=\"no-alerts\""), "{}", page.text());
+
+    // A page at a time: one alert, then the next named by the Link header, then no more.
+    let r = h.get("/api/v1/alerts?limit=1", SAM).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    let link = r.header("link").expect("a next page").to_string();
+    let next = link
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = h.get(&next, SAM).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    let mut both: Vec<serde_json::Value> = vec![];
+    both.extend(
+        h.get("/api/v1/alerts?limit=1", SAM)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .clone(),
+    );
+    both.extend(r.json().as_array().unwrap().clone());
+    assert_eq!(both.len(), 2);
+    assert_ne!(both[0]["number"], both[1]["number"]);
+    assert!(r.header("link").is_none(), "the last page names none");
+    let r = h.get("/api/v1/alerts?limit=0", SAM).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The sam admin's page counts them.
+    let sam = h.ui_sign_in("sam").await;
+    let page = h.ui(Method::GET, "/ui/alerts", Some(&sam), None).await;
+    assert!(page.text().contains("2 alert(s)."), "{}", page.text());
 }

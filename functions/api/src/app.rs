@@ -826,6 +826,45 @@ impl App {
         self.stale_alerts_where(|c| who.looks_after(c)).await
     }
 
+    /// One page of the alerts `who` can act on, in the store's order (the longest first within
+    /// the page), and where the next page starts: a bounded read however many there are.
+    pub async fn stale_alerts_page(
+        &self,
+        who: &Principal,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<usage::StaleAlert>, Option<String>), AppError> {
+        let now = self.now();
+        let alerting = CandidateFilter {
+            alert_before: Some(now),
+            ..CandidateFilter::default()
+        };
+        let mut page = PageRequest {
+            limit,
+            cursor,
+            sort: None,
+        };
+        let mut alerts = Vec::new();
+        // A person who sees few of them reads at most this many store pages for one page.
+        for _ in 0..20 {
+            let got = self.ports.candidates.list(&alerting, &page).await?;
+            alerts.extend(
+                got.items
+                    .iter()
+                    .filter(|c| who.looks_after(c))
+                    .filter_map(|c| usage::stale_alert(c, now)),
+            );
+            page.cursor = got.next;
+            let want = limit.saturating_sub(u32::try_from(alerts.len()).unwrap_or(u32::MAX));
+            if want == 0 || page.cursor.is_none() {
+                break;
+            }
+            page.limit = want;
+        }
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.days));
+        Ok((alerts, page.cursor))
+    }
+
     async fn stale_alerts_where(
         &self,
         keep: impl Fn(&Candidate) -> bool,

@@ -166,7 +166,10 @@ pub const ROUTES: &[RouteDoc] = &[
         ),
         &["skip_invalid"],
     ),
-    r(Get, "/api/v1/alerts", "Alerts: Attention Required, open more than 30 days, or Awaiting Revocation more than 60 days; a sam admin sees all, others those of their groups or assigned to them", User, "StaleAlertList"),
+    with_query(
+        r(Get, "/api/v1/alerts", "Alerts: Attention Required, open more than 30 days, Awaiting Revocation more than 60 days, or closed and found at the vendor again; a sam admin sees all, others those of their groups or assigned to them. A page at a time (limit, default 500, at most 1,000); a Link header (rel=next) names the next page", User, "StaleAlertList"),
+        &["limit", "cursor"],
+    ),
     with_query(
         r(Get, "/api/v1/history", "Every candidate's audit trail over a period (from, to: dates, to counting its whole day, or RFC 3339 times), oldest first, a page at a time: for auditors", SamAdmin, "TrailPage"),
         &["from", "to", "limit", "cursor"],

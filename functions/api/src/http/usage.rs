@@ -143,14 +143,49 @@ pub async fn import(
     Ok((status, Json(report)).into_response())
 }
 
+/// Where a page of alerts starts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Alerts a page answers when the client does not say.
+pub const ALERTS_PAGE: u32 = 500;
+
 /// Open candidates that need a look (open more than 30 days, Awaiting Revocation more than 60),
-/// longest first: all of them for a sam admin, those of their groups (or assigned to them) for
-/// anyone else.
+/// longest first within a page: all of them for a sam admin, those of their groups (or
+/// assigned to them) for anyone else. A page at a time (`limit`, at most 1,000); a
+/// `Link: <…>; rel="next"` header names the next page.
 pub async fn alerts(
     State(s): State<ApiState>,
     caller: Caller,
-) -> Result<Json<Vec<StaleAlert>>, ApiError> {
-    Ok(Json(s.app.stale_alerts_for(&caller.0).await?))
+    Query(q): Query<AlertsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = match q.limit {
+        None => ALERTS_PAGE,
+        Some(l) if (1..=1000).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "limit",
+                "must be between 1 and 1000",
+            ))
+        }
+    };
+    let (alerts, next): (Vec<StaleAlert>, Option<String>) =
+        s.app.stale_alerts_page(&caller.0, limit, q.cursor).await?;
+    let mut res = Json(alerts).into_response();
+    if let Some(next) = next {
+        let link = format!(
+            "</api/v1/alerts?limit={limit}&cursor={}>; rel=\"next\"",
+            super::outbox::encode_segment(&next)
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            res.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok(res)
 }
 
 /// The savings the caller may see, as CSV (one line per publisher, product, justification and

@@ -2007,11 +2007,47 @@ pub async fn savings_csv(State(s): State<ApiState>, v: Viewer) -> UiResult {
     Ok(csv_download(total.to_csv(), "reclaim-savings.csv"))
 }
 
-pub async fn alerts_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
-    let alerts: Vec<Value> = s
+/// Where the alerts page starts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsForm {
+    cursor: Option<String>,
+}
+
+/// Alerts on one page of the workspace.
+const ALERTS_ON_A_PAGE: u32 = 200;
+
+pub async fn alerts_page(
+    State(s): State<ApiState>,
+    v: Viewer,
+    q: Result<Query<AlertsForm>, ApiError>,
+) -> UiResult {
+    let Query(q) = q?;
+    let cursor = given(&q.cursor).map(str::to_string);
+    let first = cursor.is_none();
+    let (page, next) = s
         .app
-        .stale_alerts_for(&v.principal)
-        .await?
+        .stale_alerts_page(&v.principal, ALERTS_ON_A_PAGE, cursor)
+        .await?;
+    // How many there are, for a sam admin (who sees them all): counted up to a bound.
+    let total = if v.principal.sam_admin {
+        let alerting = CandidateFilter {
+            alert_before: Some(s.app.now()),
+            ..CandidateFilter::default()
+        };
+        let t = s
+            .app
+            .ports
+            .candidates
+            .count(&alerting, super::candidates::COUNT_UP_TO)
+            .await
+            .map_err(AppError::from)?;
+        Some(context! { n => text::thousands(t.n), more => t.more })
+    } else {
+        None
+    };
+    let next = next.map(|c| format!("/ui/alerts?cursor={}", encode_segment(&c)));
+    let alerts: Vec<Value> = page
         .into_iter()
         .map(|a| {
             context! {
@@ -2021,7 +2057,11 @@ pub async fn alerts_page(State(s): State<ApiState>, v: Viewer) -> UiResult {
             }
         })
         .collect();
-    Ok(v.render("ui_alerts.html", "alerts", context! { alerts }))
+    Ok(v.render(
+        "ui_alerts.html",
+        "alerts",
+        context! { alerts, total, next, first },
+    ))
 }
 
 #[cfg(test)]
