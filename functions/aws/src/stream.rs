@@ -21,6 +21,7 @@ use crate::dynamo::keys::{CANDIDATE_SK, DOC, EFFECTS, SK, TYPE, VERSION};
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use reclaim_api::App;
+use reclaim_workflow::ports::SavingsChange;
 use reclaim_workflow::{Candidate, Effect};
 use serde_dynamo::AttributeValue;
 
@@ -99,10 +100,69 @@ pub fn decode_record(rec: &EventRecord) -> Result<Work, BadRecord> {
     })
 }
 
+/// What a candidate record changed in the savings: every stored version of a candidate (an
+/// import's insert too, which has no effects), once.
+pub fn savings_change(rec: &EventRecord) -> Result<Option<SavingsChange>, BadRecord> {
+    let bad = |why: String| BadRecord {
+        event_id: rec.event_id.clone(),
+        why,
+    };
+    if rec.event_name != "INSERT" && rec.event_name != "MODIFY" {
+        return Ok(None);
+    }
+    let new = &rec.change.new_image;
+    if text(new, TYPE) != Some("c") || text(new, SK) != Some(CANDIDATE_SK) {
+        return Ok(None);
+    }
+    let read = |image: &serde_dynamo::Item| -> Result<Option<Candidate>, BadRecord> {
+        text(image, DOC)
+            .map(|doc| serde_json::from_str(doc).map_err(|e| bad(format!("candidate: {e}"))))
+            .transpose()
+    };
+    let Some(after) = read(new)? else {
+        return Err(bad("candidate without a document".into()));
+    };
+    let before = if rec.event_name == "MODIFY" {
+        match (number(&rec.change.old_image, VERSION), number(new, VERSION)) {
+            (Some(old), Some(now)) if old >= now => return Ok(None),
+            _ => read(&rec.change.old_image)?,
+        }
+    } else {
+        None
+    };
+    Ok(Some(SavingsChange::between(before.as_ref(), &after)))
+}
+
+/// The record to resume from, as Lambda wants it.
+fn resume_at(rec: &EventRecord) -> DynamoDbBatchItemFailure {
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = rec
+        .change
+        .sequence_number
+        .clone()
+        .or_else(|| Some(rec.event_id.clone()));
+    failure
+}
+
 /// Runs one batch in order and reports the record to resume from, if any.
 pub async fn handle(app: &App, event: &Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for rec in &event.records {
+        // The savings totals first: a retry of this record finds them applied and skips them.
+        match savings_change(rec) {
+            Ok(Some(change)) => {
+                if let Err(e) = app.ports.candidates.record_savings(&change).await {
+                    if e.is_retryable() {
+                        tracing::warn!(error = %e, "savings totals not updated; the batch resumes here");
+                        response.batch_item_failures.push(resume_at(rec));
+                        return response;
+                    }
+                    tracing::error!(error = %e, candidate = %change.candidate_id, "savings totals not updated; skipped (reclaim savings rebuild repairs them)");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "undecodable stream record: no savings"),
+        }
         let (candidate, effects) = match decode_record(rec) {
             Ok(Work::Run { candidate, effects }) => (candidate, effects),
             Ok(Work::Skip(why)) => {
@@ -119,13 +179,7 @@ pub async fn handle(app: &App, event: &Event) -> DynamoDbEventResponse {
                 Ok(()) => tracing::debug!(key = %effect.key, "effect done"),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(key = %effect.key, error = %e, "effect failed; the batch resumes here");
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = rec
-                        .change
-                        .sequence_number
-                        .clone()
-                        .or_else(|| Some(rec.event_id.clone()));
-                    response.batch_item_failures.push(failure);
+                    response.batch_item_failures.push(resume_at(rec));
                     return response;
                 }
                 Err(e) => {

@@ -132,6 +132,7 @@ async fn drain(effects: &Wiring, stream: &mut common::StreamReader) {
         if event.records.is_empty() {
             return;
         }
+        eprintln!("DRAIN {} records: {:?}", event.records.len(), event.records.iter().map(|r| (r.event_name.clone(), r.change.keys.get("pk").cloned())).collect::<Vec<_>>());
         let r = reclaim_aws::stream::handle(&effects.app, &event).await;
         assert!(r.batch_item_failures.is_empty(), "{r:?}");
     }
@@ -302,6 +303,12 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
             .is_empty());
     }
     app.stale_alerts().await.unwrap();
+    // A savings report reads the running totals.
+    app.ports
+        .candidates
+        .savings(reclaim_workflow::savings::ALL_SCOPE)
+        .await
+        .unwrap();
     // An auditor's export of a period reads the by-time index.
     let now = chrono::Utc::now();
     app.ports

@@ -396,6 +396,61 @@ pub trait CandidateWrite: Send + Sync {
     /// `Event::WorkNote` adds one, so a store may write just the notes the transition added:
     /// a candidate read from `list` without its notes commits without losing any.
     async fn commit(&self, change: &Change) -> Result<(), StoreError>;
+    /// For a store whose savings totals follow its change stream (DynamoDB: a transition stays
+    /// one write, and the stream's reader calls this): applies what one stored version of a
+    /// candidate changed, at most once per candidate version, so a redelivered record changes
+    /// nothing. A store that keeps its totals in the transition's own write does nothing here.
+    async fn record_savings(&self, _change: &SavingsChange) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// What one stored version of a candidate changed in the savings: its contribution and group
+/// before and after (`None` before an insert, or when it added nothing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavingsChange {
+    pub candidate_id: String,
+    pub version: u64,
+    pub before: Option<(crate::savings::Contribution, Option<String>)>,
+    pub after: Option<(crate::savings::Contribution, Option<String>)>,
+}
+
+impl SavingsChange {
+    /// The change between two stored versions of a candidate (`before` absent for an insert).
+    pub fn between(before: Option<&Candidate>, after: &Candidate) -> SavingsChange {
+        let part = |c: &Candidate| {
+            crate::savings::Contribution::of(c).map(|x| (x, c.assignment_group.clone()))
+        };
+        SavingsChange {
+            candidate_id: after.id.clone(),
+            version: after.version,
+            before: before.and_then(part),
+            after: part(after),
+        }
+    }
+
+    /// The cells each scope gains or loses (`savings::ALL_SCOPE` and the groups'), zeros left
+    /// out: empty when the version changed nothing in the savings.
+    pub fn deltas(&self) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> {
+        use crate::savings::{group_scope, ALL_SCOPE};
+        let mut out: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> =
+            Default::default();
+        for (part, sign) in [(&self.before, -1), (&self.after, 1)] {
+            if let Some((x, group)) = part {
+                for scope in [ALL_SCOPE.to_string(), group_scope(group.as_deref())] {
+                    let cells = out.entry(scope).or_default();
+                    for (k, v) in x.cells(sign) {
+                        *cells.entry(k).or_default() += v;
+                    }
+                }
+            }
+        }
+        for cells in out.values_mut() {
+            cells.retain(|_, v| *v != 0);
+        }
+        out.retain(|_, cells| !cells.is_empty());
+        out
+    }
 }
 
 /// The candidate store: both halves.

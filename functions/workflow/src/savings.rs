@@ -163,6 +163,51 @@ impl Contribution {
     }
 }
 
+impl Contribution {
+    /// The contribution as numbered cells (`t|y|p` for the yearly potential total,
+    /// `P|Adobe|y|a` for Adobe's yearly actual, `M|y|2026-03` for a month), each `sign` times
+    /// its amount: a store that can only add numbers to named fields (DynamoDB's `ADD`) keeps
+    /// the totals as cells, and [`Savings::from_cells`] reads them back.
+    pub fn cells(&self, sign: i64) -> Vec<(String, i64)> {
+        let b = match self.basis {
+            PricePeriod::OneTime => "o",
+            PricePeriod::Monthly | PricePeriod::Yearly => "y",
+        };
+        let amount = self.cells_amount(sign);
+        let mut out = Vec::new();
+        let product = format!("{} / {}", self.publisher, self.product);
+        for prefix in [
+            "t".to_string(),
+            format!("P|{}", self.publisher),
+            format!("R|{product}"),
+            format!("J|{}", self.justification),
+        ] {
+            out.push((format!("{prefix}|{b}|c"), sign));
+            for (field, v) in &amount {
+                out.push((format!("{prefix}|{b}|{field}"), *v));
+            }
+        }
+        let cents = self.cents.saturating_mul(sign);
+        if let Some(m) = &self.closed {
+            out.push((format!("M|{b}|{m}"), cents));
+        }
+        if let Some(m) = &self.reappeared {
+            out.push((format!("M|{b}|{m}"), -cents));
+        }
+        out
+    }
+
+    fn cells_amount(&self, sign: i64) -> Vec<(&'static str, i64)> {
+        let a = self.cents.saturating_mul(sign);
+        match self.kind {
+            Kind::Potential => vec![("p", a)],
+            Kind::Verified => vec![("v", a), ("a", a)],
+            Kind::Unverified => vec![("u", a), ("a", a)],
+            Kind::Reappeared => vec![("r", a)],
+        }
+    }
+}
+
 /// The scope a candidate's savings are kept under besides the whole estate: its assignment
 /// group (`g:` and the id; `g:` alone for none), so a group's people read their totals too.
 pub fn group_scope(group: Option<&str>) -> String {
@@ -233,6 +278,65 @@ impl Savings {
         // Saved from closing until it came back: the chart keeps both months.
         month(&x.closed, amount.saturating_mul(sign));
         month(&x.reappeared, amount.saturating_mul(-sign));
+    }
+
+    /// Totals read back from cells ([`Contribution::cells`]), summed over however many records
+    /// hold them; cells at zero and names it does not know are left out.
+    pub fn from_cells<'a>(cells: impl IntoIterator<Item = (&'a str, i64)>) -> Savings {
+        let mut s = Savings::default();
+        for (name, v) in cells {
+            let parts: Vec<&str> = name.split('|').collect();
+            let basis = |b: &str| match b {
+                "o" => Some(PricePeriod::OneTime),
+                "y" => Some(PricePeriod::Yearly),
+                _ => None,
+            };
+            let add = |t: &mut Totals, field: &str| match field {
+                "p" => t.potential_cents += v,
+                "a" => t.actual_cents += v,
+                "v" => t.verified_cents += v,
+                "u" => t.unverified_cents += v,
+                "r" => t.reappeared_cents += v,
+                "c" => t.candidates = t.candidates.saturating_add_signed(v),
+                _ => {}
+            };
+            match parts.as_slice() {
+                ["t", b, f] => {
+                    if let Some(b) = basis(b) {
+                        add(s.total.on_mut(b), f);
+                    }
+                }
+                [kind @ ("P" | "R" | "J"), key @ .., b, f] if !key.is_empty() => {
+                    let map = match *kind {
+                        "P" => &mut s.by_publisher,
+                        "R" => &mut s.by_product,
+                        _ => &mut s.by_justification,
+                    };
+                    if let Some(b) = basis(b) {
+                        add(map.entry(key.join("|")).or_default().on_mut(b), f);
+                    }
+                }
+                ["M", b, month] => {
+                    let map = match basis(b) {
+                        Some(PricePeriod::OneTime) => &mut s.one_time_by_month,
+                        Some(_) => &mut s.actual_by_month,
+                        None => continue,
+                    };
+                    *map.entry((*month).to_string()).or_default() += v;
+                }
+                _ => {}
+            }
+        }
+        for map in [
+            &mut s.by_publisher,
+            &mut s.by_product,
+            &mut s.by_justification,
+        ] {
+            map.retain(|_, a| !a.is_empty());
+        }
+        s.actual_by_month.retain(|_, v| *v != 0);
+        s.one_time_by_month.retain(|_, v| *v != 0);
+        s
     }
 
     /// Adds another scope's totals (a person's groups, one after another).
@@ -339,5 +443,32 @@ impl Savings {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::contract::varied;
+
+    #[test]
+    fn cells_added_and_taken_back_read_as_the_same_totals_as_a_fresh_sum() {
+        let all: Vec<Candidate> = (1..=40).map(varied).collect();
+        let mut cells: BTreeMap<String, i64> = BTreeMap::new();
+        let mut add = |c: &Candidate, sign: i64| {
+            if let Some(x) = Contribution::of(c) {
+                for (k, v) in x.cells(sign) {
+                    *cells.entry(k).or_default() += v;
+                }
+            }
+        };
+        for c in &all {
+            add(c, 1);
+        }
+        // A candidate taken back and added again changes nothing.
+        add(&all[3], -1);
+        add(&all[3], 1);
+        let read = Savings::from_cells(cells.iter().map(|(k, v)| (k.as_str(), *v)));
+        assert_eq!(read, Savings::of(&all));
     }
 }

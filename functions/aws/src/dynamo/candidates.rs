@@ -479,6 +479,13 @@ impl CandidateRead for DynamoStore {
         super::list::count(self, filter, up_to).await
     }
 
+    async fn savings(
+        &self,
+        scope: &str,
+    ) -> Result<Option<reclaim_workflow::savings::Savings>, StoreError> {
+        super::totals::read(self, scope).await.map(Some)
+    }
+
     async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut items = self.query_prefix(&candidate_pk(id), "H#").await?;
         if items.is_empty() && looks_like_number(id) {
@@ -503,6 +510,13 @@ impl CandidateRead for DynamoStore {
 
 #[async_trait]
 impl CandidateWrite for DynamoStore {
+    async fn record_savings(
+        &self,
+        change: &reclaim_workflow::ports::SavingsChange,
+    ) -> Result<(), StoreError> {
+        super::totals::record(self, change).await
+    }
+
     async fn insert(&self, candidates: &[Candidate]) -> Result<(), StoreError> {
         let mut ids = HashSet::new();
         let mut numbers = HashSet::new();

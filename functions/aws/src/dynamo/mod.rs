@@ -19,6 +19,7 @@ mod list;
 mod sessions;
 pub mod table;
 mod tasks;
+mod totals;
 mod trail;
 
 use crate::calls::Recording;
