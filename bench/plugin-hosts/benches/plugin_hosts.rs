@@ -1,0 +1,349 @@
+//! Plugin hosts side by side (benchmark, not a test): the same `describe()` answer through our
+//! `PluginHost` (fresh instance, every limit on), through bare wasmtime with the same pool
+//! tuning and no policy (the floor), and through Extism 1.30 with a fresh plugin instance per
+//! call and with one reused instance.
+//!
+//! Run: `cd bench/plugin-hosts && cargo bench`. Builds both guests from source first. Prints a
+//! table and writes it to `$CARGO_TARGET_DIR/reclaim-plugin-hosts-bench.md`.
+//!
+//! The machine this runs on is shared, so the contenders are measured in interleaved rounds
+//! (each round runs every contender once, in a rotating order): a burst of load from elsewhere
+//! then lands on all of them instead of on whichever happened to run at the time, and the
+//! ratios stay meaningful even when the absolute numbers move.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use extism::convert::Json;
+use reclaim_host::{HostConfig, PluginHost, PluginInfo};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+mod floor {
+    #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+    // The plugin world, synchronous, for the bare-wasmtime floor.
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "reclaim:plugin/reclaimer",
+        require_store_data_send: true,
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+}
+
+/// Calls per contender per round, rounds, and untimed calls before the first round.
+const PER_ROUND: usize = 500;
+const ROUNDS: usize = 10;
+const WARMUP: usize = 300;
+
+/// Where this binary was built (`<target>/release/deps/`), so the guest and the report land
+/// next to it even when the binary is run by hand, e.g. under `perf record`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.parent()?.parent()?.parent()?.to_path_buf())
+        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// Cargo's variables for this build must not leak into the guests' builds.
+fn clean_cargo(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_MAKEFLAGS",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The host's hostile test guest (a component), built by the host's own script.
+fn build_hostile() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../host/tests/build-guests.sh");
+    let out = clean_cargo(Command::new("bash").arg(&script))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the host's test guests failed"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(stdout.lines().last().unwrap().trim()).join("hostile.wasm")
+}
+
+/// The Extism guest (a core module), built from `guest/`.
+fn build_extism_guest() -> PathBuf {
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+    let target = target_dir().join("extism-guest");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = clean_cargo(&mut Command::new(cargo))
+        .args(["build", "--quiet", "--release", "--locked"])
+        .args(["--target", "wasm32-unknown-unknown"])
+        .arg("--manifest-path")
+        .arg(guest.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "building the Extism guest failed (rustup target add wasm32-unknown-unknown?)"
+    );
+    target.join("wasm32-unknown-unknown/release/describe_extism.wasm")
+}
+
+struct Stats {
+    median: Duration,
+    p99: Duration,
+    n: usize,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let n = samples.len();
+    Stats {
+        median: samples[n / 2],
+        p99: samples[(n * 99 / 100).min(n - 1)],
+        n,
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Times `n` calls one by one.
+fn timed(n: usize, mut call: impl FnMut()) -> Vec<Duration> {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            call();
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// One contender: runs `n` timed calls and returns their times.
+type Contender<'a> = (&'static str, Box<dyn FnMut(usize) -> Vec<Duration> + 'a>);
+
+/// The expected answer, so every contender is checked to carry the same content.
+fn expected(info: &PluginInfo) {
+    assert_eq!(info.id, "hostile");
+    assert_eq!(info.applies_to.len(), 2);
+    assert_eq!(info.justifications.len(), 2);
+    assert_eq!(info.config_keys[0].name, "greeting");
+    assert_eq!(info.secrets[0].name, "api-token");
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    format!("{cores} × {cpu}, Linux {kernel}")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn main() {
+    let hostile_path = build_hostile();
+    let hostile = std::fs::read(&hostile_path).unwrap();
+    let extism_wasm = std::fs::read(build_extism_guest()).unwrap();
+
+    // --- ours: fresh instance per call, every limit on ---
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&hostile_path, dir.join("plugin.wasm")).unwrap();
+    std::fs::write(dir.join("reclaim-plugin.toml"), "id = \"hostile\"\n").unwrap();
+    let host = PluginHost::new(HostConfig::default()).unwrap();
+    host.load_dir(&dir).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    expected(&rt.block_on(host.describe("hostile")).unwrap());
+
+    // --- bare wasmtime floor: pooling tuned as ours, sync, no WASI, no limits, no policy ---
+    let mut pool = PoolingAllocationConfig::default();
+    pool.pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(4 * 1024 * 1024)
+        .table_keep_resident(64 * 1024);
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config).unwrap();
+    let component = Component::new(&engine, &hostile).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker.define_unknown_imports_as_traps(&component).unwrap();
+    let pre = floor::ReclaimerPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let floor_call = || {
+        let mut store = Store::new(&engine, ());
+        let inst = pre.instantiate(&mut store).unwrap();
+        inst.call_describe(&mut store).unwrap()
+    };
+    assert_eq!(floor_call().id, "hostile");
+
+    // --- Extism: compiled once, as a user of `CompiledPlugin` would ---
+    let compiled = extism::CompiledPlugin::new(
+        extism::PluginBuilder::new(extism_wasm.clone())
+            .with_wasi(false)
+            .with_cache_disabled(),
+    )
+    .unwrap();
+    let mut reused = extism::Plugin::new_from_compiled(&compiled).unwrap();
+    let Json(info) = reused.call::<(), Json<PluginInfo>>("describe", ()).unwrap();
+    expected(&info);
+
+    let mut contenders: Vec<Contender> = vec![
+        (
+            "ours",
+            Box::new(|n| {
+                rt.block_on(async {
+                    let mut v = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let t = Instant::now();
+                        black_box(host.describe("hostile").await.unwrap());
+                        v.push(t.elapsed());
+                    }
+                    v
+                })
+            }),
+        ),
+        (
+            "floor",
+            Box::new(|n| {
+                timed(n, || {
+                    black_box(floor_call());
+                })
+            }),
+        ),
+        (
+            "extism-fresh",
+            Box::new(|n| {
+                timed(n, || {
+                    let mut p = extism::Plugin::new_from_compiled(&compiled).unwrap();
+                    let Json(info) = p.call::<(), Json<PluginInfo>>("describe", ()).unwrap();
+                    black_box(info);
+                })
+            }),
+        ),
+        (
+            "extism-reused",
+            Box::new(|n| {
+                timed(n, || {
+                    let Json(info) = reused.call::<(), Json<PluginInfo>>("describe", ()).unwrap();
+                    black_box(info);
+                })
+            }),
+        ),
+    ];
+
+    // For profiling one contender (`perf record`): RECLAIM_BENCH_ONLY=ours (or floor, ...)
+    // runs just that one, and the table shows only its row as measured.
+    if let Ok(only) = std::env::var("RECLAIM_BENCH_ONLY") {
+        let (_, run) = contenders
+            .iter_mut()
+            .find(|(name, _)| *name == only)
+            .expect("RECLAIM_BENCH_ONLY names no contender");
+        let s = stats(run(100_000));
+        println!(
+            "{only}: median {}, p99 {}, n {}",
+            us(s.median),
+            us(s.p99),
+            s.n
+        );
+        return;
+    }
+
+    let load_before = loadavg();
+    for (_, run) in contenders.iter_mut() {
+        black_box(run(WARMUP));
+    }
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+    for round in 0..ROUNDS {
+        for k in 0..contenders.len() {
+            let i = (round + k) % contenders.len();
+            samples[i].extend((contenders[i].1)(PER_ROUND));
+        }
+    }
+    let load_after = loadavg();
+    drop(contenders);
+
+    let mut by_name = samples
+        .into_iter()
+        .map(stats)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let (ours, floor, extism_fresh, extism_reused) = (
+        by_name.next().unwrap(),
+        by_name.next().unwrap(),
+        by_name.next().unwrap(),
+        by_name.next().unwrap(),
+    );
+    let ratio = |a: &Stats, b: &Stats| a.median.as_secs_f64() / b.median.as_secs_f64();
+    let row = |what: &str, s: &Stats| {
+        format!("| {what} | {} | {} | {} |\n", us(s.median), us(s.p99), s.n)
+    };
+    let mut report = String::from("| measurement | median | p99 | n |\n|---|---|---|---|\n");
+    report += &row(
+        "ours: `PluginHost::describe`, fresh instance, all limits on",
+        &ours,
+    );
+    report += &row(
+        "bare wasmtime 48 floor: `InstancePre::instantiate` + `describe()`, pool tuned as ours, no policy",
+        &floor,
+    );
+    report += &row(
+        "Extism 1.30: `Plugin::new_from_compiled` + `call(\"describe\")` (fresh instance)",
+        &extism_fresh,
+    );
+    report += &row(
+        "Extism 1.30: `call(\"describe\")` on one reused `Plugin`",
+        &extism_reused,
+    );
+    report += &format!(
+        "\nratios (medians): ours / floor = {:.2}x (target ≤ 1.1x); ours / Extism reused = {:.2}x \
+         (target ≤ 0.5x); Extism fresh / ours = {:.1}x\n\
+         component {} KiB, Extism module {} KiB; {ROUNDS} interleaved rounds of {PER_ROUND} calls \
+         per contender after {WARMUP} warm-up calls each\n\
+         machine: {}; load average (1, 5, 15 min) before: {load_before}, after: {load_after}\n",
+        ratio(&ours, &floor),
+        ratio(&ours, &extism_reused),
+        ratio(&extism_fresh, &ours),
+        hostile.len() / 1024,
+        extism_wasm.len() / 1024,
+        machine(),
+    );
+    println!("{report}");
+    let out = target_dir().join("reclaim-plugin-hosts-bench.md");
+    if std::fs::write(&out, &report).is_ok() {
+        println!("written to {}", out.display());
+    }
+}
