@@ -9,7 +9,14 @@
 //! The machine this runs on is shared, so the contenders are measured in interleaved rounds
 //! (each round runs every contender once, in a rotating order): a burst of load from elsewhere
 //! then lands on all of them instead of on whichever happened to run at the time, and the
-//! ratios stay meaningful even when the absolute numbers move.
+//! ratios stay meaningful even when the absolute numbers move. Whole runs still shift
+//! together by up to ~1.6x from one process to the next on a shared 2-vCPU machine, so compare
+//! rows of one run, not rows of different runs.
+//!
+//! A second table walks from the floor to our host one difference at a time (async calls, our
+//! engine settings, real WASI imports, our policy), so the distance between the two is
+//! accounted for by the same run. `RECLAIM_BENCH_ONLY=ours,floor` runs only the named
+//! contenders (for `perf record`, or a quick comparison).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -20,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use extism::convert::Json;
 use reclaim_host::{HostConfig, PluginHost, PluginInfo};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 mod floor {
@@ -38,9 +45,70 @@ mod floor {
     });
 }
 
+mod floor_async {
+    #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+    // The same world with async exports, as our host calls it, for the breakdown steps.
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "reclaim:plugin/reclaimer",
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+}
+
+/// Store data for the breakdown step with real WASI and `wasi:http`: an empty context, as
+/// our host gives, without its policy (limiter, deadlines, grants, log capture).
+struct WasiOnly {
+    table: wasmtime::component::ResourceTable,
+    wasi: wasmtime_wasi::WasiCtx,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+}
+
+impl wasmtime_wasi::WasiView for WasiOnly {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for WasiOnly {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: wasmtime_wasi_http::default_hooks(),
+        }
+    }
+}
+
+// `describe` calls neither of our own imports; they are linked so the import set is ours.
+impl floor_async::reclaim::plugin::log::Host for WasiOnly {
+    fn log(&mut self, _level: floor_async::reclaim::plugin::log::Level, _message: String) {}
+}
+
+impl floor_async::reclaim::plugin::config::Host for WasiOnly {
+    fn get(&mut self, _key: String) -> Option<String> {
+        None
+    }
+
+    fn secret(&mut self, name: String) -> Result<String, String> {
+        Err(name)
+    }
+}
+
+/// Our engine interrupts at every epoch tick unless told otherwise: far enough not to.
+const EPOCH_FAR: u64 = 1 << 40;
+
 /// Calls per contender per round, rounds, and untimed calls before the first round.
-const PER_ROUND: usize = 500;
-const ROUNDS: usize = 10;
+const PER_ROUND: usize = 50;
+const ROUNDS: usize = 100;
 const WARMUP: usize = 300;
 
 /// Where this binary was built (`<target>/release/deps/`), so the guest and the report land
@@ -210,6 +278,72 @@ fn main() {
     };
     assert_eq!(floor_call().id, "hostile");
 
+    // --- breakdown: from the floor to our host, one difference at a time ---
+    // (a) async instantiate and call (each runs on a fiber), same engine, trapping imports.
+    let async_pre =
+        floor_async::ReclaimerPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    // (b) and our engine (epoch interruption, our pool sizes).
+    let ours_component = Component::new(host.engine(), &hostile).unwrap();
+    let mut ours_linker = Linker::<()>::new(host.engine());
+    ours_linker
+        .define_unknown_imports_as_traps(&ours_component)
+        .unwrap();
+    let engine_pre =
+        floor_async::ReclaimerPre::new(ours_linker.instantiate_pre(&ours_component).unwrap())
+            .unwrap();
+    // (c) and real WASI + wasi:http imports with a fresh empty context per call.
+    let mut wasi_linker = Linker::<WasiOnly>::new(host.engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut wasi_linker).unwrap();
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut wasi_linker).unwrap();
+    floor_async::reclaim::plugin::log::add_to_linker::<_, HasSelf<WasiOnly>>(
+        &mut wasi_linker,
+        |s| s,
+    )
+    .unwrap();
+    floor_async::reclaim::plugin::config::add_to_linker::<_, HasSelf<WasiOnly>>(
+        &mut wasi_linker,
+        |s| s,
+    )
+    .unwrap();
+    let wasi_pre =
+        floor_async::ReclaimerPre::new(wasi_linker.instantiate_pre(&ours_component).unwrap())
+            .unwrap();
+    let wasi_state = || WasiOnly {
+        table: wasmtime::component::ResourceTable::new(),
+        wasi: wasmtime_wasi::WasiCtx::builder().build(),
+        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+    };
+    let timed_async = |n: usize, step: u8| {
+        rt.block_on(async {
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let info = match step {
+                    b'a' => {
+                        let mut store = Store::new(&engine, ());
+                        let inst = async_pre.instantiate_async(&mut store).await.unwrap();
+                        inst.call_describe(&mut store).await.unwrap()
+                    }
+                    b'b' => {
+                        let mut store = Store::new(host.engine(), ());
+                        store.set_epoch_deadline(EPOCH_FAR);
+                        let inst = engine_pre.instantiate_async(&mut store).await.unwrap();
+                        inst.call_describe(&mut store).await.unwrap()
+                    }
+                    _ => {
+                        let mut store = Store::new(host.engine(), wasi_state());
+                        store.set_epoch_deadline(EPOCH_FAR);
+                        let inst = wasi_pre.instantiate_async(&mut store).await.unwrap();
+                        inst.call_describe(&mut store).await.unwrap()
+                    }
+                };
+                black_box(info);
+                v.push(t.elapsed());
+            }
+            v
+        })
+    };
+
     // --- Extism: compiled once, as a user of `CompiledPlugin` would ---
     let compiled = extism::CompiledPlugin::new(
         extism::PluginBuilder::new(extism_wasm.clone())
@@ -244,6 +378,9 @@ fn main() {
                 })
             }),
         ),
+        ("step-a-async", Box::new(|n| timed_async(n, b'a'))),
+        ("step-b-engine", Box::new(|n| timed_async(n, b'b'))),
+        ("step-c-wasi", Box::new(|n| timed_async(n, b'c'))),
         (
             "extism-fresh",
             Box::new(|n| {
@@ -265,20 +402,30 @@ fn main() {
         ),
     ];
 
-    // For profiling one contender (`perf record`): RECLAIM_BENCH_ONLY=ours (or floor, ...)
-    // runs just that one, and the table shows only its row as measured.
+    // For profiling or comparing a few contenders: RECLAIM_BENCH_ONLY=ours,floor runs just
+    // those (twice as many rounds) and prints one line each instead of the table.
     if let Ok(only) = std::env::var("RECLAIM_BENCH_ONLY") {
-        let (_, run) = contenders
-            .iter_mut()
-            .find(|(name, _)| *name == only)
-            .expect("RECLAIM_BENCH_ONLY names no contender");
-        let s = stats(run(100_000));
-        println!(
-            "{only}: median {}, p99 {}, n {}",
-            us(s.median),
-            us(s.p99),
-            s.n
-        );
+        let names: Vec<&str> = only.split(',').collect();
+        contenders.retain(|(n, _)| names.contains(n));
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+        for (_, run) in contenders.iter_mut() {
+            black_box(run(WARMUP));
+        }
+        for round in 0..ROUNDS * 2 {
+            for k in 0..contenders.len() {
+                let i = (round + k) % contenders.len();
+                samples[i].extend((contenders[i].1)(PER_ROUND));
+            }
+        }
+        for ((name, _), v) in contenders.iter().zip(samples) {
+            let s = stats(v);
+            println!(
+                "{name}: median {}, p99 {}, n {}",
+                us(s.median),
+                us(s.p99),
+                s.n
+            );
+        }
         return;
     }
 
@@ -301,7 +448,10 @@ fn main() {
         .map(stats)
         .collect::<Vec<_>>()
         .into_iter();
-    let (ours, floor, extism_fresh, extism_reused) = (
+    let (ours, floor, step_a, step_b, step_c, extism_fresh, extism_reused) = (
+        by_name.next().unwrap(),
+        by_name.next().unwrap(),
+        by_name.next().unwrap(),
         by_name.next().unwrap(),
         by_name.next().unwrap(),
         by_name.next().unwrap(),
@@ -328,14 +478,36 @@ fn main() {
         "Extism 1.30: `call(\"describe\")` on one reused `Plugin`",
         &extism_reused,
     );
+    report += "\nFrom the floor to our host, one difference at a time (same run):\n\n\
+               | step | median | p99 | n |\n|---|---|---|---|\n";
+    report += &row("bare floor (as above): sync, trapping imports", &floor);
+    report += &row(
+        "(a) + async instantiate and call (fibers), as our host must for `wasi:http`",
+        &step_a,
+    );
+    report += &row(
+        "(b) + our engine config (epoch interruption, our pool sizes)",
+        &step_b,
+    );
+    report += &row(
+        "(c) + real WASI and `wasi:http` imports, an empty WASI context built for every call",
+        &step_c,
+    );
+    report += &row(
+        "ours: + policy (limiter, deadlines, permit, log capture, answer check), WASI context built at first use",
+        &ours,
+    );
     report += &format!(
-        "\nratios (medians): ours / floor = {:.2}x (target ≤ 1.1x); ours / Extism reused = {:.2}x \
-         (target ≤ 0.5x); Extism fresh / ours = {:.1}x\n\
+        "\nratios (medians): ours / floor = {:.2}x (target ≤ 1.1x); ours / (a) = {:.2}x; \
+         ours / Extism reused = {:.2}x (target ≤ 0.5x); floor / Extism reused = {:.2}x; \
+         Extism fresh / ours = {:.1}x\n\
          component {} KiB, Extism module {} KiB; {ROUNDS} interleaved rounds of {PER_ROUND} calls \
          per contender after {WARMUP} warm-up calls each\n\
          machine: {}; load average (1, 5, 15 min) before: {load_before}, after: {load_after}\n",
         ratio(&ours, &floor),
+        ratio(&ours, &step_a),
         ratio(&ours, &extism_reused),
+        ratio(&floor, &extism_reused),
         ratio(&extism_fresh, &ours),
         hostile.len() / 1024,
         extism_wasm.len() / 1024,
