@@ -7,7 +7,7 @@
 //! table and writes it to `$CARGO_TARGET_DIR/reclaim-plugin-hosts-bench.md`.
 //!
 //! The machine this runs on is shared, so the contenders are measured in interleaved rounds
-//! (each round runs every contender once, in a rotating order): a burst of load from elsewhere
+//! (each round runs every contender once, in a shuffled order): a burst of load from elsewhere
 //! then lands on all of them instead of on whichever happened to run at the time, and the
 //! ratios stay meaningful even when the absolute numbers move. Whole runs still shift
 //! together by up to ~1.6x from one process to the next on a shared 2-vCPU machine, so compare
@@ -217,6 +217,28 @@ fn expected(info: &PluginInfo) {
     assert_eq!(info.secrets[0].name, "api-token");
 }
 
+/// The order of the contenders in each round: shuffled (fixed seed, so runs compare), not
+/// rotated, because under a rotation each contender always follows the same other one, and
+/// whatever that one leaves behind in the caches would land on it alone.
+fn round_orders(rounds: usize, contenders: usize) -> Vec<Vec<usize>> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..rounds)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..contenders).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            order
+        })
+        .collect()
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -411,9 +433,8 @@ fn main() {
         for (_, run) in contenders.iter_mut() {
             black_box(run(WARMUP));
         }
-        for round in 0..ROUNDS * 2 {
-            for k in 0..contenders.len() {
-                let i = (round + k) % contenders.len();
+        for order in round_orders(ROUNDS * 2, contenders.len()) {
+            for i in order {
                 samples[i].extend((contenders[i].1)(PER_ROUND));
             }
         }
@@ -434,9 +455,8 @@ fn main() {
         black_box(run(WARMUP));
     }
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
-    for round in 0..ROUNDS {
-        for k in 0..contenders.len() {
-            let i = (round + k) % contenders.len();
+    for order in round_orders(ROUNDS, contenders.len()) {
+        for i in order {
             samples[i].extend((contenders[i].1)(PER_ROUND));
         }
     }
