@@ -3,8 +3,8 @@
 //! tuning and no policy (the floor), and through Extism 1.30 with a fresh plugin instance per
 //! call and with one reused instance.
 //!
-//! Run: `cd bench/plugin-hosts && cargo bench`. Builds both guests from source first. Prints a
-//! table and writes it to `$CARGO_TARGET_DIR/reclaim-plugin-hosts-bench.md`.
+//! Run: `cd bench/plugin-hosts && cargo bench`. Builds both guests from source first. Prints the
+//! tables and writes them to `$CARGO_TARGET_DIR/reclaim-plugin-hosts-bench.md`.
 //!
 //! The machine this runs on is shared, so the contenders are measured in interleaved rounds
 //! (each round runs every contender once, in a shuffled order): a burst of load from elsewhere
