@@ -52,6 +52,13 @@ rustup target add wasm32-wasip2 >/dev/null 2>&1 || echo "rustup cannot add wasm3
 step "formatting"
 cargo fmt --all --check
 (cd plugins && cargo fmt --all --check)
+# bench/plugin-hosts (with its Extism guest) is a benchmark-only workspace: its formatting is
+# checked here, but it is neither built nor linted, because that would compile Extism's own
+# wasmtime (minutes on this machine) for a benchmark that runs only by hand (BENCHMARKS.md).
+# rustfmt on the files rather than `cargo fmt`, which would resolve (download) Extism's
+# dependencies just to list them.
+(cd bench/plugin-hosts && find . -name '*.rs' -not -path '*/target/*' -print0 \
+    | xargs -0 rustfmt --check --edition 2021)
 
 step "lints (workspace)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -240,7 +240,8 @@ pub(crate) struct CallState {
     pub(crate) plugin: Arc<str>,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) table: ResourceTable,
-    pub(crate) wasi: WasiCtx,
+    /// Made at the guest's first WASI call (see [`empty_wasi`]); many calls make none.
+    pub(crate) wasi: Option<WasiCtx>,
     pub(crate) http: WasiHttpCtx,
     pub(crate) policy: OutboundPolicy,
     pub(crate) memory: MemoryCap,
@@ -256,26 +257,13 @@ impl CallState {
         provided: Arc<crate::manifest::ProvidedSecrets>,
     ) -> Self {
         let transcript: SharedTranscript = Arc::default();
-        let stdio = |is_err| GuestStdio {
-            plugin: Arc::clone(&plugin),
-            is_err,
-            transcript: Arc::clone(&transcript),
-        };
-        // No preopened dirs, env, args or network: the only way out is wasi:http below.
-        let wasi = WasiCtx::builder()
-            .stdout(stdio(false))
-            .stderr(stdio(true))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let max_bytes =
             usize::try_from(manifest.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         CallState {
             plugin,
             manifest,
             table: ResourceTable::new(),
-            wasi,
+            wasi: None,
             http: WasiHttpCtx::new(),
             policy,
             memory: MemoryCap {
@@ -292,10 +280,35 @@ impl CallState {
     }
 }
 
+/// The WASI context of one call: no preopened dirs, env, args or network (the only way out
+/// is `wasi:http`, behind the grant check); stdout and stderr go to the call's transcript.
+///
+/// Building one was most of our per-call policy cost (about 1 µs of a 17 µs `describe()`,
+/// BENCHMARKS.md: wasmtime-wasi seeds two random generators for the context and two more for
+/// the builder it leaves behind, and boxes each), so [`CallState`] makes it only when the
+/// guest first uses WASI. That is still once per call and store: nothing carries over.
+fn empty_wasi(plugin: &Arc<str>, transcript: &SharedTranscript) -> WasiCtx {
+    let stdio = |is_err| GuestStdio {
+        plugin: Arc::clone(plugin),
+        is_err,
+        transcript: Arc::clone(transcript),
+    };
+    WasiCtx::builder()
+        .stdout(stdio(false))
+        .stderr(stdio(true))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (plugin, transcript) = (&self.plugin, &self.transcript);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| empty_wasi(plugin, transcript)),
             table: &mut self.table,
         }
     }

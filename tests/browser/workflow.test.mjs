@@ -13,76 +13,15 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { shots, startDemo } from './demo.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..');
-const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'reclaim-target');
-const bin = process.env.RECLAIM_BIN || path.join(targetDir, 'debug', 'reclaim');
-const shots = process.env.RECLAIM_SCREENSHOTS || path.join(repo, 'test-output', 'screenshots');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-let tmp;
-let server;
-let serverLog = '';
 let context;
 let base;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealth(url, ms) {
-  const until = Date.now() + ms;
-  let last;
-  while (Date.now() < until) {
-    if (server.exitCode !== null) break;
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`reclaim serve did not come up (${last}):\n${serverLog}`);
-}
+let close;
 
 before(async () => {
-  assert.ok(fs.existsSync(bin), `the reclaim binary is missing: ${bin} (set RECLAIM_BIN)`);
-  fs.mkdirSync(shots, { recursive: true });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'reclaim-workflow-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const plugins = process.env.RECLAIM_PLUGINS_DIR ? ['--plugins', process.env.RECLAIM_PLUGINS_DIR] : [];
-  server = spawn(
-    bin,
-    ['serve', '--demo', '--db', path.join(tmp, 'demo.db'), '--addr', `127.0.0.1:${port}`, '--tick-secs', '3600', ...plugins],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
-  );
-  server.stdout.on('data', (d) => (serverLog += d));
-  server.stderr.on('data', (d) => (serverLog += d));
-  await waitForHealth(base, 30_000);
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(15_000);
+  ({ base, context, close } = await startDemo('workflow'));
   const page = await context.newPage();
   await page.goto(`${base}/ui/sign-in`);
   await page.selectOption('#user', 'sam');
@@ -92,21 +31,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (context) await context.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGINT');
-    await new Promise((r) => {
-      const t = setTimeout(() => {
-        server.kill('SIGKILL');
-        r();
-      }, 5000);
-      server.once('exit', () => {
-        clearTimeout(t);
-        r();
-      });
-    });
-  }
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  if (close) await close();
 });
 
 /** The number of the first candidate the list shows for `query`. */

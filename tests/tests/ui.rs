@@ -547,6 +547,14 @@ async fn the_list_counts_sorts_searches_and_keeps_the_selection_across_pages() {
     let page = get("/ui/candidates?limit=2".into()).await;
     assert!(page.contains("5 candidates match; showing 1–2."), "{page}");
     assert!(page.contains("Page 1 of 3"), "{page}");
+    // A made-up page number in the address is shown, not a crash.
+    let next = attr_of(&page, "next-page", "value");
+    let page = get(format!(
+        "/ui/candidates?{}",
+        next.replace("p=2", "p=18446744073709551615")
+    ))
+    .await;
+    assert!(page.contains("Page 18446744073709551615"), "{page}");
 
     // Sorted by savings, largest first, then turned round by the same heading.
     let page = get("/ui/candidates?sort=-savings".into()).await;

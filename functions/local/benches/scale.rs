@@ -441,7 +441,7 @@ async fn main() {
         (
             "list, software search",
             get(
-                "/api/v1/candidates?software=cad%20stud&limit=50".into(),
+                "/api/v1/candidates?software=desk%20stud&limit=50".into(),
                 SAM,
             ),
         ),

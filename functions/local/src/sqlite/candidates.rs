@@ -120,19 +120,30 @@ fn contains_pattern(text: &str) -> String {
 }
 
 /// The `WHERE` clause (after `WHERE 1 = 1`) and its arguments for a filter.
-fn filter_sql(filter: &CandidateFilter, sql: &mut String, args: &mut Vec<Value>) {
+/// `walk_order`: the page is read through the order's own index, so the broad filters (stage,
+/// justification, kind, group) are checked row by row (SQLite's unary `+` keeps it from
+/// reading them through their indexes and sorting everything they match: a stage holds
+/// hundreds of thousands of candidates, while a page needs the first fifty in order).
+fn filter_sql(filter: &CandidateFilter, sql: &mut String, args: &mut Vec<Value>, walk_order: bool) {
+    let broad = if walk_order { "+" } else { "" };
     let mut clause = |sql_part: &str, value: Value| {
         args.push(value);
         sql.push_str(&format!(" AND {sql_part} ?{}", args.len()));
     };
     if let Some(s) = filter.state {
-        clause("state =", Value::Text(s.as_str().into()));
+        clause(&format!("{broad}state ="), Value::Text(s.as_str().into()));
     }
     if let Some(j) = filter.justification {
-        clause("justification =", Value::Text(j.as_str().into()));
+        clause(
+            &format!("{broad}justification ="),
+            Value::Text(j.as_str().into()),
+        );
     }
     if let Some(a) = filter.applies_to {
-        clause("applies_to =", Value::Text(a.as_str().into()));
+        clause(
+            &format!("{broad}applies_to ="),
+            Value::Text(a.as_str().into()),
+        );
     }
     if let Some(p) = &filter.publisher {
         clause("publisher =", Value::Text(p.clone()));
@@ -141,7 +152,7 @@ fn filter_sql(filter: &CandidateFilter, sql: &mut String, args: &mut Vec<Value>)
         clause("product =", Value::Text(p.clone()));
     }
     if let Some(g) = &filter.group {
-        clause("group_id =", Value::Text(g.clone()));
+        clause(&format!("{broad}group_id ="), Value::Text(g.clone()));
     }
     if let Some(u) = &filter.user {
         clause("user_id =", Value::Text(u.clone()));
@@ -225,7 +236,16 @@ fn list_sync(
         None => String::from("SELECT seq, NULL, body FROM candidates WHERE 1 = 1"),
     };
     let mut args: Vec<Value> = Vec::new();
-    filter_sql(filter, &mut sql, &mut args);
+    // A sorted page walks its order's index unless a narrow filter (a person, a product, a
+    // search, a due time) picks few enough rows to sort.
+    let narrow = filter.user.is_some()
+        || filter.product.is_some()
+        || filter.publisher.is_some()
+        || filter.due_before.is_some()
+        || filter.alert_before.is_some()
+        || filter.software_text.is_some()
+        || filter.user_text.is_some();
+    filter_sql(filter, &mut sql, &mut args, column.is_some() && !narrow);
     // Reading backwards walks the order reversed and turns the page round afterwards.
     let descending = page.sort.is_some_and(|o| o.descending) != backwards;
     let (cmp, dir) = if descending {
@@ -410,7 +430,7 @@ fn count_sync(
 ) -> Result<Count, StoreError> {
     let mut inner = String::from("SELECT 1 FROM candidates WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
-    filter_sql(filter, &mut inner, &mut args);
+    filter_sql(filter, &mut inner, &mut args, false);
     let bound = i64::try_from(up_to).unwrap_or(i64::MAX - 1);
     args.push(Value::Integer(bound.saturating_add(1)));
     let sql = format!("SELECT COUNT(*) FROM ({inner} LIMIT ?{})", args.len());

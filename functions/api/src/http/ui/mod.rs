@@ -1066,7 +1066,7 @@ async fn list_page(s: &ApiState, v: &Viewer, q: &ListForm, kept: &[String]) -> U
     let next = page
         .next
         .as_ref()
-        .map(|c| q.query_with(sort_text, Some(c), number + 1));
+        .map(|c| q.query_with(sort_text, Some(c), number.saturating_add(1)));
     let prev = page.prev.as_ref().map(|c| {
         if number <= 2 {
             q.query()
@@ -1100,7 +1100,10 @@ async fn list_page(s: &ApiState, v: &Viewer, q: &ListForm, kept: &[String]) -> U
         })
         .collect();
     let shown = page.items.len() as u64;
-    let from = (number - 1) * u64::from(limit) + 1;
+    // The page number comes from the address: a made-up one must not overflow.
+    let from = (number - 1)
+        .saturating_mul(u64::from(limit))
+        .saturating_add(1);
     let rows: Vec<Row> = page
         .items
         .iter()
@@ -1150,7 +1153,7 @@ async fn list_page(s: &ApiState, v: &Viewer, q: &ListForm, kept: &[String]) -> U
                 n => text::thousands(t.n), more => t.more, one => t.n == 1 && !t.more,
             }),
             shown_from => text::thousands(from),
-            shown_to => text::thousands(from + shown.saturating_sub(1)),
+            shown_to => text::thousands(from.saturating_add(shown.saturating_sub(1))),
             number,
             pages => page.total.filter(|t| !t.more).map(|t| t.n.div_ceil(u64::from(limit)).max(1)),
             next,

@@ -1,0 +1,1 @@
+//! Nothing to link: this package exists for its benchmark, `benches/plugin_hosts.rs`.
