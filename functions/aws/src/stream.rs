@@ -100,13 +100,9 @@ pub fn decode_record(rec: &EventRecord) -> Result<Work, BadRecord> {
     })
 }
 
-/// What a candidate record changed in the savings: every stored version of a candidate (an
-/// import's insert too, which has no effects), once.
+/// What a candidate record's new version adds to the savings (an import's insert too, which
+/// has no effects).
 pub fn savings_change(rec: &EventRecord) -> Result<Option<SavingsChange>, BadRecord> {
-    let bad = |why: String| BadRecord {
-        event_id: rec.event_id.clone(),
-        why,
-    };
     if rec.event_name != "INSERT" && rec.event_name != "MODIFY" {
         return Ok(None);
     }
@@ -114,23 +110,14 @@ pub fn savings_change(rec: &EventRecord) -> Result<Option<SavingsChange>, BadRec
     if text(new, TYPE) != Some("c") || text(new, SK) != Some(CANDIDATE_SK) {
         return Ok(None);
     }
-    let read = |image: &serde_dynamo::Item| -> Result<Option<Candidate>, BadRecord> {
-        text(image, DOC)
-            .map(|doc| serde_json::from_str(doc).map_err(|e| bad(format!("candidate: {e}"))))
-            .transpose()
+    let bad = |why: String| BadRecord {
+        event_id: rec.event_id.clone(),
+        why,
     };
-    let Some(after) = read(new)? else {
-        return Err(bad("candidate without a document".into()));
-    };
-    let before = if rec.event_name == "MODIFY" {
-        match (number(&rec.change.old_image, VERSION), number(new, VERSION)) {
-            (Some(old), Some(now)) if old >= now => return Ok(None),
-            _ => read(&rec.change.old_image)?,
-        }
-    } else {
-        None
-    };
-    Ok(Some(SavingsChange::between(before.as_ref(), &after)))
+    let doc = text(new, DOC).ok_or_else(|| bad("candidate without a document".into()))?;
+    let candidate: Candidate =
+        serde_json::from_str(doc).map_err(|e| bad(format!("candidate: {e}")))?;
+    Ok(Some(SavingsChange::of(&candidate)))
 }
 
 /// The record to resume from, as Lambda wants it.
@@ -147,22 +134,30 @@ fn resume_at(rec: &EventRecord) -> DynamoDbBatchItemFailure {
 /// Runs one batch in order and reports the record to resume from, if any.
 pub async fn handle(app: &App, event: &Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
+    // The savings totals first, for the whole batch: a retry finds them applied and skips them.
+    // Every record with work of either kind is a candidate's, so the first one with a savings
+    // change is where a retry must begin.
+    let mut changes = Vec::new();
+    let mut first = None;
     for rec in &event.records {
-        // The savings totals first: a retry of this record finds them applied and skips them.
         match savings_change(rec) {
             Ok(Some(change)) => {
-                if let Err(e) = app.ports.candidates.record_savings(&change).await {
-                    if e.is_retryable() {
-                        tracing::warn!(error = %e, "savings totals not updated; the batch resumes here");
-                        response.batch_item_failures.push(resume_at(rec));
-                        return response;
-                    }
-                    tracing::error!(error = %e, candidate = %change.candidate_id, "savings totals not updated; skipped (reclaim savings rebuild repairs them)");
-                }
+                changes.push(change);
+                first.get_or_insert(rec);
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "undecodable stream record: no savings"),
         }
+    }
+    if let Err(e) = app.ports.candidates.record_savings(&changes).await {
+        if let Some(first) = first.filter(|_| e.is_retryable()) {
+            tracing::warn!(error = %e, "savings totals not updated; the batch resumes at its first candidate");
+            response.batch_item_failures.push(resume_at(first));
+            return response;
+        }
+        tracing::error!(error = %e, "savings totals not updated; skipped (reclaim savings --rebuild repairs them)");
+    }
+    for rec in &event.records {
         let (candidate, effects) = match decode_record(rec) {
             Ok(Work::Run { candidate, effects }) => (candidate, effects),
             Ok(Work::Skip(why)) => {

@@ -132,7 +132,15 @@ async fn drain(effects: &Wiring, stream: &mut common::StreamReader) {
         if event.records.is_empty() {
             return;
         }
-        eprintln!("DRAIN {} records: {:?}", event.records.len(), event.records.iter().map(|r| (r.event_name.clone(), r.change.keys.get("pk").cloned())).collect::<Vec<_>>());
+        eprintln!(
+            "DRAIN {} records: {:?}",
+            event.records.len(),
+            event
+                .records
+                .iter()
+                .map(|r| (r.event_name.clone(), r.change.keys.get("pk").cloned()))
+                .collect::<Vec<_>>()
+        );
         let r = reclaim_aws::stream::handle(&effects.app, &event).await;
         assert!(r.batch_item_failures.is_empty(), "{r:?}");
     }
@@ -401,8 +409,26 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
         .unwrap(),
     )
     .unwrap();
-    let report = reclaim_aws::sweep::handle(&sweep.app, &tick).await.unwrap();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = reclaim_aws::sweep::handle(&sweep.app, &tick, later)
+        .await
+        .unwrap();
+    let reclaim_aws::sweep::SweepReport::Tick(report) = report else {
+        panic!("{report:?}")
+    };
     assert!(report.examined >= 1, "{report:?}");
+    // An operator rebuilds the savings totals.
+    let mut rebuild = tick.clone();
+    rebuild.source = reclaim_aws::sweep::OPERATOR_SOURCE.into();
+    rebuild.detail_type = reclaim_aws::sweep::REBUILD_SAVINGS.into();
+    rebuild.detail = serde_json::json!({});
+    let report = reclaim_aws::sweep::handle(&sweep.app, &rebuild, later)
+        .await
+        .unwrap();
+    let reclaim_aws::sweep::SweepReport::Rebuild(report) = report else {
+        panic!("{report:?}")
+    };
+    assert!(report.examined >= 1 && report.next.is_none(), "{report:?}");
     let current = store.get(&due.id).await.unwrap().unwrap();
     let t = apply(
         &current,

@@ -397,45 +397,48 @@ pub trait CandidateWrite: Send + Sync {
     /// a candidate read from `list` without its notes commits without losing any.
     async fn commit(&self, change: &Change) -> Result<(), StoreError>;
     /// For a store whose savings totals follow its change stream (DynamoDB: a transition stays
-    /// one write, and the stream's reader calls this): applies what one stored version of a
-    /// candidate changed, at most once per candidate version, so a redelivered record changes
-    /// nothing. A store that keeps its totals in the transition's own write does nothing here.
-    async fn record_savings(&self, _change: &SavingsChange) -> Result<(), StoreError> {
+    /// one write, and the stream's reader calls this with a batch's changes, in order):
+    /// applies what each stored version of a candidate changed, at most once per candidate
+    /// version, so a redelivered record changes nothing. A store that keeps its totals in the
+    /// transition's own write does nothing here.
+    async fn record_savings(&self, _changes: &[SavingsChange]) -> Result<(), StoreError> {
         Ok(())
     }
 }
 
-/// What one stored version of a candidate changed in the savings: its contribution and group
-/// before and after (`None` before an insert, or when it added nothing).
+/// What one stored version of a candidate adds to the savings: a store that keeps running
+/// totals apart from its commits (DynamoDB, from its stream) records what it last added per
+/// candidate and applies the difference, so a lost or repeated record is repaired by the next.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SavingsChange {
     pub candidate_id: String,
     pub version: u64,
-    pub before: Option<(crate::savings::Contribution, Option<String>)>,
-    pub after: Option<(crate::savings::Contribution, Option<String>)>,
+    /// The contribution and the group it counts in; `None` when it adds nothing.
+    pub adds: Option<SavingsPart>,
 }
 
+/// A candidate's contribution and its group.
+pub type SavingsPart = (crate::savings::Contribution, Option<String>);
+
+/// The cells each scope gains or loses between two contributions.
+pub type ScopeCells = std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>;
+
 impl SavingsChange {
-    /// The change between two stored versions of a candidate (`before` absent for an insert).
-    pub fn between(before: Option<&Candidate>, after: &Candidate) -> SavingsChange {
-        let part = |c: &Candidate| {
-            crate::savings::Contribution::of(c).map(|x| (x, c.assignment_group.clone()))
-        };
+    /// What `c`, as stored, adds.
+    pub fn of(c: &Candidate) -> SavingsChange {
         SavingsChange {
-            candidate_id: after.id.clone(),
-            version: after.version,
-            before: before.and_then(part),
-            after: part(after),
+            candidate_id: c.id.clone(),
+            version: c.version,
+            adds: crate::savings::Contribution::of(c).map(|x| (x, c.assignment_group.clone())),
         }
     }
 
-    /// The cells each scope gains or loses (`savings::ALL_SCOPE` and the groups'), zeros left
-    /// out: empty when the version changed nothing in the savings.
-    pub fn deltas(&self) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> {
+    /// The cells each scope (`savings::ALL_SCOPE` and the groups') gains or loses going from
+    /// `recorded` to this, zeros left out: empty when nothing changes in the savings.
+    pub fn deltas(&self, recorded: Option<&SavingsPart>) -> ScopeCells {
         use crate::savings::{group_scope, ALL_SCOPE};
-        let mut out: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> =
-            Default::default();
-        for (part, sign) in [(&self.before, -1), (&self.after, 1)] {
+        let mut out = ScopeCells::new();
+        for (part, sign) in [(recorded, -1), (self.adds.as_ref(), 1)] {
             if let Some((x, group)) = part {
                 for scope in [ALL_SCOPE.to_string(), group_scope(group.as_deref())] {
                     let cells = out.entry(scope).or_default();

@@ -512,9 +512,9 @@ impl CandidateRead for DynamoStore {
 impl CandidateWrite for DynamoStore {
     async fn record_savings(
         &self,
-        change: &reclaim_workflow::ports::SavingsChange,
+        changes: &[reclaim_workflow::ports::SavingsChange],
     ) -> Result<(), StoreError> {
-        super::totals::record(self, change).await
+        super::totals::record(self, changes).await
     }
 
     async fn insert(&self, candidates: &[Candidate]) -> Result<(), StoreError> {

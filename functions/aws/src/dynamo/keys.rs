@@ -15,6 +15,8 @@
 //! | workspace session | `SESSION` | `S#<sha-256 of the cookie's secret>` | | |
 //! | sign-in in progress | `SIGNIN#<sha-256 of state>` | `P` | | |
 //! | API token | `DIR` | `K#<sha-256 of the token>` | | |
+//! | what a candidate adds to the savings totals | `C#<id>` | `SAV` | | |
+//! | savings totals of a scope (`*`, `g:<group>`) | `SAV#<scope>` | `<shard>` | | |
 //!
 //! A candidate, its work notes, its history and its tasks share one partition, so one query
 //! reads them together and one transaction writes a transition. The candidate item's sort key

@@ -1297,13 +1297,12 @@ pub async fn savings_totals_equal_a_fresh_sum_after_every_kind_of_change(
     };
     // What a store's change stream reports (a store that keeps its totals in the commit
     // itself ignores it); each twice, as a redelivery would.
-    for c in &all {
-        for _ in 0..2 {
-            store
-                .record_savings(&SavingsChange::between(None, c))
-                .await
-                .expect("record an insert");
-        }
+    let inserts: Vec<SavingsChange> = all.iter().map(SavingsChange::of).collect();
+    for _ in 0..2 {
+        store
+            .record_savings(&inserts)
+            .await
+            .expect("record the inserts");
     }
     // Move some on: each kind of change, on the first candidate it applies to (closing
     // complete, skipping, canceling by usage, moving to another group).
@@ -1341,11 +1340,18 @@ pub async fn savings_totals_equal_a_fresh_sum_after_every_kind_of_change(
                 })
                 .await
                 .expect("commit");
-            for _ in 0..2 {
+            // Twice in one batch and once more on its own, then the version before it late
+            // (which changes nothing); the last move's record is lost on the way.
+            let change = SavingsChange::of(&t.candidate);
+            if moves + 1 < events.len() {
                 store
-                    .record_savings(&SavingsChange::between(Some(c), &t.candidate))
+                    .record_savings(&[change.clone(), change.clone()])
                     .await
                     .expect("record a transition");
+                store
+                    .record_savings(&[change, SavingsChange::of(c)])
+                    .await
+                    .expect("record a transition again");
             }
             moved.insert(c.id.clone());
             *c = t.candidate;
@@ -1353,9 +1359,10 @@ pub async fn savings_totals_equal_a_fresh_sum_after_every_kind_of_change(
             break;
         }
     }
-    assert!(
-        moves >= 4,
-        "the seed has candidates for each change, moved {moves}"
+    assert_eq!(
+        moves,
+        events.len(),
+        "the seed has candidates for each change"
     );
     let fresh: Vec<Candidate> = {
         let mut out = Vec::new();
@@ -1364,6 +1371,10 @@ pub async fn savings_totals_equal_a_fresh_sum_after_every_kind_of_change(
         }
         out
     };
+    // A store that follows a stream missed the lost record; recording every candidate as it
+    // stands (the rebuild) makes its totals exact again.
+    let now: Vec<SavingsChange> = fresh.iter().map(SavingsChange::of).collect();
+    store.record_savings(&now).await.expect("rebuild");
     assert_eq!(
         store.savings(ALL_SCOPE).await.unwrap().unwrap(),
         Savings::of(&fresh),
