@@ -64,6 +64,10 @@ fn item_with_doc(c: &Candidate, effects: &[Effect]) -> Result<Item, StoreError> 
     item.insert(NUMBER.into(), s(&c.number));
     item.insert(G1PK.into(), s(state_pk(c.state, shard(&c.id))));
     item.insert(G1SK.into(), s(state_sk(c.due_at, &c.id)));
+    if c.due_at.is_some() {
+        item.insert(G3PK.into(), s(due_pk(shard(&c.id))));
+        item.insert(G3SK.into(), s(state_sk(c.due_at, &c.id)));
+    }
     if let Some(g) = &c.assignment_group {
         item.insert(G2PK.into(), s(group_pk(g)));
         item.insert(G2SK.into(), s(format!("C#{}", c.id)));

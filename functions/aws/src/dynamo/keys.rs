@@ -1,11 +1,11 @@
 //! The single-table layout: every key and attribute name in one place, so the store, the
 //! stream handler, the table definition and `infra/template.yaml` cannot disagree.
 //!
-//! | item | `pk` | `sk` | GSI1 (`g1pk` / `g1sk`) | GSI2 (`g2pk` / `g2sk`) |
-//! |---|---|---|---|---|
-//! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` |
+//! | item | `pk` | `sk` | GSI1 (`g1pk` / `g1sk`) | GSI2 (`g2pk` / `g2sk`) | GSI3 (`g3pk` / `g3sk`) |
+//! |---|---|---|---|---|---|
+//! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` | with a due time: `D#<shard>` / `<due>#<id>` |
 //! | work note | `C#<id>` | `CW#<version that added it, 20 digits>#<n, 5 digits>` | | |
-//! | history entry | `C#<id>` | `H#<version, 20 digits>` | | |
+//! | history entry | `C#<id>` | `H#<version, 20 digits>` | | | `T#<day>#<shard>` / `<time>#<id>#<version, 20 digits>` |
 //! | task | `C#<candidate id>` | `T#<task id>` | open with assignee: `A#<user>` / `T#<task id>` | open with group: `G#<group>` / `T#<task id>` |
 //! | number alias | `N#<number>` | `N` | | |
 //! | user / group | `DIR` | `U#<id>` / `G#<id>` | | |
@@ -64,8 +64,9 @@ pub const LAST: &str = "last";
 
 pub const GSI1: &str = "by-state-due";
 pub const GSI2: &str = "by-group";
-/// History entries by day (each day over [`SHARDS`] partitions, so a bulk action's burst of
-/// entries heats no key) and time: an auditor's export of a period.
+/// Things by time: history entries by day (each day over [`SHARDS`] partitions, so a bulk
+/// action's burst of entries heats no key), for an auditor's export of a period; and the
+/// candidates that have a due time, by it (`D#<shard>`), for the scheduler.
 pub const GSI3: &str = "by-time";
 
 /// Partitions per state in GSI1. Changing it re-indexes nothing already stored: a table keeps
@@ -86,6 +87,12 @@ pub const NOTE_PREFIX: &str = "CW#";
 /// Notes moved out of an older item's document are keyed under version 0, in their order.
 pub fn note_sk(version: u64, n: usize) -> String {
     format!("{NOTE_PREFIX}{version:020}#{n:05}")
+}
+
+/// GSI3 partition of a candidate that has a due time (the scheduler's), by its shard; its
+/// sort key is [`state_sk`] (due time, then id). Candidates without one are not in GSI3.
+pub fn due_pk(shard: u32) -> String {
+    format!("D#{shard}")
 }
 
 /// GSI3 partition of a history entry: its UTC day and its candidate's shard.

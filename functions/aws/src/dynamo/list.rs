@@ -2,8 +2,11 @@
 //!
 //! Three paths, chosen by the filter, each reading an index rather than the whole table:
 //! - a group → query GSI2 (`G#<group>`);
-//! - a state and/or a due time → query GSI1: the state's shards (every state's, for the
-//!   scheduler's `due_before` alone), merged in (state, due, id) order;
+//! - a state (with or without a due time) → query GSI1: the state's shards, merged in
+//!   (due, id) order;
+//! - a due time alone (the scheduler) → query GSI3's due partitions (`D#<shard>`), which hold
+//!   only candidates that have a due time, merged in (due, id) order: a tick reads what is due
+//!   and nothing else, whatever the number of states;
 //! - otherwise → scan GSI1, which holds only candidates (and open assigned tasks, skipped).
 //!
 //! Every other filter field is applied in code with [`CandidateFilter::matches`], the same
@@ -328,7 +331,7 @@ async fn keyed(
     })
 }
 
-/// One GSI1 partition (a state's shard) being read in sort-key order.
+/// One index partition (a state's shard, or a due partition) being read in sort-key order.
 struct Part {
     state: usize,
     pk: String,
@@ -342,7 +345,7 @@ struct Part {
     done: bool,
 }
 
-/// Merges a state's shards (or every state's) in (state position, GSI1 sort key) order,
+/// Merges a state's shards (or the due partitions) in (position, index sort key) order,
 /// reading each only as far as the page needs.
 async fn merged(
     store: &DynamoStore,
@@ -351,28 +354,44 @@ async fn merged(
     after: Option<(usize, String)>,
 ) -> Result<Page<Candidate>, StoreError> {
     let bound = filter.due_before.map(due_bound);
+    // (position in the merged order, partition): a state's shards share its position.
+    let (index, pk_name, sk_name, sources): (&str, &str, &str, Vec<(usize, String)>) =
+        match filter.state {
+            None => (
+                GSI3,
+                G3PK,
+                G3SK,
+                (0..SHARDS).map(|shard| (0, due_pk(shard))).collect(),
+            ),
+            Some(state) => (
+                GSI1,
+                G1PK,
+                G1SK,
+                State::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s == state)
+                    .flat_map(|(i, s)| (0..SHARDS).map(move |shard| (i, state_pk(*s, shard))))
+                    .collect(),
+            ),
+        };
     let mut parts = Vec::new();
-    for (i, state) in State::ALL.iter().enumerate() {
-        if filter.state.is_some_and(|s| s != *state) {
-            continue;
-        }
+    for (i, pk) in sources {
         if after.as_ref().is_some_and(|(ai, _)| i < *ai) {
             continue;
         }
-        for shard in 0..SHARDS {
-            parts.push(Part {
-                state: i,
-                pk: state_pk(*state, shard),
-                after: after
-                    .as_ref()
-                    .filter(|(ai, _)| *ai == i)
-                    .map(|(_, k)| k.clone()),
-                resume: None,
-                seen_to: None,
-                started: false,
-                done: false,
-            });
-        }
+        parts.push(Part {
+            state: i,
+            pk,
+            after: after
+                .as_ref()
+                .filter(|(ai, _)| *ai == i)
+                .map(|(_, k)| k.clone()),
+            resume: None,
+            seen_to: None,
+            started: false,
+            done: false,
+        });
     }
     // Matching candidates read so far, by their merged position.
     let mut found: BTreeMap<(usize, String), Candidate> = BTreeMap::new();
@@ -411,8 +430,8 @@ async fn merged(
                 .client
                 .query()
                 .table_name(store.table())
-                .index_name(GSI1)
-                .expression_attribute_names("#pk", G1PK)
+                .index_name(index)
+                .expression_attribute_names("#pk", pk_name)
                 .expression_attribute_values(":pk", s(&p.pk))
                 .limit(READ_AHEAD)
                 .set_exclusive_start_key(p.resume.take())
@@ -420,11 +439,11 @@ async fn merged(
             q = match (&p.after, &bound) {
                 (Some(a), _) => q
                     .key_condition_expression("#pk = :pk AND #sk > :after")
-                    .expression_attribute_names("#sk", G1SK)
+                    .expression_attribute_names("#sk", sk_name)
                     .expression_attribute_values(":after", s(a)),
                 (None, Some(b)) => q
                     .key_condition_expression("#pk = :pk AND #sk < :bound")
-                    .expression_attribute_names("#sk", G1SK)
+                    .expression_attribute_names("#sk", sk_name)
                     .expression_attribute_values(":bound", s(b)),
                 (None, None) => q.key_condition_expression("#pk = :pk"),
             };
@@ -443,8 +462,10 @@ async fn merged(
             );
             let p = &mut parts[i];
             for item in items {
-                let Some(sk) = str_attr(&item, G1SK).map(String::from) else {
-                    return Err(StoreError::Corrupt("GSI1 item without a sort key".into()));
+                let Some(sk) = str_attr(&item, sk_name).map(String::from) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "{index} item without a sort key"
+                    )));
                 };
                 if bound.as_ref().is_some_and(|b| sk >= *b) {
                     p.done = true;
@@ -458,7 +479,7 @@ async fn merged(
             }
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() && !p.done => {
-                    if let Some(AttributeValue::S(sk)) = k.get(G1SK) {
+                    if let Some(AttributeValue::S(sk)) = k.get(sk_name) {
                         p.seen_to = Some(sk.clone());
                     }
                     p.resume = Some(k);
