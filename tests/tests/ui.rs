@@ -1130,3 +1130,93 @@ async fn a_sam_admin_assigns_from_the_candidate_page_and_the_new_group_sees_it()
     assert!(!r.text().contains("id=\"assign\""));
     assert!(!r.text().contains("id=\"fix-user\""));
 }
+
+#[tokio::test]
+async fn a_large_bulk_reclaim_shows_its_progress_and_names_a_bounded_list() {
+    let h = Harness::new().await;
+    let rows: Vec<serde_json::Value> = (0..1_200)
+        .map(|i| {
+            json!({
+                "publisher": "Adobe", "product": "Acrobat Pro", "device": format!("PC-{i:05}"),
+                "justification": "unused", "inactive_days": 120, "price_per_right": "239.88",
+                "rule": "notify", "user_id": "uma", "user_name": "Uma Itil",
+                "user_email": "uma@example.com",
+            })
+        })
+        .collect();
+    let numbers = h.create(rows).await;
+    assert_eq!(numbers.len(), 1_200);
+    let sam = h.ui_sign_in("sam").await;
+    // More than a thousand at once, all Ready ones matching the filters.
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("scope", "filter"),
+                ("publisher", "Adobe"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let preview = r.page();
+    assert!(preview.contains("Reclaim 1200 candidate(s)?"), "{preview}");
+    assert_eq!(
+        preview.matches("<tr data-number=").count(),
+        500,
+        "the preview lists a bounded number"
+    );
+    assert!(preview.contains("id=\"preview-shown\""), "{preview}");
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = preview.find(&marker).unwrap() + marker.len();
+        preview[at..].split('"').next().unwrap().to_string()
+    };
+    let (picks, expires, sig) = (field("picks"), field("expires"), field("sig"));
+    let r = h
+        .ui(
+            Method::POST,
+            "/ui/candidates/reclaim",
+            Some(&sam),
+            Some(&[
+                ("csrf", &sam.csrf),
+                ("confirm", "yes"),
+                ("picks", &picks),
+                ("expires", &expires),
+                ("sig", &sig),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = r.page();
+    // The page came with a progress line per stretch, ending at all of them, then the result.
+    let progress: Vec<&str> = page
+        .match_indices("class=\"bulk-progress\"")
+        .map(|(i, _)| &page[i..i + 160])
+        .collect();
+    assert!(
+        progress.len() >= 1_200 / reclaim_api::app::BULK_IN_FLIGHT,
+        "{page}"
+    );
+    assert!(
+        progress.last().unwrap().contains("Reclaimed 1200 of 1200"),
+        "{progress:?}"
+    );
+    let result = page.find("id=\"bulk-result\"").expect("result");
+    assert!(page.find("Reclaimed 1200 of 1200").unwrap() < result);
+    assert!(
+        page.contains("<strong>1200</strong> candidate(s) reclaimed"),
+        "{page}"
+    );
+    assert!(page.contains("The user was asked (1200)"), "{page}");
+    assert!(page.contains("and 1000 more"), "{page}");
+    assert!(
+        page.matches("href=\"/ui/candidates/RC").count() <= 2 * 200 + 10,
+        "each list names at most 200"
+    );
+    for n in [&numbers[0], &numbers[599], &numbers[1_199]] {
+        assert_eq!(h.candidate(n).await.state, State::AwaitingUser, "{n}");
+    }
+}

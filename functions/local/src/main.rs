@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use reclaim_api::app::BulkProgress;
 use reclaim_api::{HmacLinkSigner, ManualTaskRevoker, Settings};
 use reclaim_local::files::{read_rows, FileError};
 use reclaim_local::seed::{self, SeedFile};
@@ -775,6 +776,31 @@ async fn acting_admin(embedded: &Embedded, actor: Option<&str>) -> Result<Actor>
     }
 }
 
+/// Reports a bulk action's progress on standard error: on one line rewritten in place at a
+/// terminal, else a line at each tenth (so a log is not flooded).
+fn say_progress(verb: &'static str) -> impl Fn(BulkProgress) + Send + Sync {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let last_tenth = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    move |p: BulkProgress| {
+        if p.total == 0 {
+            return;
+        }
+        let line = format!("{verb} {} of {}", p.done, p.total);
+        if terminal {
+            eprint!("\r{line}");
+            if p.done == p.total {
+                eprintln!();
+            }
+        } else {
+            let tenth = p.done * 10 / p.total;
+            if last_tenth.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 async fn reclaim(args: &ReclaimArgs) -> Result<()> {
     let embedded = args.send.open(&args.db.db, Settings::default())?;
     let actor = acting_admin(&embedded, args.actor.as_deref()).await?;
@@ -784,7 +810,10 @@ async fn reclaim(args: &ReclaimArgs) -> Result<()> {
         if f == CandidateFilter::default() && !args.all {
             bail!("give candidate ids, a filter (--state, --publisher, ...), or --all");
         }
-        let report = embedded.app.reclaim_all(&f, &actor).await?;
+        let report = embedded
+            .app
+            .reclaim_all(&f, &actor, &say_progress("reclaimed"))
+            .await?;
         for n in &report.reclaimed {
             println!("{n}: reclaimed");
         }

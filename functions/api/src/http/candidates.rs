@@ -557,7 +557,7 @@ pub async fn reclaim_all(
         let preview = s.app.reclaim_preview(&ready, &actor).await?;
         return Ok(Json(preview).into_response());
     }
-    Ok(Json(s.app.reclaim_all(&filter, &actor).await?).into_response())
+    Ok(Json(s.app.reclaim_all(&filter, &actor, &|_| {}).await?).into_response())
 }
 
 async fn run(

@@ -124,15 +124,23 @@ fn env() -> &'static Environment<'static> {
 
 /// Renders a page template; a template defect becomes a plain 500 rather than a panic.
 pub fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
+    match render_text(name, ctx) {
+        Some(html) => (status, Html(html)).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, Html(RENDER_FAILED)).into_response(),
+    }
+}
+
+/// What a visitor sees when a page cannot be rendered (the cause is logged).
+pub const RENDER_FAILED: &str =
+    "<!doctype html><title>Error</title><p>This page could not be shown.</p>";
+
+/// A page as text, for a response sent in parts; `None` (logged) when it cannot be rendered.
+pub fn render_text(name: &str, ctx: Value) -> Option<String> {
     match env().get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => Some(html),
         Err(e) => {
             tracing::error!(template = name, error = %e, "page rendering failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Html("<!doctype html><title>Error</title><p>This page could not be shown.</p>"),
-            )
-                .into_response()
+            None
         }
     }
 }

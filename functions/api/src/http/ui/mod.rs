@@ -1165,7 +1165,14 @@ async fn list_page(s: &ApiState, v: &Viewer, q: &ListForm, kept: &[String]) -> U
 }
 
 /// The most candidates one bulk action takes.
-const MAX_BULK: usize = 1000;
+const MAX_BULK: usize = 10_000;
+/// A preview lists at most this many candidates (those that need a look first); the counts
+/// cover them all.
+const PREVIEW_SHOWN: usize = 500;
+/// A bulk result names at most this many candidates in each list; the counts cover them all.
+const RESULT_SHOWN: usize = 200;
+/// Where a bulk Reclaim's page is cut to send its progress while it runs.
+const PROGRESS_MARK: &str = "<!--bulk-progress-->";
 /// How long a preview may be confirmed: long enough to read it, short enough that it still
 /// describes the candidates (each is also checked against its version when confirmed).
 const PREVIEW_MINUTES: i64 = 15;
@@ -1252,8 +1259,17 @@ pub async fn bulk_reclaim(State(s): State<ApiState>, v: Viewer, UiForm(f): UiFor
         };
         rules.entry(i.rule.as_str()).or_default()[slot] += 1;
     }
-    let items: Vec<Value> = preview
-        .items
+    // Those that need a look first (refused, excluded, needing attention), then the rest.
+    let mut shown: Vec<&crate::app::PreviewItem> = preview.items.iter().collect();
+    shown.sort_by_key(|i| match i.outcome {
+        PreviewOutcome::Refused(_) => 0,
+        PreviewOutcome::Excluded(_) => 1,
+        PreviewOutcome::NeedsAttention(_) => 2,
+        PreviewOutcome::RemoveNow => 3,
+        PreviewOutcome::AskUser => 4,
+    });
+    shown.truncate(PREVIEW_SHOWN);
+    let items: Vec<Value> = shown
         .iter()
         .map(|i| {
             let (outcome, words, why) = match &i.outcome {
@@ -1274,6 +1290,7 @@ pub async fn bulk_reclaim(State(s): State<ApiState>, v: Viewer, UiForm(f): UiFor
         "candidates",
         context! {
             total => preview.items.len(),
+            shown => items.len(),
             acting => picks.len(),
             ask, remove, attention, excluded, refused,
             by_rule => rules.iter().map(|(name, n)| context! {
@@ -1326,15 +1343,82 @@ async fn confirm_bulk(s: &ApiState, v: &Viewer, f: &form::FormFields) -> UiResul
             .map_err(|_| bad_field("picks", "malformed".into()))?;
         list.push((number.to_string(), version));
     }
-    let report = s.app.reclaim_confirmed(&list, &v.actor()).await?;
-    Ok(v.render(
-        "ui_bulk.html",
-        "candidates",
-        context! {
-            reclaimed => report.reclaimed, asked => report.asked, removing => report.removing,
-            attention => report.attention, refused => report.refused, excluded => report.excluded,
-        },
-    ))
+    Ok(run_bulk(s.clone(), v.clone(), list))
+}
+
+/// Runs a confirmed bulk Reclaim while its page is sent: the page up to [`PROGRESS_MARK`]
+/// first, then a progress line after each stretch (the stylesheet shows only the latest), then
+/// the result. The pages run no scripts, so this is how a person watches ten thousand go; the
+/// work goes on to the end even if the browser leaves.
+fn run_bulk(s: ApiState, v: Viewer, list: Vec<(String, u64)>) -> Response {
+    use axum::body::Body;
+    use std::convert::Infallible;
+    let layout = v.layout("candidates");
+    let page = move |ctx: Value| {
+        super::pages::render_text("ui_bulk.html", context! { ..layout.clone(), ..ctx })
+    };
+    let Some(running) = page(context! { running => true, total => list.len() }) else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::response::Html(super::pages::RENDER_FAILED),
+        )
+            .into_response();
+    };
+    let head = running
+        .split_once(PROGRESS_MARK)
+        .map_or(running.as_str(), |(head, _)| head)
+        .to_string();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let _ = tx.send(head);
+    tokio::spawn(async move {
+        let progress_tx = tx.clone();
+        let progress = move |p: crate::app::BulkProgress| {
+            let _ = progress_tx.send(format!(
+                "<div class=\"bulk-progress\" role=\"status\"><progress max=\"{total}\" value=\"{done}\"></progress> Reclaimed {done} of {total}</div>\n",
+                done = p.done,
+                total = p.total
+            ));
+        };
+        let result = s.app.reclaim_confirmed(&list, &v.actor(), &progress).await;
+        let ctx = match result {
+            Ok(report) => {
+                let first = |l: &[String]| l.iter().take(RESULT_SHOWN).cloned().collect::<Vec<_>>();
+                context! {
+                    count => report.reclaimed.len(),
+                    reclaimed => first(&report.reclaimed),
+                    asked => first(&report.asked), n_asked => report.asked.len(),
+                    removing => first(&report.removing), n_removing => report.removing.len(),
+                    attention => first(&report.attention), n_attention => report.attention.len(),
+                    refused => report.refused, excluded => report.excluded,
+                    shown => RESULT_SHOWN,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "bulk Reclaim stopped");
+                context! { failed => e.to_string() }
+            }
+        };
+        let tail = page(ctx)
+            .map(|full| {
+                full.split_once(PROGRESS_MARK)
+                    .map_or(String::new(), |(_, tail)| tail.to_string())
+            })
+            .unwrap_or_else(|| super::pages::RENDER_FAILED.to_string());
+        let _ = tx.send(tail);
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), rx))
+    });
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
