@@ -124,14 +124,23 @@ fn contains_pattern(text: &str) -> String {
 /// justification, kind, group) are checked row by row (SQLite's unary `+` keeps it from
 /// reading them through their indexes and sorting everything they match: a stage holds
 /// hundreds of thousands of candidates, while a page needs the first fifty in order).
-fn filter_sql(filter: &CandidateFilter, sql: &mut String, args: &mut Vec<Value>, walk_order: bool) {
+/// `by_stage_order`: the order has an index after the stage (the answer-by date), which the
+/// stage must be read through.
+fn filter_sql(
+    filter: &CandidateFilter,
+    sql: &mut String,
+    args: &mut Vec<Value>,
+    walk_order: bool,
+    by_stage_order: bool,
+) {
     let broad = if walk_order { "+" } else { "" };
     let mut clause = |sql_part: &str, value: Value| {
         args.push(value);
         sql.push_str(&format!(" AND {sql_part} ?{}", args.len()));
     };
     if let Some(s) = filter.state {
-        clause(&format!("{broad}state ="), Value::Text(s.as_str().into()));
+        let stage = if by_stage_order { "" } else { broad };
+        clause(&format!("{stage}state ="), Value::Text(s.as_str().into()));
     }
     if let Some(j) = filter.justification {
         clause(
@@ -230,55 +239,7 @@ fn list_sync(
         .map(|c| decode_cursor(c, page.sort))
         .transpose()?;
     let backwards = cursor.as_ref().is_some_and(|c| c.b);
-    let column = page.sort.map(|o| sort_column(o.key));
-    let mut sql = match column {
-        Some(col) => format!("SELECT seq, {col}, body FROM candidates WHERE 1 = 1"),
-        None => String::from("SELECT seq, NULL, body FROM candidates WHERE 1 = 1"),
-    };
-    let mut args: Vec<Value> = Vec::new();
-    // A sorted page walks its order's index unless a narrow filter (a person, a product, a
-    // search, a due time) picks few enough rows to sort.
-    let narrow = filter.user.is_some()
-        || filter.product.is_some()
-        || filter.publisher.is_some()
-        || filter.due_before.is_some()
-        || filter.alert_before.is_some()
-        || filter.software_text.is_some()
-        || filter.user_text.is_some();
-    filter_sql(filter, &mut sql, &mut args, column.is_some() && !narrow);
-    // Reading backwards walks the order reversed and turns the page round afterwards.
-    let descending = page.sort.is_some_and(|o| o.descending) != backwards;
-    let (cmp, dir) = if descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    if let Some(c) = &cursor {
-        match (column, &c.v) {
-            (Some(col), Some(v)) => {
-                args.push(sort_value_sql(v));
-                args.push(Value::Integer(c.s));
-                sql.push_str(&format!(
-                    " AND ({col}, seq) {cmp} (?{}, ?{})",
-                    args.len() - 1,
-                    args.len()
-                ));
-            }
-            _ => {
-                args.push(Value::Integer(c.s));
-                sql.push_str(&format!(" AND seq {cmp} ?{}", args.len()));
-            }
-        }
-    }
-    args.push(Value::Integer(i64::from(limit) + 1));
-    match column {
-        Some(col) => sql.push_str(&format!(
-            " ORDER BY {col} {dir}, seq {dir} LIMIT ?{}",
-            args.len()
-        )),
-        None => sql.push_str(&format!(" ORDER BY seq {dir} LIMIT ?{}", args.len())),
-    }
-
+    let (sql, args) = list_sql(filter, page.sort, cursor.as_ref(), limit);
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args), |row| {
@@ -329,6 +290,72 @@ fn list_sync(
         next,
         prev,
     })
+}
+
+/// The query for one page of a listing (one row more than the page, to know there is more).
+fn list_sql(
+    filter: &CandidateFilter,
+    sort: Option<Sort>,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> (String, Vec<Value>) {
+    let backwards = cursor.is_some_and(|c| c.b);
+    let column = sort.map(|o| sort_column(o.key));
+    let mut sql = match column {
+        Some(col) => format!("SELECT seq, {col}, body FROM candidates WHERE 1 = 1"),
+        None => String::from("SELECT seq, NULL, body FROM candidates WHERE 1 = 1"),
+    };
+    let mut args: Vec<Value> = Vec::new();
+    // A sorted page walks its order's index unless a narrow filter (a person, a product, a
+    // search, a due time) picks few enough rows to sort.
+    let narrow = filter.user.is_some()
+        || filter.product.is_some()
+        || filter.publisher.is_some()
+        || filter.due_before.is_some()
+        || filter.alert_before.is_some()
+        || filter.software_text.is_some()
+        || filter.user_text.is_some();
+    filter_sql(
+        filter,
+        &mut sql,
+        &mut args,
+        column.is_some() && !narrow,
+        sort.is_some_and(|o| o.key == SortKey::Deadline),
+    );
+    // Reading backwards walks the order reversed and turns the page round afterwards.
+    let descending = sort.is_some_and(|o| o.descending) != backwards;
+    let (cmp, dir) = if descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(c) = cursor {
+        match (column, &c.v) {
+            (Some(col), Some(v)) => {
+                args.push(sort_value_sql(v));
+                args.push(Value::Integer(c.s));
+                sql.push_str(&format!(
+                    " AND ({col}, seq) {cmp} (?{}, ?{})",
+                    args.len() - 1,
+                    args.len()
+                ));
+            }
+            _ => {
+                args.push(Value::Integer(c.s));
+                sql.push_str(&format!(" AND seq {cmp} ?{}", args.len()));
+            }
+        }
+    }
+    args.push(Value::Integer(i64::from(limit) + 1));
+    match column {
+        Some(col) => sql.push_str(&format!(
+            " ORDER BY {col} {dir}, seq {dir} LIMIT ?{}",
+            args.len()
+        )),
+        None => sql.push_str(&format!(" ORDER BY seq {dir} LIMIT ?{}", args.len())),
+    }
+
+    (sql, args)
 }
 
 const TRAIL_PREFIX: &str = "h1:";
@@ -430,7 +457,7 @@ fn count_sync(
 ) -> Result<Count, StoreError> {
     let mut inner = String::from("SELECT 1 FROM candidates WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
-    filter_sql(filter, &mut inner, &mut args, false);
+    filter_sql(filter, &mut inner, &mut args, false, false);
     let bound = i64::try_from(up_to).unwrap_or(i64::MAX - 1);
     args.push(Value::Integer(bound.saturating_add(1)));
     let sql = format!("SELECT COUNT(*) FROM ({inner} LIMIT ?{})", args.len());
@@ -1078,6 +1105,55 @@ mod tests {
                 decode_cursor(bad, None),
                 Err(StoreError::NotFound { kind: "cursor", .. })
             ));
+        }
+    }
+
+    /// What SQLite would do for one page of a listing.
+    fn plan(conn: &Connection, filter: &CandidateFilter, sort: Option<Sort>) -> String {
+        let (sql, args) = list_sql(filter, sort, None, 50);
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn a_page_of_the_common_listings_is_read_in_order_without_sorting_the_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plans.db");
+        drop(super::super::SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        use reclaim_workflow::State;
+        let stage = |s: State| CandidateFilter {
+            state: Some(s),
+            ..Default::default()
+        };
+        let by = |key, descending| Some(Sort { key, descending });
+        let cases = [
+            (CandidateFilter::default(), None),
+            (stage(State::Ready), None),
+            (CandidateFilter::default(), by(SortKey::Savings, true)),
+            (stage(State::Ready), by(SortKey::Savings, true)),
+            // Ready has no answer-by date: all of it sorts after every dated candidate.
+            (stage(State::Ready), by(SortKey::Deadline, false)),
+            (stage(State::AwaitingUser), by(SortKey::Deadline, true)),
+            (
+                CandidateFilter {
+                    group: Some("desktop".into()),
+                    ..Default::default()
+                },
+                by(SortKey::Software, false),
+            ),
+        ];
+        for (filter, sort) in cases {
+            let plan = plan(&conn, &filter, sort);
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?} {sort:?}: {plan}");
+            if filter.state.is_some() && sort.is_some_and(|o| o.key == SortKey::Deadline) {
+                assert!(plan.contains("candidates_state_deadline"), "{plan}");
+            }
         }
     }
 
