@@ -270,3 +270,28 @@ async fn the_outbox_mailer_keeps_one_message_per_key() {
         Err(reclaim_workflow::ports::MailError::Rejected(_))
     ));
 }
+
+#[tokio::test]
+async fn commits_reach_the_database_file_without_any_caller_checkpointing() {
+    let db = test_db();
+    let all: Vec<_> = (1..=50).map(candidate).collect();
+    db.insert(&all).await.unwrap();
+    // The database file alone (no WAL beside it) holds the rows once a checkpoint copied
+    // them there; nobody here asks for one, and no commit waits for one.
+    let copy = db.dir.path().join("copy.db");
+    let mut found = 0;
+    for _ in 0..100 {
+        std::fs::copy(db.path(), &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        found = conn
+            .query_row("SELECT count(*) FROM candidates", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        drop(conn);
+        let _ = std::fs::remove_file(&copy);
+        if found == 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(found, 50, "the background checkpoint copied the commits");
+}

@@ -9,6 +9,7 @@
 //! in `spawn_blocking` so the async runtime never blocks on disk.
 
 mod candidates;
+mod checkpoint;
 mod codec;
 mod directory;
 mod schema;
@@ -111,6 +112,9 @@ pub(crate) struct Inner {
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
     writer: writer::Writer,
+    /// Dropped after the writer (fields drop in order): its connection closes last, and
+    /// closing the last connection checkpoints whatever is left.
+    _checkpointer: checkpoint::Checkpointer,
     /// Poked after every commit that queued effects, so the worker wakes without polling.
     pub(crate) outbox_ready: Arc<Notify>,
 }
@@ -127,8 +131,13 @@ impl fmt::Debug for SqliteStore {
 /// WAL pages after which a commit copies the WAL back into the database (a checkpoint, the
 /// only step that fsyncs under `Durability::Normal`). Larger than SQLite's 1000 so that pages
 /// written many times between checkpoints are copied once and fsyncs are rarer; the WAL stays
-/// under about 40 MB.
+/// under about 40 MB. The store's writer leaves checkpoints to a thread of its own
+/// ([`checkpoint`]) and keeps [`WAL_BACKSTOP_PAGES`] instead.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// The store writer's automatic checkpoint threshold: reached only when the background
+/// checkpoints cannot keep up (a reader holding an old snapshot for long); about 400 MB.
+pub const WAL_BACKSTOP_PAGES: u32 = 100_000;
 
 /// Opens a connection with the pragmas every connection of the store shares (and that the
 /// benchmark's raw-rate connection uses, so the comparison is fair).
@@ -175,9 +184,14 @@ impl SqliteStore {
         };
         let mut conn = connect(&path, &options).map_err(sqlite)?;
         schema::migrate(&mut conn, &path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
+            .map_err(sqlite)?;
+        let checkpoints = connect(&path, &options).map_err(sqlite)?;
         let outbox_ready = Arc::new(Notify::new());
         let reader_permits = Arc::new(Semaphore::new(options.max_readers.max(1)));
         let writer = writer::Writer::start(conn, options.max_batch.max(1), outbox_ready.clone())
+            .map_err(OpenError::Writer)?;
+        let checkpointer = checkpoint::Checkpointer::start(checkpoints, writer.commits())
             .map_err(OpenError::Writer)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -186,6 +200,7 @@ impl SqliteStore {
                 readers: Mutex::new(Vec::new()),
                 reader_permits,
                 writer,
+                _checkpointer: checkpointer,
                 outbox_ready,
             }),
         })

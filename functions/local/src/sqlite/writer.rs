@@ -90,7 +90,8 @@ type BoxedJob = Box<dyn Job>;
 /// Counters of the writer's work, for benchmarks and diagnostics.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    transactions: AtomicU64,
+    /// Shared with the checkpointer, which checkpoints when it moved.
+    transactions: Arc<AtomicU64>,
     writes: AtomicU64,
 }
 
@@ -126,6 +127,11 @@ impl Writer {
             thread: Some(thread),
             counters,
         })
+    }
+
+    /// The count of committed transactions, which the checkpointer watches.
+    pub fn commits(&self) -> Arc<AtomicU64> {
+        self.counters.transactions.clone()
     }
 
     pub fn stats(&self) -> WriteStats {

@@ -1,0 +1,77 @@
+//! Checkpoints off the commit path.
+//!
+//! In WAL mode a commit appends pages to the WAL; a checkpoint copies them back into the
+//! database file and fsyncs it. Left to SQLite (`wal_autocheckpoint`), the commit that crosses
+//! the threshold runs the whole checkpoint before it answers: tens of milliseconds for one
+//! unlucky caller, the tail of every write's latency. Here a thread of its own, on its own
+//! connection, runs a `PASSIVE` checkpoint shortly after commits happen (it never blocks the
+//! writer or the readers), so the WAL stays short and no caller waits for the copy. The
+//! writer keeps a much higher automatic threshold only as a backstop, for a WAL this thread
+//! cannot keep up with.
+
+use rusqlite::Connection;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the thread looks for new commits. Short enough that the WAL holds a fraction
+/// of a second of writes; long enough that a busy writer's pages are copied once per round.
+const ROUND: Duration = Duration::from_millis(200);
+
+pub(crate) struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing whenever `commits` (the writer's count of transactions) moved.
+    pub fn start(conn: Connection, commits: Arc<AtomicU64>) -> std::io::Result<Checkpointer> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("reclaim-sqlite-checkpoint".into())
+            .spawn(move || run(&conn, &commits, &flag))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn run(conn: &Connection, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
+    let mut seen = commits.load(Ordering::Relaxed);
+    loop {
+        {
+            let (lock, wake) = stop;
+            let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let (guard, _) = wake
+                .wait_timeout_while(guard, ROUND, |stopped| !*stopped)
+                .unwrap_or_else(|p| p.into_inner());
+            if *guard {
+                return;
+            }
+        }
+        let now = commits.load(Ordering::Relaxed);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        // PASSIVE copies what no reader still needs and never waits for a lock; what it
+        // cannot copy now is copied on a later round.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background checkpoint failed; the next round tries again");
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.stop;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
