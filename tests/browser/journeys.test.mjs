@@ -105,6 +105,13 @@ test('a sam admin signs in and reclaims two candidates in bulk', async () => {
   await page.locator('#confirm').click();
   await page.locator('#bulk-result').waitFor();
   assert.match(await page.locator('#bulk-result').innerText(), /2 candidate\(s\) reclaimed/);
+  // The page arrived with its progress: only the latest line shows, and the running note goes.
+  const progress = page.locator('.bulk-progress');
+  assert.ok((await progress.count()) >= 2, 'a line before the work and one after');
+  const shown = [];
+  for (const line of await progress.all()) if (await line.isVisible()) shown.push((await line.innerText()).trim());
+  assert.deepEqual(shown, ['Reclaimed 2 of 2']);
+  assert.equal(await page.locator('#bulk-running').isVisible(), false);
   for (const n of reclaimed) {
     await assert.doesNotReject(page.locator('#reclaimed').getByRole('link', { name: n }).waitFor());
   }
