@@ -167,7 +167,7 @@ pub const ROUTES: &[RouteDoc] = &[
         &["skip_invalid"],
     ),
     with_query(
-        r(Get, "/api/v1/alerts", "Alerts: Attention Required, open more than 30 days, Awaiting Revocation more than 60 days, or closed and found at the vendor again; a sam admin sees all, others those of their groups or assigned to them. A page at a time (limit, default 500, at most 1,000); a Link header (rel=next) names the next page", User, "StaleAlertList"),
+        r(Get, "/api/v1/alerts", "Alerts: Attention Required, open more than 30 days, Awaiting Revocation more than 60 days, or closed and found at the vendor again; a sam admin sees all, others those of their groups or assigned to them. A page at a time (limit, default 100, at most 1,000); a Link header (rel=next) names the next page", User, "StaleAlertList"),
         &["limit", "cursor"],
     ),
     with_query(

@@ -151,8 +151,9 @@ pub struct AlertsQuery {
     cursor: Option<String>,
 }
 
-/// Alerts a page answers when the client does not say.
-pub const ALERTS_PAGE: u32 = 500;
+/// Alerts a page answers when the client does not say: a page like the candidate list's, so
+/// one answer stays a few milliseconds of work however many alerts there are.
+pub const ALERTS_PAGE: u32 = 100;
 
 /// Open candidates that need a look (open more than 30 days, Awaiting Revocation more than 60),
 /// longest first within a page: all of them for a sam admin, those of their groups (or
