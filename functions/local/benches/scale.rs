@@ -115,12 +115,13 @@ fn candidate(i: usize, now: Timestamp) -> Candidate {
     match c.state {
         State::AwaitingUser => {
             c.asked_at = Some(now - Days::days(2));
-            c.deadline_at = Some(now + Days::days(((i % 28) + 1) as i64));
-            c.due_at = if i % 15 < 1 && i / 100 < DUE_NOW {
+            // The due ones had until an hour ago to answer: the tick reclaims them.
+            c.deadline_at = if i % 15 < 1 && i / 100 < DUE_NOW {
                 Some(now - Days::hours(1))
             } else {
-                c.deadline_at
+                Some(now + Days::days(((i % 28) + 1) as i64))
             };
+            c.due_at = c.deadline_at;
         }
         s if s.is_closed() => {
             c.closed_at = Some(c.opened_at + Days::days(10));
