@@ -528,6 +528,51 @@ fn columns(c: &Candidate) -> Columns {
     }
 }
 
+/// A candidate as its row holds it. Worked out by the caller before the write is queued, so
+/// the one writer thread only runs SQL while the callers encode side by side.
+struct Encoded {
+    cols: Columns,
+    body: String,
+    contribution: Option<Contribution>,
+    contribution_json: Option<String>,
+}
+
+impl Encoded {
+    fn of(c: &Candidate) -> Result<Encoded, StoreError> {
+        let contribution = Contribution::of(c);
+        Ok(Encoded {
+            cols: columns(c),
+            body: to_json(c)?,
+            contribution_json: contribution.as_ref().map(to_json).transpose()?,
+            contribution,
+        })
+    }
+}
+
+/// A transition encoded before it is queued for the writer (see [`Encoded`]).
+struct EncodedChange {
+    change: Change,
+    candidate: Encoded,
+    entry: String,
+    /// Each effect's JSON, beside the effect.
+    effects: Vec<String>,
+}
+
+impl EncodedChange {
+    fn of(change: &Change) -> Result<EncodedChange, StoreError> {
+        Ok(EncodedChange {
+            candidate: Encoded::of(&change.candidate)?,
+            entry: to_json(&change.entry)?,
+            effects: change
+                .effects
+                .iter()
+                .map(to_json)
+                .collect::<Result<_, _>>()?,
+            change: change.clone(),
+        })
+    }
+}
+
 /// Keeps the search catalogs holding this candidate's software and person.
 fn catalog_sync(conn: &Connection, c: &Candidate) -> Result<(), StoreError> {
     conn.prepare_cached(
@@ -545,11 +590,6 @@ fn catalog_sync(conn: &Connection, c: &Candidate) -> Result<(), StoreError> {
         .map_err(sql_error)?;
     }
     Ok(())
-}
-
-/// What a candidate adds to the savings, as stored beside it (`NULL`: nothing).
-fn contribution_json(c: &Candidate) -> Result<Option<String>, StoreError> {
-    Contribution::of(c).map(|x| to_json(&x)).transpose()
 }
 
 /// Applies savings differences to the running totals: each `(scope, contribution, sign)` adds
@@ -695,7 +735,7 @@ pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result<(), StoreError> {
+fn insert_sync(conn: &Connection, candidates: &[(Candidate, Encoded)]) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO candidates (id, number, state, justification, applies_to, publisher, \
@@ -707,11 +747,9 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
         .map_err(sql_error)?;
     let mut highest = None;
     let mut totals = Vec::new();
-    for c in candidates {
-        let cols = columns(c);
-        let body = to_json(c)?;
-        let [k1, k2, k3, k4, k5] = cols.sort;
-        let contribution = Contribution::of(c);
+    for (c, e) in candidates {
+        let cols = &e.cols;
+        let [k1, k2, k3, k4, k5] = &cols.sort;
         let result = stmt.execute(params![
             c.id,
             c.number,
@@ -724,16 +762,16 @@ pub(crate) fn insert_sync(conn: &Connection, candidates: &[Candidate]) -> Result
             c.user.as_ref().map(|u| u.id.as_str()),
             cols.due_at,
             version_to_sql(c.version)?,
-            body,
+            e.body,
             k1,
             k2,
             k3,
             k4,
             k5,
-            contribution.as_ref().map(to_json).transpose()?,
+            e.contribution_json,
             cols.alert_at,
         ]);
-        if let Some(x) = contribution {
+        if let Some(x) = &e.contribution {
             for scope in scopes_of(c.assignment_group.as_deref()) {
                 totals.push((scope, x.clone(), 1));
             }
@@ -802,10 +840,11 @@ const INDEXED: [&str; 14] = [
 ];
 
 /// Returns whether effects were queued (the worker should wake).
-pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, StoreError> {
+fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, StoreError> {
+    let change = &encoded.change;
     let c = &change.candidate;
-    let cols = columns(c);
-    let body = to_json(c)?;
+    let cols = &encoded.candidate.cols;
+    let body = &encoded.candidate.body;
     let expected = version_to_sql(change.expected_version)?;
     let new_version = version_to_sql(c.version)?;
     let entry_version = version_to_sql(change.entry.version)?;
@@ -862,7 +901,7 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     let opt_text = |s: Option<&str>| s.map_or(Value::Null, text);
     // Savings: only a transition that changes what the candidate adds (closing, a re-check's
     // finding, a new group) touches the totals.
-    let new_contribution = contribution_json(c)?;
+    let new_contribution = encoded.candidate.contribution_json.clone();
     let old_group = match &old[5] {
         Value::Text(g) => Some(g.clone()),
         _ => None,
@@ -872,7 +911,7 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
     // A new user (or a new name for one) goes into the people catalog for searches.
     let user_moved =
         old[6] != opt_text(c.user.as_ref().map(|u| u.id.as_str())) || old[9] != cols.sort[1];
-    let [k1, k2, k3, k4, k5] = cols.sort;
+    let [k1, k2, k3, k4, k5] = cols.sort.clone();
     let new = [
         text(cols.state),
         text(cols.justification),
@@ -928,14 +967,14 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
                 changes.push((scope, x.clone(), -1));
             }
         }
-        if let Some(x) = Contribution::of(c) {
+        if let Some(x) = &encoded.candidate.contribution {
             for scope in scopes_of(c.assignment_group.as_deref()) {
                 changes.push((scope, x.clone(), 1));
             }
         }
         adjust_totals(conn, &changes)?;
     }
-    let entry = to_json(&change.entry)?;
+    let entry = &encoded.entry;
     match conn
         .prepare_cached(
             "INSERT INTO history (candidate_id, version, entry, at) VALUES (?1, ?2, ?3, ?4)",
@@ -964,8 +1003,7 @@ pub(crate) fn commit_sync(conn: &Connection, change: &Change) -> Result<bool, St
              next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
         )
         .map_err(sql_error)?;
-    for effect in &change.effects {
-        let json = to_json(effect)?;
+    for (effect, json) in change.effects.iter().zip(&encoded.effects) {
         let version = version_to_sql(effect.version)?;
         match stmt.execute(params![
             effect.key,
@@ -1049,8 +1087,11 @@ impl CandidateWrite for SqliteStore {
         if candidates.is_empty() {
             return Ok(());
         }
-        let candidates = candidates.to_vec();
-        self.write(move |conn| insert_sync(conn, &candidates).map(WriteOutcome::new))
+        let encoded = candidates
+            .iter()
+            .map(|c| Encoded::of(c).map(|e| (c.clone(), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(move |conn| insert_sync(conn, &encoded).map(WriteOutcome::new))
             .await
     }
 
@@ -1060,9 +1101,9 @@ impl CandidateWrite for SqliteStore {
     }
 
     async fn commit(&self, change: &Change) -> Result<(), StoreError> {
-        let change = change.clone();
+        let encoded = EncodedChange::of(change)?;
         self.write(move |conn| {
-            commit_sync(conn, &change).map(|wakes| WriteOutcome::waking((), wakes))
+            commit_sync(conn, &encoded).map(|wakes| WriteOutcome::waking((), wakes))
         })
         .await
     }
