@@ -284,7 +284,9 @@ async fn commits_reach_the_database_file_without_any_caller_checkpointing() {
         std::fs::copy(db.path(), &copy).unwrap();
         let conn = rusqlite::Connection::open(&copy).unwrap();
         found = conn
-            .query_row("SELECT count(*) FROM candidates", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM candidates", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .unwrap_or(0);
         drop(conn);
         let _ = std::fs::remove_file(&copy);
