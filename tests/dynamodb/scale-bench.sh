@@ -20,7 +20,12 @@ cd "$here/../.."
 
 ip link set lo up
 
-node "$here/start.mjs" 8000 "$dir" >"$dir/dynamodb-local.log" 2>&1 &
+# RECLAIM_DYNAMODB_IN_MEMORY=1 keeps the database in memory instead (faster, gone at exit).
+if [ "${RECLAIM_DYNAMODB_IN_MEMORY:-}" = 1 ]; then
+    node "$here/start.mjs" 8000 >"$dir/dynamodb-local.log" 2>&1 &
+else
+    node "$here/start.mjs" 8000 "$dir" >"$dir/dynamodb-local.log" 2>&1 &
+fi
 local_pid="$!"
 cleanup() {
     kill "$local_pid" 2>/dev/null || true
@@ -34,8 +39,10 @@ for _ in $(seq 1 150); do
 done
 (exec 3<>/dev/tcp/127.0.0.1/8000) 2>/dev/null \
     || { echo "DynamoDB Local did not start; see $dir/dynamodb-local.log"; exit 1; }
-echo "DynamoDB Local at http://127.0.0.1:8000 (private network), database in $dir"
+echo "DynamoDB Local at http://127.0.0.1:8000 (private network), logging to $dir"
 
 export RECLAIM_DYNAMODB_URL=http://127.0.0.1:8000
 export RECLAIM_BENCH_DIR="$dir"
-cargo bench --offline -p reclaim-aws --bench scale "$@"
+cargo bench --locked --offline -p reclaim-aws --bench scale "$@"
+echo "DynamoDB Local's memory at the end (RSS, KiB):"
+ps -o rss=,args= --ppid "$local_pid" | cut -c1-60
