@@ -1,27 +1,32 @@
 //! Which certificate authorities the functions trust when they call AWS over TLS, and the
 //! HTTP client every AWS client of a function shares.
 //!
-//! The SDK's default client loads the operating system's root certificates when its first
-//! client is made: rustls reads the CA bundle and every file of the certificate directory
-//! (292 on Debian), parses them all, and parses them again for every client. That was most of
-//! a cold start's SDK set-up (5–6.5 ms of 9–12 ms, BENCHMARKS.md), paid before the function
-//! could take its first event, for a trust decision that does not depend on the machine.
+//! The SDK's default client reads the operating system's root certificates when the first
+//! client is made (rustls-native-certs: the CA bundle, then every file of the certificate
+//! directory, 292 on Debian) and turns them into a rustls root store again for every client
+//! made. On a cold start that was most of the SDK's set-up (5–6.5 ms of a 9–12 ms init,
+//! BENCHMARKS.md), paid before the function could take its first event, for a trust decision
+//! that does not depend on the machine.
 //!
 //! So by default the functions trust Mozilla's root program, compiled in from the
-//! `webpki-root-certs` crate (the rustls project's copy of the roots Mozilla includes for TLS
-//! server authentication, generated from the CCADB report): no file is read at start. It is
-//! safe to rely on for AWS because every AWS service endpoint the functions call (DynamoDB,
-//! SES, Secrets Manager, STS) presents a chain to Amazon Trust Services' roots (Amazon Root
-//! CA 1–4, and Starfield Services Root G2, which cross-signs them), and Mozilla includes all
-//! five; Amazon Linux's own CA bundle is built from the same Mozilla list. Verification is
-//! unchanged: the SDK's rustls client with its restricted cipher suites checks the chain and
-//! the host name exactly as before, only against this list of anchors instead of the files.
-//! The list is as fresh as the crate version in `Cargo.lock`, so a root Mozilla removes stays
-//! trusted until the next build; roots change rarely, and a rebuild picks the change up.
+//! `webpki-root-certs` crate: the rustls project's copy of the roots Mozilla includes for TLS
+//! server authentication, generated from the CCADB report (the same project's `webpki-roots`,
+//! the same list as anchors only, already serves the workspace's sign-in client). No file is
+//! read at start. It is safe to rely on for AWS: the service endpoints the functions call
+//! (DynamoDB, SES, Secrets Manager, and STS when the SDK needs it) present certificates from
+//! Amazon Trust Services, whose five roots (Amazon Root CA 1–4 and Starfield Services Root
+//! Certificate Authority – G2, the five Amazon Trust Services asks custom trust stores to
+//! include) are all in Mozilla's program, and Amazon Linux's own CA bundle is built from the
+//! same Mozilla list. Verification itself is unchanged: the SDK's rustls client, with the
+//! SDK's cipher suites, checks the chain, validity and host name exactly as before, against
+//! this list of anchors instead of the files. The list is as fresh as the crate version in
+//! `Cargo.lock` (a root Mozilla removes stays trusted until the next build; roots change
+//! rarely), and a test (`tests/tls.rs`) shows a server no listed root vouches for is refused.
 //!
 //! `RECLAIM_TLS_ROOTS=system` brings back the operating system's store (`SSL_CERT_FILE` and
-//! `SSL_CERT_DIR` are honoured there), for a deployment whose AWS traffic passes a proxy or
-//! endpoint that presents a private CA's certificate.
+//! `SSL_CERT_DIR` are honoured there) for a deployment whose AWS traffic meets a certificate
+//! from a CA outside Mozilla's program: a TLS-inspecting proxy with a private CA, or a region
+//! whose endpoints chain to roots not yet in the program.
 
 use crate::config::ConfigError;
 use aws_smithy_http_client::proxy::ProxyConfig;
