@@ -1,6 +1,7 @@
 //! Configuration from the standard AWS environment plus a few `RECLAIM_*` variables, so the
 //! same binaries run in Lambda, against an emulator (`AWS_ENDPOINT_URL`) and in tests.
 
+pub use crate::tls::TlsRoots;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -8,9 +9,12 @@ use std::time::Duration;
 
 /// Loads the SDK configuration once per process (credentials, region, endpoint) with the
 /// retry policy every call shares: throttling and 5xx are retried by the SDK with exponential
-/// backoff and jitter before an error ever reaches the store.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+/// backoff and jitter before an error ever reaches the store. Every client made from it shares
+/// one HTTPS client that trusts `roots` ([`crate::tls`]: by default the compiled-in roots, so
+/// no certificate file is read at start).
+pub async fn sdk_config(roots: TlsRoots) -> Result<SdkConfig, ConfigError> {
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::tls::http_client(roots)?)
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(5)
@@ -24,7 +28,7 @@ pub async fn sdk_config() -> SdkConfig {
                 .build(),
         )
         .load()
-        .await
+        .await)
 }
 
 /// What a deployment must tell the functions; read from the environment the SAM template

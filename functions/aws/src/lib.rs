@@ -14,14 +14,15 @@
 //!   from its [`wiring::Clients`], which can record each call as IAM will see it ([`calls`]).
 //!
 //! Configuration comes from the standard AWS environment ([`config::sdk_config`]), so
-//! `AWS_ENDPOINT_URL` points every client at an emulator.
+//! `AWS_ENDPOINT_URL` points every client at an emulator; the certificate authorities AWS
+//! calls are verified against are compiled in ([`tls`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use reclaim_aws::DynamoStore;
 //! use reclaim_workflow::ports::CandidateRead;
 //!
-//! let sdk = reclaim_aws::config::sdk_config().await;
+//! let sdk = reclaim_aws::config::sdk_config(reclaim_aws::config::TlsRoots::Embedded).await?;
 //! let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "reclaim");
 //! let first = store.get("RC0000001").await?;
 //! # let _ = first;
@@ -36,6 +37,7 @@ pub mod plugins;
 pub mod ses;
 pub mod stream;
 pub mod sweep;
+pub mod tls;
 pub mod wiring;
 
 pub use dynamo::DynamoStore;

@@ -96,6 +96,32 @@ pub fn revoker_from_env() -> Result<(Arc<dyn Revoker>, Option<PluginHost>), Host
     }
 }
 
+/// What [`revoker_from_env`] makes: the revoker, and the host behind it when there are plugins.
+pub type Loaded = (Arc<dyn Revoker>, Option<PluginHost>);
+
+/// Starts [`revoker_from_env`] on a blocking thread and returns at once. Loading the plugins
+/// is CPU work that needs nothing from AWS, so `effects` starts it first thing and it runs
+/// while the SDK is configured and the link key is read ([`finish_loading`] waits for it).
+pub fn start_loading() -> tokio::task::JoinHandle<Result<Loaded, HostError>> {
+    tokio::task::spawn_blocking(revoker_from_env)
+}
+
+/// The revoker of a loading begun by [`start_loading`], once the plugins' `store:` secrets
+/// (`RECLAIM_VENDOR_SECRETS_PREFIX` + NAME) are read with `clients`' Secrets Manager client
+/// and handed to the host. Given to [`crate::wiring::build_loading`], so all of it overlaps
+/// the link key's read.
+pub async fn finish_loading(
+    loading: tokio::task::JoinHandle<Result<Loaded, HostError>>,
+    clients: crate::wiring::Clients,
+) -> Result<Arc<dyn Revoker>, crate::wiring::WiringError> {
+    let (revoker, host) = loading.await??;
+    if let Some(host) = &host {
+        let prefix = std::env::var(VENDOR_SECRETS_PREFIX_ENV).unwrap_or_default();
+        provide_store_secrets(host, &clients.secrets(), &prefix).await;
+    }
+    Ok(revoker)
+}
+
 /// Fetches the Secrets Manager secret `prefix + NAME` for every `store:NAME` source the loaded
 /// plugins are granted ([`store_secrets`]), and hands each value to the host; returns how many
 /// were provided. `client` is the function's own ([`crate::wiring::Clients::secrets`]).
@@ -115,21 +141,36 @@ pub async fn provide_store_secrets(
     found.len()
 }
 
-/// The values of the secrets `prefix + NAME` for `names`, as (NAME, value). A secret that
-/// cannot be read is logged (by name, never by value) and left out: its plugin then answers
-/// "misconfigured" naming the secret, and only that plugin's candidates wait.
+/// The values of the secrets `prefix + NAME` for `names`, as (NAME, value), in the order of
+/// `names`. The secrets are read at once (each is a round trip, and none depends on another).
+/// A secret that cannot be read is logged (by name, never by value) and left out: its plugin
+/// then answers "misconfigured" naming the secret, and only that plugin's candidates wait.
 pub async fn store_secrets(
     client: &aws_sdk_secretsmanager::Client,
     prefix: &str,
     names: &[String],
 ) -> Vec<(String, String)> {
     let started = std::time::Instant::now();
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let (client, id) = (client.clone(), format!("{prefix}{name}"));
+        reads.spawn(async move {
+            let got = client.get_secret_value().secret_id(&id).send().await;
+            (i, id, got)
+        });
+    }
     let mut found = Vec::new();
-    for name in names {
-        let id = format!("{prefix}{name}");
-        match client.get_secret_value().secret_id(&id).send().await {
+    while let Some(joined) = reads.join_next().await {
+        let (i, id, got) = match joined {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "plugin secret read stopped");
+                continue;
+            }
+        };
+        match got {
             Ok(out) => match out.secret_string().filter(|s| !s.is_empty()) {
-                Some(value) => found.push((name.clone(), value.to_string())),
+                Some(value) => found.push((i, value.to_string())),
                 None => tracing::error!(secret = %id, "plugin secret has no string value"),
             },
             Err(e) => tracing::error!(
@@ -139,6 +180,11 @@ pub async fn store_secrets(
             ),
         }
     }
+    found.sort_by_key(|(i, _)| *i);
+    let found: Vec<(String, String)> = found
+        .into_iter()
+        .filter_map(|(i, value)| names.get(i).map(|name| (name.clone(), value)))
+        .collect();
     tracing::info!(
         provided = found.len(),
         wanted = names.len(),

@@ -9,7 +9,7 @@
 
 use crate::calls::CallLog;
 pub use crate::calls::Function;
-use crate::config::{sdk_config, AwsSettings, ConfigError, LinkKeySource};
+use crate::config::{sdk_config, AwsSettings, ConfigError, LinkKeySource, TlsRoots};
 use crate::dynamo::DynamoStore;
 use crate::ses::SesMailer;
 use async_trait::async_trait;
@@ -20,7 +20,8 @@ use reclaim_api::{
     admin_routes, ApiState, App, AuthError, Authenticate, HmacLinkSigner, Ports, Settings,
 };
 use reclaim_workflow::ports::{Clock, Revoker, SystemClock};
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 fn ms(d: Duration) -> f64 {
@@ -29,11 +30,25 @@ fn ms(d: Duration) -> f64 {
 
 /// The AWS clients of one function: every client its code uses is made here, with the
 /// function's call recorder when there is one.
+///
+/// Each client is made once, when first asked for, and shared by every clone of these
+/// `Clients` (an SDK client is a handle: cloning it shares its connection pool). Making a
+/// client builds its HTTPS connector and parses the trust store, so a cold start pays for it
+/// once per service it uses, and never for a service it does not.
 #[derive(Clone, Debug)]
 pub struct Clients {
     function: Function,
     sdk: aws_config::SdkConfig,
     calls: Option<CallLog>,
+    made: Arc<Made>,
+}
+
+/// The clients made so far.
+#[derive(Debug, Default)]
+struct Made {
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    ses: OnceLock<aws_sdk_sesv2::Client>,
+    secrets: OnceLock<aws_sdk_secretsmanager::Client>,
 }
 
 impl Clients {
@@ -43,6 +58,7 @@ impl Clients {
             function,
             sdk: sdk.clone(),
             calls,
+            made: Arc::default(),
         }
     }
 
@@ -51,27 +67,42 @@ impl Clients {
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let mut conf = aws_sdk_dynamodb::config::Builder::from(&self.sdk);
-        if let Some(log) = &self.calls {
-            conf = conf.interceptor(log.interceptor(self.function));
-        }
-        aws_sdk_dynamodb::Client::from_conf(conf.build())
+        self.made
+            .dynamodb
+            .get_or_init(|| {
+                let mut conf = aws_sdk_dynamodb::config::Builder::from(&self.sdk);
+                if let Some(log) = &self.calls {
+                    conf = conf.interceptor(log.interceptor(self.function));
+                }
+                aws_sdk_dynamodb::Client::from_conf(conf.build())
+            })
+            .clone()
     }
 
     pub fn ses(&self) -> aws_sdk_sesv2::Client {
-        let mut conf = aws_sdk_sesv2::config::Builder::from(&self.sdk);
-        if let Some(log) = &self.calls {
-            conf = conf.interceptor(log.interceptor(self.function));
-        }
-        aws_sdk_sesv2::Client::from_conf(conf.build())
+        self.made
+            .ses
+            .get_or_init(|| {
+                let mut conf = aws_sdk_sesv2::config::Builder::from(&self.sdk);
+                if let Some(log) = &self.calls {
+                    conf = conf.interceptor(log.interceptor(self.function));
+                }
+                aws_sdk_sesv2::Client::from_conf(conf.build())
+            })
+            .clone()
     }
 
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
-        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
-        if let Some(log) = &self.calls {
-            conf = conf.interceptor(log.interceptor(self.function));
-        }
-        aws_sdk_secretsmanager::Client::from_conf(conf.build())
+        self.made
+            .secrets
+            .get_or_init(|| {
+                let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
+                if let Some(log) = &self.calls {
+                    conf = conf.interceptor(log.interceptor(self.function));
+                }
+                aws_sdk_secretsmanager::Client::from_conf(conf.build())
+            })
+            .clone()
     }
 }
 
@@ -121,21 +152,33 @@ pub enum WiringError {
     LinkKey(String),
     #[error("sign-in with the identity provider: {0}")]
     Oidc(String),
+    #[error("plugins: {0}")]
+    Plugins(#[from] reclaim_host::HostError),
+    #[error("plugins: loading stopped: {0}")]
+    PluginsLoading(#[from] tokio::task::JoinError),
 }
 
 /// Reads the environment and builds `function`'s application over DynamoDB and SES with
 /// `revoker`. Calls are recorded only when [`crate::calls::CALL_LOG_ENV`] names a file.
 pub async fn build(function: Function, revoker: Arc<dyn Revoker>) -> Result<Wiring, WiringError> {
-    let settings = AwsSettings::from_env()?;
+    build_loading(function, |_| std::future::ready(Ok(revoker))).await
+}
+
+/// [`build`] for a function whose revoker takes a while to make (the `effects` function's
+/// plugins): `revoker` is given the function's clients as soon as the SDK is configured, and
+/// what it returns is awaited together with the secret reads, so the two overlap instead of
+/// adding up before the function can take its first event.
+pub async fn build_loading<F, Fut>(function: Function, revoker: F) -> Result<Wiring, WiringError>
+where
+    F: FnOnce(Clients) -> Fut,
+    Fut: Future<Output = Result<Arc<dyn Revoker>, WiringError>>,
+{
     let started = Instant::now();
-    let sdk = sdk_config().await;
-    build_with(
-        Clients::new(function, &sdk, CallLog::from_env()),
-        settings,
-        revoker,
-        started,
-    )
-    .await
+    let settings = AwsSettings::from_env()?;
+    let sdk = sdk_config(TlsRoots::from_env()?).await?;
+    let clients = Clients::new(function, &sdk, CallLog::from_env());
+    let revoker = revoker(clients.clone());
+    assemble(clients, settings, revoker, started).await
 }
 
 /// [`build`] over given clients and settings (tests pass the emulator's configuration and a
@@ -146,27 +189,46 @@ pub async fn build_with(
     revoker: Arc<dyn Revoker>,
     started: Instant,
 ) -> Result<Wiring, WiringError> {
+    assemble(clients, settings, std::future::ready(Ok(revoker)), started).await
+}
+
+/// Runs `fut`, timing it.
+async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
+    let at = Instant::now();
+    let out = fut.await;
+    (out, at.elapsed())
+}
+
+/// The secrets (the link key; the `api` function's identity provider client secret) and the
+/// revoker at once, then the application over them. Each secret is one Secrets Manager round
+/// trip; none depends on another, so the slowest of them, not their sum, is what init waits
+/// for.
+async fn assemble(
+    clients: Clients,
+    settings: AwsSettings,
+    revoker: impl Future<Output = Result<Arc<dyn Revoker>, WiringError>>,
+    started: Instant,
+) -> Result<Wiring, WiringError> {
     let sdk_done = Instant::now();
-    let key = match &settings.link_key {
-        LinkKeySource::Inline(k) => k.clone(),
-        LinkKeySource::Secret(id) => secret(&clients, id).await.map_err(WiringError::LinkKey)?,
+    let link_key = async {
+        match &settings.link_key {
+            LinkKeySource::Inline(k) => Ok::<_, WiringError>(k.clone()),
+            LinkKeySource::Secret(id) => secret(&clients, id).await.map_err(WiringError::LinkKey),
+        }
     };
     // Only the `api` function signs people in, and only its role may read the client secret.
-    let oidc = match (&settings.oidc, clients.function()) {
-        (Some(o), Function::Api) => Some(Arc::new(oidc(&clients, o, &settings.public_url).await?)),
-        _ => None,
+    let oidc = async {
+        match (&settings.oidc, clients.function()) {
+            (Some(o), Function::Api) => oidc(&clients, o, &settings.public_url)
+                .await
+                .map(|o| Some(Arc::new(o))),
+            _ => Ok::<_, WiringError>(None),
+        }
     };
-    // Cold starts are billed and felt: say where the time went (CloudWatch keeps it).
-    tracing::info!(
-        sdk_config_ms = ms(sdk_done - started),
-        link_key_ms = ms(sdk_done.elapsed()),
-        link_key_from = match settings.link_key {
-            LinkKeySource::Inline(_) => "environment",
-            LinkKeySource::Secret(_) => "secrets-manager",
-        },
-        function = %clients.function(),
-        "clients ready"
-    );
+    let ((key, key_took), (oidc, oidc_took), (revoker, revoker_took)) =
+        tokio::join!(timed(link_key), timed(oidc), timed(revoker));
+    let (key, oidc, revoker) = (key?, oidc?, revoker?);
+    let secrets_done = Instant::now();
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
     let session_key = SessionKeyBytes::derive(key.as_bytes());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -178,15 +240,31 @@ pub async fn build_with(
         settings.configuration_set.clone(),
         clock.clone(),
     );
+    let app = app(
+        store.clone(),
+        Arc::new(mailer),
+        revoker,
+        clock,
+        Arc::new(signer),
+        &settings,
+    );
+    // Cold starts are billed and felt: say where the time went (CloudWatch keeps it).
+    tracing::info!(
+        sdk_config_ms = ms(sdk_done - started),
+        link_key_ms = ms(key_took),
+        oidc_secret_ms = ms(oidc_took),
+        revoker_ms = ms(revoker_took),
+        clients_ms = ms(secrets_done.elapsed()),
+        wiring_ms = ms(started.elapsed()),
+        link_key_from = match settings.link_key {
+            LinkKeySource::Inline(_) => "environment",
+            LinkKeySource::Secret(_) => "secrets-manager",
+        },
+        function = %clients.function(),
+        "init done"
+    );
     Ok(Wiring {
-        app: app(
-            store.clone(),
-            Arc::new(mailer),
-            revoker,
-            clock,
-            Arc::new(signer),
-            &settings,
-        ),
+        app,
         store,
         settings,
         session_key,

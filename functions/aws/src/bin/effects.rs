@@ -10,13 +10,12 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     reclaim_aws::wiring::init_tracing();
-    let (revoker, host) = reclaim_aws::plugins::revoker_from_env()?;
-    let w = reclaim_aws::wiring::build(reclaim_aws::wiring::Function::Effects, revoker).await?;
-    if let Some(host) = &host {
-        let prefix =
-            std::env::var(reclaim_aws::plugins::VENDOR_SECRETS_PREFIX_ENV).unwrap_or_default();
-        reclaim_aws::plugins::provide_store_secrets(host, &w.clients.secrets(), &prefix).await;
-    }
+    // The plugins load on a blocking thread while the SDK is configured and the secrets read.
+    let loading = reclaim_aws::plugins::start_loading();
+    let w = reclaim_aws::wiring::build_loading(reclaim_aws::wiring::Function::Effects, |clients| {
+        reclaim_aws::plugins::finish_loading(loading, clients)
+    })
+    .await?;
     let app = &w.app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, lambda_runtime::Error>(reclaim_aws::stream::handle(app, &event.payload).await)
