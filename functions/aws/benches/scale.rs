@@ -20,16 +20,20 @@
 //!    the DynamoDB calls it made (the store's call log: actions, items read, capacity computed
 //!    from item sizes and as the emulator reported it); then each answer with 1, 8 and 32
 //!    concurrent clients for a few seconds (`RECLAIM_SCALE_SECS`, default 3): p50, p99,
-//!    requests per second, and calls and computed capacity per request.
+//!    requests per second, and calls and computed capacity per request
+//!    (`RECLAIM_SCALE_TIMED=0` leaves these out).
 //! 4. Once each: a bulk Reclaim of group-03's Ready candidates through the API (10,000 at
-//!    500,000 candidates), and a scheduler tick (`App::tick`) over the 10,000 candidates due.
+//!    500,000 candidates; `RECLAIM_SCALE_BULK` gives another filter as JSON, such as
+//!    `{"publisher":"Adobe"}`: 10,000 at 200,000), and a scheduler tick (`App::tick`) over the
+//!    candidates due (10,000 from 200,000 candidates on).
 //!
 //! Needs DynamoDB Local at `RECLAIM_DYNAMODB_URL`. `tests/dynamodb/scale-bench.sh` starts it
 //! (on disk, or in memory with `RECLAIM_DYNAMODB_IN_MEMORY=1`, in a private network namespace,
-//! since it listens on every interface) and runs this bench there. The table `reclaim-scale-<N>` is kept and reused by a later run when it
-//! still exists and `RECLAIM_BENCH_DIR` holds its marker (`dynamodb-scale-<N>.done`), with
-//! whatever the earlier run's answers, bulk Reclaim and tick changed. The report is printed
-//! and written to `$CARGO_TARGET_DIR/reclaim-dynamodb-scale-bench-<N>.md`.
+//! since it listens on every interface) and runs this bench there. The table
+//! `reclaim-scale-<N>` is kept and reused by a later run when it still exists and
+//! `RECLAIM_BENCH_DIR` holds its marker (`dynamodb-scale-<N>.done`), with whatever the earlier
+//! run's answers, bulk Reclaim and tick changed. The report is printed and written to
+//! `$CARGO_TARGET_DIR/reclaim-dynamodb-scale-bench-<N>.md`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -523,6 +527,40 @@ async fn main() {
         .filter(|(name, _)| !name.starts_with("link answer") && !name.ends_with("one person"))
         .collect();
 
+    if env_or("RECLAIM_SCALE_TIMED", 1) != 0 {
+        timed_rows(
+            &store,
+            &http,
+            &respond,
+            n,
+            secs,
+            signer.clone(),
+            timed,
+            &mut line,
+        )
+        .await;
+    }
+
+    // A bulk Reclaim of the Ready candidates a filter selects, through the API, once.
+    bulk_and_tick(&store, &w.app, &http, &api, &mut line).await;
+    line(format!("Load average at the end: {}.", load_average()));
+    let out = target_dir().join(format!("reclaim-dynamodb-scale-bench-{n}.md"));
+    std::fs::write(&out, &report).unwrap();
+    println!("report written to {}", out.display());
+}
+
+/// Each answer with 1, 8 and 32 clients, then the link answers.
+#[allow(clippy::too_many_arguments)]
+async fn timed_rows(
+    store: &DynamoStore,
+    http: &reqwest::Client,
+    respond: &str,
+    n: usize,
+    secs: f64,
+    signer: Arc<HmacLinkSigner>,
+    timed: Vec<(&str, Make)>,
+    line: &mut impl FnMut(String),
+) {
     line(String::new());
     line(format!(
         "Timed, {secs} s per row; calls and capacity (computed) per request (load average at the \
@@ -551,7 +589,7 @@ async fn main() {
         }
     }
     for (round, clients) in CONCURRENCY.into_iter().enumerate() {
-        let make = scale::link_answer(&http, &respond, n, scale::round_slot(round), signer.clone());
+        let make = scale::link_answer(http, respond, n, scale::round_slot(round), signer.clone());
         let before = store.stats();
         let m = measure("link answer (POST)", clients, secs, make).await;
         let calls = store.stats().since(&before);
@@ -565,15 +603,29 @@ async fn main() {
         "Load average at the end of the timed rows: {}.",
         load_average()
     ));
+}
 
-    // A bulk Reclaim of one group's Ready candidates through the API, once.
+/// The bulk Reclaim (of group-03's Ready candidates, or those `RECLAIM_SCALE_BULK` selects: a
+/// filter as JSON), then the scheduler's tick.
+async fn bulk_and_tick(
+    store: &DynamoStore,
+    app: &reclaim_api::App,
+    http: &reqwest::Client,
+    api: &str,
+    line: &mut impl FnMut(String),
+) {
+    let filter: serde_json::Value = std::env::var("RECLAIM_SCALE_BULK")
+        .ok()
+        .and_then(|f| serde_json::from_str(&f).ok())
+        .unwrap_or_else(|| serde_json::json!({"group": "group-03"}));
     line(String::new());
     let before = store.stats();
+    let _ = store.take_calls();
     let t = Instant::now();
     let r = http
         .post(format!("{api}/api/v1/candidates/reclaim-all"))
         .bearer_auth(SAM)
-        .json(&serde_json::json!({"group": "group-03"}))
+        .json(&filter)
         .timeout(Duration::from_secs(3600))
         .send()
         .await
@@ -585,13 +637,14 @@ async fn main() {
     let cost = Cost::of(&store.take_calls());
     let reclaimed = body["reclaimed"].as_array().map_or(0, Vec::len);
     line(format!(
-        "Bulk Reclaim of group-03's Ready candidates through the API: {status}, {reclaimed} \
-         reclaimed in {:.1} s ({:.0} a second); {} calls ({}), {:.2} per candidate; {:.0} RCU \
-         and {:.0} WCU computed.",
+        "Bulk Reclaim of the Ready candidates of {filter} through the API: {status}, \
+         {reclaimed} reclaimed in {:.1} s ({:.0} a second); {} calls ({}; {} items read), \
+         {:.2} per candidate; {:.0} RCU and {:.0} WCU computed.",
         took.as_secs_f64(),
         reclaimed as f64 / took.as_secs_f64(),
         calls.reads + calls.writes,
         cost.ops(),
+        cost.items_read,
         (calls.reads + calls.writes) as f64 / reclaimed.max(1) as f64,
         calls.computed_read_units,
         calls.computed_write_units,
@@ -599,23 +652,21 @@ async fn main() {
     // The scheduler's tick over the candidates due now, as the `sweep` function runs it.
     let before = store.stats();
     let t = Instant::now();
-    let tick = w.app.tick().await.unwrap();
+    let _ = store.take_calls();
+    let tick = app.tick().await.unwrap();
     let took = t.elapsed();
     let calls = store.stats().since(&before);
     let cost = Cost::of(&store.take_calls());
     line(format!(
-        "Scheduler tick: examined {}, applied {} in {:.1} s; {} calls ({}), {:.0} RCU and {:.0} \
-         WCU computed.",
+        "Scheduler tick: examined {}, applied {} in {:.1} s; {} calls ({}; {} items read), \
+         {:.0} RCU and {:.0} WCU computed.",
         tick.examined,
         tick.applied.len(),
         took.as_secs_f64(),
         calls.reads + calls.writes,
         cost.ops(),
+        cost.items_read,
         calls.computed_read_units,
         calls.computed_write_units,
     ));
-    line(format!("Load average at the end: {}.", load_average()));
-    let out = target_dir().join(format!("reclaim-dynamodb-scale-bench-{n}.md"));
-    std::fs::write(&out, &report).unwrap();
-    println!("report written to {}", out.display());
 }
