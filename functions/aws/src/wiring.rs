@@ -199,10 +199,10 @@ async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
     (out, at.elapsed())
 }
 
-/// The secrets (the link key; the `api` function's identity provider client secret) and the
-/// revoker at once, then the application over them. Each secret is one Secrets Manager round
-/// trip; none depends on another, so the slowest of them, not their sum, is what init waits
-/// for.
+/// The secrets (the link key; the `api` function's identity provider client secret), the
+/// revoker and the store's clients at once, then the application over them. Each secret is one
+/// Secrets Manager round trip; none depends on another, so the slowest of them, not their sum,
+/// is what init waits for.
 async fn assemble(
     clients: Clients,
     settings: AwsSettings,
@@ -225,21 +225,26 @@ async fn assemble(
             _ => Ok::<_, WiringError>(None),
         }
     };
-    let ((key, key_took), (oidc, oidc_took), (revoker, revoker_took)) =
-        tokio::join!(timed(link_key), timed(oidc), timed(revoker));
+    // The store's and the mailer's clients need no secret: they are made while the secret
+    // requests are in flight (this is polled after their first poll has sent them).
+    let parts = async {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = DynamoStore::new(clients.dynamodb(), &settings.table);
+        let mailer = SesMailer::new(
+            clients.ses(),
+            store.clone(),
+            settings.sender.clone(),
+            settings.configuration_set.clone(),
+            clock.clone(),
+        );
+        (clock, store, mailer)
+    };
+    let ((key, key_took), (oidc, oidc_took), (revoker, revoker_took), (clock, store, mailer)) =
+        tokio::join!(timed(link_key), timed(oidc), timed(revoker), parts);
     let (key, oidc, revoker) = (key?, oidc?, revoker?);
-    let secrets_done = Instant::now();
+    let joined = Instant::now();
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
     let session_key = SessionKeyBytes::derive(key.as_bytes());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = DynamoStore::new(clients.dynamodb(), &settings.table);
-    let mailer = SesMailer::new(
-        clients.ses(),
-        store.clone(),
-        settings.sender.clone(),
-        settings.configuration_set.clone(),
-        clock.clone(),
-    );
     let app = app(
         store.clone(),
         Arc::new(mailer),
@@ -254,7 +259,7 @@ async fn assemble(
         link_key_ms = ms(key_took),
         oidc_secret_ms = ms(oidc_took),
         revoker_ms = ms(revoker_took),
-        clients_ms = ms(secrets_done.elapsed()),
+        app_ms = ms(joined.elapsed()),
         wiring_ms = ms(started.elapsed()),
         link_key_from = match settings.link_key {
             LinkKeySource::Inline(_) => "environment",
