@@ -13,7 +13,9 @@
 //! for DynamoDB's item-level calls, the partition keys IAM sees as `dynamodb:LeadingKeys` (on
 //! a secondary index, the index's partition key).
 
-use crate::dynamo::keys::{G1PK, G2PK, G3PK, GSI1, GSI2, GSI3, PK};
+use crate::dynamo::keys::{
+    G1PK, G2PK, G3PK, G4PK, G5PK, G6PK, GSI1, GSI2, GSI3, GSI4, GSI5, GSI6, PK,
+};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -353,6 +355,9 @@ fn queried_partition(body: &Value) -> Option<String> {
         Some(i) if i == GSI1 => G1PK,
         Some(i) if i == GSI2 => G2PK,
         Some(i) if i == GSI3 => G3PK,
+        Some(i) if i == GSI4 => G4PK,
+        Some(i) if i == GSI5 => G5PK,
+        Some(i) if i == GSI6 => G6PK,
         Some(_) => return None,
     };
     let condition = str_of(body, "KeyConditionExpression")?;

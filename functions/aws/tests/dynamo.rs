@@ -330,7 +330,7 @@ async fn a_candidate_written_with_notes_in_its_document_reads_alike_and_keeps_th
     let listed = store
         .list(
             &CandidateFilter {
-                user: older.user.as_ref().map(|u| u.id.clone()),
+                state: Some(older.state),
                 ..Default::default()
             },
             &PageRequest {
@@ -426,4 +426,104 @@ async fn the_schedulers_due_listing_reads_only_the_due_partitions() {
     assert!(calls.iter().all(|c| c.op == "Query"), "{calls:?}");
     let read: usize = calls.iter().map(|c| c.items.len()).sum();
     assert_eq!(read, want.len(), "{calls:?}");
+}
+
+/// A page of a listing: the calls it made and the candidates it found.
+async fn one_page(
+    store: &reclaim_aws::DynamoStore,
+    filter: &CandidateFilter,
+) -> (Vec<Candidate>, Vec<reclaim_aws::dynamo::CallRecord>) {
+    store.record_calls();
+    let _ = store.take_calls();
+    let page = PageRequest {
+        limit: 50,
+        cursor: None,
+        sort: None,
+    };
+    let p = store.list(filter, &page).await.unwrap();
+    (p.items, store.take_calls())
+}
+
+#[tokio::test]
+async fn searches_and_alerts_read_what_matches_not_the_table() {
+    let store = common::fresh_store("search").await;
+    let now = reclaim_workflow::testing::candidate().opened_at;
+    // 300 candidates of 100 people; one of them, Zed Zander, has three, one of them for the
+    // only Blender seats; 60 are closed, the others alerts after 31 days.
+    let all: Vec<Candidate> = (1..=300)
+        .map(|i| {
+            let mut c = varied(i);
+            let person = i % 100;
+            if let Some(u) = c.user.as_mut() {
+                u.id = format!("person-{person:03}");
+                u.display_name = if person == 7 {
+                    "Zed Zander".into()
+                } else {
+                    format!("Person {person}")
+                };
+            }
+            if i == 107 {
+                c.software.publisher = "Blender Foundation".into();
+                c.software.product = "Blender".into();
+            }
+            c.state = if i % 5 == 0 {
+                State::ClosedComplete
+            } else {
+                State::Ready
+            };
+            c
+        })
+        .collect();
+    store.insert(&all).await.unwrap();
+
+    let zed = CandidateFilter {
+        user_text: Some("zander".into()),
+        ..Default::default()
+    };
+    let (found, calls) = one_page(&store, &zed).await;
+    assert_eq!(found.len(), 3, "{calls:?}");
+    // The people catalog, the person's keys, their candidates.
+    let ops: Vec<&str> = calls.iter().map(|c| c.op).collect();
+    assert_eq!(ops, ["Query", "Query", "BatchGetItem"], "{calls:?}");
+    let read: usize = calls.iter().skip(1).map(|c| c.items.len()).sum();
+    assert_eq!(read, 6, "three keys and three candidates: {calls:?}");
+
+    let blender = CandidateFilter {
+        software_text: Some("blend".into()),
+        ..Default::default()
+    };
+    let (found, calls) = one_page(&store, &blender).await;
+    assert_eq!(found.len(), 1, "{calls:?}");
+    let ops: Vec<&str> = calls.iter().map(|c| c.op).collect();
+    assert_eq!(ops, ["Query", "Query", "BatchGetItem"], "{calls:?}");
+
+    let one = CandidateFilter {
+        user: Some("person-007".into()),
+        ..Default::default()
+    };
+    let (found, calls) = one_page(&store, &one).await;
+    assert_eq!(found.len(), 3);
+    assert_eq!(
+        calls.len(),
+        2,
+        "the person's keys, their candidates: {calls:?}"
+    );
+
+    // Alerts: the alert index's four partitions below the time, then one page of candidates.
+    let alerts = CandidateFilter {
+        alert_before: Some(now + chrono::Duration::days(40)),
+        ..Default::default()
+    };
+    let (found, calls) = one_page(&store, &alerts).await;
+    assert_eq!(found.len(), 50);
+    assert!(found.iter().all(|c| alerts.matches(c)));
+    let queries = calls.iter().filter(|c| c.op == "Query").count();
+    assert_eq!(queries, keys::SHARDS as usize, "{calls:?}");
+    assert_eq!(calls.len(), queries + 1, "{calls:?}");
+    let none_yet = CandidateFilter {
+        alert_before: Some(now),
+        ..Default::default()
+    };
+    let (found, _) = one_page(&store, &none_yet).await;
+    assert!(found.is_empty(), "nothing is an alert on its first day");
 }

@@ -132,15 +132,6 @@ async fn drain(effects: &Wiring, stream: &mut common::StreamReader) {
         if event.records.is_empty() {
             return;
         }
-        eprintln!(
-            "DRAIN {} records: {:?}",
-            event.records.len(),
-            event
-                .records
-                .iter()
-                .map(|r| (r.event_name.clone(), r.change.keys.get("pk").cloned()))
-                .collect::<Vec<_>>()
-        );
         let r = reclaim_aws::stream::handle(&effects.app, &event).await;
         assert!(r.batch_item_failures.is_empty(), "{r:?}");
     }
@@ -295,6 +286,16 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
             group: Some("approvers".into()),
             ..Default::default()
         },
+        // A search by person: the people catalog, then the person's candidates.
+        CandidateFilter {
+            user_text: Some("carla".into()),
+            ..Default::default()
+        },
+        // A search by software: the software catalog, then the product's candidates.
+        CandidateFilter {
+            software_text: Some("acro".into()),
+            ..Default::default()
+        },
     ] {
         let page = PageRequest {
             limit: 5,
@@ -329,6 +330,13 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
         .await
         .unwrap();
 
+    // The admin corrects a candidate's user (the people catalog learns the new name).
+    let mut user = asked.user.clone().unwrap();
+    user.display_name = "Corrected Name".into();
+    let asked = app
+        .transition(&asked.id, &Event::UpdateUser { user }, &admin(), None)
+        .await
+        .unwrap();
     // The admin reclaims both (through the App the Router calls).
     for c in [&asked, &kept] {
         app.transition(&c.id, &Event::Reclaim, &admin(), None)

@@ -28,6 +28,9 @@ enum Transact {
 /// capacity) after checking that no id or number exists yet.
 pub const TRANSACT_INSERT_MAX: usize = 10;
 
+/// The history event of a transition that changes the candidate's user.
+const USER_UPDATED: &str = "update-user";
+
 /// DynamoDB's limit on actions in one `TransactWriteItems`.
 pub const MAX_TRANSACT_ITEMS: usize = 100;
 
@@ -71,6 +74,16 @@ fn item_with_doc(c: &Candidate, effects: &[Effect]) -> Result<Item, StoreError> 
     if let Some(g) = &c.assignment_group {
         item.insert(G2PK.into(), s(group_pk(g)));
         item.insert(G2SK.into(), s(format!("C#{}", c.id)));
+    }
+    if let Some(u) = &c.user {
+        item.insert(G4PK.into(), s(user_pk(&u.id)));
+        item.insert(G4SK.into(), s(format!("C#{}", c.id)));
+    }
+    item.insert(G5PK.into(), s(publisher_pk(&c.software.publisher)));
+    item.insert(G5SK.into(), s(software_sk(&c.software.product, &c.id)));
+    if let Some(at) = reclaim_workflow::usage::alert_from(c) {
+        item.insert(G6PK.into(), s(alert_pk(shard(&c.id))));
+        item.insert(G6SK.into(), s(state_sk(Some(at), &c.id)));
     }
     if !effects.is_empty() {
         item.insert(EFFECTS.into(), s(encode("effects", &effects)?));
@@ -277,6 +290,21 @@ impl DynamoStore {
                 .map_err(|e| fail(StoreError::Refused(format!("put: {e}"))))?;
             actions.push(TransactWriteItem::builder().put(put).build());
         }
+        // A new user (or a new name or email for one) goes into the people catalog, in the
+        // same write, so a search by person finds the candidate under who it is now.
+        let mut person = Vec::new();
+        if change.entry.event == USER_UPDATED {
+            person = super::catalog::items(std::slice::from_ref(c));
+            person.retain(|item| str_attr(item, PK) == Some(PEOPLE_PK));
+        }
+        for item in &person {
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .build()
+                .map_err(|e| fail(StoreError::Refused(format!("put: {e}"))))?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
         if actions.len() > MAX_TRANSACT_ITEMS {
             return Err(fail(StoreError::TooLarge(format!(
                 "a transition of {} writing {} work notes at once",
@@ -286,6 +314,7 @@ impl DynamoStore {
         }
         let mut written = vec![&candidate_item, &entry];
         written.extend(notes.iter());
+        written.extend(person.iter());
         match self.transact(actions, &written).await {
             Ok(()) => Ok(()),
             Err(Transact::Canceled(Canceled::ConditionFailed(_) | Canceled::LostRace)) => {
@@ -541,6 +570,8 @@ impl CandidateWrite for DynamoStore {
         if candidates.is_empty() {
             return Ok(());
         }
+        // The catalogs first: a search must find every candidate that exists.
+        self.write_catalog(candidates).await?;
         if candidates.len() <= TRANSACT_INSERT_MAX {
             self.insert_transaction(candidates).await?;
         } else {

@@ -4,6 +4,9 @@
 //! | item | `pk` | `sk` | GSI1 (`g1pk` / `g1sk`) | GSI2 (`g2pk` / `g2sk`) | GSI3 (`g3pk` / `g3sk`) |
 //! |---|---|---|---|---|---|
 //! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` | with a due time: `D#<shard>` / `<due>#<id>` |
+//! | candidate (keys only) | | | GSI4 `by-user`: `U#<user>` / `C#<id>` | GSI5 `by-software`: `P#<publisher>` / `<product>␟<id>` (lower case) | GSI6 `by-alert`, open or reappeared: `L#<shard>` / `<alert time>#<id>` |
+//! | person in the people catalog | `PEOPLE` | `U#<user id>` | | |
+//! | software in the software catalog | `SOFTWARE` | `<publisher>␟<product>` (lower case) | | |
 //! | work note | `C#<id>` | `CW#<version that added it, 20 digits>#<n, 5 digits>` | | |
 //! | history entry | `C#<id>` | `H#<version, 20 digits>` | | | `T#<day>#<shard>` / `<time>#<id>#<version, 20 digits>` |
 //! | task | `C#<candidate id>` | `T#<task id>` | open with assignee: `A#<user>` / `T#<task id>` | open with group: `G#<group>` / `T#<task id>` |
@@ -23,6 +26,12 @@
 //! `C` is a prefix of its notes' (`CW#…`) and of nothing else, so `begins_with(sk, "C")` reads
 //! the candidate with its notes, oldest first, and never its history or tasks. GSI1 spreads each state over
 //! [`SHARDS`] partitions so a bulk Reclaim or the scheduler's scan never heats one key.
+//!
+//! GSI4–6 project keys only: a candidate's user and software never change, so a transition
+//! writes nothing to GSI4 and GSI5 (DynamoDB writes an index only when its projected
+//! attributes change), and to GSI6 only when the alert time moves. A listing through them
+//! reads the keys, then the candidates in one `BatchGetItem` per 100. The catalogs are what a
+//! search by text reads first (a few small items per person or software, never a candidate).
 
 use chrono::SecondsFormat;
 use reclaim_workflow::{State, Timestamp};
@@ -35,6 +44,17 @@ pub const G2PK: &str = "g2pk";
 pub const G2SK: &str = "g2sk";
 pub const G3PK: &str = "g3pk";
 pub const G3SK: &str = "g3sk";
+pub const G4PK: &str = "g4pk";
+pub const G4SK: &str = "g4sk";
+pub const G5PK: &str = "g5pk";
+pub const G5SK: &str = "g5sk";
+pub const G6PK: &str = "g6pk";
+pub const G6SK: &str = "g6sk";
+/// A catalog item's text as a search compares it (ASCII lower case).
+pub const TEXT: &str = "q";
+/// A person's name and email in the people catalog.
+pub const NAME: &str = "name";
+pub const EMAIL: &str = "email";
 /// Item type: `c` candidate, `w` work note, `h` history, `t` task, `n` alias, `u`/`g`
 /// directory, `r` rule, `m` mail record.
 pub const TYPE: &str = "t";
@@ -68,6 +88,56 @@ pub const GSI2: &str = "by-group";
 /// action's burst of entries heats no key), for an auditor's export of a period; and the
 /// candidates that have a due time, by it (`D#<shard>`), for the scheduler.
 pub const GSI3: &str = "by-time";
+/// Candidates by their user: a search by person reads that person's candidates only.
+pub const GSI4: &str = "by-user";
+/// Candidates by software: a publisher's, or one product's.
+pub const GSI5: &str = "by-software";
+/// Candidates that are (or will be) an alert, by the time they become one, over [`SHARDS`]
+/// partitions.
+pub const GSI6: &str = "by-alert";
+/// The indexes that project keys only (a listing through them reads the candidates after).
+pub const KEYS_ONLY: [&str; 3] = [GSI4, GSI5, GSI6];
+
+pub const PEOPLE_PK: &str = "PEOPLE";
+pub const SOFTWARE_PK: &str = "SOFTWARE";
+/// Between the parts of a key made of several texts: sorts before every printable character,
+/// so a product's candidates are one contiguous range under their publisher.
+pub const SEP: char = '\u{1f}';
+
+pub fn user_pk(user: &str) -> String {
+    format!("U#{user}")
+}
+
+/// The people catalog's sort key of a person (the same text as their GSI4 partition).
+pub fn person_sk(user: &str) -> String {
+    user_pk(user)
+}
+
+pub fn publisher_pk(publisher: &str) -> String {
+    format!("P#{}", publisher.to_ascii_lowercase())
+}
+
+/// The range of one product's candidates under its publisher in GSI5.
+pub fn product_prefix(product: &str) -> String {
+    format!("{}{SEP}", product.to_ascii_lowercase())
+}
+
+pub fn software_sk(product: &str, id: &str) -> String {
+    format!("{}{id}", product_prefix(product))
+}
+
+/// The software catalog's sort key: publisher and product, lower case, as GSI5 keys them.
+pub fn catalog_software_sk(publisher: &str, product: &str) -> String {
+    format!(
+        "{}{SEP}{}",
+        publisher.to_ascii_lowercase(),
+        product.to_ascii_lowercase()
+    )
+}
+
+pub fn alert_pk(shard: u32) -> String {
+    format!("L#{shard}")
+}
 
 /// Partitions per state in GSI1. Changing it re-indexes nothing already stored: a table keeps
 /// the value it was created with.

@@ -1,20 +1,30 @@
 //! Listing candidates with filters and cursor pagination.
 //!
-//! Three paths, chosen by the filter, each reading an index rather than the whole table:
+//! Each path, chosen by the filter, reads an index rather than the whole table:
+//! - a user → query GSI4 (`U#<user>`): that person's candidates only;
+//! - a search by person → the people catalog, then GSI4 for each person who matches, in id
+//!   order;
 //! - a group → query GSI2 (`G#<group>`);
+//! - a publisher, a product or a search by software → GSI5 (`P#<publisher>`, the product's
+//!   range), through the software catalog when the publisher is not given;
 //! - a state (with or without a due time) → query GSI1: the state's shards, merged in
 //!   (due, id) order;
 //! - a due time alone (the scheduler) → query GSI3's due partitions (`D#<shard>`), which hold
 //!   only candidates that have a due time, merged in (due, id) order: a tick reads what is due
 //!   and nothing else, whatever the number of states;
-//! - otherwise → scan GSI1, which holds only candidates (and open assigned tasks, skipped).
+//! - alerts alone → query GSI6's partitions (`L#<shard>`) below the time, merged;
+//! - otherwise (no filter, or a kind or justification alone, which most candidates have) →
+//!   scan GSI1, which holds only candidates (and open assigned tasks, skipped): a page reads
+//!   about a page.
 //!
+//! GSI4–6 hold keys only, so those paths read the candidates after, 100 to a `BatchGetItem`.
 //! Every other filter field is applied in code with [`CandidateFilter::matches`], the same
 //! predicate every backend uses. A cursor records where the last page ended, in terms of the
 //! path that produced it; a cursor from elsewhere is refused, not guessed at.
 //! GSIs are eventually consistent: a listing may lag a write by a moment, which the callers
 //! (lists, the scheduler) tolerate; every write re-checks the version.
 
+use super::batch::MAX_BATCH_GET;
 use super::keys::*;
 use super::{decode, reported, s, str_attr, DynamoStore, Item, ReadKind};
 use crate::error::store_error;
@@ -47,7 +57,22 @@ enum Cursor {
     /// After (or before) a candidate's place in a sorted list.
     #[serde(rename = "o")]
     Sorted { o: Sort, at: Keyset },
+    /// Every slice (one person's or one software's range of a keys-only index) before `s` is
+    /// done; slice `s` resumes after index key `k`, or from its start.
+    #[serde(rename = "l")]
+    Slice {
+        s: String,
+        k: Option<BTreeMap<String, String>>,
+    },
 }
+
+/// People read from the catalog for one page of a search by person: a fragment that matches
+/// more people pages through them.
+const PEOPLE_PER_PAGE: usize = 100;
+/// Index reads in one page of a sliced listing; past it the page ends early, with a cursor.
+const SLICE_READS_PER_PAGE: usize = 64;
+/// Slices read at once.
+const SLICE_WINDOW: usize = 8;
 
 /// A sorted list is cut from all its matches in memory (the table has no index per column):
 /// at most this many, so a sorted page costs a bounded read; more asks the person to narrow.
@@ -201,6 +226,31 @@ async fn natural(
         .as_deref()
         .map(|c| decode_cursor(c).map(|d| (c, d)))
         .transpose()?;
+    let slice_cursor = |cursor: Option<(&str, Cursor)>| match cursor {
+        None => Ok(None),
+        Some((_, Cursor::Slice { s, k })) => Ok(Some((s, k))),
+        Some((raw, _)) => Err(bad_cursor(raw)),
+    };
+    if let Some(user) = &filter.user {
+        let slices = vec![Slice::user(user)];
+        return sliced(store, filter, limit, slices, None, slice_cursor(cursor)?).await;
+    }
+    if let Some(text) = filter.user_text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let resume = slice_cursor(cursor)?;
+        let from = resume.as_ref().map(|(s, _)| s.as_str());
+        if from.is_some_and(|s| !s.starts_with("U#")) {
+            return Err(bad_cursor(page.cursor.as_deref().unwrap_or_default()));
+        }
+        let from = from.map(|s| s.trim_start_matches("U#"));
+        let (mut people, _) = store
+            .people_matching(text, from.map(person_sk).as_deref(), PEOPLE_PER_PAGE + 1)
+            .await?;
+        let then = (people.len() > PEOPLE_PER_PAGE)
+            .then(|| people.pop().map(|u| Slice::user(&u).id()))
+            .flatten();
+        let slices = people.iter().map(|u| Slice::user(u)).collect();
+        return sliced(store, filter, limit, slices, then, resume).await;
+    }
     if let Some(group) = &filter.group {
         let names = [G2PK, G2SK, PK, SK];
         let start = match cursor {
@@ -210,7 +260,29 @@ async fn natural(
         };
         return keyed(store, filter, limit, start, names, Source::Group(group)).await;
     }
-    if filter.state.is_some() || filter.due_before.is_some() {
+    let software_text = filter
+        .software_text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty());
+    if filter.publisher.is_some() || filter.product.is_some() || software_text.is_some() {
+        let slices = match (&filter.publisher, &filter.product, software_text) {
+            (Some(p), None, None) => vec![Slice::software(publisher_pk(p), None)],
+            (Some(p), Some(product), None) => {
+                vec![Slice::software(
+                    publisher_pk(p),
+                    Some(product_prefix(product)),
+                )]
+            }
+            (publisher, product, text) => store
+                .software_matching(publisher.as_deref(), product.as_deref(), text)
+                .await?
+                .into_iter()
+                .map(|e| Slice::software(e.publisher_pk, Some(e.product_prefix)))
+                .collect(),
+        };
+        return sliced(store, filter, limit, slices, None, slice_cursor(cursor)?).await;
+    }
+    if filter.state.is_some() || filter.due_before.is_some() || filter.alert_before.is_some() {
         let after = match cursor {
             None => None,
             Some((_, Cursor::Merge { i, k })) if i < State::ALL.len() => Some((i, k)),
@@ -331,6 +403,234 @@ async fn keyed(
     })
 }
 
+/// One partition of a keys-only index (or a range of one), read in sort-key order.
+struct Slice {
+    index: &'static str,
+    names: [&'static str; 4],
+    pk: String,
+    prefix: Option<String>,
+}
+
+impl Slice {
+    fn user(user: &str) -> Slice {
+        Slice {
+            index: GSI4,
+            names: [G4PK, G4SK, PK, SK],
+            pk: user_pk(user),
+            prefix: None,
+        }
+    }
+
+    fn software(publisher_pk: String, product_prefix: Option<String>) -> Slice {
+        Slice {
+            index: GSI5,
+            names: [G5PK, G5SK, PK, SK],
+            pk: publisher_pk,
+            prefix: product_prefix,
+        }
+    }
+
+    /// Where the slice stands in the listing's order: people by id, software by publisher
+    /// and product (the separator sorts below any text, so the order is that of the pairs).
+    fn id(&self) -> String {
+        match &self.prefix {
+            Some(p) => format!("{}{SEP}{p}", self.pk),
+            None => self.pk.clone(),
+        }
+    }
+}
+
+/// A slice being read: where its next read starts, and what its last read returned that is
+/// not handed out yet.
+struct Reading {
+    slice: Slice,
+    start: Option<Item>,
+    read: Option<(std::collections::VecDeque<Item>, Option<Item>)>,
+}
+
+/// Reads `slices` one after the other (a few at once) from a keys-only index, then the
+/// candidates their keys name, filtered in code, until the page is full. `then` is the slice
+/// after the last of `slices`, when there are more than one page's worth of slices.
+async fn sliced(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    limit: usize,
+    slices: Vec<Slice>,
+    then: Option<String>,
+    resume: Option<(String, Option<BTreeMap<String, String>>)>,
+) -> Result<Page<Candidate>, StoreError> {
+    let mut queue = std::collections::VecDeque::new();
+    for slice in slices {
+        let id = slice.id();
+        let start = match &resume {
+            Some((s, _)) if id < *s => continue,
+            Some((s, Some(k))) if id == *s => Some(start_key(k.clone(), slice.names, s)?),
+            _ => None,
+        };
+        queue.push_back(Reading {
+            slice,
+            start,
+            read: None,
+        });
+    }
+    let mut out: Vec<Candidate> = Vec::new();
+    // Where the page ends: the slice and the index key of its last candidate handed out.
+    let mut last: Option<(String, BTreeMap<String, String>)> = None;
+    let mut docs: std::collections::HashMap<String, Option<Candidate>> =
+        std::collections::HashMap::new();
+    let mut reads = 0;
+    let mut cut = false;
+    'page: while out.len() <= limit {
+        let Some(front) = queue.front() else { break };
+        if front.read.is_none() {
+            if reads >= SLICE_READS_PER_PAGE {
+                cut = true;
+                break;
+            }
+            // The next few slices at once: one person's candidates are usually one read.
+            let want = i32::try_from(limit + 1 - out.len())
+                .unwrap_or(READ_AHEAD)
+                .clamp(25, READ_AHEAD);
+            let mut calls = tokio::task::JoinSet::new();
+            for (i, r) in queue.iter_mut().enumerate().take(SLICE_WINDOW) {
+                if r.read.is_some() || reads >= SLICE_READS_PER_PAGE {
+                    continue;
+                }
+                reads += 1;
+                let [pk_name, sk_name, _, _] = r.slice.names;
+                let mut q = store
+                    .client
+                    .query()
+                    .table_name(store.table())
+                    .index_name(r.slice.index)
+                    .expression_attribute_names("#pk", pk_name)
+                    .expression_attribute_values(":pk", s(&r.slice.pk))
+                    .limit(want)
+                    .set_exclusive_start_key(r.start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                q = match &r.slice.prefix {
+                    Some(p) => q
+                        .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
+                        .expression_attribute_names("#sk", sk_name)
+                        .expression_attribute_values(":p", s(p)),
+                    None => q.key_condition_expression("#pk = :pk"),
+                };
+                calls.spawn(async move { (i, q.send().await) });
+            }
+            while let Some(joined) = calls.join_next().await {
+                let (i, result) =
+                    joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
+                let mut r = result.map_err(|e| store_error("Query", &e))?;
+                let items = r.items.take().unwrap_or_default();
+                store.note_read(
+                    "Query",
+                    reported(r.consumed_capacity()),
+                    &items,
+                    ReadKind::Together { consistent: false },
+                );
+                let more = r.last_evaluated_key.filter(|k| !k.is_empty());
+                if let Some(reading) = queue.get_mut(i) {
+                    reading.read = Some((items.into(), more));
+                }
+            }
+        }
+        // Hand out what the front slice read, fetching the candidates a batch ahead.
+        loop {
+            let Some(front) = queue.front_mut() else {
+                break 'page;
+            };
+            let Some((items, _)) = &front.read else {
+                continue 'page;
+            };
+            let Some(item) = items.front() else {
+                // This read is used up: read on in the slice, or go to the next one.
+                match front.read.take().and_then(|(_, more)| more) {
+                    Some(k) => {
+                        front.start = Some(k);
+                        continue 'page;
+                    }
+                    None => {
+                        queue.pop_front();
+                        continue;
+                    }
+                }
+            };
+            let pk = str_attr(item, PK)
+                .ok_or_else(|| StoreError::Corrupt("index item without pk".into()))?
+                .to_string();
+            if !docs.contains_key(&pk) {
+                let ahead = (limit + 1 - out.len()).clamp(25, MAX_BATCH_GET);
+                let wanted: Vec<String> = queue
+                    .iter()
+                    .filter_map(|r| r.read.as_ref())
+                    .flat_map(|(items, _)| items.iter())
+                    .filter_map(|i| str_attr(i, PK))
+                    .filter(|pk| !docs.contains_key(*pk))
+                    .take(ahead)
+                    .map(String::from)
+                    .collect();
+                let keys = wanted
+                    .iter()
+                    .map(|pk| {
+                        Item::from([(PK.to_string(), s(pk)), (SK.to_string(), s(CANDIDATE_SK))])
+                    })
+                    .collect();
+                for found in store.batch_get(keys).await? {
+                    let c: Candidate = decode("candidate", &found)?;
+                    docs.insert(candidate_pk(&c.id), Some(c));
+                }
+                // Gone since the index was read: remembered as absent.
+                for pk in wanted {
+                    docs.entry(pk).or_insert(None);
+                }
+            }
+            let Some(front) = queue.front_mut() else {
+                break 'page;
+            };
+            let Some(item) = front.read.as_mut().and_then(|(items, _)| items.pop_front()) else {
+                continue;
+            };
+            if let Some(Some(c)) = docs.remove(&pk) {
+                if filter.matches(&c) {
+                    if out.len() == limit {
+                        // One more than the page: there is a next page.
+                        out.push(c);
+                        break 'page;
+                    }
+                    last = Some((front.slice.id(), index_key(&item, front.slice.names)?));
+                    out.push(c);
+                }
+            }
+        }
+    }
+    let next = if out.len() > limit {
+        out.truncate(limit);
+        last.map(|(s, k)| Cursor::Slice { s, k: Some(k) })
+    } else if cut {
+        // Out of reads for this page: resume where the reading stopped.
+        match queue.front() {
+            Some(r) => Some(Cursor::Slice {
+                s: r.slice.id(),
+                k: match &r.start {
+                    Some(k) => Some(index_key(k, r.slice.names)?),
+                    None => last
+                        .as_ref()
+                        .filter(|(s, _)| *s == r.slice.id())
+                        .map(|(_, k)| k.clone()),
+                },
+            }),
+            None => then.map(|s| Cursor::Slice { s, k: None }),
+        }
+    } else {
+        then.map(|s| Cursor::Slice { s, k: None })
+    };
+    Ok(Page {
+        items: out,
+        next: next.map(|c| encode_cursor(&c)).transpose()?,
+        prev: None,
+    })
+}
+
 /// One index partition (a state's shard, or a due partition) being read in sort-key order.
 struct Part {
     state: usize,
@@ -353,16 +653,25 @@ async fn merged(
     limit: usize,
     after: Option<(usize, String)>,
 ) -> Result<Page<Candidate>, StoreError> {
-    let bound = filter.due_before.map(due_bound);
+    let mut bound = filter.due_before.map(due_bound);
     // (position in the merged order, partition): a state's shards share its position.
     let (index, pk_name, sk_name, sources): (&str, &str, &str, Vec<(usize, String)>) =
         match filter.state {
-            None => (
+            None if filter.due_before.is_some() => (
                 GSI3,
                 G3PK,
                 G3SK,
                 (0..SHARDS).map(|shard| (0, due_pk(shard))).collect(),
             ),
+            None => {
+                bound = filter.alert_before.map(due_bound);
+                (
+                    GSI6,
+                    G6PK,
+                    G6SK,
+                    (0..SHARDS).map(|shard| (0, alert_pk(shard))).collect(),
+                )
+            }
             Some(state) => (
                 GSI1,
                 G1PK,
@@ -393,8 +702,10 @@ async fn merged(
             done: false,
         });
     }
-    // Matching candidates read so far, by their merged position.
-    let mut found: BTreeMap<(usize, String), Candidate> = BTreeMap::new();
+    let keys_only = KEYS_ONLY.contains(&index);
+    // Matching candidates read so far (or, from a keys-only index, their keys), by their
+    // merged position.
+    let mut found: BTreeMap<(usize, String), Found> = BTreeMap::new();
     loop {
         // The merged order is settled up to the lowest point any unfinished part has reached.
         let frontier = parts
@@ -471,9 +782,15 @@ async fn merged(
                     p.done = true;
                     break;
                 }
-                let c: Candidate = decode("candidate", &item)?;
-                if filter.matches(&c) {
-                    found.insert((p.state, sk.clone()), c);
+                if keys_only {
+                    let pk = str_attr(&item, PK)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{index} item without pk")))?;
+                    found.insert((p.state, sk.clone()), Found::Key(pk.to_string()));
+                } else {
+                    let c: Candidate = decode("candidate", &item)?;
+                    if filter.matches(&c) {
+                        found.insert((p.state, sk.clone()), Found::Doc(Box::new(c)));
+                    }
                 }
                 p.seen_to = Some(sk);
             }
@@ -489,7 +806,7 @@ async fn merged(
         }
     }
     let more = found.len() > limit;
-    let page: Vec<((usize, String), Candidate)> = found.into_iter().take(limit).collect();
+    let page: Vec<((usize, String), Found)> = found.into_iter().take(limit).collect();
     let next = match (more, page.last()) {
         (true, Some(((i, k), _))) => Some(encode_cursor(&Cursor::Merge {
             i: *i,
@@ -497,9 +814,41 @@ async fn merged(
         })?),
         _ => None,
     };
+    // From a keys-only index: the candidates now, checked against the whole filter (the
+    // index may lag them); one that no longer matches leaves the page a little short.
+    let keys: Vec<Item> = page
+        .iter()
+        .filter_map(|(_, f)| match f {
+            Found::Key(pk) => Some(Item::from([
+                (PK.to_string(), s(pk)),
+                (SK.to_string(), s(CANDIDATE_SK)),
+            ])),
+            Found::Doc(_) => None,
+        })
+        .collect();
+    let mut docs = std::collections::HashMap::new();
+    if !keys.is_empty() {
+        for item in store.batch_get(keys).await? {
+            let c: Candidate = decode("candidate", &item)?;
+            docs.insert(candidate_pk(&c.id), c);
+        }
+    }
+    let items = page
+        .into_iter()
+        .filter_map(|(_, f)| match f {
+            Found::Doc(c) => Some(*c),
+            Found::Key(pk) => docs.remove(&pk).filter(|c| filter.matches(c)),
+        })
+        .collect();
     Ok(Page {
-        items: page.into_iter().map(|(_, c)| c).collect(),
+        items,
         next,
         prev: None,
     })
+}
+
+/// What a merged read found at a place in its order.
+enum Found {
+    Doc(Box<Candidate>),
+    Key(String),
 }

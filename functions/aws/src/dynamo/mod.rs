@@ -13,6 +13,7 @@
 pub mod batch;
 mod candidates;
 pub mod capacity;
+mod catalog;
 mod directory;
 pub mod keys;
 mod list;

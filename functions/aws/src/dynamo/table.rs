@@ -28,18 +28,24 @@ fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
 }
 
 fn gsi(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    let projection = if KEYS_ONLY.contains(&name) {
+        ProjectionType::KeysOnly
+    } else {
+        ProjectionType::All
+    };
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash)?)
         .key_schema(key(sk, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(projection).build())
         .build()
         .map_err(|e| StoreError::Refused(format!("index: {e}")))
 }
+
+/// Every key attribute of the table and its indexes (strings, all of them).
+const ATTRIBUTES: [&str; 14] = [
+    PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK, G4PK, G4SK, G5PK, G5SK, G6PK, G6SK,
+];
 
 /// Creates the table (on-demand capacity, stream with old and new images, TTL on
 /// [`EXPIRES`]) and waits until it is active.
@@ -53,6 +59,9 @@ pub async fn create(client: &Client, table: &str) -> Result<(), StoreError> {
         .global_secondary_indexes(gsi(GSI1, G1PK, G1SK)?)
         .global_secondary_indexes(gsi(GSI2, G2PK, G2SK)?)
         .global_secondary_indexes(gsi(GSI3, G3PK, G3SK)?)
+        .global_secondary_indexes(gsi(GSI4, G4PK, G4SK)?)
+        .global_secondary_indexes(gsi(GSI5, G5PK, G5SK)?)
+        .global_secondary_indexes(gsi(GSI6, G6PK, G6SK)?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -60,7 +69,7 @@ pub async fn create(client: &Client, table: &str) -> Result<(), StoreError> {
                 .build()
                 .map_err(|e| StoreError::Refused(format!("stream: {e}")))?,
         );
-    for a in [PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK] {
+    for a in ATTRIBUTES {
         req = req.attribute_definitions(attr(a)?);
     }
     req.send()
@@ -118,14 +127,24 @@ mod tests {
     fn the_sam_template_declares_what_the_code_uses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/template.yaml");
         let template = std::fs::read_to_string(path).unwrap();
-        for a in [PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK] {
+        for a in ATTRIBUTES {
             assert!(
                 template.contains(&format!("{{ AttributeName: {a}, AttributeType: S }}")),
                 "attribute {a}"
             );
         }
-        for index in [GSI1, GSI2] {
+        for index in [GSI1, GSI2, GSI3] {
             assert!(template.contains(&format!("IndexName: {index}")), "{index}");
+        }
+        // Keys only: a transition that keeps a candidate's user, software and alert time
+        // writes nothing to these.
+        for index in KEYS_ONLY {
+            let at = template.find(&format!("IndexName: {index}")).unwrap();
+            let projection = template[at..].find("Projection:").unwrap() + at;
+            assert!(
+                template[projection..].starts_with("Projection: { ProjectionType: KEYS_ONLY }"),
+                "{index} projects keys only"
+            );
         }
         assert!(template.contains(&format!("AttributeName: {EXPIRES}")));
         assert!(template.contains("StreamViewType: NEW_AND_OLD_IMAGES"));

@@ -69,6 +69,7 @@ pub const CHECKS: &[&str] = &[
     "a_period_of_trails_comes_in_time_order_a_page_at_a_time",
     "savings_totals_equal_a_fresh_sum_after_every_kind_of_change",
     "the_alert_filter_finds_exactly_the_alerts_at_each_time",
+    "searches_page_through_many_people_and_products",
 ];
 
 /// Generates one `#[tokio::test]` per contract check. `$fresh` is an async fn returning a
@@ -102,7 +103,8 @@ macro_rules! store_contract_tests {
             a_cursor_belongs_to_its_order,
             a_period_of_trails_comes_in_time_order_a_page_at_a_time,
             savings_totals_equal_a_fresh_sum_after_every_kind_of_change,
-            the_alert_filter_finds_exactly_the_alerts_at_each_time
+            the_alert_filter_finds_exactly_the_alerts_at_each_time,
+            searches_page_through_many_people_and_products
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -429,6 +431,7 @@ pub async fn commit_moves_group_and_user_filters(store: &(impl ContractStore + ?
     store.insert(std::slice::from_ref(&c)).await.unwrap();
     let mut user = c.user.clone().unwrap();
     user.id = "u-9".into();
+    user.display_name = "Nina Newname".into();
     let t = apply(&c, &Event::UpdateUser { user }, &admin(), c.opened_at).unwrap();
     store
         .commit(&Change {
@@ -463,6 +466,11 @@ pub async fn commit_moves_group_and_user_filters(store: &(impl ContractStore + ?
         ..Default::default()
     };
     assert_eq!(count(user_is("u-9")).await, 1, "the new user finds it");
+    let search = CandidateFilter {
+        user_text: Some("newname".into()),
+        ..Default::default()
+    };
+    assert_eq!(count(search).await, 1, "a search finds it by the new name");
     assert_eq!(count(user_is("u-1")).await, 0, "the old user does not");
     assert_eq!(
         count(group_is("desktop")).await,
@@ -1420,5 +1428,83 @@ pub async fn the_alert_filter_finds_exactly_the_alerts_at_each_time(
             want,
             "day {days}"
         );
+    }
+}
+
+/// A search that matches more people (or products) than one page of them reads still lists
+/// every match exactly once, alone and with other filters, at any page size.
+pub async fn searches_page_through_many_people_and_products(store: &(impl ContractStore + ?Sized)) {
+    let all: Vec<Candidate> = (1..=260u64)
+        .map(|n| {
+            let mut c = varied(n);
+            let i = n as usize;
+            if let Some(u) = c.user.as_mut() {
+                // 130 people match "person"; the rest of the users do not.
+                if i.is_multiple_of(2) {
+                    u.id = format!("p-{:03}", i % 130);
+                    u.display_name = format!("Person {}", i % 130);
+                    u.email = None;
+                }
+            }
+            c.software.publisher = ["Vendor", "Other"][(i / 2) % 2].to_string();
+            c.software.product = format!("Tool {}", i % 9);
+            c
+        })
+        .collect();
+    store.insert(&all).await.expect("insert");
+    let filters = [
+        CandidateFilter {
+            user_text: Some("PERSON".into()),
+            ..Default::default()
+        },
+        CandidateFilter {
+            user_text: Some("person 1".into()),
+            state: Some(State::Ready),
+            ..Default::default()
+        },
+        CandidateFilter {
+            user: Some("p-004".into()),
+            ..Default::default()
+        },
+        CandidateFilter {
+            software_text: Some("tool".into()),
+            ..Default::default()
+        },
+        CandidateFilter {
+            software_text: Some("vendor tool".into()),
+            applies_to: Some(AppliesTo::Subscription),
+            ..Default::default()
+        },
+        CandidateFilter {
+            publisher: Some("vendor".into()),
+            ..Default::default()
+        },
+        CandidateFilter {
+            product: Some("TOOL 3".into()),
+            ..Default::default()
+        },
+        CandidateFilter {
+            publisher: Some("Other".into()),
+            product: Some("Tool 4".into()),
+            user_text: Some("person".into()),
+            ..Default::default()
+        },
+    ];
+    for filter in filters {
+        let want: BTreeSet<String> = all
+            .iter()
+            .filter(|c| filter.matches(c))
+            .map(|c| c.id.clone())
+            .collect();
+        assert!(!want.is_empty(), "{filter:?} matches something");
+        for limit in [7, 50, 1000] {
+            let got = all_pages(store, &filter, limit).await;
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{filter:?}, {limit} a page: each once"
+            );
+            assert_eq!(sorted_ids(&got), want, "{filter:?}, {limit} a page");
+        }
     }
 }
