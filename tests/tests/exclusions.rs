@@ -234,3 +234,63 @@ async fn bulk_reclaim_reports_excluded_candidates_apart() {
         .unwrap()
         .contains("VIP users are excluded"));
 }
+
+/// A rule store that counts reads, around the real one.
+struct CountingRules {
+    inner: std::sync::Arc<dyn reclaim_workflow::ports::RuleStore>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl reclaim_workflow::ports::RuleStore for CountingRules {
+    async fn rule(&self, id: &str) -> Result<Option<Rule>, reclaim_workflow::ports::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.rule(id).await
+    }
+    async fn rules(&self) -> Result<Vec<Rule>, reclaim_workflow::ports::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.rules().await
+    }
+    async fn put_rule(&self, rule: &Rule) -> Result<(), reclaim_workflow::ports::StoreError> {
+        self.inner.put_rule(rule).await
+    }
+    async fn delete_rule(&self, id: &str) -> Result<bool, reclaim_workflow::ports::StoreError> {
+        self.inner.delete_rule(id).await
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_reclaim_reads_the_rules_once_and_still_holds_each_exclusion() {
+    let h = Harness::new().await;
+    silent_rule_excluding(&h, json!({"vips": true})).await;
+    let vip = h
+        .create_one(json!({"rule": "silent", "user_vip": true}))
+        .await;
+    let mut plain = Vec::new();
+    for _ in 0..6 {
+        plain.push(h.create_one(json!({"rule": "silent"})).await);
+    }
+    let counting = std::sync::Arc::new(CountingRules {
+        inner: h.embedded.app.ports.rules.clone(),
+        reads: Default::default(),
+    });
+    let mut ports = h.embedded.app.ports.clone();
+    ports.rules = counting.clone();
+    let app = reclaim_api::App::new(ports, (*h.embedded.app.settings).clone());
+    let sam = reclaim_workflow::Actor::Person(app.principal("sam").await.unwrap().unwrap());
+    let ready = reclaim_workflow::ports::CandidateFilter {
+        state: Some(State::Ready),
+        ..Default::default()
+    };
+    let ready_now = app.ready_matching(&ready, 100).await.unwrap();
+    app.reclaim_preview(&ready_now, &sam).await.unwrap();
+    let report = app.reclaim_all(&ready, &sam, &|_| {}).await.unwrap();
+    assert_eq!(report.reclaimed.len(), plain.len(), "{report:?}");
+    assert_eq!(report.excluded.len(), 1, "{report:?}");
+    assert_eq!(report.excluded[0].number, vip);
+    assert_eq!(
+        counting.reads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one read of the rules for the preview, one for the Reclaim"
+    );
+}
