@@ -45,6 +45,16 @@ pub const MAX_PAGE: u32 = 1000;
 /// Items read per index call when the page is filtered in code.
 const READ_AHEAD: i32 = 200;
 
+/// Items to ask an index call for: a page and one more when the index's own key is the whole
+/// filter (nothing read is thrown away), else [`READ_AHEAD`], since code drops some.
+fn read_size(limit: usize, residue: &CandidateFilter) -> i32 {
+    if *residue == CandidateFilter::default() {
+        i32::try_from(limit + 1).unwrap_or(READ_AHEAD)
+    } else {
+        READ_AHEAD
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "m", deny_unknown_fields)]
 enum Cursor {
@@ -314,6 +324,14 @@ async fn keyed(
     names: [&str; 4],
     source: Source<'_>,
 ) -> Result<Page<Candidate>, StoreError> {
+    let residue = match source {
+        Source::Scan => filter.clone(),
+        Source::Group(_) => CandidateFilter {
+            group: None,
+            ..filter.clone()
+        },
+    };
+    let size = read_size(limit, &residue);
     let mut out: Vec<(Item, Candidate)> = Vec::new();
     loop {
         let (items, last) = match source {
@@ -326,7 +344,7 @@ async fn keyed(
                     .filter_expression("#t = :c")
                     .expression_attribute_names("#t", TYPE)
                     .expression_attribute_values(":c", s("c"))
-                    .limit(READ_AHEAD)
+                    .limit(size)
                     .set_exclusive_start_key(start.take())
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
@@ -352,7 +370,7 @@ async fn keyed(
                     .expression_attribute_names("#sk", G2SK)
                     .expression_attribute_values(":pk", s(group_pk(g)))
                     .expression_attribute_values(":c", s("C#"))
-                    .limit(READ_AHEAD)
+                    .limit(size)
                     .set_exclusive_start_key(start.take())
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
@@ -703,6 +721,18 @@ async fn merged(
         });
     }
     let keys_only = KEYS_ONLY.contains(&index);
+    // What the index's key does not already decide (the bound is in the key condition).
+    let residue = CandidateFilter {
+        state: None,
+        due_before: None,
+        alert_before: if index == GSI6 {
+            None
+        } else {
+            filter.alert_before
+        },
+        ..filter.clone()
+    };
+    let size = read_size(limit, &residue);
     // Matching candidates read so far (or, from a keys-only index, their keys), by their
     // merged position.
     let mut found: BTreeMap<(usize, String), Found> = BTreeMap::new();
@@ -744,7 +774,7 @@ async fn merged(
                 .index_name(index)
                 .expression_attribute_names("#pk", pk_name)
                 .expression_attribute_values(":pk", s(&p.pk))
-                .limit(READ_AHEAD)
+                .limit(size)
                 .set_exclusive_start_key(p.resume.take())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total);
             q = match (&p.after, &bound) {
