@@ -253,9 +253,19 @@ impl PluginHost {
         let mut linker = Linker::<CallState>::new(&engine);
         let link = |r: wasmtime::Result<()>| r.map_err(|e| HostError::Engine(format!("{e:#}")));
         link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
-        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
-            &mut linker,
-        ))?;
+        // `wasi:http/types` as wasmtime-wasi-http serves it; the outgoing handler behind the
+        // grant check (`net::add_guarded_handler`).
+        link(
+            wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<
+                _,
+                wasmtime_wasi_http::WasiHttp,
+            >(
+                &mut linker,
+                &wasmtime_wasi_http::p2::bindings::LinkOptions::default().into(),
+                |s| wasmtime_wasi_http::WasiHttpView::http(s),
+            ),
+        )?;
+        link(net::add_guarded_handler(&mut linker))?;
         link(bindings::reclaim::plugin::log::add_to_linker::<
             _,
             HasSelf<CallState>,
