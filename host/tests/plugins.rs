@@ -856,12 +856,21 @@ fn shipped_plugins_load_and_name_the_config_they_still_need() {
     assert_eq!(
         ids,
         [
+            "csd-inventory",
             "csd-uninstall",
             "m365-revoke",
+            "m365-usage",
             "manual-task",
             "scim-deprovision"
         ]
     );
+    let mut connectors: Vec<String> = host
+        .connectors()
+        .iter()
+        .map(|c| c.id().to_string())
+        .collect();
+    connectors.sort();
+    assert_eq!(connectors, ["csd-inventory", "m365-usage"]);
     // The shipped m365 manifest leaves the tenant to the operator; loading says so.
     let other = PluginHost::new(HostConfig {
         cache_dir: Some(compile_cache()),
