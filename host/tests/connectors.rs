@@ -407,3 +407,35 @@ async fn a_reclaimer_alone_is_not_a_connector_and_a_source_alone_does_not_reclai
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_check_collects_a_connectors_first_page_instead_of_a_dry_run() {
+    let fakes = spawn_with(GraphState::demo(), ScimState::demo(), CsdState::demo())
+        .await
+        .expect("serve fakes");
+    let dir = tempfile::tempdir().expect("tempdir");
+    fakes
+        .install_plugins(built_plugins(), dir.path())
+        .expect("install plugins");
+    for id in ["m365-usage", "csd-inventory"] {
+        let report = reclaim_host::check::check_with(
+            &dir.path().join(id),
+            None,
+            HostConfig {
+                allow_private_addresses: true,
+                cache_dir: Some(compile_cache()),
+                ..Default::default()
+            },
+        )
+        .expect("check");
+        let text = report.to_string();
+        assert!(report.passed(), "{text}");
+        assert!(!report.reclaims);
+        assert!(
+            text.contains("reclaim:plugin/usage-source@0.1.0: ok"),
+            "{text}"
+        );
+        assert!(text.contains("first page   ok:"), "{text}");
+        assert!(text.contains("schedule daily"), "{text}");
+    }
+}
