@@ -134,7 +134,8 @@ pub struct UsageRow {
 
 impl UsageRow {
     /// The row as the usage import's columns (`user_id`, `last_used_at`, …; see
-    /// `reclaim_workflow::usage::USAGE_FIELDS`), absent values left out.
+    /// `reclaim_workflow::usage::USAGE_FIELDS`), absent values left out. Groups are joined with
+    /// `;` as the import's column is, so a group name holding `;` or `,` splits there too.
     pub fn columns(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let mut put = |key: &str, value: Option<String>| {
@@ -544,5 +545,71 @@ impl AnswerSize for SourceInfo {
             + req(&self.config_keys)
             + req(&self.secrets)
             + self.reports.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> UsageRow {
+        UsageRow {
+            user_id: "u-ann".into(),
+            user_name: Some("Ann Archer".into()),
+            user_email: Some("ann@example.com".into()),
+            user_upn: None,
+            user_groups: vec!["staff".into(), "design".into()],
+            user_vip: Some(true),
+            provisioned_at: Some("2024-01-15T09:00:00Z".into()),
+            applies_to: AppliesTo::InstalledSoftware,
+            publisher: "Adobe".into(),
+            product: "Acrobat Pro".into(),
+            version: Some("24.1".into()),
+            sku: None,
+            subscription_id: None,
+            device: Some("PC-ANN-01".into()),
+            last_used_at: Some("2026-03-01".into()),
+            hours_used: Some(2.5),
+            assigned_at: Some("2025-01-01".into()),
+            price_per_right: Some("239.88".into()),
+            price_period: Some(PricePeriod::Yearly),
+        }
+    }
+
+    #[test]
+    fn a_row_becomes_the_usage_imports_columns_and_record() {
+        let r = row();
+        let cols = r.columns();
+        assert_eq!(cols["applies_to"], "installed-software");
+        assert_eq!(cols["user_groups"], "staff;design");
+        assert_eq!(cols["user_vip"], "true");
+        assert_eq!(cols["price_period"], "yearly");
+        assert!(!cols.contains_key("user_upn"), "absent values are left out");
+        assert!(!cols.contains_key("assigned_at"), "no import column for it");
+        for key in cols.keys() {
+            assert!(
+                reclaim_workflow::usage::USAGE_FIELDS.contains(&key.as_str()),
+                "{key} is an import column"
+            );
+        }
+        let record = r.to_record().expect("valid");
+        assert_eq!(record.user.id, "u-ann");
+        assert_eq!(record.user_groups, vec!["staff", "design"]);
+        assert_eq!(record.device.as_deref(), Some("PC-ANN-01"));
+        assert_eq!(record.hours_used, Some(2.5));
+        assert_eq!(record.price_per_right_cents, 23_988);
+    }
+
+    #[test]
+    fn a_bad_row_is_refused_by_field_as_an_imported_line_is() {
+        let mut r = row();
+        r.device = None;
+        r.last_used_at = Some("last tuesday".into());
+        r.product = "Acrobat\nPro".into();
+        let errors = r.to_record().unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"device"), "{errors:?}");
+        assert!(fields.contains(&"last_used_at"), "{errors:?}");
+        assert!(fields.contains(&"product"), "{errors:?}");
     }
 }
