@@ -2,9 +2,10 @@
 //!
 //! The revocation step of the workflow (remove a seat, uninstall software, open a manual task)
 //! is done by per-vendor plugins: WebAssembly components implementing the WIT world
-//! `reclaim:plugin/reclaimer` in `wit/reclaimer.wit`. This crate loads them and runs them so
-//! that a plugin can only do what its manifest grants, and so that a buggy or hostile plugin
-//! costs one failed call, never the host.
+//! `reclaim:plugin/reclaimer` in `wit/reclaimer.wit`; usage sources (connectors) implement
+//! `reclaim:plugin/usage-source` there and find the candidates in the first place. This crate
+//! loads them and runs them so that a plugin can only do what its manifest grants, and so that a
+//! buggy or hostile plugin costs one failed call, never the host.
 //!
 //! [`PluginHost`] is the one type to use. It owns one wasmtime `Engine` (with the pooling
 //! allocator and one epoch-ticker thread), the linker, and the loaded plugins:
@@ -20,6 +21,10 @@
 //!   (epoch interruption plus a timer around host I/O), a memory cap, an answer-size cap, and
 //!   outbound HTTP limited to the granted hosts (see [`net`]). A trap, loop, OOM or bad answer
 //!   comes back as a [`PluginError`]; the next call starts from a clean instance.
+//! * **Collect** ([`PluginHost::connector`], [`PluginHost::connectors`]): a plugin that exports
+//!   the `usage-source` world (alone or beside `reclaimer`) reads usage from its vendor a page
+//!   at a time, under the same sandbox plus a cap on rows per page and pages per run; see
+//!   [`usage`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
