@@ -167,6 +167,26 @@ async fn m365_usage_reports_every_user_and_license_across_pages_with_the_reports
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m365_usage_takes_the_last_sign_in_of_a_user_the_report_does_not_list() {
+    let state = strict_fakes();
+    state.0.leave_out_of_report("u-gus");
+    let s = setup(state, "m365-usage", &[], "").await;
+    let pages = collect_all(&s.connector).await;
+    let gus: Vec<_> = pages
+        .iter()
+        .flat_map(|p| p.rows.iter())
+        .filter(|r| r.user_id == "u-gus")
+        .collect();
+    assert_eq!(gus.len(), 2, "E3 and Power BI");
+    let signed_in = gus[0].last_used_at.clone().expect("the last sign-in");
+    let day = s.fakes.graph.last_activity_date("u-gus").unwrap();
+    assert!(signed_in.starts_with(&day), "{signed_in} on {day}");
+    gus[0]
+        .to_record()
+        .expect("an RFC 3339 time is a valid last use");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m365_usage_throttled_is_transient_with_the_vendors_retry_after_and_the_page_is_retried() {
     let state = strict_fakes();
     state.0.throttle_next(1, 17);

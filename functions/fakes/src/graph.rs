@@ -105,6 +105,8 @@ pub struct GraphData {
     /// The usage report shows hashes instead of user principal names (the tenant conceals
     /// names in reports).
     pub conceal_report_names: bool,
+    /// User ids the usage report does not list (created after its refresh).
+    pub left_out_of_report: BTreeSet<String>,
 }
 
 /// Shared, cloneable handle to the fake's data.
@@ -141,6 +143,7 @@ impl GraphState {
             profiles: BTreeMap::new(),
             users_page_size: 100,
             conceal_report_names: false,
+            left_out_of_report: BTreeSet::new(),
         })))
     }
 

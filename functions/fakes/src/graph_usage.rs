@@ -75,6 +75,12 @@ impl GraphState {
         lock(&self.0).conceal_report_names = conceal;
     }
 
+    /// The usage report does not list the user (as for an account created after the report's
+    /// last refresh); the users listing still shows their sign-in.
+    pub fn leave_out_of_report(&self, user_id: &str) {
+        lock(&self.0).left_out_of_report.insert(user_id.to_owned());
+    }
+
     /// Every (user id, skuId) the tenant's users hold, directly or through a group, sorted:
     /// what a connector that reports one row per user and license must find.
     pub fn license_assignments(&self) -> Vec<(String, String)> {
@@ -350,7 +356,11 @@ pub(crate) async fn report_download(
     } else {
         return StatusCode::NOT_FOUND.into_response();
     }
-    for u in d.users.values() {
+    for u in d
+        .users
+        .values()
+        .filter(|u| !d.left_out_of_report.contains(&u.id))
+    {
         let p = profile_of(&d, &u.id, &u.upn);
         let (upn, name) = if d.conceal_report_names {
             (conceal(&u.upn), conceal(&p.display_name))

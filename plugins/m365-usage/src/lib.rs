@@ -79,8 +79,12 @@ impl Collector for M365Usage {
                     unmatched += 1;
                     continue;
                 }
-                // Not in the report at all: no activity in its period.
-                None => None,
+                // Not in the report at all (created after its refresh, most often): the last
+                // sign-in is the best evidence there is; none means never signed in.
+                None => user
+                    .sign_in_activity
+                    .as_ref()
+                    .and_then(|s| s.last_sign_in_date_time.clone()),
             };
             let Some(id) = user_id.of(user) else {
                 without_id += 1;
@@ -240,6 +244,15 @@ struct User {
     created_date_time: Option<String>,
     #[serde(default)]
     assigned_licenses: Vec<AssignedLicense>,
+    #[serde(default)]
+    sign_in_activity: Option<SignInActivity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignInActivity {
+    #[serde(default)]
+    last_sign_in_date_time: Option<String>,
 }
 
 #[derive(Deserialize)]
