@@ -75,7 +75,7 @@ step "plugins (built from source)"
 export RECLAIM_PLUGINS_DIR="$out/plugins"
 bash plugins/build.sh "$RECLAIM_PLUGINS_DIR"
 (cd plugins && CARGO_TARGET_DIR="$RECLAIM_WASM_TARGET_DIR" \
-    cargo test --locked -p reclaim-plugin-sdk --target "$(rustc -vV | sed -n 's/^host: //p')")
+    cargo test --locked -p reclaim-plugin-sdk -p m365-usage -p csd-inventory --target "$(rustc -vV | sed -n 's/^host: //p')")
 
 # The example plugins in other languages (plugins/examples): componentize-py from PyPI in its
 # own venv, componentize-js from npm (lock file committed); tools and built components are

@@ -2,7 +2,9 @@
 //!
 //! It loads the plugin exactly as the host would (manifest, compile, world check, `describe()`),
 //! lists what the manifest grants and whether each granted secret has a value (never the value),
-//! then runs `reclaim` with `dry-run` forced on, against the given request or a sample one.
+//! then runs `reclaim` with `dry-run` forced on, against the given request or a sample one. A
+//! usage source (connector) also collects its first page (collecting only reads), so an author
+//! sees the rows and notes the runner would get.
 //! PATH is a plugin directory, or a bare `.wasm` (then nothing is granted).
 
 use std::fmt;
@@ -10,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::manifest::{Manifest, MANIFEST_FILE};
 use crate::{
-    block_on, AppliesTo, HostConfig, HostError, Justification, LoadReport, Outcome, PluginError,
-    PluginHost, Request, Software, User,
+    block_on, AppliesTo, CollectError, HostConfig, HostError, Justification, LoadReport, Outcome,
+    PluginError, PluginHost, Request, Software, UsagePage, User,
 };
 
 /// Everything `plugin check` found, printable with `Display`.
@@ -27,14 +29,21 @@ pub struct CheckReport {
     pub secrets: Vec<(String, String, bool)>,
     /// The request that was run (with `dry-run` true).
     pub request: Request,
+    /// Whether the plugin reclaims (exports the reclaimer world); a usage source alone does not,
+    /// and its dry run is not run.
+    pub reclaims: bool,
     /// What the dry run returned.
     pub dry_run: Result<Outcome, PluginError>,
+    /// A usage source's first page (`collect(none)`).
+    pub first_page: Option<Result<UsagePage, CollectError>>,
 }
 
 impl CheckReport {
     /// True when the plugin loaded, has no warnings and the dry run gave an outcome.
     pub fn passed(&self) -> bool {
-        self.load.warnings.is_empty() && self.dry_run.is_ok()
+        self.load.warnings.is_empty()
+            && (!self.reclaims || self.dry_run.is_ok())
+            && self.first_page.as_ref().is_none_or(Result::is_ok)
     }
 }
 
@@ -81,14 +90,25 @@ pub fn check_with(
         .collect();
     let request = request.unwrap_or_else(|| sample_request(&load));
     let id = load.info.id.clone();
-    let dry_run = block_on(async { host.reclaim(&id, &request).await })?;
+    let connector = host.connector(&id).ok();
+    let reclaims = connector.as_ref().is_none_or(|c| c.also_reclaims());
+    let (dry_run, first_page) = block_on(async {
+        let dry_run = host.reclaim(&id, &request).await;
+        let first_page = match &connector {
+            Some(c) => Some(c.collect(None).await),
+            None => None,
+        };
+        (dry_run, first_page)
+    })?;
     Ok(CheckReport {
         path: path.to_path_buf(),
         manifest_found,
         load,
         secrets,
         request,
+        reclaims,
         dry_run,
+        first_page,
     })
 }
 
@@ -132,7 +152,12 @@ impl fmt::Display for CheckReport {
         let i = &self.load.info;
         let m = &self.load.manifest;
         writeln!(f, "plugin check: {}", self.path.display())?;
-        writeln!(f, "  world        reclaim:plugin/reclaimer@0.1.0: ok")?;
+        let world = match (self.reclaims, &self.load.source_info) {
+            (true, None) => "reclaimer",
+            (true, Some(_)) => "reclaimer-and-source",
+            (false, _) => "usage-source",
+        };
+        writeln!(f, "  world        reclaim:plugin/{world}@0.1.0: ok")?;
         if self.manifest_found {
             writeln!(f, "  manifest     {MANIFEST_FILE}: ok")?;
         } else {
@@ -212,10 +237,47 @@ impl fmt::Display for CheckReport {
             self.load.source,
             self.load.load_time.as_secs_f64() * 1e3
         )?;
+        if let Some(s) = &self.load.source_info {
+            writeln!(
+                f,
+                "  reports      {} ({})",
+                list(s.reports.iter().map(kebab).collect()),
+                s.description
+            )?;
+            writeln!(
+                f,
+                "  collecting   schedule {}, at most {} rows a page, {} pages a run",
+                m.schedule, m.max_rows_per_page, m.max_pages_per_run
+            )?;
+        }
         for w in &self.load.warnings {
             writeln!(f, "  WARNING      {w}")?;
         }
+        match &self.first_page {
+            Some(Ok(page)) => {
+                writeln!(
+                    f,
+                    "  first page   ok: {} rows, {}",
+                    page.rows.len(),
+                    if page.next_cursor.is_some() {
+                        "more pages follow"
+                    } else {
+                        "the last page"
+                    }
+                )?;
+                for n in &page.notes {
+                    writeln!(f, "  note         {} x {}", n.count, n.reason)?;
+                }
+            }
+            Some(Err(e)) => writeln!(
+                f,
+                "  first page   error{}: {e}",
+                if e.is_retryable() { " (retryable)" } else { "" }
+            )?,
+            None => {}
+        }
         match &self.dry_run {
+            _ if !self.reclaims => writeln!(f, "  dry run      - (a usage source only)")?,
             Ok(o) => writeln!(
                 f,
                 "  dry run      ok: {}",

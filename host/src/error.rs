@@ -35,9 +35,9 @@ pub enum HostError {
         /// The compiler's words.
         message: String,
     },
-    /// The component is valid but does not implement the `reclaim:plugin/reclaimer` world
-    /// (wrong exports, or imports the host does not grant).
-    #[error("{}: does not match the reclaim:plugin/reclaimer@0.1.0 world: {message}", path.display())]
+    /// The component is valid but implements neither the `reclaim:plugin/reclaimer` world nor
+    /// the `usage-source` world (wrong exports, or imports the host does not grant).
+    #[error("{}: does not match the reclaim:plugin/reclaimer@0.1.0 world (nor usage-source): {message}", path.display())]
     WorldMismatch {
         /// The component file.
         path: PathBuf,

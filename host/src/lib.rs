@@ -2,9 +2,10 @@
 //!
 //! The revocation step of the workflow (remove a seat, uninstall software, open a manual task)
 //! is done by per-vendor plugins: WebAssembly components implementing the WIT world
-//! `reclaim:plugin/reclaimer` in `wit/reclaimer.wit`. This crate loads them and runs them so
-//! that a plugin can only do what its manifest grants, and so that a buggy or hostile plugin
-//! costs one failed call, never the host.
+//! `reclaim:plugin/reclaimer` in `wit/reclaimer.wit`; usage sources (connectors) implement
+//! `reclaim:plugin/usage-source` there and find the candidates in the first place. This crate
+//! loads them and runs them so that a plugin can only do what its manifest grants, and so that a
+//! buggy or hostile plugin costs one failed call, never the host.
 //!
 //! [`PluginHost`] is the one type to use. It owns one wasmtime `Engine` (with the pooling
 //! allocator and one epoch-ticker thread), the linker, and the loaded plugins:
@@ -20,6 +21,10 @@
 //!   (epoch interruption plus a timer around host I/O), a memory cap, an answer-size cap, and
 //!   outbound HTTP limited to the granted hosts (see [`net`]). A trap, loop, OOM or bad answer
 //!   comes back as a [`PluginError`]; the next call starts from a clean instance.
+//! * **Collect** ([`PluginHost::connector`], [`PluginHost::connectors`]): a plugin that exports
+//!   the `usage-source` world (alone or beside `reclaimer`) reads usage from its vendor a page
+//!   at a time, under the same sandbox plus a cap on rows per page and pages per run; see
+//!   [`usage`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,14 +59,18 @@ pub mod precompile;
 pub mod revoker;
 mod state;
 mod types;
+pub mod usage;
 
 pub use cache::{LoadSource, WASMTIME_VERSION};
 pub use error::HostError;
-pub use manifest::Manifest;
+pub use manifest::{Manifest, Schedule};
 pub use revoker::PluginRevoker;
 pub use types::{
     AppliesTo, Justification, ManualTask, Outcome, PluginError, PluginInfo, Presence, Request,
     Requirement, Software, User,
+};
+pub use usage::{
+    CollectError, CollectRun, Connector, PricePeriod, SourceInfo, UsageNote, UsagePage, UsageRow,
 };
 
 use std::collections::BTreeMap;
@@ -77,6 +86,7 @@ use wasmtime::{
 };
 
 use bindings::reclaim::plugin::types as wit;
+use bindings::source::{UsageSource, UsageSourcePre};
 use bindings::{Reclaimer, ReclaimerPre};
 use net::{OutboundGrants, OutboundPolicy};
 use state::CallState;
@@ -107,6 +117,9 @@ pub struct HostConfig {
     pub max_response_bytes: usize,
     /// Calls that may run at once; also sizes the instance pool. Further calls wait.
     pub max_concurrent_calls: u32,
+    /// Largest page a usage source may return in one `collect` answer (rows are also capped
+    /// by the manifest's `max_rows_per_page`). Bigger ones are a [`PluginError::Malformed`].
+    pub max_page_bytes: usize,
     /// How often the epoch ticker ticks; deadlines are enforced to within one tick.
     pub epoch_tick: Duration,
     /// Optimise generated code (default). Off compiles faster and is part of the cache key.
@@ -124,6 +137,7 @@ impl Default for HostConfig {
             cache_dir: None,
             allow_private_addresses: false,
             max_response_bytes: 1024 * 1024,
+            max_page_bytes: 16 * 1024 * 1024,
             max_concurrent_calls: 32,
             epoch_tick: Duration::from_millis(5),
             optimize: true,
@@ -135,8 +149,11 @@ impl Default for HostConfig {
 /// What loading one plugin found, for `plugin check` and for start-up logs.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
-    /// The plugin's `describe()`.
+    /// The plugin's `describe()`; for a usage source alone, its `describe-source()` as a
+    /// [`PluginInfo`] that reclaims nothing (no applies-to, no justifications).
     pub info: PluginInfo,
+    /// The plugin's `describe-source()` when it is a usage source.
+    pub source_info: Option<SourceInfo>,
     /// The manifest as loaded.
     pub manifest: Arc<Manifest>,
     /// Cache hit or compile.
@@ -148,10 +165,14 @@ pub struct LoadReport {
     pub warnings: Vec<String>,
 }
 
-struct Loaded {
-    manifest: Arc<Manifest>,
+pub(crate) struct Loaded {
+    pub(crate) manifest: Arc<Manifest>,
     info: PluginInfo,
-    pre: ReclaimerPre<CallState>,
+    source_info: Option<Arc<SourceInfo>>,
+    /// Set when the component exports the reclaimer world.
+    pub(crate) reclaimer: Option<ReclaimerPre<CallState>>,
+    /// Set when the component exports the usage-source world.
+    source: Option<UsageSourcePre<CallState>>,
     policy: OutboundPolicy,
 }
 
@@ -203,12 +224,16 @@ enum Call {
     Describe,
     Reclaim(wit::Request),
     Verify(wit::Request),
+    DescribeSource,
+    Collect(Option<String>),
 }
 
 enum Answer {
     Info(PluginInfo),
     Reclaim(Outcome),
     Verify(Presence),
+    Source(SourceInfo),
+    Page(UsagePage),
 }
 
 /// The engine settings every host (and every precompile for one) uses for `cfg`.
@@ -253,9 +278,19 @@ impl PluginHost {
         let mut linker = Linker::<CallState>::new(&engine);
         let link = |r: wasmtime::Result<()>| r.map_err(|e| HostError::Engine(format!("{e:#}")));
         link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
-        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
-            &mut linker,
-        ))?;
+        // `wasi:http/types` as wasmtime-wasi-http serves it; the outgoing handler behind the
+        // grant check (`net::add_guarded_handler`).
+        link(
+            wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<
+                _,
+                wasmtime_wasi_http::WasiHttp,
+            >(
+                &mut linker,
+                &wasmtime_wasi_http::p2::bindings::LinkOptions::default().into(),
+                wasmtime_wasi_http::WasiHttpView::http,
+            ),
+        )?;
+        link(net::add_guarded_handler(&mut linker))?;
         link(bindings::reclaim::plugin::log::add_to_linker::<
             _,
             HasSelf<CallState>,
@@ -401,7 +436,19 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(mismatch)?;
-        let pre = ReclaimerPre::new(pre).map_err(mismatch)?;
+        // A component may export the reclaimer world, the usage-source world, or both
+        // (`reclaimer-and-source`); it must export at least one of them.
+        let (reclaimer, source_pre) = match (
+            ReclaimerPre::new(pre.clone()),
+            UsageSourcePre::new(pre),
+        ) {
+            (Err(r), Err(u)) => {
+                return Err(mismatch(wasmtime::Error::msg(format!(
+                    "{r:#}; nor does it export the usage-source world's `reclaim:plugin/collector`: {u:#}"
+                ))))
+            }
+            (r, u) => (r.ok(), u.ok()),
+        };
         let policy = self.policy_for(&manifest);
         let mut manifest = Arc::new(manifest);
         let mut loaded = Loaded {
@@ -416,19 +463,50 @@ impl PluginHost {
                 config_keys: Vec::new(),
                 secrets: Vec::new(),
             },
-            pre,
+            source_info: None,
+            reclaimer,
+            source: source_pre,
             policy,
         };
-        let info = match block_on(self.run(&loaded, Call::Describe))? {
-            Ok(Answer::Info(info)) => info,
-            Ok(_) => unreachable_answer(&manifest.id)?,
-            Err(source) => {
-                return Err(HostError::Describe {
-                    path: wasm_path,
-                    source,
-                })
-            }
+        let describe = |call| match block_on(self.run(&loaded, call)) {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(HostError::Describe {
+                path: wasm_path.clone(),
+                source: error,
+            }),
+            Err(e) => Err(e),
         };
+        let source_info = match loaded.source {
+            Some(_) => match describe(Call::DescribeSource)? {
+                Answer::Source(info) => Some(info),
+                _ => unreachable_answer(&manifest.id)?,
+            },
+            None => None,
+        };
+        let info = match (&loaded.reclaimer, &source_info) {
+            (Some(_), _) => match describe(Call::Describe)? {
+                Answer::Info(info) => info,
+                _ => unreachable_answer(&manifest.id)?,
+            },
+            (None, Some(s)) => PluginInfo {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                version: s.version.clone(),
+                vendor: s.vendor.clone(),
+                applies_to: Vec::new(),
+                justifications: Vec::new(),
+                config_keys: s.config_keys.clone(),
+                secrets: s.secrets.clone(),
+            },
+            (None, None) => unreachable_answer(&manifest.id)?,
+        };
+        if let Some(s) = source_info.as_ref().filter(|s| s.id != info.id) {
+            return Err(HostError::IdMismatch {
+                path: dir.to_path_buf(),
+                manifest: info.id.clone(),
+                described: format!("{} (describe-source)", s.id),
+            });
+        }
         if info.id != manifest.id && adopt_described_id {
             let mut renamed = (*manifest).clone();
             renamed.id = info.id.clone();
@@ -444,7 +522,18 @@ impl PluginHost {
             });
         }
         let mut warnings = Vec::new();
-        for key in info.config_keys.iter().filter(|k| k.required) {
+        if source_info.is_none() && manifest.source_keys_set {
+            warnings.push(
+                "`schedule`, `max_rows_per_page` and `max_pages_per_run` do nothing: the plugin is not a usage source".into(),
+            );
+        }
+        let source_keys = source_info.iter().flat_map(|s| s.config_keys.iter());
+        let source_secrets = source_info.iter().flat_map(|s| s.secrets.iter());
+        let mut keys: Vec<&Requirement> = info.config_keys.iter().chain(source_keys).collect();
+        keys.dedup_by(|a, b| a.name == b.name);
+        let mut secrets: Vec<&Requirement> = info.secrets.iter().chain(source_secrets).collect();
+        secrets.dedup_by(|a, b| a.name == b.name);
+        for key in keys.into_iter().filter(|k| k.required) {
             if !manifest.config.contains_key(&key.name) {
                 warnings.push(format!(
                     "required config key `{}` ({}) is not set in [config]",
@@ -452,7 +541,7 @@ impl PluginHost {
                 ));
             }
         }
-        for secret in info.secrets.iter().filter(|s| s.required) {
+        for secret in secrets.into_iter().filter(|s| s.required) {
             if !manifest.secrets.contains_key(&secret.name) {
                 warnings.push(format!(
                     "required secret `{}` ({}) is not granted in `secrets`",
@@ -464,6 +553,7 @@ impl PluginHost {
             tracing::warn!(plugin = %manifest.id, "{w}");
         }
         loaded.info = info.clone();
+        loaded.source_info = source_info.clone().map(Arc::new);
         {
             let mut plugins = self
                 .inner
@@ -478,6 +568,7 @@ impl PluginHost {
         tracing::info!(plugin = %manifest.id, ?source, load_ms = load_time.as_secs_f64() * 1e3, "plugin loaded");
         Ok(LoadReport {
             info,
+            source_info,
             manifest,
             source,
             load_time,
@@ -534,7 +625,7 @@ impl PluginHost {
     /// `#[tokio::main]` gives): the deadline timer and `wasi:http` use them. The future is
     /// `Send`, so callers may spawn it.
     pub async fn reclaim(&self, plugin_id: &str, req: &Request) -> Result<Outcome, PluginError> {
-        let loaded = self.get(plugin_id)?;
+        let loaded = self.get_reclaimer(plugin_id)?;
         match self.run(&loaded, Call::Reclaim(req.into())).await? {
             Answer::Reclaim(outcome) => Ok(outcome),
             _ => unreachable_call(plugin_id),
@@ -543,7 +634,7 @@ impl PluginHost {
 
     /// Runs the plugin's `verify` (is the seat or install still there?) in a fresh instance.
     pub async fn verify(&self, plugin_id: &str, req: &Request) -> Result<Presence, PluginError> {
-        let loaded = self.get(plugin_id)?;
+        let loaded = self.get_reclaimer(plugin_id)?;
         match self.run(&loaded, Call::Verify(req.into())).await? {
             Answer::Verify(presence) => Ok(presence),
             _ => unreachable_call(plugin_id),
@@ -554,9 +645,53 @@ impl PluginHost {
     /// health checks and the benchmark).
     pub async fn describe(&self, plugin_id: &str) -> Result<PluginInfo, PluginError> {
         let loaded = self.get(plugin_id)?;
+        if loaded.reclaimer.is_none() {
+            return Ok(loaded.info.clone());
+        }
         match self.run(&loaded, Call::Describe).await? {
             Answer::Info(info) => Ok(info),
             _ => unreachable_call(plugin_id),
+        }
+    }
+
+    /// The loaded usage sources (connectors), in load order: what the runner schedules.
+    pub fn connectors(&self) -> Vec<Connector> {
+        self.read_plugins()
+            .iter()
+            .filter_map(|p| self.connector_of(p))
+            .collect()
+    }
+
+    /// One loaded usage source by id; an error when no plugin has that id or it does not
+    /// export `collect`.
+    pub fn connector(&self, plugin_id: &str) -> Result<Connector, CollectError> {
+        let loaded = self.get(plugin_id)?;
+        self.connector_of(&loaded)
+            .ok_or_else(|| CollectError::NotASource {
+                plugin: plugin_id.to_string(),
+            })
+    }
+
+    fn connector_of(&self, loaded: &Arc<Loaded>) -> Option<Connector> {
+        loaded.source_info.as_ref().map(|info| Connector {
+            host: self.clone(),
+            loaded: Arc::clone(loaded),
+            info: Arc::clone(info),
+        })
+    }
+
+    /// One `collect` call in a fresh instance; the row cap is the caller's ([`Connector`]).
+    pub(crate) async fn collect_page(
+        &self,
+        loaded: &Loaded,
+        cursor: Option<&str>,
+    ) -> Result<UsagePage, PluginError> {
+        match self
+            .run(loaded, Call::Collect(cursor.map(str::to_string)))
+            .await?
+        {
+            Answer::Page(page) => Ok(page),
+            _ => unreachable_call(&loaded.manifest.id),
         }
     }
 
@@ -572,6 +707,20 @@ impl PluginHost {
             .iter()
             .find(|p| p.manifest.id == plugin_id)
             .cloned()
+    }
+
+    /// A loaded plugin that reclaims; a usage source alone is a configuration mistake of
+    /// whoever routed a revocation to it.
+    fn get_reclaimer(&self, plugin_id: &str) -> Result<Arc<Loaded>, PluginError> {
+        let loaded = self.get(plugin_id)?;
+        if loaded.reclaimer.is_none() {
+            return Err(PluginError::Misconfigured {
+                message: format!(
+                    "plugin `{plugin_id}` is a usage source only: it cannot reclaim or verify (route the rule to a plugin that reclaims)"
+                ),
+            });
+        }
+        Ok(loaded)
     }
 
     fn get(&self, plugin_id: &str) -> Result<Arc<Loaded>, PluginError> {
@@ -594,6 +743,7 @@ impl PluginHost {
                 message: "host is shutting down".into(),
             })?;
         let deadline_ms = loaded.manifest.deadline_ms;
+        let is_page = matches!(call, Call::Collect(_));
         let budget = Duration::from_millis(deadline_ms);
         let deadline = Instant::now() + budget;
 
@@ -618,18 +768,40 @@ impl PluginHost {
             }
         });
 
-        let pre = &loaded.pre;
+        let (reclaimer, source) = (&loaded.reclaimer, &loaded.source);
+        let missing =
+            || wasmtime::Error::msg("internal error: the component does not export this call");
         let result = {
             let store = &mut store;
             tokio::time::timeout(budget + IO_GRACE, async move {
-                let instance: Reclaimer = pre.instantiate_async(&mut *store).await?;
                 Ok::<_, wasmtime::Error>(match call {
-                    Call::Describe => RawAnswer::Info(instance.call_describe(&mut *store).await?),
-                    Call::Reclaim(req) => {
-                        RawAnswer::Reclaim(instance.call_reclaim(&mut *store, &req).await?)
+                    Call::DescribeSource | Call::Collect(_) => {
+                        let pre = source.as_ref().ok_or_else(missing)?;
+                        let instance: UsageSource = pre.instantiate_async(&mut *store).await?;
+                        let collector = instance.reclaim_plugin_collector();
+                        match call {
+                            Call::Collect(cursor) => RawAnswer::Page(
+                                collector
+                                    .call_collect(&mut *store, cursor.as_deref())
+                                    .await?,
+                            ),
+                            _ => RawAnswer::Source(
+                                collector.call_describe_source(&mut *store).await?,
+                            ),
+                        }
                     }
-                    Call::Verify(req) => {
-                        RawAnswer::Verify(instance.call_verify(&mut *store, &req).await?)
+                    call => {
+                        let pre = reclaimer.as_ref().ok_or_else(missing)?;
+                        let instance: Reclaimer = pre.instantiate_async(&mut *store).await?;
+                        match call {
+                            Call::Reclaim(req) => {
+                                RawAnswer::Reclaim(instance.call_reclaim(&mut *store, &req).await?)
+                            }
+                            Call::Verify(req) => {
+                                RawAnswer::Verify(instance.call_verify(&mut *store, &req).await?)
+                            }
+                            _ => RawAnswer::Info(instance.call_describe(&mut *store).await?),
+                        }
                     }
                 })
             })
@@ -686,8 +858,22 @@ impl PluginHost {
                 let size = r.answer_bytes();
                 (r.map(Answer::Verify).map_err(redact), size)
             }
+            RawAnswer::Source(info) => {
+                let info = SourceInfo::from(info);
+                let size = info.answer_bytes();
+                (Ok(Answer::Source(info)), size)
+            }
+            RawAnswer::Page(r) => {
+                let r = r.map(UsagePage::from).map_err(PluginError::from);
+                let size = r.answer_bytes();
+                (r.map(Answer::Page).map_err(redact), size)
+            }
         };
-        let max = self.inner.cfg.max_response_bytes;
+        let max = if is_page {
+            self.inner.cfg.max_page_bytes
+        } else {
+            self.inner.cfg.max_response_bytes
+        };
         if size > max {
             let err = PluginError::Malformed {
                 plugin: plugin.to_string(),
@@ -704,6 +890,8 @@ enum RawAnswer {
     Info(wit::PluginInfo),
     Reclaim(Result<wit::Outcome, wit::PluginError>),
     Verify(Result<wit::Presence, wit::PluginError>),
+    Source(bindings::source::reclaim::plugin::usage_types::SourceInfo),
+    Page(Result<bindings::source::reclaim::plugin::usage_types::Page, wit::PluginError>),
 }
 
 /// Turns a failed instantiate or call into the error a person can act on.

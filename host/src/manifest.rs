@@ -15,6 +15,13 @@
 //! verify_settle_ms = 2000            # optional; wait after `removed` before `verify` (default 0,
 //!                                    # at most 60000): for vendors whose reads lag their writes
 //!
+//! # Usage sources (connectors) only; a plugin that only reclaims gets a warning at load:
+//! schedule = "daily"                 # optional; how often the runner collects: hourly, daily,
+//!                                    # weekly or an interval (30m, 6h, 2d), 15m to 30d
+//! max_rows_per_page = 1000           # optional; a bigger page is refused (default 1000, max 10000)
+//! max_pages_per_run = 1000           # optional; a run needing more is stopped (default 1000,
+//!                                    # max 100000)
+//!
 //! # Outbound HTTP the plugin may make, as scheme://host:port patterns. Empty = none.
 //! # host may be `*.example.com` (any subdomain) or `*` (any host); port may be `*`.
 //! # A pattern without a port means the scheme's default port (443 / 80).
@@ -69,6 +76,15 @@ pub const MAX_DEADLINE_MS: u64 = 15 * 60 * 1000;
 /// Highest `verify_settle_ms`: the wait holds a revocation effect open, and a vendor that needs
 /// longer for its reads to catch up is better served by `pending` and later checks.
 pub const MAX_VERIFY_SETTLE_MS: u64 = 60_000;
+/// Default rows a connector may return in one page: a page of this size is well inside the
+/// host's answer cap and a plugin's default memory.
+pub const DEFAULT_MAX_ROWS_PER_PAGE: u32 = 1_000;
+/// Highest `max_rows_per_page`: the whole page is held in memory by the guest and the host.
+pub const MAX_ROWS_PER_PAGE: u32 = 10_000;
+/// Default pages one run may take (a million rows at the default page size).
+pub const DEFAULT_MAX_PAGES_PER_RUN: u32 = 1_000;
+/// Highest `max_pages_per_run`, so a connector whose cursor never ends is stopped.
+pub const MAX_PAGES_PER_RUN: u32 = 100_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +98,12 @@ struct RawManifest {
     memory_mb: Option<u64>,
     #[serde(default)]
     verify_settle_ms: Option<u64>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    max_rows_per_page: Option<u32>,
+    #[serde(default)]
+    max_pages_per_run: Option<u32>,
     #[serde(default)]
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
@@ -193,6 +215,15 @@ pub struct Manifest {
     /// so a vendor whose reads lag its writes is not reported as still holding the seat.
     /// 0 (the default) verifies at once.
     pub verify_settle_ms: u64,
+    /// How often a usage source is collected (the runner reads it; default daily).
+    pub schedule: Schedule,
+    /// Rows a usage source may return in one page; a bigger page is an error.
+    pub max_rows_per_page: u32,
+    /// Pages one collection run may take; a run that needs more is stopped.
+    pub max_pages_per_run: u32,
+    /// Whether `schedule`, `max_rows_per_page` or `max_pages_per_run` were written in the
+    /// manifest, so loading a plugin that is not a usage source can warn that they do nothing.
+    pub source_keys_set: bool,
     /// Outbound HTTP grants.
     pub allowed_outbound_hosts: Vec<HostPattern>,
     /// Secret names the plugin may read, with where each value comes from.
@@ -259,6 +290,25 @@ impl Manifest {
                 "verify_settle_ms = {verify_settle_ms} must be at most {MAX_VERIFY_SETTLE_MS}"
             ));
         }
+        let source_keys_set = raw.schedule.is_some()
+            || raw.max_rows_per_page.is_some()
+            || raw.max_pages_per_run.is_some();
+        let schedule = match &raw.schedule {
+            Some(text) => Schedule::parse(text).map_err(|e| format!("schedule: {e}"))?,
+            None => Schedule::default(),
+        };
+        let max_rows_per_page = raw.max_rows_per_page.unwrap_or(DEFAULT_MAX_ROWS_PER_PAGE);
+        if max_rows_per_page == 0 || max_rows_per_page > MAX_ROWS_PER_PAGE {
+            return Err(format!(
+                "max_rows_per_page = {max_rows_per_page} must be between 1 and {MAX_ROWS_PER_PAGE}"
+            ));
+        }
+        let max_pages_per_run = raw.max_pages_per_run.unwrap_or(DEFAULT_MAX_PAGES_PER_RUN);
+        if max_pages_per_run == 0 || max_pages_per_run > MAX_PAGES_PER_RUN {
+            return Err(format!(
+                "max_pages_per_run = {max_pages_per_run} must be between 1 and {MAX_PAGES_PER_RUN}"
+            ));
+        }
         let allowed_outbound_hosts = raw
             .allowed_outbound_hosts
             .iter()
@@ -301,6 +351,10 @@ impl Manifest {
             deadline_ms,
             memory_mb,
             verify_settle_ms,
+            schedule,
+            max_rows_per_page,
+            max_pages_per_run,
+            source_keys_set,
             allowed_outbound_hosts,
             secrets,
             config,
@@ -317,12 +371,88 @@ impl Manifest {
             deadline_ms: DEFAULT_DEADLINE_MS,
             memory_mb: DEFAULT_MEMORY_MB,
             verify_settle_ms: 0,
+            schedule: Schedule::default(),
+            max_rows_per_page: DEFAULT_MAX_ROWS_PER_PAGE,
+            max_pages_per_run: DEFAULT_MAX_PAGES_PER_RUN,
+            source_keys_set: false,
             allowed_outbound_hosts: Vec::new(),
             secrets: BTreeMap::new(),
             config: BTreeMap::new(),
             products: Vec::new(),
             publishers: Vec::new(),
         }
+    }
+}
+
+/// How often a usage source is collected: the runner runs a connector when this much time has
+/// passed since its last run started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    every: std::time::Duration,
+    text: String,
+}
+
+/// Shortest schedule: more often hammers the vendor's reporting APIs, whose data is hours old.
+pub const MIN_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Longest schedule: rarer runs leave candidates weeks behind the vendor.
+pub const MAX_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            every: std::time::Duration::from_secs(24 * 3600),
+            text: "daily".into(),
+        }
+    }
+}
+
+impl Schedule {
+    /// `hourly`, `daily`, `weekly`, or a whole number with `m`, `h` or `d` (`30m`, `6h`, `2d`),
+    /// from 15 minutes to 30 days.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let secs = match t {
+            "hourly" => 3600,
+            "daily" => 24 * 3600,
+            "weekly" => 7 * 24 * 3600,
+            _ => {
+                let unit = match t.char_indices().last() {
+                    Some((i, 'm')) => Some((i, 60)),
+                    Some((i, 'h')) => Some((i, 3600)),
+                    Some((i, 'd')) => Some((i, 24 * 3600)),
+                    _ => None,
+                };
+                let parsed = unit.and_then(|(i, mult)| {
+                    let n = &t[..i];
+                    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| n.parse::<u64>().ok())
+                        .flatten()
+                        .and_then(|n| n.checked_mul(mult))
+                });
+                parsed.ok_or_else(|| {
+                    format!("`{text}` is not hourly, daily, weekly or an interval such as 30m, 6h or 2d")
+                })?
+            }
+        };
+        let every = std::time::Duration::from_secs(secs);
+        if every < MIN_SCHEDULE || every > MAX_SCHEDULE {
+            return Err(format!("`{text}` must be between 15m and 30d"));
+        }
+        Ok(Schedule {
+            every,
+            text: t.to_string(),
+        })
+    }
+
+    /// Time between two runs.
+    pub fn every(&self) -> std::time::Duration {
+        self.every
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -430,5 +560,62 @@ mod tests {
             Manifest::parse("id = \"x\"\nsecrets=[\"a\"]\n[secret_sources]\na = \"store:\"")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn schedule_defaults_to_daily_and_takes_words_or_intervals() {
+        let m = Manifest::parse("id = \"x\"").unwrap();
+        assert_eq!(m.schedule.every().as_secs(), 24 * 3600);
+        assert_eq!(m.schedule.to_string(), "daily");
+        assert!(!m.source_keys_set);
+        for (text, secs) in [
+            ("hourly", 3600),
+            ("weekly", 7 * 24 * 3600),
+            ("15m", 900),
+            ("6h", 6 * 3600),
+            ("30d", 30 * 24 * 3600),
+        ] {
+            let m = Manifest::parse(&format!("id = \"x\"\nschedule = \"{text}\"")).unwrap();
+            assert_eq!(m.schedule.every().as_secs(), secs, "{text}");
+            assert!(m.source_keys_set);
+        }
+        for bad in [
+            "",
+            "often",
+            "5m",
+            "31d",
+            "6",
+            "h",
+            "-6h",
+            "6 h",
+            "1.5h",
+            "99999999999999999d",
+        ] {
+            let err = Manifest::parse(&format!("id = \"x\"\nschedule = \"{bad}\"")).unwrap_err();
+            assert!(err.contains("schedule"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn connector_caps_have_defaults_and_maxima() {
+        let m = Manifest::parse("id = \"x\"").unwrap();
+        assert_eq!(m.max_rows_per_page, DEFAULT_MAX_ROWS_PER_PAGE);
+        assert_eq!(m.max_pages_per_run, DEFAULT_MAX_PAGES_PER_RUN);
+        let m =
+            Manifest::parse("id = \"x\"\nmax_rows_per_page = 10\nmax_pages_per_run = 3").unwrap();
+        assert_eq!((m.max_rows_per_page, m.max_pages_per_run), (10, 3));
+        for bad in [
+            "max_rows_per_page = 0",
+            "max_rows_per_page = 10001",
+            "max_pages_per_run = 0",
+            "max_pages_per_run = 100001",
+            "max_rows_per_page = -1",
+            "max_rows = 5",
+        ] {
+            assert!(
+                Manifest::parse(&format!("id = \"x\"\n{bad}")).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -321,6 +321,77 @@ impl WasiHttpHooks for OutboundPolicy {
     }
 }
 
+/// Links `wasi:http/outgoing-handler`: the grant check at the moment the guest hands the
+/// request over, then wasmtime-wasi-http's own `handle`.
+///
+/// Checking in the send hook alone raced with the guest: the hook runs in a task spawned after
+/// `handle` has returned, and refusing there drops the request body's receiving end, so a
+/// guest still writing its body saw the write fail (`StreamError::Closed`, which the SDK
+/// reports as a transient transport error) before it ever read the refusal from the response
+/// future. Refused here, `handle` itself answers `http-request-denied`, before a byte of the
+/// body is streamed, whatever the guest does next. The send hook still checks (a granted name
+/// can resolve to a private address, which only the hook sees).
+pub(crate) fn add_guarded_handler(
+    linker: &mut wasmtime::component::Linker<crate::state::CallState>,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi_http::p2::bindings::http::outgoing_handler::Host as _;
+    use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+    use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+    type Answer = Result<Resource<HostFutureIncomingResponse>, ErrorCode>;
+
+    let mut instance = linker.instance("wasi:http/outgoing-handler@0.2.12")?;
+    instance.func_wrap(
+        "handle",
+        |mut store: wasmtime::StoreContextMut<'_, crate::state::CallState>,
+         (request, options): (
+            Resource<HostOutgoingRequest>,
+            Option<Resource<wasmtime_wasi_http::RequestOptions>>,
+        )|
+         -> wasmtime::Result<(Answer,)> {
+            let state = store.data_mut();
+            if let Some(reason) = refusal(&state.policy, state.table.get(&request)?) {
+                // `handle` owns the request: drop it (and its body's receiving end) now.
+                state.table.delete(request)?;
+                tracing::warn!(plugin = %state.policy.grants.plugin, %reason, "outbound request refused");
+                return Ok((Err(ErrorCode::HttpRequestDenied),));
+            }
+            let mut http = wasmtime_wasi_http::WasiHttpView::http(state);
+            match http.handle(request, options) {
+                Ok(future) => Ok((Ok(future),)),
+                Err(e) => Ok((Err(e.downcast()?),)),
+            }
+        },
+    )
+}
+
+/// Why the request may not be made (its destination is not granted), with the URL shown
+/// without its query; `None` when it may.
+fn refusal(
+    policy: &OutboundPolicy,
+    req: &wasmtime_wasi_http::p2::types::HostOutgoingRequest,
+) -> Option<String> {
+    use wasmtime_wasi_http::p2::bindings::http::types::Scheme as WasiScheme;
+    let scheme = match &req.scheme {
+        None | Some(WasiScheme::Https) => "https",
+        Some(WasiScheme::Http) => "http",
+        Some(WasiScheme::Other(other)) => other.as_str(),
+    };
+    let authority = req.authority.as_deref().unwrap_or_default();
+    let path = req.path_with_query.as_deref().unwrap_or("/");
+    let path = path.split('?').next().unwrap_or(path);
+    let decision = http::Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query("/")
+        .build()
+        .map_err(|e| format!("not a valid destination: {e}"))
+        .and_then(|uri| policy.granted(&uri).map(|_| ()));
+    decision
+        .err()
+        .map(|reason| format!("{scheme}://{authority}{path}: {reason}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

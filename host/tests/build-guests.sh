@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the plugin host's test guests (host/tests/guests) into WebAssembly components and
-# prints the directory that holds them (hostile.wasm, wrong_world.wasm) as the last line.
+# prints the directory that holds them (hostile.wasm, wrong_world.wasm, source_guest.wasm) as the last line.
 #
 # Two paths, as for plugins/build.sh:
 #  1. rustup's wasm32-wasip2 target (installed or added here): cargo emits components directly.
@@ -24,7 +24,7 @@ else
 fi
 out="$target_dir/host-guests"
 mkdir -p "$out"
-guests=(hostile wrong_world)
+guests=(hostile wrong_world source_guest)
 
 # Variables that a surrounding `cargo test` sets for its own build must not leak into ours.
 unset CARGO_BUILD_TARGET RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_MAKEFLAGS

@@ -419,3 +419,22 @@ async fn many_concurrent_calls_each_get_a_fresh_instance() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_an_ungranted_host_is_refused_before_any_of_its_body_is_written() {
+    // A plugin that writes a large body after handing the request over used to see its body
+    // stream closed (the refusal came later, through the response future, and dropped the
+    // body); the refusal must come from `handle` itself, every time.
+    let manifest = "id = \"hostile\"\nallowed_outbound_hosts = []\n[config]\nurl = \"http://127.0.0.1:9/upload\"\n";
+    let (host, _tmp) = hostile_host(test_config(), manifest);
+    for _ in 0..5 {
+        match host.reclaim("hostile", &req("post:url")).await {
+            Err(PluginError::Permanent { message }) => assert_eq!(
+                message, "handle refused: error-code ErrorCode::HttpRequestDenied",
+                "the refusal must come before the body"
+            ),
+            other => panic!("expected the guest's report, got {other:?}"),
+        }
+    }
+    assert_still_serves(&host).await;
+}

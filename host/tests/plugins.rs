@@ -435,7 +435,7 @@ async fn m365_every_membership_already_gone_is_already_absent() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m365_pointed_at_a_host_not_granted_is_misconfigured() {
     let s = setup(
         strict_fakes(),
@@ -444,11 +444,22 @@ async fn m365_pointed_at_a_host_not_granted_is_misconfigured() {
     )
     .await;
     let req = subscription("ann@demo.example", "Microsoft 365 E5", SKU_E5.0);
-    match s.host.reclaim("m365-revoke", &req).await {
-        Err(PluginError::Misconfigured { message }) => {
-            assert!(message.contains("127.0.0.2"), "{message}");
+    // The refusal used to race with the guest streaming the request body (it saw the body's
+    // stream closed, a transient error, on a busy machine); it is now decided when the request
+    // is handed over. Several calls at once make the old race likely, and each must be refused
+    // the same way.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (host, req) = (s.host.clone(), req.clone());
+        calls.spawn(async move { host.reclaim("m365-revoke", &req).await });
+    }
+    while let Some(answer) = calls.join_next().await {
+        match answer.expect("call task") {
+            Err(PluginError::Misconfigured { message }) => {
+                assert!(message.contains("127.0.0.2"), "{message}");
+            }
+            other => panic!("expected misconfigured, got {other:?}"),
         }
-        other => panic!("expected misconfigured, got {other:?}"),
     }
 }
 
@@ -845,12 +856,21 @@ fn shipped_plugins_load_and_name_the_config_they_still_need() {
     assert_eq!(
         ids,
         [
+            "csd-inventory",
             "csd-uninstall",
             "m365-revoke",
+            "m365-usage",
             "manual-task",
             "scim-deprovision"
         ]
     );
+    let mut connectors: Vec<String> = host
+        .connectors()
+        .iter()
+        .map(|c| c.id().to_string())
+        .collect();
+    connectors.sort();
+    assert_eq!(connectors, ["csd-inventory", "m365-usage"]);
     // The shipped m365 manifest leaves the tenant to the operator; loading says so.
     let other = PluginHost::new(HostConfig {
         cache_dir: Some(compile_cache()),

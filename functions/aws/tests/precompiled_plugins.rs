@@ -78,7 +78,7 @@ async fn precompiled_plugins_load_through_the_effects_path_and_remove_the_seat()
     })
     .await
     .unwrap();
-    assert_eq!(done.len(), 4, "{done:?}");
+    assert_eq!(done.len(), 6, "{done:?}");
 
     // The effects function's loader over that package (private addresses only for the fakes).
     let dir = package.path().to_path_buf();

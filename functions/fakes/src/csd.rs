@@ -6,6 +6,9 @@
 //! | `POST /deviceAppManagement/mobileApps/{id}/assignments` | 201 with the assignment; 409 if that uninstall is already pending; 404 unknown app or device |
 //! | `GET /deviceAppManagement/mobileApps/{id}/deviceStatuses?$filter=deviceName eq 'D'` | `{"value": [{"deviceName", "installState"}]}` |
 //!
+//! The inventory a usage connector reads (`deviceManagement/detectedApps` and their managed
+//! devices) is in [`crate::csd_inventory`].
+//!
 //! | `POST /_fake/reinstall` `{"app", "device"}` | 204 after [`CsdState::reinstall`]; 404 unknown app (no token: a demo control) |
 //! | `POST /_fake/complete-uninstall` `{"app", "device"}` | 204 after [`CsdState::complete_uninstall`]; 404 nothing pending |
 //!
@@ -63,6 +66,8 @@ pub struct CsdData {
     pub lenient: bool,
     /// `METHOD path` of every call, in order.
     pub requests: Vec<String>,
+    /// The inventory's view of apps, devices and use (see [`crate::csd_inventory`]).
+    pub inventory: crate::csd_inventory::Inventory,
 }
 
 #[derive(Debug, Clone)]
@@ -86,23 +91,15 @@ impl CsdState {
             assignments: Vec::new(),
             lenient: false,
             requests: Vec::new(),
+            inventory: crate::csd_inventory::Inventory::default(),
         })))
     }
 
     pub fn demo() -> CsdState {
         let state = CsdState::new("demo-csd-token");
         lock(&state.0).lenient = true;
-        state.add_app(
-            "app-visio",
-            "Microsoft Visio Professional",
-            &["PC-ANN-01", "PC-BOB-02"],
-        );
-        state.add_app("app-acrobat", "Adobe Acrobat Pro", &["PC-ANN-01"]);
-        state.add_app(
-            "app-project",
-            "Microsoft Project Professional",
-            &["PC-CEM-03"],
-        );
+        // Visio, Acrobat, Project and AutoCAD on the demo's PCs, with their users and use.
+        crate::csd_inventory::seed_demo(&state);
         state
     }
 
@@ -245,7 +242,7 @@ fn csd_error(status: StatusCode, code: &str, message: &str) -> Response {
     json(status, json!({"error": {"code": code, "message": message}}))
 }
 
-fn admit(state: &CsdState, headers: &HeaderMap, what: String) -> Option<Response> {
+pub(crate) fn admit(state: &CsdState, headers: &HeaderMap, what: String) -> Option<Response> {
     let issuer = {
         let mut d = lock(&state.0);
         d.requests.push(what);
@@ -446,6 +443,14 @@ pub fn router(state: CsdState) -> Router {
     Router::new()
         .route("/_fake/reinstall", post(fake_reinstall))
         .route("/_fake/complete-uninstall", post(fake_complete))
+        .route(
+            "/deviceManagement/detectedApps",
+            get(crate::csd_inventory::detected_apps),
+        )
+        .route(
+            "/deviceManagement/detectedApps/{id}/managedDevices",
+            get(crate::csd_inventory::managed_devices),
+        )
         .route("/deviceAppManagement/mobileApps", get(list_apps))
         .route(
             "/deviceAppManagement/mobileApps/{app}/assignments",

@@ -14,6 +14,9 @@
 //! | `DELETE /v1.0/groups/{id}/members/{userId}/$ref` | 204, or 404 when not a member |
 //! | `POST /_fake/reassign` `{"upn", "sku"}` | 204 after [`GraphState::reassign_license`]; 404 unknown user or SKU (no token: a demo control, not Graph) |
 //!
+//! What a usage connector reads (`m365-usage`) is in [`crate::graph_usage`]: subscribed SKUs,
+//! the users listing with paging, and the usage report behind a redirect.
+//!
 //! A refused token is answered as Graph does: 401 with `InvalidAuthenticationToken` and a
 //! `WWW-Authenticate: Bearer ... error="invalid_token"` challenge ("Lifetime validation failed,
 //! the token is expired." for an expired one). What tests arrange:
@@ -94,6 +97,16 @@ pub struct GraphData {
     tokens: BTreeMap<String, u32>,
     /// Numbers Graph's `request-id`s in error answers.
     errors_answered: u32,
+    /// Names, mail, creation and last activity of users, by user id (see
+    /// [`crate::graph_usage`]); users without one get plain defaults.
+    pub profiles: BTreeMap<String, crate::graph_usage::Profile>,
+    /// Most users one page of `GET /v1.0/users` holds, whatever `$top` asks.
+    pub users_page_size: usize,
+    /// The usage report shows hashes instead of user principal names (the tenant conceals
+    /// names in reports).
+    pub conceal_report_names: bool,
+    /// User ids the usage report does not list (created after its refresh).
+    pub left_out_of_report: BTreeSet<String>,
 }
 
 /// Shared, cloneable handle to the fake's data.
@@ -127,6 +140,10 @@ impl GraphState {
             token_lifetime_calls: None,
             tokens: BTreeMap::new(),
             errors_answered: 0,
+            profiles: BTreeMap::new(),
+            users_page_size: 100,
+            conceal_report_names: false,
+            left_out_of_report: BTreeSet::new(),
         })))
     }
 
@@ -146,6 +163,7 @@ impl GraphState {
             &[SKU_POWER_BI.0, SKU_E3.0],
             &["u-dee"],
         );
+        crate::graph_usage::seed_demo(&state);
         state
     }
 
@@ -283,7 +301,7 @@ impl GraphData {
 
     /// Checks a bearer token as Graph does and counts the call against it; `Some` is the 401
     /// to answer instead.
-    fn refuse_token(&mut self, token: Option<&str>) -> Option<Response> {
+    pub(crate) fn refuse_token(&mut self, token: Option<&str>) -> Option<Response> {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Some(self.unauthorized(
                 "Access token is empty.",
@@ -328,7 +346,7 @@ impl GraphData {
     }
 
     /// skuId → granting group (None = direct) for every license the user holds.
-    fn effective(&self, user: &GraphUser) -> BTreeMap<String, Vec<Option<String>>> {
+    pub(crate) fn effective(&self, user: &GraphUser) -> BTreeMap<String, Vec<Option<String>>> {
         let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
         for sku in &user.direct {
             out.entry(sku.clone()).or_default().push(None);
@@ -388,7 +406,7 @@ impl GraphData {
     }
 }
 
-fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     json(status, json!({"error": {"code": code, "message": message}}))
 }
 
@@ -400,7 +418,7 @@ fn invalid_token_challenge(description: &str) -> String {
 }
 
 /// Records the call and applies auth and throttling; `Some` is the answer to send instead.
-fn admit(state: &GraphState, headers: &HeaderMap, what: String) -> Option<Response> {
+pub(crate) fn admit(state: &GraphState, headers: &HeaderMap, what: String) -> Option<Response> {
     let mut d = lock(&state.0);
     d.requests.push(what);
     if let Some(refused) = d.refuse_token(bearer(headers)) {
@@ -659,6 +677,16 @@ pub fn router(state: GraphState) -> Router {
     Router::new()
         .route("/_fake/reassign", post(fake_reassign))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/v1.0/subscribedSkus",
+            get(crate::graph_usage::subscribed_skus),
+        )
+        .route("/v1.0/users", get(crate::graph_usage::list_users))
+        .route("/v1.0/reports/{report}", get(crate::graph_usage::report))
+        .route(
+            "/_fake/report-download/{id}",
+            get(crate::graph_usage::report_download),
+        )
         .route("/v1.0/users/{upn}", get(get_user))
         .route("/v1.0/users/{upn}/assignLicense", post(assign_license))
         .route("/v1.0/users/{upn}/licenseDetails", get(license_details))

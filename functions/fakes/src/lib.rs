@@ -21,7 +21,10 @@
 //! ```
 
 pub mod csd;
+pub mod csd_inventory;
+pub mod dates;
 pub mod graph;
+pub mod graph_usage;
 pub mod scim;
 
 use axum::Router;
@@ -108,6 +111,8 @@ impl FakeVendors {
     /// Manifest settings for each built-in plugin, pointing at these fakes.
     pub fn plugin_setups(&self) -> Vec<PluginSetup> {
         let (tenant, client_id, client_secret) = self.graph.credentials();
+        let (tenant_u, client_id_u, client_secret_u) =
+            (tenant.clone(), client_id.clone(), client_secret.clone());
         vec![
             PluginSetup {
                 id: "m365-revoke",
@@ -127,6 +132,22 @@ impl FakeVendors {
                 secrets: vec![("bearer-token".into(), self.scim.token())],
             },
             self.csd_setup(),
+            PluginSetup {
+                id: "m365-usage",
+                // Graph, its login and the report download are all this one fake.
+                allowed_outbound_hosts: vec![self.graph_url.clone()],
+                config: vec![
+                    ("tenant-id".into(), tenant_u),
+                    ("client-id".into(), client_id_u),
+                    ("login-base".into(), self.graph_url.clone()),
+                    ("graph-base".into(), self.graph_url.clone()),
+                ],
+                secrets: vec![("client-secret".into(), client_secret_u)],
+            },
+            PluginSetup {
+                id: "csd-inventory",
+                ..self.csd_setup()
+            },
             PluginSetup {
                 id: "manual-task",
                 allowed_outbound_hosts: vec![],

@@ -349,3 +349,174 @@ async fn scim_deactivated_user_comes_back_when_reactivated() {
     let unknown = post_json("/_fake/reactivate", r#"{"id":"u-9"}"#);
     assert_eq!(call(app, unknown).await.0, StatusCode::NOT_FOUND);
 }
+
+async fn graph_token(app: &axum::Router) -> String {
+    let (_, _, body) = call(app.clone(), token_request("fake-secret")).await;
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn authed(uri: &str, token: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("host", "graph.test:8080")
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn graph_pages_users_with_their_selected_fields_and_licenses() {
+    let state = GraphState::default();
+    state.add_licensed_user(
+        "u-1",
+        "one@example.com",
+        "One",
+        &[graph::SKU_E5.0],
+        30,
+        Some(3),
+    );
+    state.add_user("u-2", "two@example.com", &[]);
+    state.add_user("u-3", "three@example.com", &[graph::SKU_E3.0]);
+    state.set_users_page_size(2);
+    let app = graph::router(state.clone());
+    let token = graph_token(&app).await;
+
+    let (status, _, body) = call(
+        app.clone(),
+        authed(
+            "/v1.0/users?$select=id,userPrincipalName,assignedLicenses&$top=999",
+            &token,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let users = body["value"].as_array().unwrap();
+    assert_eq!(users.len(), 2, "the fake's page size wins over $top");
+    assert!(
+        users[0].get("displayName").is_none(),
+        "only what $select names"
+    );
+    assert_eq!(users[0]["userPrincipalName"], "one@example.com");
+    assert_eq!(users[0]["assignedLicenses"][0]["skuId"], graph::SKU_E5.0);
+    let next = body["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with("http://graph.test:8080/v1.0/users?"),
+        "{next}"
+    );
+
+    let path = next.trim_start_matches("http://graph.test:8080");
+    let (_, _, body) = call(app.clone(), authed(path, &token)).await;
+    assert_eq!(body["value"].as_array().unwrap().len(), 1);
+    assert!(body.get("@odata.nextLink").is_none(), "the last page");
+
+    let (_, _, skus) = call(app, authed("/v1.0/subscribedSkus", &token)).await;
+    let e5 = skus["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["skuId"] == graph::SKU_E5.0)
+        .unwrap();
+    assert_eq!(e5["skuPartNumber"], "SPE_E5");
+    assert_eq!(e5["consumedUnits"], 1);
+}
+
+#[tokio::test]
+async fn graph_answers_the_usage_report_with_a_redirect_to_a_csv_that_may_conceal_names() {
+    let state = GraphState::default();
+    state.add_licensed_user(
+        "u-1",
+        "one@example.com",
+        "One",
+        &[graph::SKU_E5.0],
+        30,
+        Some(3),
+    );
+    let app = graph::router(state.clone());
+    let token = graph_token(&app).await;
+    let response = app
+        .clone()
+        .oneshot(authed(
+            "/v1.0/reports/getM365AppUserDetail(period='D30')",
+            &token,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        "http://graph.test:8080/_fake/report-download/m365-apps"
+    );
+
+    let download = || {
+        Request::get("/_fake/report-download/m365-apps")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let csv = |response: axum::response::Response| async move {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    let text = csv(app.clone().oneshot(download()).await.unwrap()).await;
+    assert!(text.starts_with("\u{feff}Report Refresh Date,User Principal Name,Last Activity Date"));
+    let date = state.last_activity_date("u-1").unwrap();
+    assert!(
+        text.contains(&format!(",one@example.com,{date},")),
+        "{text}"
+    );
+
+    state.conceal_report_names(true);
+    let text = csv(app.oneshot(download()).await.unwrap()).await;
+    assert!(!text.contains("one@example.com"), "{text}");
+}
+
+#[tokio::test]
+async fn csd_pages_detected_apps_and_their_devices_with_users_and_last_use() {
+    let state = CsdState::default();
+    state.add_app("app-a", "Contoso Draw", &["PC-1", "PC-2", "PC-3"]);
+    state.add_app("app-b", "Contoso Write", &["PC-1"]);
+    state.set_device_user("PC-1", "u-1", "one@example.com", "One");
+    state.set_last_used("app-a", "PC-1", 10);
+    state.set_inventory_page_size(2);
+    let app = csd::router(state.clone());
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("authorization", "Bearer fake-csd-token")
+            .header("host", "csd.test")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, apps) = call(app.clone(), get("/deviceManagement/detectedApps")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(apps["value"].as_array().unwrap().len(), 2);
+    assert_eq!(apps["value"][0]["publisher"], "Contoso");
+    assert_eq!(apps["value"][0]["deviceCount"], 3);
+    assert!(apps.get("@odata.nextLink").is_none());
+
+    let (_, _, devices) = call(
+        app.clone(),
+        get("/deviceManagement/detectedApps/app-a/managedDevices"),
+    )
+    .await;
+    let list = devices["value"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["deviceName"], "PC-1");
+    assert_eq!(list[0]["userId"], "u-1");
+    assert!(list[0]["lastUsedDateTime"].is_string());
+    assert!(list[1]["lastUsedDateTime"].is_null(), "not metered there");
+    let next = devices["@odata.nextLink"].as_str().unwrap();
+    let (_, _, rest) = call(app.clone(), get(next.trim_start_matches("http://csd.test"))).await;
+    assert_eq!(rest["value"][0]["deviceName"], "PC-3");
+    assert_eq!(
+        state.installs(true),
+        vec![
+            ("app-a".to_string(), "PC-1".to_string()),
+            ("app-b".to_string(), "PC-1".to_string())
+        ]
+    );
+    let (status, _, _) = call(
+        app,
+        get("/deviceManagement/detectedApps/nope/managedDevices"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -16,6 +16,8 @@ use reclaim_host::{AppliesTo, HostConfig, Justification, PluginHost, Request, So
 pub struct Guests {
     pub hostile: PathBuf,
     pub wrong_world: PathBuf,
+    /// A usage source that also reclaims (`reclaimer-and-source`).
+    pub source_guest: PathBuf,
     /// Built for wasm32-wasip2 (std talks WASI: stderr, env, args). False on the Debian
     /// fallback (wasm32-unknown-unknown), where those std calls are stubs.
     pub wasi_std: bool,
@@ -38,6 +40,7 @@ pub fn guests() -> &'static Guests {
         Guests {
             hostile: dir.join("hostile.wasm"),
             wrong_world: dir.join("wrong_world.wasm"),
+            source_guest: dir.join("source_guest.wasm"),
             wasi_std: path.trim() != "debian",
         }
     })

@@ -47,6 +47,43 @@ pub mod bindings {
     });
 }
 
+/// The generated bindings for the `usage-source` world: a connector's `describe-source` and
+/// `collect`. Every interface both worlds import (`types`, `log`, `config`, `wasi:*`) is the
+/// one of [`bindings`], so the SDK's helpers serve connectors unchanged.
+///
+/// Only a crate that calls [`export_source!`] carries this world's exports into its component
+/// (the export macro emits them), so a revocation plugin built with this SDK is not asked to
+/// export `collect`, and a connector is not asked to export `reclaim`.
+#[allow(unsafe_code, missing_debug_implementations, clippy::all)]
+pub mod source_bindings {
+    wit_bindgen::generate!({
+        world: "usage-source",
+        path: "../../wit",
+        with: {
+            "reclaim:plugin/types@0.1.0": crate::bindings::reclaim::plugin::types,
+            "reclaim:plugin/log@0.1.0": crate::bindings::reclaim::plugin::log,
+            "reclaim:plugin/config@0.1.0": crate::bindings::reclaim::plugin::config,
+            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
+            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+        },
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_source",
+        default_bindings_module: "reclaim_plugin_sdk::source_bindings",
+        runtime_path: "reclaim_plugin_sdk::__wit_bindgen::rt",
+    });
+}
+
+pub use source_bindings::export_source;
+pub use source_bindings::exports::reclaim::plugin::collector::Guest as Collector;
+pub use source_bindings::reclaim::plugin::usage_types::{
+    Note, Page, PricePeriod, SourceInfo, UsageRow,
+};
+
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 

@@ -11,6 +11,7 @@
 //! | `exit`               | calls `exit(3)`                                                  |
 //! | `huge`               | answers with 10 MB of evidence                                   |
 //! | `http:<config key>`  | GETs the URL in that config key; `removed(<body length + body prefix>)` |
+//! | `post:<config key>`  | POSTs 256 KiB to the URL in that config key, the body written after `handle`; the permanent error names where it failed |
 //! | `secret:<name>`      | reads the secret, logs it (the host must redact), reports its length |
 //! | `sandbox`            | reports env vars, args, and whether `/` or `.` can be listed     |
 //! | anything else        | a permanent error                                                |
@@ -90,6 +91,10 @@ impl Guest for Hostile {
                     let body = http_get(&url).map_err(PluginError::Permanent)?;
                     let prefix: String = body.chars().take(64).collect();
                     Ok(Outcome::Removed(format!("{} bytes: {prefix}", body.len())))
+                } else if let Some(key) = id.strip_prefix("post:") {
+                    let url = config::get(key)
+                        .ok_or_else(|| PluginError::Misconfigured(format!("no config `{key}`")))?;
+                    Err(PluginError::Permanent(http_post_big(&url)))
                 } else if let Some(name) = id.strip_prefix("secret:") {
                     let value = config::secret(name).map_err(PluginError::Misconfigured)?;
                     log::log(Level::Info, &format!("the secret is {value}"));
@@ -111,6 +116,57 @@ impl Guest for Hostile {
         } else {
             Presence::Present
         })
+    }
+}
+
+/// POSTs 256 KiB in 4 KiB writes, as a plugin sending a large body does (the body is written
+/// after `handle`), and says where it stopped: `handle refused: ...`, `body write failed: ...`,
+/// `response: ...`.
+fn http_post_big(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return format!("unsupported url {url}");
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let size = 256 * 1024;
+    let headers =
+        match Fields::from_list(&[("content-length".to_string(), size.to_string().into_bytes())]) {
+            Ok(h) => h,
+            Err(e) => return format!("headers refused: {e:?}"),
+        };
+    let req = OutgoingRequest::new(headers);
+    let _ = req.set_method(&wasi::http::types::Method::Post);
+    let _ = req.set_scheme(Some(&Scheme::Http));
+    let _ = req.set_authority(Some(authority));
+    let _ = req.set_path_with_query(Some(path));
+    let Ok(body) = req.body() else {
+        return "no request body".into();
+    };
+    let pending = match outgoing_handler::handle(req, None) {
+        Ok(p) => p,
+        Err(e) => return format!("handle refused: error-code {e:?}"),
+    };
+    {
+        let Ok(stream) = body.write() else {
+            return "no body stream".into();
+        };
+        let chunk = vec![b'x'; 4096];
+        for _ in 0..size / chunk.len() {
+            if let Err(e) = stream.blocking_write_and_flush(&chunk) {
+                return format!("body write failed: {e:?}");
+            }
+        }
+    }
+    if let Err(e) = wasi::http::types::OutgoingBody::finish(body, None) {
+        return format!("body finish failed: error-code {e:?}");
+    }
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(r))) => format!("response: status {}", r.status()),
+        Some(Ok(Err(code))) => format!("response: error-code {code:?}"),
+        _ => "response: none".into(),
     }
 }
 
