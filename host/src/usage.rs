@@ -548,6 +548,58 @@ impl AnswerSize for SourceInfo {
     }
 }
 
+/// The loaded connectors as the application's port: the runner (`reclaim_api::connectors`)
+/// collects through it on every deployment.
+#[async_trait::async_trait]
+impl reclaim_workflow::ports::UsageSources for crate::PluginHost {
+    fn connectors(&self) -> Vec<reclaim_workflow::ports::ConnectorInfo> {
+        crate::PluginHost::connectors(self)
+            .iter()
+            .map(|c| reclaim_workflow::ports::ConnectorInfo {
+                id: c.id().to_string(),
+                name: c.info().name.clone(),
+                vendor: c.info().vendor.clone(),
+                version: c.info().version.clone(),
+                description: c.info().description.clone(),
+                schedule: c.schedule().to_string(),
+                every_secs: c.schedule().every().as_secs(),
+            })
+            .collect()
+    }
+
+    async fn collect(
+        &self,
+        connector: &str,
+        cursor: Option<&str>,
+        pages_done: u32,
+    ) -> Result<reclaim_workflow::ports::CollectedPage, reclaim_workflow::ports::CollectFailure>
+    {
+        use reclaim_workflow::ports::CollectFailure;
+        let failed = |e: CollectError| {
+            if e.is_retryable() {
+                CollectFailure::Transient {
+                    message: e.to_string(),
+                    retry_after_secs: e.retry_after().map(|d| d.as_secs()),
+                }
+            } else {
+                CollectFailure::Permanent(e.to_string())
+            }
+        };
+        let source = self.connector(connector).map_err(failed)?;
+        let mut run = source.resume(cursor.map(str::to_string), pages_done);
+        let page = run.next_page().await.map_err(failed)?.unwrap_or_default();
+        Ok(reclaim_workflow::ports::CollectedPage {
+            rows: page.rows.iter().map(UsageRow::to_record).collect(),
+            next_cursor: page.next_cursor,
+            notes: page
+                .notes
+                .into_iter()
+                .map(|n| (n.reason, u64::from(n.count)))
+                .collect(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

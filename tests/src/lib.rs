@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+pub mod connectors;
 pub mod fuzz;
 pub mod oidc;
 pub mod verification;

@@ -7,8 +7,8 @@ use reclaim_workflow::effect::{Effect, EffectKind, Recipient};
 use reclaim_workflow::intake::{self, FieldError, Known};
 use reclaim_workflow::ports::{
     CandidateFilter, CandidateStore, Change, Clock, Directory, LinkAction, LinkClaims, LinkError,
-    LinkSigner, MailError, Mailer, OutgoingMail, PageRequest, Revoker, RuleStore, SessionStore,
-    StoreError, TaskStore, TokenStore,
+    LinkSigner, MailError, Mailer, OutgoingMail, PageRequest, Revoker, RuleStore, RunStore,
+    SessionStore, StoreError, TaskStore, TokenStore, UsageSources,
 };
 use reclaim_workflow::usage;
 use reclaim_workflow::RevocationResult;
@@ -35,6 +35,10 @@ pub struct Ports {
     pub revoker: Arc<dyn Revoker>,
     pub clock: Arc<dyn Clock>,
     pub signer: Arc<dyn LinkSigner>,
+    /// The usage connectors loaded (plugins that collect usage).
+    pub sources: Arc<dyn UsageSources>,
+    /// The connectors' runs.
+    pub runs: Arc<dyn RunStore>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -297,6 +301,13 @@ pub struct UsageReport {
     pub invalid: Vec<RowError>,
     /// True when nothing was stored because some rows were bad.
     pub rejected: bool,
+}
+
+/// The rules, groups and open candidates usage rows are evaluated against.
+pub(crate) struct UsageContext {
+    rules: Vec<Rule>,
+    groups: Vec<Group>,
+    open: Vec<Candidate>,
 }
 
 /// What one scheduler tick did.
@@ -846,16 +857,45 @@ impl App {
             report.rejected = true;
             return Ok(report);
         }
-        let rules = self.ports.rules.rules().await?;
-        let groups = self.ports.directory.groups().await?;
-        let open = self.open_candidates().await?;
-        let now = self.now();
+        let mut known = self.usage_context().await?;
         let read = started.elapsed();
+        self.apply_usage(records, &mut known, &mut report).await?;
+        tracing::debug!(
+            rows = report.rows,
+            created = report.created.len(),
+            read_ms = read.as_millis(),
+            store_ms = (started.elapsed() - read).as_millis(),
+            "usage import"
+        );
+        Ok(report)
+    }
+
+    /// What evaluating usage rows needs besides the rows: read once per import or connector
+    /// run.
+    pub(crate) async fn usage_context(&self) -> Result<UsageContext, AppError> {
+        Ok(UsageContext {
+            rules: self.ports.rules.rules().await?,
+            groups: self.ports.directory.groups().await?,
+            open: self.open_candidates().await?,
+        })
+    }
+
+    /// Evaluates parsed usage rows and stores what follows: the candidates to create, the
+    /// cancellations of candidates whose user is active again; adds it all to `report`. The
+    /// one copy of this for a file import and a connector's page; candidates it creates join
+    /// `known.open`, so a later page of the same run cannot create them again.
+    pub(crate) async fn apply_usage(
+        &self,
+        records: Vec<(usize, usage::UsageRecord)>,
+        known: &mut UsageContext,
+        report: &mut UsageReport,
+    ) -> Result<(), AppError> {
+        let now = self.now();
         let evaluation = usage::evaluate(
-            &rules,
+            &known.rules,
             &records,
-            &open,
-            &groups,
+            &known.open,
+            &known.groups,
             now,
             self.settings.price_period,
         );
@@ -865,13 +905,13 @@ impl App {
             .map(|f| f.line)
             .chain(evaluation.active_again.iter().map(|a| a.line))
             .collect();
-        report.unmatched = records
-            .iter()
-            .map(|(line, _)| *line)
-            .filter(|l| !touched.contains(l))
-            .collect();
+        report.unmatched.extend(
+            records
+                .iter()
+                .map(|(line, _)| *line)
+                .filter(|l| !touched.contains(l)),
+        );
         drop(records);
-        let evaluated = started.elapsed();
         if !evaluation.create.is_empty() {
             let count = u32::try_from(evaluation.create.len())
                 .map_err(|_| AppError::BadRequest("too many rows in one import".into()))?;
@@ -883,7 +923,10 @@ impl App {
                 chunk.push(d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now));
                 if chunk.len() == INSERT_CHUNK || drafts.peek().is_none() {
                     self.ports.candidates.insert(&chunk).await?;
-                    report.created.extend(chunk.drain(..).map(|c| c.number));
+                    report
+                        .created
+                        .extend(chunk.iter().map(|c| c.number.clone()));
+                    known.open.append(&mut chunk);
                 }
             }
         }
@@ -900,16 +943,8 @@ impl App {
                 Err(e) => tracing::info!(candidate = %a.number, error = %e, "not canceled"),
             }
         }
-        report.findings = evaluation.findings;
-        tracing::debug!(
-            rows = report.rows,
-            created = report.created.len(),
-            read_ms = read.as_millis(),
-            evaluate_ms = (evaluated - read).as_millis(),
-            store_ms = (started.elapsed() - evaluated).as_millis(),
-            "usage import"
-        );
-        Ok(report)
+        report.findings.extend(evaluation.findings);
+        Ok(())
     }
 
     /// Open candidates that need a look: open more than 30 days, or Awaiting Revocation more

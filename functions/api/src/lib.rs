@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod builtin;
+pub mod connectors;
 pub mod http;
 pub mod links;
 pub mod mail;

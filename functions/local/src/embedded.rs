@@ -115,11 +115,13 @@ impl Embedded {
             directory: shared.clone(),
             rules: shared.clone(),
             sessions: shared.clone(),
-            tokens: shared,
+            tokens: shared.clone(),
             mailer: sender,
             revoker,
             clock,
             signer,
+            sources: Arc::new(reclaim_workflow::ports::NoSources),
+            runs: shared,
         };
         Embedded {
             store,
@@ -127,6 +129,12 @@ impl Embedded {
             smtp,
             app: App::new(ports, settings),
         }
+    }
+
+    /// The usage connectors this deployment runs (the plugins that collect usage).
+    pub fn with_sources(mut self, sources: Arc<dyn reclaim_workflow::ports::UsageSources>) -> Self {
+        self.app.ports.sources = sources;
+        self
     }
 
     /// Starts the effects worker; with `tick_every`, it also runs the scheduler that often.

@@ -9,6 +9,7 @@ use crate::model::{
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A storage failure, classified so callers know whether trying again can help.
 #[derive(Debug, thiserror::Error)]
@@ -684,4 +685,154 @@ pub enum LinkError {
 pub trait LinkSigner: Send + Sync {
     fn sign(&self, claims: &LinkClaims) -> String;
     fn verify(&self, token: &str, now: Timestamp) -> Result<LinkClaims, LinkError>;
+}
+
+// ---- Usage connectors ----
+
+/// A usage connector as the runner and the pages see it (from its manifest and
+/// `describe-source`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorInfo {
+    pub id: String,
+    pub name: String,
+    pub vendor: String,
+    pub version: String,
+    /// What one row stands for, in the connector's words.
+    pub description: String,
+    /// The schedule as the manifest writes it (`daily`, `6h`).
+    pub schedule: String,
+    /// Seconds between scheduled runs.
+    pub every_secs: u64,
+}
+
+/// One page a connector returned, its rows already parsed as a file's rows are, so a
+/// connector and an import accept and refuse the same rows.
+#[derive(Clone, Debug, Default)]
+pub struct CollectedPage {
+    pub rows: Vec<Result<crate::usage::UsageRecord, Vec<crate::intake::FieldError>>>,
+    /// Where the next page starts; `None`: the collection is finished.
+    pub next_cursor: Option<String>,
+    /// Rows the connector saw but could not report, by reason (names concealed, say).
+    pub notes: Vec<(String, u64)>,
+}
+
+/// Why a page could not be collected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CollectFailure {
+    /// Throttled, the vendor down, a deadline hit: the same page may succeed later.
+    #[error("{message}")]
+    Transient {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// Needs a person or a change to the connector (bad credentials, a cap, not a source).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// The usage connectors a deployment has loaded (plugins that export `collect`).
+#[async_trait]
+pub trait UsageSources: Send + Sync {
+    fn connectors(&self) -> Vec<ConnectorInfo>;
+    /// The page at `cursor` (`None`: the first), the run having collected `pages_done`
+    /// pages so far (the manifest's cap on pages per run counts them).
+    async fn collect(
+        &self,
+        connector: &str,
+        cursor: Option<&str>,
+        pages_done: u32,
+    ) -> Result<CollectedPage, CollectFailure>;
+}
+
+/// A deployment without connectors.
+#[derive(Debug)]
+pub struct NoSources;
+
+#[async_trait]
+impl UsageSources for NoSources {
+    fn connectors(&self) -> Vec<ConnectorInfo> {
+        Vec::new()
+    }
+    async fn collect(
+        &self,
+        connector: &str,
+        _cursor: Option<&str>,
+        _pages_done: u32,
+    ) -> Result<CollectedPage, CollectFailure> {
+        Err(CollectFailure::Permanent(format!(
+            "no connector `{connector}` is loaded"
+        )))
+    }
+}
+
+/// Where a connector run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+/// One run of a connector: what it did so far and where it resumes. Saved after every page,
+/// so a crash or a timeout loses at most the page in flight, which is evaluated again
+/// (dedupe keeps it from creating anything twice).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorRun {
+    pub connector: String,
+    /// 1 for a connector's first run, then one more for each: a new run is written only if
+    /// its number is free, so two runners cannot start two runs at once.
+    pub seq: u64,
+    /// Every save is conditional on it.
+    pub version: u64,
+    pub state: RunState,
+    /// `schedule`, or the id of the person who pressed *Run now*.
+    pub trigger: String,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// Until then the run is its runner's; after it (a crash, a timeout) another may resume it.
+    pub lease_until: Timestamp,
+    /// Where the next page starts.
+    pub cursor: Option<String>,
+    pub pages: u32,
+    pub rows: u64,
+    pub created: u64,
+    /// Rows a report-only rule would have made a candidate of.
+    pub report_only: u64,
+    pub canceled: u64,
+    /// Rows that made nothing, by reason (invalid, excluded, already open, no rule applies).
+    pub skipped: BTreeMap<String, u64>,
+    /// What the connector could not report, by its reason.
+    pub notes: BTreeMap<String, u64>,
+    /// Why a failed run ended (the connector's message).
+    pub error: Option<String>,
+    /// Transient page errors retried so far.
+    pub retries: u32,
+}
+
+impl ConnectorRun {
+    pub fn id(&self) -> String {
+        format!("{}#{:010}", self.connector, self.seq)
+    }
+}
+
+/// Connector runs, per connector, newest first.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Writes a run. `expected` `None`: a new run, refused with [`StoreError::Duplicate`]
+    /// when its number is taken; `Some(v)`: only over version `v`, else
+    /// [`StoreError::Conflict`]. The run carries its new version.
+    async fn put_run(&self, run: &ConnectorRun, expected: Option<u64>) -> Result<(), StoreError>;
+    /// A connector's latest runs, newest first.
+    async fn runs(&self, connector: &str, limit: u32) -> Result<Vec<ConnectorRun>, StoreError>;
 }

@@ -6,6 +6,7 @@
 //! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` | with a due time: `D#<shard>` / `<due>#<id>` |
 //! | candidate (keys only) | | | GSI4 `by-user`: `U#<user>` / `C#<id>` | GSI5 `by-software`: `P#<publisher>` / `<product>␟<id>` (lower case) | GSI6 `by-alert`, open or reappeared: `L#<shard>` / `<alert time>#<id>` |
 //! | person in the people catalog | `PEOPLE` | `U#<user id>` | | |
+//! | usage connector run | `RUN#<connector>` | `<number, 20 digits>` | | |
 //! | software in the software catalog | `SOFTWARE` | `<publisher>␟<product>` (lower case) | | |
 //! | work note | `C#<id>` | `CW#<version that added it, 20 digits>#<n, 5 digits>` | | |
 //! | history entry | `C#<id>` | `H#<version, 20 digits>` | | | `T#<day>#<shard>` / `<time>#<id>#<version, 20 digits>` |
@@ -133,6 +134,14 @@ pub fn catalog_software_sk(publisher: &str, product: &str) -> String {
         publisher.to_ascii_lowercase(),
         product.to_ascii_lowercase()
     )
+}
+
+pub fn run_pk(connector: &str) -> String {
+    format!("RUN#{connector}")
+}
+
+pub fn run_sk(seq: u64) -> String {
+    format!("{seq:020}")
 }
 
 pub fn alert_pk(shard: u32) -> String {

@@ -17,6 +17,7 @@ mod catalog;
 mod directory;
 pub mod keys;
 mod list;
+mod runs;
 mod sessions;
 pub mod table;
 mod tasks;

@@ -12,6 +12,7 @@ mod candidates;
 mod checkpoint;
 mod codec;
 mod directory;
+mod runs;
 mod schema;
 mod sessions;
 mod tasks;

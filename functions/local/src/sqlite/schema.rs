@@ -200,8 +200,19 @@ const V8: &str = r#"
 CREATE INDEX candidates_state_deadline ON candidates (state, deadline_key);
 "#;
 
+/// Step 9: usage connectors' runs, a connector's newest first by their number.
+const V9: &str = r#"
+CREATE TABLE connector_runs (
+    connector TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (connector, seq)
+) WITHOUT ROWID;
+"#;
+
 /// Every step, in order; the schema version is the number of steps applied.
-const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+const STEPS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;

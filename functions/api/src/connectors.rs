@@ -1,0 +1,317 @@
+//! The usage connectors' runner: one copy for every deployment. A run collects a connector's
+//! pages one at a time, evaluates each page's rows exactly as a file import evaluates its rows
+//! ([`App::apply_usage`]), and saves the run after every page, so it resumes from its cursor
+//! after a crash, a timeout or the end of a Lambda invocation.
+
+use crate::app::{App, AppError, UsageReport};
+use reclaim_workflow::ports::{CollectFailure, ConnectorInfo, ConnectorRun, RunState, StoreError};
+use reclaim_workflow::usage::Decision;
+use reclaim_workflow::Timestamp;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long a run stays its runner's without a word from it; after that (the runner crashed)
+/// another runner resumes it.
+pub const LEASE: chrono::Duration = chrono::Duration::minutes(10);
+/// Transient errors in a row on one page before the run gives up on it and fails.
+pub const PAGE_ATTEMPTS: u32 = 4;
+/// The longest wait between attempts at a page, whatever the vendor asks.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+/// Runs listed per connector.
+pub const RUNS_SHOWN: u32 = 10;
+
+/// Skip reasons as the run report counts them.
+pub const SKIPPED_INVALID: &str = "invalid row";
+pub const SKIPPED_EXCLUDED: &str = "excluded by the rule";
+pub const SKIPPED_ALREADY_OPEN: &str = "a candidate is already open";
+pub const SKIPPED_NO_RULE: &str = "no rule applies";
+
+/// A connector with its latest runs, as the Connectors page and the API show it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConnectorStatus {
+    #[serde(flatten)]
+    pub info: ConnectorInfo,
+    /// When its next scheduled run is due (now, if it never ran).
+    pub next_run_at: Timestamp,
+    pub runs: Vec<ConnectorRun>,
+}
+
+impl App {
+    /// Every loaded connector with its latest runs.
+    pub async fn connectors(&self) -> Result<Vec<ConnectorStatus>, AppError> {
+        let mut out = Vec::new();
+        for info in self.ports.sources.connectors() {
+            let runs = self.ports.runs.runs(&info.id, RUNS_SHOWN).await?;
+            let next_run_at = next_run_at(&info, runs.first(), self.now());
+            out.push(ConnectorStatus {
+                info,
+                next_run_at,
+                runs,
+            });
+        }
+        Ok(out)
+    }
+
+    fn connector_info(&self, id: &str) -> Result<ConnectorInfo, AppError> {
+        self.ports
+            .sources
+            .connectors()
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| AppError::NotFound {
+                kind: "connector",
+                id: id.to_string(),
+            })
+    }
+
+    /// Runs the connectors whose schedule says so (or whose run was left unfinished), each
+    /// until `until`; returns the runs it worked on. One connector's failure is recorded on
+    /// its run and does not stop the others.
+    pub async fn run_due_connectors(
+        &self,
+        until: Option<Instant>,
+    ) -> Result<Vec<ConnectorRun>, AppError> {
+        let mut done = Vec::new();
+        for info in self.ports.sources.connectors() {
+            if until.is_some_and(|u| Instant::now() >= u) {
+                break;
+            }
+            let latest = self.ports.runs.runs(&info.id, 1).await?;
+            let now = self.now();
+            let due = match latest.first() {
+                Some(r) if r.state == RunState::Running => r.lease_until <= now,
+                last => next_run_at(&info, last, now) <= now,
+            };
+            if !due {
+                continue;
+            }
+            match self.run_connector(&info.id, "schedule", until).await {
+                Ok(run) => done.push(run),
+                // Someone else took it first: theirs to finish.
+                Err(AppError::Conflict(why)) => {
+                    tracing::info!(connector = %info.id, %why, "not run")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Runs one connector: resumes its unfinished run when that run's runner is gone, else
+    /// starts a new one; collects until the connector says it is finished, fails, or `until`
+    /// comes (then the run is left for the next runner, resumable at once). Returns the run
+    /// as it was last saved. A run already in progress elsewhere is a conflict.
+    pub async fn run_connector(
+        &self,
+        id: &str,
+        trigger: &str,
+        until: Option<Instant>,
+    ) -> Result<ConnectorRun, AppError> {
+        let info = self.connector_info(id)?;
+        let mut run = self.claim_run(&info, trigger).await?;
+        let mut known = self.usage_context().await?;
+        let mut attempts = 0;
+        loop {
+            if until.is_some_and(|u| Instant::now() >= u) {
+                // Out of time: the next runner may resume at once.
+                run.lease_until = self.now();
+                self.save_run(&mut run).await?;
+                return Ok(run);
+            }
+            match self
+                .ports
+                .sources
+                .collect(id, run.cursor.as_deref(), run.pages)
+                .await
+            {
+                Ok(page) => {
+                    attempts = 0;
+                    let mut report = UsageReport::default();
+                    let mut records = Vec::with_capacity(page.rows.len());
+                    for (i, row) in page.rows.into_iter().enumerate() {
+                        let line = usize::try_from(run.rows).unwrap_or(usize::MAX) + i + 1;
+                        report.rows += 1;
+                        match row {
+                            Ok(r) => records.push((line, r)),
+                            Err(_) => *run.skipped.entry(SKIPPED_INVALID.into()).or_default() += 1,
+                        }
+                    }
+                    self.apply_usage(records, &mut known, &mut report).await?;
+                    count(&mut run, &report);
+                    for (reason, n) in page.notes {
+                        *run.notes.entry(reason).or_default() += n;
+                    }
+                    run.pages += 1;
+                    run.cursor = page.next_cursor;
+                    if run.cursor.is_none() {
+                        run.state = RunState::Finished;
+                        run.finished_at = Some(self.now());
+                    }
+                    run.lease_until = self.now() + LEASE;
+                    self.save_run(&mut run).await?;
+                    if run.state == RunState::Finished {
+                        tracing::info!(
+                            connector = id,
+                            pages = run.pages,
+                            rows = run.rows,
+                            created = run.created,
+                            "connector run finished"
+                        );
+                        return Ok(run);
+                    }
+                }
+                Err(CollectFailure::Transient {
+                    message,
+                    retry_after_secs,
+                }) => {
+                    attempts += 1;
+                    run.retries += 1;
+                    tracing::warn!(connector = id, attempts, %message, "page failed; trying again");
+                    if attempts >= PAGE_ATTEMPTS {
+                        return self
+                            .end_run(
+                                run,
+                                format!("{message} (the same page failed {attempts} times)"),
+                            )
+                            .await;
+                    }
+                    let wait = retry_after_secs
+                        .map(Duration::from_secs)
+                        .unwrap_or(Duration::from_secs(1 << attempts))
+                        .min(LONGEST_WAIT);
+                    if until.is_some_and(|u| Instant::now() + wait >= u) {
+                        // Not enough time left to wait: the next runner tries the page again.
+                        run.lease_until = self.now();
+                        self.save_run(&mut run).await?;
+                        return Ok(run);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Err(CollectFailure::Permanent(message)) => {
+                    return self.end_run(run, message).await;
+                }
+            }
+        }
+    }
+
+    /// The run this runner works on: the connector's unfinished run if its runner is gone,
+    /// else a new one numbered after the latest. Both writes are conditional, so two runners
+    /// never work on runs of one connector at once.
+    async fn claim_run(
+        &self,
+        info: &ConnectorInfo,
+        trigger: &str,
+    ) -> Result<ConnectorRun, AppError> {
+        let now = self.now();
+        let latest = self.ports.runs.runs(&info.id, 1).await?.into_iter().next();
+        if let Some(mut run) = latest.clone().filter(|r| r.state == RunState::Running) {
+            if run.lease_until > now {
+                return Err(AppError::Conflict(format!(
+                    "connector {} is running (run {}, started {})",
+                    info.id,
+                    run.seq,
+                    run.started_at.format("%Y-%m-%d %H:%M UTC")
+                )));
+            }
+            tracing::info!(connector = %info.id, run = run.seq, pages = run.pages, "resuming a connector run");
+            run.lease_until = now + LEASE;
+            self.save_run(&mut run).await.map_err(busy(&info.id))?;
+            return Ok(run);
+        }
+        let run = ConnectorRun {
+            connector: info.id.clone(),
+            seq: latest.map_or(1, |r| r.seq + 1),
+            version: 1,
+            state: RunState::Running,
+            trigger: trigger.to_string(),
+            started_at: now,
+            finished_at: None,
+            lease_until: now + LEASE,
+            cursor: None,
+            pages: 0,
+            rows: 0,
+            created: 0,
+            report_only: 0,
+            canceled: 0,
+            skipped: BTreeMap::new(),
+            notes: BTreeMap::new(),
+            error: None,
+            retries: 0,
+        };
+        self.ports
+            .runs
+            .put_run(&run, None)
+            .await
+            .map_err(|e| busy(&info.id)(e.into()))?;
+        Ok(run)
+    }
+
+    /// Saves the run over the version this runner last saved.
+    async fn save_run(&self, run: &mut ConnectorRun) -> Result<(), AppError> {
+        let expected = run.version;
+        run.version += 1;
+        self.ports
+            .runs
+            .put_run(run, Some(expected))
+            .await
+            .map_err(AppError::from)
+    }
+
+    async fn end_run(
+        &self,
+        mut run: ConnectorRun,
+        error: String,
+    ) -> Result<ConnectorRun, AppError> {
+        tracing::warn!(connector = %run.connector, %error, "connector run failed");
+        run.state = RunState::Failed;
+        run.error = Some(error);
+        run.finished_at = Some(self.now());
+        self.save_run(&mut run).await?;
+        Ok(run)
+    }
+}
+
+/// A lost race for a run, said as a conflict.
+fn busy(connector: &str) -> impl Fn(AppError) -> AppError + '_ {
+    move |e| match e {
+        AppError::Conflict(_) | AppError::Store(StoreError::Conflict { .. }) => {
+            AppError::Conflict(format!("connector {connector} was started by someone else"))
+        }
+        other => other,
+    }
+}
+
+/// When the connector's next scheduled run is due: its schedule after the last run started,
+/// or now if it never ran.
+pub fn next_run_at(info: &ConnectorInfo, last: Option<&ConnectorRun>, now: Timestamp) -> Timestamp {
+    match last {
+        None => now,
+        Some(r) => {
+            r.started_at
+                + chrono::Duration::seconds(i64::try_from(info.every_secs).unwrap_or(i64::MAX / 2))
+        }
+    }
+}
+
+/// Adds one page's report to the run's counts.
+fn count(run: &mut ConnectorRun, report: &UsageReport) {
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    run.rows += n(report.rows);
+    run.created += n(report.created.len());
+    run.canceled += n(report.canceled.len());
+    for f in &report.findings {
+        let reason = match f.decision {
+            Decision::Create => continue,
+            Decision::WouldCreate => {
+                run.report_only += 1;
+                continue;
+            }
+            Decision::Excluded(_) => SKIPPED_EXCLUDED,
+            Decision::AlreadyOpen(_) => SKIPPED_ALREADY_OPEN,
+        };
+        *run.skipped.entry(reason.into()).or_default() += 1;
+    }
+    if !report.unmatched.is_empty() {
+        *run.skipped.entry(SKIPPED_NO_RULE.into()).or_default() += n(report.unmatched.len());
+    }
+}
