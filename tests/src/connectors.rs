@@ -116,7 +116,7 @@ impl UsageSources for ScriptedSource {
 }
 
 /// Rules: unused Adobe software (not VIPs) creates candidates; never-used Zoom is report-only.
-async fn rules(app: &App) {
+pub async fn rules(app: &App) {
     for rule in [
         serde_json::json!({"id": "adobe-unused", "name": "Adobe unused 90 days",
             "notify_user": true, "days_before_auto_reclamation": 14,

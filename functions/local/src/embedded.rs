@@ -137,12 +137,16 @@ impl Embedded {
         self
     }
 
-    /// Starts the effects worker; with `tick_every`, it also runs the scheduler that often.
+    /// Starts the effects worker; with `tick_every`, it also runs the scheduler that often,
+    /// and starts the usage connectors whose schedule says so (in the background: a long
+    /// collection never holds up the scheduler).
     pub fn start_worker(&self, tick_every: Option<Duration>) -> Worker {
+        let collecting = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tick = tick_every.map(|every| {
             let app = self.app.clone();
             Tick::new(every, move |_now| {
                 let app = app.clone();
+                let collecting = collecting.clone();
                 async move {
                     match app.tick().await {
                         Ok(r) if !r.applied.is_empty() => {
@@ -150,6 +154,17 @@ impl Embedded {
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+                    }
+                    let idle = !collecting.swap(true, std::sync::atomic::Ordering::SeqCst);
+                    if idle && !app.ports.sources.connectors().is_empty() {
+                        tokio::spawn(async move {
+                            if let Err(e) = app.run_due_connectors(None).await {
+                                tracing::warn!(error = %e, "usage connectors failed");
+                            }
+                            collecting.store(false, std::sync::atomic::Ordering::SeqCst);
+                        });
+                    } else if idle {
+                        collecting.store(false, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
             })

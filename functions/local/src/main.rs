@@ -895,9 +895,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..Settings::default()
     };
     let mail_line = describe_mail(&mail, args.demo.then_some(public_url.as_str()));
-    let (revoker, _vendors) = plugin_revoker(&args).await?;
+    let (revoker, sources) = plugin_revoker(&args).await?;
+    let _vendors = sources.vendors;
     let link_key = link_key(&args.db.db)?;
-    let embedded = open_with(&args.db.db, settings, revoker, &link_key, mail)?;
+    let embedded = open_with(&args.db.db, settings, revoker, &link_key, mail)?
+        .with_sources(sources.connectors);
     let mut seed_file = SeedFile::default();
     if args.demo {
         seed_file = seed::demo();
@@ -1078,9 +1080,7 @@ async fn shutdown_signal() {
 /// The revoker `serve` uses: the plugin host over `--plugins` (for the demo, the built plugins
 /// pointed at demo vendor endpoints this process serves on loopback, which are returned so they
 /// live as long as the server), or the built-in manual task when no plugins are given.
-async fn plugin_revoker(
-    args: &ServeArgs,
-) -> Result<(Arc<dyn Revoker>, Option<reclaim_fakes::FakeVendors>)> {
+async fn plugin_revoker(args: &ServeArgs) -> Result<(Arc<dyn Revoker>, Sources)> {
     let default_dist = PathBuf::from("plugins/dist");
     let source = match (&args.plugins, args.demo) {
         (Some(p), _) => p.clone(),
@@ -1090,9 +1090,9 @@ async fn plugin_revoker(
                 "demo: no built plugins at plugins/dist (run plugins/build.sh plugins/dist): \
                  revocations become manual tasks"
             );
-            return Ok((Arc::new(ManualTaskRevoker), None));
+            return Ok((Arc::new(ManualTaskRevoker), Sources::none()));
         }
-        (None, false) => return Ok((Arc::new(ManualTaskRevoker), None)),
+        (None, false) => return Ok((Arc::new(ManualTaskRevoker), Sources::none())),
     };
     let cache = plugin_cache(&args.db.db);
     let (dir, vendors, allow_private) = if args.demo {
@@ -1122,7 +1122,27 @@ async fn plugin_revoker(
         .with_context(|| format!("cannot load the plugins in {}", dir.display()))?;
     let ids: Vec<_> = loaded.iter().map(|p| p.id.as_str()).collect();
     println!("plugins: {}", ids.join(", "));
-    Ok((Arc::new(reclaim_host::PluginRevoker::new(host)), vendors))
+    let sources = Sources {
+        connectors: Arc::new(host.clone()),
+        vendors,
+    };
+    Ok((Arc::new(reclaim_host::PluginRevoker::new(host)), sources))
+}
+
+/// The usage connectors `serve` runs (the loaded plugins that collect usage), with the demo's
+/// vendor endpoints they and the other plugins call, kept alive as long as the server.
+struct Sources {
+    connectors: Arc<dyn reclaim_workflow::ports::UsageSources>,
+    vendors: Option<reclaim_fakes::FakeVendors>,
+}
+
+impl Sources {
+    fn none() -> Sources {
+        Sources {
+            connectors: Arc::new(reclaim_workflow::ports::NoSources),
+            vendors: None,
+        }
+    }
 }
 
 /// Where compiled plugins are kept: beside the database, shared by `serve` and `plugin check`.
