@@ -247,19 +247,21 @@ impl Harness {
                 .await
                 .expect("token");
         }
-        let tokens = StoredTokens::new(embedded.app.ports.tokens.clone());
-        // The demo's state: the outbox page and the person picker, which the workspace tests
-        // sign in with. Production's doors are tested against the real binary.
-        let state = ApiState::new(embedded.app.clone(), Arc::new(tokens))
-            .demo(Arc::new(embedded.mailer.clone()))
-            .trusting_forwarded_for(trust_forwarded_for);
-        let router = reclaim_api::router(state);
+        let router = demo_router(&embedded, trust_forwarded_for);
         Harness {
             made: std::sync::atomic::AtomicU32::new(0),
             _dir: dir,
             embedded,
             router,
         }
+    }
+
+    /// A harness whose deployment has these usage connectors.
+    pub async fn with_sources(sources: Arc<dyn reclaim_workflow::ports::UsageSources>) -> Harness {
+        let mut h = Harness::new().await;
+        h.embedded.app.ports.sources = sources;
+        h.router = demo_router(&h.embedded, false);
+        h
     }
 
     /// Sends one request through the Router.
@@ -550,4 +552,14 @@ impl Harness {
         s.csrf = csrf_of(&home.text());
         s
     }
+}
+
+/// The demo's state: the outbox page and the person picker, which the workspace tests sign in
+/// with. Production's doors are tested against the real binary.
+fn demo_router(embedded: &Embedded, trust_forwarded_for: bool) -> Router {
+    let tokens = StoredTokens::new(embedded.app.ports.tokens.clone());
+    let state = ApiState::new(embedded.app.clone(), Arc::new(tokens))
+        .demo(Arc::new(embedded.mailer.clone()))
+        .trusting_forwarded_for(trust_forwarded_for);
+    reclaim_api::router(state)
 }

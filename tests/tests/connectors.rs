@@ -81,3 +81,68 @@ async fn the_worker_runs_a_due_connector() {
     assert_eq!((run.seq, run.trigger.as_str(), count), (1, "schedule", 1));
     assert!(run.created > 0);
 }
+
+/// The API: a sam admin lists the connectors, presses *Run now* (202; a second press while it
+/// runs is a conflict), a runner takes the run at once, and its counts are in the runs.
+#[tokio::test]
+async fn a_sam_admin_runs_a_connector_through_the_api() {
+    use axum::http::StatusCode;
+    use reclaim_tests::SAM;
+    let clock = reclaim_tests::verification::SetClock::new();
+    let rows = scenario::usage_rows(clock.now());
+    let h = Harness::with_sources(Arc::new(scenario::ScriptedSource::new(&rows, 10))).await;
+    scenario::rules(&h.embedded.app).await;
+
+    let r = h.get("/api/v1/connectors", SAM).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()[0]["id"], scenario::CONNECTOR);
+    assert_eq!(r.json()[0]["schedule"], "daily");
+    assert_eq!(r.json()[0]["runs"], serde_json::json!([]));
+
+    let path = format!("/api/v1/connectors/{}/run", scenario::CONNECTOR);
+    let r = h.post(&path, SAM, serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(r.json()["trigger"], "sam");
+    assert_eq!(r.json()["state"], "running");
+    let again = h.post(&path, SAM, serde_json::json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+
+    // The runner (the worker's tick, or the connectors function) takes it at once.
+    let done = h.embedded.app.run_due_connectors(None).await.unwrap();
+    assert_eq!(done.len(), 1);
+    let runs = h
+        .get(
+            &format!("/api/v1/connectors/{}/runs?limit=5", scenario::CONNECTOR),
+            SAM,
+        )
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.text());
+    let run = &runs.json()[0];
+    assert_eq!(
+        (
+            run["seq"].as_u64(),
+            run["state"].as_str(),
+            run["trigger"].as_str()
+        ),
+        (Some(1), Some("finished"), Some("sam"))
+    );
+    assert_eq!(run["rows"], 37);
+    assert!(run["created"].as_u64().unwrap() > 0);
+
+    let missing = h
+        .post("/api/v1/connectors/nope/run", SAM, serde_json::json!({}))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
+    let bad = h
+        .get(
+            &format!("/api/v1/connectors/{}/runs?limit=0", scenario::CONNECTOR),
+            SAM,
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad.text()
+    );
+}

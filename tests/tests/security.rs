@@ -328,6 +328,21 @@ const EXPECT: &[Expect] = &[
         [401, 403, 403, 403, 403, 422],
     ),
     e("GET", "/api/v1/alerts", Nothing, Empty, SIGNED_IN),
+    e("GET", "/api/v1/connectors", Nothing, Empty, ADMIN),
+    e(
+        "GET",
+        "/api/v1/connectors/{id}/runs",
+        Named("scripted-usage"),
+        Empty,
+        ADMIN,
+    ),
+    e(
+        "POST",
+        "/api/v1/connectors/{id}/run",
+        Named("scripted-usage"),
+        Empty,
+        [401, 403, 403, 403, 403, 202],
+    ),
     e(
         "GET",
         "/api/v1/history?from=2020-01-01&to=2030-12-31",
@@ -576,7 +591,11 @@ async fn remove_link(h: &Harness, n: &str) -> String {
 
 #[tokio::test]
 async fn every_route_for_every_role_answers_the_expected_status() {
-    let h = Harness::new().await;
+    // A deployment with one usage connector, so its routes answer as they do for real.
+    let h = Harness::with_sources(std::sync::Arc::new(
+        reclaim_tests::connectors::ScriptedSource::new(&[], 10),
+    ))
+    .await;
     let mut sessions = Vec::new();
     for role in ROLES {
         sessions.push(match role.who() {

@@ -52,6 +52,17 @@ impl App {
         Ok(out)
     }
 
+    /// One connector with its latest runs; not found when no connector has that id.
+    pub async fn connector_status(&self, id: &str) -> Result<ConnectorStatus, AppError> {
+        let info = self.connector_info(id)?;
+        let runs = self.ports.runs.runs(id, RUNS_SHOWN).await?;
+        Ok(ConnectorStatus {
+            next_run_at: next_run_at(&info, runs.first(), self.now()),
+            info,
+            runs,
+        })
+    }
+
     fn connector_info(&self, id: &str) -> Result<ConnectorInfo, AppError> {
         self.ports
             .sources
@@ -192,6 +203,29 @@ impl App {
                 }
             }
         }
+    }
+
+    /// *Run now*: a new run that any runner may take at once (the local worker within
+    /// seconds, on AWS the `connectors` function's next invocation). A run in progress is a
+    /// conflict.
+    pub async fn request_connector_run(
+        &self,
+        id: &str,
+        who: &str,
+    ) -> Result<ConnectorRun, AppError> {
+        let info = self.connector_info(id)?;
+        if let Some(r) = self.ports.runs.runs(id, 1).await?.first() {
+            if r.state == RunState::Running {
+                return Err(AppError::Conflict(format!(
+                    "connector {id} is already running or about to (run {}, asked for by {})",
+                    r.seq, r.trigger
+                )));
+            }
+        }
+        let mut run = self.claim_run(&info, who).await?;
+        run.lease_until = self.now();
+        self.save_run(&mut run).await?;
+        Ok(run)
     }
 
     /// The run this runner works on: the connector's unfinished run if its runner is gone,

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod candidates;
+pub mod connectors;
 pub mod error;
 pub mod openapi;
 pub mod outbox;
@@ -280,6 +281,9 @@ fn api_part() -> Routes {
         .add(Get, "/api/v1/alerts", usage::alerts)
         .add(Get, "/api/v1/history", trails::trails)
         .add(Get, "/api/v1/history.csv", trails::trails_csv)
+        .add(Get, "/api/v1/connectors", connectors::list)
+        .add(Get, "/api/v1/connectors/{id}/runs", connectors::runs)
+        .add(Post, "/api/v1/connectors/{id}/run", connectors::run)
 }
 
 // The outbox page is unauthenticated: it exists only in local mode, where the server listens

@@ -178,6 +178,12 @@ pub const ROUTES: &[RouteDoc] = &[
         r(Get, "/api/v1/history.csv", "The same as CSV, at most 100,000 lines a file; a Link header (rel=next) names the next file of a longer period", SamAdmin, "csv"),
         &["from", "to", "cursor"],
     ),
+    r(Get, "/api/v1/connectors", "The usage connectors (plugins that collect usage from the vendors), their schedules, when each next runs and their latest runs", SamAdmin, "ConnectorList"),
+    with_query(
+        r(Get, "/api/v1/connectors/{id}/runs", "A connector's runs, newest first: pages, rows, created, report-only, canceled, skipped by reason, the connector's notes, the error that ended a failed run (limit, default 20, at most 200)", SamAdmin, "ConnectorRunList"),
+        &["limit"],
+    ),
+    r(Post, "/api/v1/connectors/{id}/run", "Run now: a run the next runner takes at once (202 with the run); 409 while one is running", SamAdmin, "ConnectorRun"),
     r(Get, "/outbox", "Local outbox: messages with their links (local mode only)", Local, "html"),
     r(Get, "/outbox/{key}", "One message of the local outbox", Local, "html"),
     r(Get, "/outbox/{key}/html", "A message's HTML part, for a sandboxed frame", Local, "html"),
@@ -298,6 +304,10 @@ fn schemas() -> Map<String, Value> {
         ("StaleAlertList", list_of("StaleAlert")),
         ("BulkReport", loose("reclaimed (numbers), by what happened: asked, removing, attention; refused and excluded (number, error)")),
         ("ImportReport", loose("created (numbers), invalid rows (line, errors), rejected")),
+        ("ConnectorRun", loose("connector, seq, version, state (running, finished, failed), trigger (schedule or who pressed Run now), started_at, finished_at, lease_until, cursor, pages, rows, created, report_only, canceled, skipped (reason: rows), notes (the connector's reason: rows), error, retries")),
+        ("ConnectorRunList", list_of("ConnectorRun")),
+        ("Connector", loose("id, name, vendor, version, description, schedule, every_secs, next_run_at, runs (the latest ConnectorRun first)")),
+        ("ConnectorList", list_of("Connector")),
         ("Health", loose("status")),
         ("OpenApi", loose("This document.")),
     ];
