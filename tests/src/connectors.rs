@@ -37,6 +37,8 @@ pub struct ScriptedSource {
     pages: Vec<Vec<BTreeMap<String, String>>>,
     steps: Mutex<VecDeque<(usize, Step)>>,
     pub asked: Mutex<Vec<usize>>,
+    /// The connector ids it answers to (each serves the same pages).
+    ids: Vec<String>,
 }
 
 impl ScriptedSource {
@@ -45,7 +47,14 @@ impl ScriptedSource {
             pages: rows.chunks(per_page).map(<[_]>::to_vec).collect(),
             steps: Mutex::new(VecDeque::new()),
             asked: Mutex::new(Vec::new()),
+            ids: vec![CONNECTOR.to_string()],
         }
+    }
+
+    /// The same pages under these connector ids.
+    pub fn named(mut self, ids: &[&str]) -> ScriptedSource {
+        self.ids = ids.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// The next time page `page` (0-based) is asked for, `step` happens instead.
@@ -62,15 +71,18 @@ pub const CONNECTOR: &str = "scripted-usage";
 #[async_trait]
 impl UsageSources for ScriptedSource {
     fn connectors(&self) -> Vec<ConnectorInfo> {
-        vec![ConnectorInfo {
-            id: CONNECTOR.into(),
-            name: "Scripted usage".into(),
-            vendor: "tests".into(),
-            version: "1".into(),
-            description: "one row per seat".into(),
-            schedule: "daily".into(),
-            every_secs: 86_400,
-        }]
+        self.ids
+            .iter()
+            .map(|id| ConnectorInfo {
+                id: id.clone(),
+                name: "Scripted usage".into(),
+                vendor: "tests".into(),
+                version: "1".into(),
+                description: "one row per seat".into(),
+                schedule: "daily".into(),
+                every_secs: 86_400,
+            })
+            .collect()
     }
 
     async fn collect(
@@ -79,7 +91,7 @@ impl UsageSources for ScriptedSource {
         cursor: Option<&str>,
         _pages_done: u32,
     ) -> Result<CollectedPage, CollectFailure> {
-        assert_eq!(connector, CONNECTOR);
+        assert!(self.ids.iter().any(|id| id == connector), "{connector}");
         let page: usize = cursor.map_or(0, |c| c.parse().unwrap_or(usize::MAX));
         if let Ok(mut a) = self.asked.lock() {
             a.push(page);

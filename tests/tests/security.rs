@@ -489,6 +489,14 @@ const EXPECT: &[Expect] = &[
         [303, 403, 403, 403, 403, 303],
     ),
     e("GET", "/ui/alerts", Nothing, Empty, PAGE),
+    e("GET", "/ui/connectors", Nothing, Empty, ADMIN_PAGE),
+    e(
+        "POST",
+        "/ui/connectors/{id}/run",
+        Named("scripted-usage-2"),
+        Form(&[]),
+        [303, 403, 403, 403, 403, 303],
+    ),
 ];
 
 async fn reclaim(h: &Harness, n: &str) {
@@ -593,7 +601,8 @@ async fn remove_link(h: &Harness, n: &str) -> String {
 async fn every_route_for_every_role_answers_the_expected_status() {
     // A deployment with one usage connector, so its routes answer as they do for real.
     let h = Harness::with_sources(std::sync::Arc::new(
-        reclaim_tests::connectors::ScriptedSource::new(&[], 10),
+        reclaim_tests::connectors::ScriptedSource::new(&[], 10)
+            .named(&["scripted-usage", "scripted-usage-2"]),
     ))
     .await;
     let mut sessions = Vec::new();
@@ -968,6 +977,7 @@ async fn workspace_pages_carry_the_security_headers_and_no_inline_script_or_styl
         "/ui/tasks".into(),
         "/ui/savings".into(),
         "/ui/alerts".into(),
+        "/ui/connectors".into(),
         "/ui/candidates?state=nonsense".into(),
     ] {
         pages.push(h.ui(Method::GET, &p, Some(&sam), None).await);

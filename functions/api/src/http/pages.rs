@@ -99,6 +99,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "ui_alerts.html",
         include_str!("../../templates/pages/ui_alerts.html"),
     ),
+    (
+        "ui_connectors.html",
+        include_str!("../../templates/pages/ui_connectors.html"),
+    ),
 ];
 
 /// The names of every page template (a test renders each one).

@@ -12,6 +12,7 @@
 //! are listed in [`PAGES`] (not in the OpenAPI document, which describes the JSON API), and a
 //! test checks that table against what the Router mounts.
 
+pub mod connectors;
 pub mod form;
 pub mod oidc;
 pub mod rules;
@@ -220,6 +221,18 @@ pub const PAGES: &[RouteDoc] = &[
         "Stale candidates of my groups (all of them for a sam admin)",
         Access::User,
     ),
+    page(
+        Method::Get,
+        "/ui/connectors",
+        "Usage connectors: schedules, latest runs with their counts and errors",
+        Access::SamAdmin,
+    ),
+    page(
+        Method::Post,
+        "/ui/connectors/{id}/run",
+        "Run a usage connector now",
+        Access::SamAdmin,
+    ),
 ];
 
 pub(super) fn routes() -> Routes {
@@ -254,6 +267,8 @@ pub(super) fn routes() -> Routes {
         .add(Post, "/ui/rules/{id}/edit", rules::save_rule)
         .add(Post, "/ui/rules/{id}/delete", rules::delete_rule)
         .add(Get, "/ui/alerts", alerts_page)
+        .add(Get, "/ui/connectors", connectors::connectors_page)
+        .add(Post, "/ui/connectors/{id}/run", connectors::run_now)
 }
 
 /// An error shown as a page (status, heading, what to do), never as JSON.
