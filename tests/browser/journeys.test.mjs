@@ -302,6 +302,44 @@ test('the demo seat that came back is an alert; the sam admin reads its verifica
   await page.close();
 });
 
+/** Reloads until `locator` shows up (the worker runs in the background). */
+async function reloadUntil(page, locator, what) {
+  for (let i = 0; i < 100; i++) {
+    if (await locator.count()) return;
+    await page.waitForTimeout(200);
+    await page.reload();
+  }
+  throw new Error(`never saw ${what}`);
+}
+
+test('a sam admin runs a usage connector from the Connectors page and opens a candidate it created', async () => {
+  const page = await context.newPage();
+  await signedInAs(page, 'sam');
+  await page.getByRole('link', { name: 'Connectors' }).click();
+  await page.waitForURL(`${base}/ui/connectors`);
+  const m365 = page.locator('#connector-m365-usage');
+  // Its first run started with the server (it had never run).
+  await reloadUntil(page, m365.locator('tr[data-run="1"].run-finished'), 'the first run finish');
+  const created = Number(await m365.locator('tr[data-run="1"] td.created').innerText());
+  assert.ok(created > 0, `the first run created ${created}`);
+  await m365.getByRole('button', { name: 'Run now' }).click();
+  await page.waitForURL(/\/ui\/connectors\?started=m365-usage/);
+  assert.match(await page.locator('#done').innerText(), /m365-usage runs now/);
+  await reloadUntil(page, m365.locator('tr[data-run="2"].run-finished'), 'Run now finish');
+  const run = await m365.locator('tr[data-run="2"]').innerText();
+  assert.match(run, /\bsam\b/, 'started by the sam admin');
+  assert.match(run, /a candidate is already open/, 'the second run finds its candidates open');
+  await shot(page, '17-connectors');
+  // The newest candidates are the connectors' own.
+  await page.goto(`${base}/ui/candidates?sort=-number`);
+  const newest = await page.locator('tr[data-number]').first().getAttribute('data-number');
+  await page.locator(`tr[data-number="${newest}"] a`).click();
+  await page.waitForURL((url) => url.pathname.startsWith('/ui/candidates/') && url.pathname !== '/ui/candidates/');
+  assert.match(await page.locator('main').innerText(), /from the tenant|from the device inventory/);
+  await shot(page, '18-candidate-from-a-connector');
+  await page.close();
+});
+
 /** The numbers in a column of the list, in the order shown. */
 async function column(page, label) {
   return page.locator(`tbody td[data-label="${label}"]`).allInnerTexts();
@@ -375,6 +413,7 @@ test('every page, at desktop and at phone width, fits the screen', async () => {
     ['alerts', '/ui/alerts'],
     ['rules', '/ui/rules'],
     ['rule-new', '/ui/rules/new'],
+    ['connectors', '/ui/connectors'],
     ['outbox', '/outbox'],
     ['outbox-message', message],
   ];

@@ -61,6 +61,9 @@ impl EffectRunner for AppRunner {
     }
 }
 
+/// How often `serve` looks for usage connectors due to run: a *Run now* starts within this.
+pub const CONNECTORS_POLL: Duration = Duration::from_secs(3);
+
 impl Embedded {
     /// Opens (or creates) the database and builds the application over it.
     pub fn open(
@@ -138,15 +141,14 @@ impl Embedded {
     }
 
     /// Starts the effects worker; with `tick_every`, it also runs the scheduler that often,
-    /// and starts the usage connectors whose schedule says so (in the background: a long
-    /// collection never holds up the scheduler).
+    /// and looks every few seconds for usage connectors due to run (their schedule, a *Run
+    /// now*, a run left unfinished), running them in the background so a long collection
+    /// never holds up the scheduler.
     pub fn start_worker(&self, tick_every: Option<Duration>) -> Worker {
-        let collecting = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tick = tick_every.map(|every| {
             let app = self.app.clone();
             Tick::new(every, move |_now| {
                 let app = app.clone();
-                let collecting = collecting.clone();
                 async move {
                     match app.tick().await {
                         Ok(r) if !r.applied.is_empty() => {
@@ -155,22 +157,32 @@ impl Embedded {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
                     }
-                    let idle = !collecting.swap(true, std::sync::atomic::Ordering::SeqCst);
-                    if idle && !app.ports.sources.connectors().is_empty() {
-                        tokio::spawn(async move {
-                            if let Err(e) = app.run_due_connectors(None).await {
-                                tracing::warn!(error = %e, "usage connectors failed");
-                            }
-                            collecting.store(false, std::sync::atomic::Ordering::SeqCst);
-                        });
-                    } else if idle {
-                        collecting.store(false, std::sync::atomic::Ordering::SeqCst);
-                    }
                 }
             })
         });
+        let mut also = Vec::new();
+        if tick_every.is_some() && !self.app.ports.sources.connectors().is_empty() {
+            let app = self.app.clone();
+            let collecting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            also.push(Tick::new(CONNECTORS_POLL, move |_now| {
+                let app = app.clone();
+                let collecting = collecting.clone();
+                async move {
+                    if collecting.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    tokio::spawn(async move {
+                        if let Err(e) = app.run_due_connectors(None).await {
+                            tracing::warn!(error = %e, "usage connectors failed");
+                        }
+                        collecting.store(false, std::sync::atomic::Ordering::SeqCst);
+                    });
+                }
+            }));
+        }
         let config = WorkerConfig {
             tick,
+            also,
             clock: self.app.ports.clock.clone(),
             ..WorkerConfig::default()
         };

@@ -3,7 +3,9 @@
 
 use reclaim_workflow::intake::Row;
 use reclaim_workflow::ports::{Directory, RuleStore, StoreError, TokenStore};
-use reclaim_workflow::{AppliesTo, Exclusions, Group, Justification, Rule, User};
+use reclaim_workflow::{
+    AppliesTo, Criteria, Exclusions, Group, Justification, Rule, SoftwareMatch, User,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -225,6 +227,34 @@ pub fn demo() -> SeedFile {
             Some("scim-deprovision"),
         ),
     ];
+    // What the demo's usage connectors find: Microsoft 365 licenses nobody used for 30 days
+    // (m365-usage) and installs unused for 90 days (csd-inventory).
+    let mut m365_inactive = rule(
+        "m365-inactive",
+        "Microsoft 365 licenses unused 30 days (from the tenant)",
+        AppliesTo::Subscription,
+        true,
+        7,
+        "saas-approvers",
+        Some("m365-revoke"),
+    );
+    m365_inactive.software = vec![SoftwareMatch {
+        publisher: "Microsoft".into(),
+        product: None,
+    }];
+    m365_inactive.criteria = Some(Criteria::LastUsedBefore { days: 30 });
+    let mut installs_unused = rule(
+        "installs-unused",
+        "Installs unused 90 days (from the device inventory)",
+        AppliesTo::InstalledSoftware,
+        true,
+        14,
+        "desktop-approvers",
+        Some("csd-uninstall"),
+    );
+    installs_unused.criteria = Some(Criteria::LastUsedBefore { days: 90 });
+    let mut rules = rules;
+    rules.extend([m365_inactive, installs_unused]);
     let tokens = [
         ("demo-sam-admin-token", "sam"),
         ("demo-alice-approver-token", "alice"),

@@ -141,6 +141,8 @@ pub struct WorkerConfig {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub tick: Option<Tick>,
+    /// More periodic jobs, each on its own period (the usage connectors' look for due runs).
+    pub also: Vec<Tick>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -155,6 +157,7 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(30 * 60),
             tick: None,
+            also: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -240,9 +243,9 @@ impl Worker {
     ) -> Worker {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        if let Some(tick) = config.tick.clone() {
+        for tick in config.tick.iter().chain(&config.also) {
             tasks.push(tokio::spawn(tick_loop(
-                tick,
+                tick.clone(),
                 config.clock.clone(),
                 stopped.clone(),
             )));
