@@ -86,6 +86,12 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Usage connectors: the plugins that read usage from the vendors and create candidates
+    /// by the rules, as a usage import does.
+    Connectors {
+        #[command(subcommand)]
+        command: ConnectorsCommand,
+    },
     /// Tools for plugin authors.
     Plugin {
         #[command(subcommand)]
@@ -357,6 +363,41 @@ enum UsageCommand {
         #[command(flatten)]
         send: SendArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConnectorsCommand {
+    /// Each connector among the plugins, its schedule, when it next runs and its latest run.
+    List(ConnectorArgs),
+    /// Run a connector to its end now (or finish its run left unfinished) and report it.
+    Run {
+        #[command(flatten)]
+        args: ConnectorArgs,
+        /// The connector's id (its plugin's id).
+        id: String,
+    },
+    /// A connector's latest runs, newest first.
+    Runs {
+        #[command(flatten)]
+        args: ConnectorArgs,
+        id: String,
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ConnectorArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// The plugin directories `serve --plugins` loads (each `<id>/reclaim-plugin.toml` +
+    /// component); the connectors are those that collect usage.
+    #[arg(long, env = "RECLAIM_PLUGINS")]
+    plugins: PathBuf,
+    /// Let the plugins reach private and loopback addresses (a vendor service on this network).
+    #[arg(long)]
+    allow_private_addresses: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -1145,6 +1186,85 @@ impl Sources {
     }
 }
 
+async fn connectors(command: ConnectorsCommand) -> Result<()> {
+    let args = match &command {
+        ConnectorsCommand::List(a)
+        | ConnectorsCommand::Run { args: a, .. }
+        | ConnectorsCommand::Runs { args: a, .. } => a,
+    };
+    let host = reclaim_host::PluginHost::new(reclaim_host::HostConfig {
+        cache_dir: Some(plugin_cache(&args.db.db)),
+        allow_private_addresses: args.allow_private_addresses,
+        ..reclaim_host::HostConfig::default()
+    })?;
+    let dir = args.plugins.clone();
+    tokio::task::block_in_place(|| host.load_all(&dir))
+        .with_context(|| format!("cannot load the plugins in {}", dir.display()))?;
+    let embedded = open(
+        &args.db.db,
+        Settings::default(),
+        Arc::new(reclaim_host::PluginRevoker::new(host.clone())),
+    )?
+    .with_sources(Arc::new(host));
+    let app = &embedded.app;
+    match command {
+        ConnectorsCommand::List(_) => {
+            let all = app.connectors().await?;
+            if all.is_empty() {
+                println!("no usage connectors among the plugins in {}", dir.display());
+            }
+            for c in all {
+                println!(
+                    "{}\t{}\t{}\tnext run {}",
+                    c.info.id,
+                    c.info.name,
+                    c.info.schedule,
+                    c.next_run_at.format("%Y-%m-%d %H:%M UTC")
+                );
+                if let Some(r) = c.runs.first() {
+                    println!("  last run: {}", run_line(r));
+                }
+            }
+        }
+        ConnectorsCommand::Run { id, .. } => {
+            let run = app.run_connector(&id, "cli", None).await?;
+            println!("{}", run_line(&run));
+            for (what, counts) in [("skipped", &run.skipped), ("not reported", &run.notes)] {
+                for (reason, n) in counts {
+                    println!("  {what}: {reason}: {n}");
+                }
+            }
+            if let Some(e) = &run.error {
+                bail!("connector {id} failed: {e}");
+            }
+        }
+        ConnectorsCommand::Runs { id, limit, .. } => {
+            app.connector_status(&id).await?;
+            for r in app.ports.runs.runs(&id, limit).await? {
+                println!("{}", run_line(&r));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One run in a line: what the CLI prints for `connectors list|run|runs`.
+fn run_line(r: &reclaim_workflow::ports::ConnectorRun) -> String {
+    format!(
+        "run {} ({}, {}): {} from {}, {} pages, {} rows, {} created, {} report-only, {} canceled",
+        r.seq,
+        r.trigger,
+        r.started_at.format("%Y-%m-%d %H:%M UTC"),
+        r.state.as_str(),
+        r.connector,
+        r.pages,
+        r.rows,
+        r.created,
+        r.report_only,
+        r.canceled
+    )
+}
+
 /// Where compiled plugins are kept: beside the database, shared by `serve` and `plugin check`.
 fn plugin_cache(db: &std::path::Path) -> PathBuf {
     let mut cache = db.as_os_str().to_owned();
@@ -1396,6 +1516,7 @@ async fn run() -> Result<()> {
         } => import_usage(&db, &file, skip_invalid, report.as_deref(), &price, &send).await,
         Command::Rules { command } => rules(command).await,
         Command::Plugin { command } => plugin(command).await,
+        Command::Connectors { command } => connectors(command).await,
         Command::Savings { db, csv, rebuild } => {
             let embedded = open(&db.db, Settings::default(), Arc::new(ManualTaskRevoker))?;
             if rebuild {

@@ -239,3 +239,78 @@ fn rules_delete_removes_a_rule_and_names_one_that_is_not_there() {
         text(&out.stderr)
     );
 }
+
+/// `reclaim connectors`: the real m365-usage plugin, against the Graph fake on loopback, finds
+/// the licenses nobody used for 30 days and the rule makes candidates of them; `list` and
+/// `runs` report the run, and a second run finds them open.
+#[tokio::test(flavor = "multi_thread")]
+async fn connectors_run_a_plugin_against_the_vendor_and_report_the_runs() {
+    let built = std::env::var_os("RECLAIM_PLUGINS_DIR")
+        .expect("RECLAIM_PLUGINS_DIR: the built plugins (test.sh builds them and sets it)");
+    let vendors = reclaim_fakes::spawn_all().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    vendors
+        .install_plugins(Path::new(&built), &plugins)
+        .unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"id": "m365-inactive", "name": "Microsoft 365 unused 30 days", "notify_user": true,
+            "days_before_auto_reclamation": 7, "assignment_group": "approvers",
+            "software": [{"publisher": "Microsoft"}],
+            "criteria": {"kind": "last-used-before", "days": 30}}"#,
+    )
+    .unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, SEED).unwrap();
+    let d = dir.path().to_path_buf();
+    let plugins = plugins.to_str().unwrap().to_string();
+    let rules = rules.to_str().unwrap().to_string();
+    let seed = seed.to_str().unwrap().to_string();
+    let outputs = tokio::task::spawn_blocking(move || {
+        let seeded = reclaim(&d, &["seed", &seed]);
+        assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+        let with = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.extend(["--plugins", &plugins, "--allow-private-addresses"]);
+            reclaim(&d, &all)
+        };
+        let put = reclaim(&d, &["rules", "put", &rules]);
+        assert!(put.status.success(), "{}", text(&put.stderr));
+        [
+            with(&["connectors", "list"]),
+            with(&["connectors", "run", "m365-usage"]),
+            with(&["connectors", "run", "m365-usage"]),
+            with(&["connectors", "runs", "m365-usage"]),
+            with(&["connectors", "run", "no-such-connector"]),
+        ]
+    })
+    .await
+    .unwrap();
+    let [list, first, second, runs, missing] = outputs;
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert!(text(&list.stdout).contains("m365-usage\tMicrosoft 365 license usage\tdaily"));
+    assert!(text(&list.stdout).contains("csd-inventory"));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first = text(&first.stdout);
+    assert!(first.contains("run 1 (cli"), "{first}");
+    assert!(first.contains("finished from m365-usage"), "{first}");
+    assert!(!first.contains(" 0 created"), "{first}");
+    let second = text(&second.stdout);
+    assert!(
+        second.contains("run 2 (cli") && second.contains(" 0 created"),
+        "{second}"
+    );
+    assert!(
+        second.contains("skipped: a candidate is already open"),
+        "{second}"
+    );
+    let runs = text(&runs.stdout);
+    assert!(
+        runs.starts_with("run 2") && runs.contains("\nrun 1"),
+        "{runs}"
+    );
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("no-such-connector"));
+}
