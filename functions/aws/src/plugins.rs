@@ -91,7 +91,9 @@ pub fn revoker_from_env() -> Result<(Arc<dyn Revoker>, Option<PluginHost>), Host
             Ok((Arc::new(revoker), Some(host)))
         }
         _ => {
-            tracing::warn!("{PLUGINS_DIR_ENV} is not set: revocations become manual tasks");
+            tracing::warn!(
+                "{PLUGINS_DIR_ENV} is not set: no plugins (revocations become manual tasks, no usage connectors run)"
+            );
             Ok((Arc::new(ManualTaskRevoker), None))
         }
     }
