@@ -1,6 +1,7 @@
 //! Building the application over DynamoDB and SES, once per Lambda process: the five
-//! binaries call [`build`] (or [`build_loading`], [`build_plugins`]) in `main` and their handlers borrow what it returns, so a cold
-//! start pays for clients, configuration and secrets once and every invocation is cheap.
+//! binaries call [`build`] (or [`build_loading`], [`build_plugins`]) in `main` and their
+//! handlers borrow what it returns, so a cold start pays for clients, configuration, secrets
+//! and plugins once and every invocation is cheap.
 //!
 //! Every AWS client a function uses comes from its [`Clients`], the one place where clients
 //! are made: when calls are being recorded ([`crate::calls`]), each client carries the
@@ -301,10 +302,13 @@ async fn assemble(
     let ((key, key_took), (oidc, oidc_took), (plugins, revoker_took), (clock, store, mailer)) =
         tokio::join!(timed(link_key), timed(oidc), timed(plugins), parts);
     let (key, oidc, plugins) = (key?, oidc?, plugins?);
-    let sources: Arc<dyn UsageSources> = match &plugins.sources {
-        Some(host) => Arc::new(host.clone()),
-        None => Arc::new(NoSources),
+    // Only the `connectors` function collects, and only its role may write runs and read the
+    // vendors' usage on a schedule: any other function's application has no connectors.
+    let sources: Arc<dyn UsageSources> = match (&plugins.sources, clients.function()) {
+        (Some(host), Function::Connectors) => Arc::new(host.clone()),
+        _ => Arc::new(NoSources),
     };
+    let clients_function = clients.function();
     let joined = Instant::now();
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
     let session_key = SessionKeyBytes::derive(key.as_bytes());
@@ -339,7 +343,9 @@ async fn assemble(
         session_key,
         clients,
         oidc,
-        sources: plugins.sources,
+        sources: plugins
+            .sources
+            .filter(|_| clients_function == Function::Connectors),
     })
 }
 
