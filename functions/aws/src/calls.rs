@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The environment variable naming a file to append every AWS call to (JSON lines).
 pub const CALL_LOG_ENV: &str = "RECLAIM_AWS_CALL_LOG";
 
-/// The four Lambda functions, each with its own role in `infra/template.yaml`.
+/// The five Lambda functions, each with its own role in `infra/template.yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
@@ -36,14 +36,17 @@ pub enum Function {
     Api,
     Effects,
     Sweep,
+    /// Runs the usage connectors on a schedule ([`crate::connectors`]).
+    Connectors,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 5] = [
         Function::Respond,
         Function::Api,
         Function::Effects,
         Function::Sweep,
+        Function::Connectors,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Function {
             Function::Api => "api",
             Function::Effects => "effects",
             Function::Sweep => "sweep",
+            Function::Connectors => "connectors",
         }
     }
 }

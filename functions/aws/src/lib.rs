@@ -9,8 +9,8 @@
 //!   with its history item; the candidate item carries the effects of that version, so the
 //!   table's stream is the outbox ([`stream`]).
 //! - [`SesMailer`] — SES v2, HTML and text, at most one message per effect key.
-//! - [`wiring`] — builds the application once per Lambda process; the four binaries
-//!   (`respond`, `api`, `effects`, `sweep`) are thin `main`s over it. Every AWS client comes
+//! - [`wiring`] — builds the application once per Lambda process; the five binaries
+//!   (`respond`, `api`, `effects`, `sweep`, `connectors`) are thin `main`s over it. Every AWS client comes
 //!   from its [`wiring::Clients`], which can record each call as IAM will see it ([`calls`]).
 //!
 //! Configuration comes from the standard AWS environment ([`config::sdk_config`]), so
@@ -31,6 +31,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod connectors;
 pub mod dynamo;
 pub mod error;
 pub mod plugins;

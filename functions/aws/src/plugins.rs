@@ -1,5 +1,5 @@
-//! The plugin host of the `effects` function: the plugins come precompiled in the function's
-//! package (a Lambda layer, `RECLAIM_PLUGINS_DIR`), made at build time by
+//! The plugin host of the `effects` and `connectors` functions: the plugins come precompiled
+//! in the function's package (a Lambda layer, `RECLAIM_PLUGINS_DIR`), made at build time by
 //! `reclaim-plugin precompile --target aarch64-unknown-linux-gnu` with the same engine settings
 //! as [`host_config`], and are loaded with `deserialize` in `main`: a cold start never
 //! compiles, and an artifact made for another machine or engine is refused with the command
@@ -9,7 +9,8 @@
 //! The deployment configures the packaged plugins without editing their manifests:
 //! `RECLAIM_PLUGIN_CONFIG` (JSON, `{"plugin-id": {"key": "value"}}`) sets `[config]` keys, and
 //! a manifest's `store:NAME` secret is read at start from the Secrets Manager secret
-//! `RECLAIM_VENDOR_SECRETS_PREFIX` + `NAME`, the only secrets this function may read.
+//! `RECLAIM_VENDOR_SECRETS_PREFIX` + `NAME`, the only vendor secrets these two functions (and
+//! no other) may read.
 
 use reclaim_api::ManualTaskRevoker;
 use reclaim_host::{HostConfig, HostError, PluginHost, PluginRevoker};
@@ -90,7 +91,9 @@ pub fn revoker_from_env() -> Result<(Arc<dyn Revoker>, Option<PluginHost>), Host
             Ok((Arc::new(revoker), Some(host)))
         }
         _ => {
-            tracing::warn!("{PLUGINS_DIR_ENV} is not set: revocations become manual tasks");
+            tracing::warn!(
+                "{PLUGINS_DIR_ENV} is not set: no plugins (revocations become manual tasks, no usage connectors run)"
+            );
             Ok((Arc::new(ManualTaskRevoker), None))
         }
     }
@@ -114,12 +117,63 @@ pub async fn finish_loading(
     loading: tokio::task::JoinHandle<Result<Loaded, HostError>>,
     clients: crate::wiring::Clients,
 ) -> Result<Arc<dyn Revoker>, crate::wiring::WiringError> {
+    let prefix = std::env::var(VENDOR_SECRETS_PREFIX_ENV).unwrap_or_default();
+    let (revoker, _) = finish(loading, &clients, &prefix).await?;
+    Ok(revoker)
+}
+
+/// [`finish_loading`] for the `connectors` function: the same plugins, settings and secrets
+/// as `effects`, whose connectors become the application's usage sources (the revoker stays
+/// unused there: removals run in `effects`, from the stream). Without plugins there are no
+/// connectors, and the function has nothing to run.
+pub async fn finish_loading_sources(
+    loading: tokio::task::JoinHandle<Result<Loaded, HostError>>,
+    clients: crate::wiring::Clients,
+) -> Result<crate::wiring::PluginPorts, crate::wiring::WiringError> {
+    let prefix = std::env::var(VENDOR_SECRETS_PREFIX_ENV).unwrap_or_default();
+    finish_loading_sources_with(loading, clients, &prefix).await
+}
+
+/// [`finish_loading_sources`] with the secrets' name prefix given rather than read from the
+/// environment (tests wire the function with their own deployment's prefix).
+pub async fn finish_loading_sources_with(
+    loading: tokio::task::JoinHandle<Result<Loaded, HostError>>,
+    clients: crate::wiring::Clients,
+    prefix: &str,
+) -> Result<crate::wiring::PluginPorts, crate::wiring::WiringError> {
+    let (revoker, sources) = finish(loading, &clients, prefix).await?;
+    if let Some(host) = &sources {
+        tracing::info!(
+            connectors = host.connectors().len(),
+            "usage connectors loaded"
+        );
+    }
+    Ok(crate::wiring::PluginPorts { revoker, sources })
+}
+
+/// Waits for the loading and hands the host its `store:` secrets.
+async fn finish(
+    loading: tokio::task::JoinHandle<Result<Loaded, HostError>>,
+    clients: &crate::wiring::Clients,
+    prefix: &str,
+) -> Result<Loaded, crate::wiring::WiringError> {
     let (revoker, host) = loading.await??;
     if let Some(host) = &host {
-        let prefix = std::env::var(VENDOR_SECRETS_PREFIX_ENV).unwrap_or_default();
-        provide_store_secrets(host, &clients.secrets(), &prefix).await;
+        provide_store_secrets(host, &clients.secrets(), prefix).await;
     }
-    Ok(revoker)
+    Ok((revoker, host))
+}
+
+/// The longest a page of any loaded connector may take (its manifest's `deadline_ms`): the
+/// runner looks at its deadline only between pages, so an invocation stops starting pages
+/// this long before its end.
+pub fn longest_page(host: &PluginHost) -> std::time::Duration {
+    host.connectors()
+        .iter()
+        .filter_map(|c| host.manifest(c.id()))
+        .map(|m| std::time::Duration::from_millis(m.deadline_ms))
+        .max()
+        .unwrap_or_default()
 }
 
 /// Fetches the Secrets Manager secret `prefix + NAME` for every `store:NAME` source the loaded

@@ -1,6 +1,7 @@
-//! Building the application over DynamoDB and SES, once per Lambda process: the four
-//! binaries call [`build`] in `main` and their handlers borrow what it returns, so a cold
-//! start pays for clients, configuration and secrets once and every invocation is cheap.
+//! Building the application over DynamoDB and SES, once per Lambda process: the five
+//! binaries call [`build`] (or [`build_loading`], [`build_plugins`]) in `main` and their
+//! handlers borrow what it returns, so a cold start pays for clients, configuration, secrets
+//! and plugins once and every invocation is cheap.
 //!
 //! Every AWS client a function uses comes from its [`Clients`], the one place where clients
 //! are made: when calls are being recorded ([`crate::calls`]), each client carries the
@@ -19,7 +20,8 @@ use reclaim_api::http::ui::oidc::Oidc;
 use reclaim_api::{
     admin_routes, ApiState, App, AuthError, Authenticate, HmacLinkSigner, Ports, Settings,
 };
-use reclaim_workflow::ports::{Clock, Revoker, SystemClock};
+use reclaim_host::PluginHost;
+use reclaim_workflow::ports::{Clock, NoSources, Revoker, SystemClock, UsageSources};
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -118,6 +120,38 @@ pub struct Wiring {
     pub session_key: SessionKeyBytes,
     /// The `api` function's sign-in with the identity provider, when configured.
     pub oidc: Option<Arc<Oidc>>,
+    /// The plugin host behind the application's usage sources (only the `connectors`
+    /// function has one): its manifests say how long a page may take, which the function
+    /// keeps free at the end of each invocation.
+    pub sources: Option<PluginHost>,
+}
+
+/// What a function's plugins give its application: the revoker its effects run with
+/// (`effects`), and the connectors its runner collects from (`connectors`; every other
+/// function runs with [`NoSources`], so only the function whose role reads the vendors'
+/// usage ever collects).
+pub struct PluginPorts {
+    pub revoker: Arc<dyn Revoker>,
+    /// `None`: no connectors.
+    pub sources: Option<PluginHost>,
+}
+
+impl std::fmt::Debug for PluginPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginPorts")
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginPorts {
+    /// A revoker and no connectors.
+    pub fn revoker(revoker: Arc<dyn Revoker>) -> Self {
+        PluginPorts {
+            revoker,
+            sources: None,
+        }
+    }
 }
 
 /// The workspace's session key, derived from the link-signing key so that every Lambda
@@ -173,12 +207,27 @@ where
     F: FnOnce(Clients) -> Fut,
     Fut: Future<Output = Result<Arc<dyn Revoker>, WiringError>>,
 {
+    build_plugins(function, |clients| {
+        let revoker = revoker(clients);
+        async move { revoker.await.map(PluginPorts::revoker) }
+    })
+    .await
+}
+
+/// [`build_loading`] for a function whose plugins also give its application usage sources
+/// (the `connectors` function): `plugins` is given the function's clients as soon as the SDK
+/// is configured, and its revoker and connectors are awaited together with the secret reads.
+pub async fn build_plugins<F, Fut>(function: Function, plugins: F) -> Result<Wiring, WiringError>
+where
+    F: FnOnce(Clients) -> Fut,
+    Fut: Future<Output = Result<PluginPorts, WiringError>>,
+{
     let started = Instant::now();
     let settings = AwsSettings::from_env()?;
     let sdk = sdk_config(TlsRoots::from_env()?).await?;
     let clients = Clients::new(function, &sdk, CallLog::from_env());
-    let revoker = revoker(clients.clone());
-    assemble(clients, settings, revoker, started).await
+    let plugins = plugins(clients.clone());
+    assemble(clients, settings, plugins, started).await
 }
 
 /// [`build`] over given clients and settings (tests pass the emulator's configuration and a
@@ -189,7 +238,18 @@ pub async fn build_with(
     revoker: Arc<dyn Revoker>,
     started: Instant,
 ) -> Result<Wiring, WiringError> {
-    assemble(clients, settings, std::future::ready(Ok(revoker)), started).await
+    build_with_plugins(clients, settings, PluginPorts::revoker(revoker), started).await
+}
+
+/// [`build_with`] with the plugins' revoker and connectors (tests wire the `connectors`
+/// function with the plugins they loaded).
+pub async fn build_with_plugins(
+    clients: Clients,
+    settings: AwsSettings,
+    plugins: PluginPorts,
+    started: Instant,
+) -> Result<Wiring, WiringError> {
+    assemble(clients, settings, std::future::ready(Ok(plugins)), started).await
 }
 
 /// Runs `fut`, timing it.
@@ -200,13 +260,13 @@ async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
 }
 
 /// The secrets (the link key; the `api` function's identity provider client secret), the
-/// revoker and the store's clients at once, then the application over them. Each secret is one
+/// plugins and the store's clients at once, then the application over them. Each secret is one
 /// Secrets Manager round trip; none depends on another, so the slowest of them, not their sum,
 /// is what init waits for.
 async fn assemble(
     clients: Clients,
     settings: AwsSettings,
-    revoker: impl Future<Output = Result<Arc<dyn Revoker>, WiringError>>,
+    plugins: impl Future<Output = Result<PluginPorts, WiringError>>,
     started: Instant,
 ) -> Result<Wiring, WiringError> {
     let sdk_done = Instant::now();
@@ -239,16 +299,24 @@ async fn assemble(
         );
         (clock, store, mailer)
     };
-    let ((key, key_took), (oidc, oidc_took), (revoker, revoker_took), (clock, store, mailer)) =
-        tokio::join!(timed(link_key), timed(oidc), timed(revoker), parts);
-    let (key, oidc, revoker) = (key?, oidc?, revoker?);
+    let ((key, key_took), (oidc, oidc_took), (plugins, revoker_took), (clock, store, mailer)) =
+        tokio::join!(timed(link_key), timed(oidc), timed(plugins), parts);
+    let (key, oidc, plugins) = (key?, oidc?, plugins?);
+    // Only the `connectors` function collects, and only its role may write runs and read the
+    // vendors' usage on a schedule: any other function's application has no connectors.
+    let sources: Arc<dyn UsageSources> = match (&plugins.sources, clients.function()) {
+        (Some(host), Function::Connectors) => Arc::new(host.clone()),
+        _ => Arc::new(NoSources),
+    };
+    let clients_function = clients.function();
     let joined = Instant::now();
     let signer = HmacLinkSigner::new(key.as_bytes()).map_err(WiringError::LinkKey)?;
     let session_key = SessionKeyBytes::derive(key.as_bytes());
-    let app = app(
+    let app = app_with_sources(
         store.clone(),
         Arc::new(mailer),
-        revoker,
+        plugins.revoker,
+        sources,
         clock,
         Arc::new(signer),
         &settings,
@@ -275,6 +343,9 @@ async fn assemble(
         session_key,
         clients,
         oidc,
+        sources: plugins
+            .sources
+            .filter(|_| clients_function == Function::Connectors),
     })
 }
 
@@ -327,11 +398,34 @@ pub fn api_router(w: &Wiring) -> axum::Router {
     admin_routes(state)
 }
 
-/// The application over an existing store and mailer (tests pass their own clock).
+/// The application over an existing store and mailer (tests pass their own clock), with no
+/// connectors.
 pub fn app(
     store: DynamoStore,
     mailer: Arc<dyn reclaim_workflow::ports::Mailer>,
     revoker: Arc<dyn Revoker>,
+    clock: Arc<dyn Clock>,
+    signer: Arc<dyn reclaim_workflow::ports::LinkSigner>,
+    settings: &AwsSettings,
+) -> App {
+    app_with_sources(
+        store,
+        mailer,
+        revoker,
+        Arc::new(NoSources),
+        clock,
+        signer,
+        settings,
+    )
+}
+
+/// [`app`] whose connectors' runner collects from `sources` (the `connectors` function's
+/// plugins).
+pub fn app_with_sources(
+    store: DynamoStore,
+    mailer: Arc<dyn reclaim_workflow::ports::Mailer>,
+    revoker: Arc<dyn Revoker>,
+    sources: Arc<dyn UsageSources>,
     clock: Arc<dyn Clock>,
     signer: Arc<dyn reclaim_workflow::ports::LinkSigner>,
     settings: &AwsSettings,
@@ -349,7 +443,7 @@ pub fn app(
             revoker,
             clock,
             signer,
-            sources: Arc::new(reclaim_workflow::ports::NoSources),
+            sources,
             runs: shared,
         },
         Settings {

@@ -1,5 +1,5 @@
-//! The IAM roles of `infra/template.yaml` fit the code: each of the four functions, wired as
-//! its `main` wires it, goes through everything it does on AWS (against the emulator), every
+//! The IAM roles of `infra/template.yaml` fit the code: each of the five functions, wired as
+//! its `main` wires it (`connectors` with the real `m365-usage` plugin against the fake Graph), goes through everything it does on AWS (against the emulator), every
 //! AWS call is recorded at the SDK ([`reclaim_aws::calls`]), and then
 //!
 //! - every call must be allowed by the function's role (the other AWS journeys check their
@@ -34,6 +34,67 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef-roles";
+/// Microsoft 365 E3 at the fake Graph.
+const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+
+/// The built plugins (`plugins/build.sh`): the test command's build when it exported
+/// `RECLAIM_PLUGINS_DIR`, else `plugins/dist`.
+fn built_plugins() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    [
+        std::env::var_os("RECLAIM_PLUGINS_DIR").map(std::path::PathBuf::from),
+        Some(root.join("plugins/dist")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.join("m365-usage/plugin.wasm").is_file())
+    .expect("the plugins are built: run plugins/build.sh DIR and set RECLAIM_PLUGINS_DIR=DIR")
+}
+
+/// The connectors function's package as a deployment ships it: only `m365-usage`, configured
+/// for the fake Graph, its client secret a `store:` source (read from Secrets Manager at
+/// init), precompiled for this machine.
+fn connector_package(fakes: &reclaim_fakes::FakeVendors) -> tempfile::TempDir {
+    let installed = tempfile::tempdir().unwrap();
+    fakes
+        .install_plugins(&built_plugins(), installed.path())
+        .unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let dest = src.path().join("m365-usage");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::copy(
+        installed.path().join("m365-usage/plugin.wasm"),
+        dest.join("plugin.wasm"),
+    )
+    .unwrap();
+    let manifest =
+        std::fs::read_to_string(installed.path().join("m365-usage/reclaim-plugin.toml")).unwrap();
+    let manifest: String = manifest
+        .lines()
+        .map(|l| {
+            if l.starts_with("\"client-secret\" = \"file:") {
+                "\"client-secret\" = \"store:m365-usage-client-secret\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        manifest.contains("store:m365-usage-client-secret"),
+        "{manifest}"
+    );
+    std::fs::write(dest.join("reclaim-plugin.toml"), manifest).unwrap();
+    let package = tempfile::tempdir().unwrap();
+    reclaim_host::precompile::precompile_dir(
+        &reclaim_host::HostConfig::default(),
+        None,
+        src.path(),
+        package.path(),
+    )
+    .unwrap();
+    package
+}
 
 /// Grants no journey can use, each with the reason. Keep each line true: an exception that
 /// explains no unused grant fails the test too.
@@ -451,6 +512,141 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
         .store
         .commit(&Change {
             expected_version: current.version + 7,
+            candidate: t.candidate,
+            entry: t.entry,
+            effects: t.effects,
+        })
+        .await;
+    assert!(
+        matches!(
+            lost,
+            Err(reclaim_workflow::ports::StoreError::Conflict { .. })
+        ),
+        "{lost:?}"
+    );
+
+    // --- connectors: the real m365-usage connector, precompiled as the package ships it, its
+    // client secret from Secrets Manager, collects from the fake Graph on loopback: a dozen
+    // idle seats become candidates (more than one transaction's worth: checked and written in
+    // batches, with the catalogs), and a user active again has their open candidate canceled.
+    let fakes = reclaim_fakes::spawn_all().await.unwrap();
+    for n in 0..12 {
+        fakes.graph.add_licensed_user(
+            &format!("u-idle-{n:02}"),
+            &format!("idle{n:02}@demo.example"),
+            &format!("Idle {n}"),
+            &[E3],
+            500,
+            Some(200),
+        );
+    }
+    let (_, _, client_secret) = fakes.graph.credentials();
+    aws_sdk_secretsmanager::Client::new(&f.sdk)
+        .create_secret()
+        .name(format!(
+            "{}m365-usage-client-secret",
+            f.deployment.vendor_prefix
+        ))
+        .secret_string(client_secret)
+        .send()
+        .await
+        .unwrap();
+    let package = connector_package(&fakes);
+    let dir = package.path().to_path_buf();
+    let loading = tokio::task::spawn_blocking(move || {
+        let revoker = reclaim_aws::plugins::plugin_revoker(
+            &dir,
+            reclaim_host::HostConfig {
+                allow_private_addresses: true,
+                ..reclaim_aws::plugins::host_config()
+            },
+        )?;
+        let host = revoker.host().clone();
+        Ok((
+            Arc::new(revoker) as Arc<dyn reclaim_workflow::ports::Revoker>,
+            Some(host),
+        ))
+    });
+    let clients =
+        reclaim_aws::wiring::Clients::new(Function::Connectors, &f.sdk, Some(f.calls.clone()));
+    let ports = reclaim_aws::plugins::finish_loading_sources_with(
+        loading,
+        clients.clone(),
+        &f.deployment.vendor_prefix,
+    )
+    .await
+    .unwrap();
+    let connectors = reclaim_aws::wiring::build_with_plugins(
+        clients,
+        f.settings(),
+        ports,
+        std::time::Instant::now(),
+    )
+    .await
+    .unwrap();
+    let rule: reclaim_workflow::Rule = serde_json::from_value(serde_json::json!({
+        "id": "m365-idle", "name": "Microsoft 365 idle 90 days", "notify_user": true,
+        "days_before_auto_reclamation": 14, "assignment_group": "approvers",
+        "software": [{"publisher": "Microsoft"}],
+        "criteria": {"kind": "last-used-before", "days": 90}
+    }))
+    .unwrap();
+    store.put_rule(&rule).await.unwrap();
+    let mut fay = reclaim_workflow::testing::candidate();
+    fay.id = "c-roles-fay".into();
+    fay.number = "RC0000950".into();
+    fay.state = State::Ready;
+    fay.applies_to = reclaim_workflow::AppliesTo::Subscription;
+    fay.software.publisher = "Microsoft".into();
+    fay.software.product = "Microsoft 365 E3".into();
+    fay.device = None;
+    if let Some(u) = fay.user.as_mut() {
+        u.id = "u-fay".into();
+    }
+    fay.opened_at = chrono::Utc::now() - chrono::Duration::days(30);
+    fay.updated_at = fay.opened_at;
+    store.insert(std::slice::from_ref(&fay)).await.unwrap();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let report = reclaim_aws::connectors::handle(&connectors.app, &tick, later)
+        .await
+        .unwrap();
+    let [run] = report.runs.as_slice() else {
+        panic!("{report:?}")
+    };
+    assert_eq!(run.connector, "m365-usage");
+    assert_eq!(
+        run.state,
+        reclaim_workflow::ports::RunState::Finished,
+        "{run:?}"
+    );
+    assert!(run.created > 10, "{run:?}");
+    assert_eq!(run.canceled, 1, "{run:?}");
+    assert_eq!(
+        store.get(&fay.id).await.unwrap().unwrap().state,
+        State::ClosedCanceled
+    );
+    // Not due again until tomorrow: the next tick reads the run and does nothing.
+    let again = reclaim_aws::connectors::handle(&connectors.app, &tick, later)
+        .await
+        .unwrap();
+    assert!(again.runs.is_empty(), "{again:?}");
+    // A cancellation that loses a race to a person's answer reads the candidate once.
+    let mut racing = reclaim_workflow::testing::contract::varied(302);
+    racing.state = State::Ready;
+    store.insert(std::slice::from_ref(&racing)).await.unwrap();
+    let t = apply(
+        &racing,
+        &Event::UsageDetected {
+            last_used_at: chrono::Utc::now(),
+        },
+        &Actor::Scheduler,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let lost = connectors
+        .store
+        .commit(&Change {
+            expected_version: racing.version + 7,
             candidate: t.candidate,
             entry: t.entry,
             effects: t.effects,

@@ -1,4 +1,4 @@
-//! The four functions' IAM roles as `infra/template.yaml` deploys them (after the SAM
+//! The five functions' IAM roles as `infra/template.yaml` deploys them (after the SAM
 //! transform), and a check of recorded AWS calls ([`reclaim_aws::calls`]) against them: a call
 //! a role would deny is named with what the role grants; a grant no call uses is named too,
 //! unless [`Exception`] says why no journey can use it.
@@ -140,6 +140,7 @@ pub fn logical_id(f: Function) -> &'static str {
         Function::Api => "ApiFunction",
         Function::Effects => "EffectsFunction",
         Function::Sweep => "SweepFunction",
+        Function::Connectors => "ConnectorsFunction",
     }
 }
 
@@ -497,7 +498,7 @@ impl Resolver<'_> {
     }
 }
 
-/// The roles of the four functions, resolved for `d`.
+/// The roles of the five functions, resolved for `d`.
 pub fn roles(d: &Deployment) -> BTreeMap<Function, Role> {
     let r = Resolver {
         template: transformed_template(),
