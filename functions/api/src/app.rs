@@ -307,7 +307,7 @@ pub struct UsageReport {
 pub(crate) struct UsageContext {
     rules: Vec<Rule>,
     groups: Vec<Group>,
-    open: Vec<Candidate>,
+    open: usage::OpenSeats,
 }
 
 /// What one scheduler tick did.
@@ -876,7 +876,7 @@ impl App {
         Ok(UsageContext {
             rules: self.ports.rules.rules().await?,
             groups: self.ports.directory.groups().await?,
-            open: self.open_candidates().await?,
+            open: usage::OpenSeats::of(&self.open_candidates().await?),
         })
     }
 
@@ -891,7 +891,7 @@ impl App {
         report: &mut UsageReport,
     ) -> Result<(), AppError> {
         let now = self.now();
-        let evaluation = usage::evaluate(
+        let evaluation = usage::evaluate_against(
             &known.rules,
             &records,
             &known.open,
@@ -923,10 +923,10 @@ impl App {
                 chunk.push(d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now));
                 if chunk.len() == INSERT_CHUNK || drafts.peek().is_none() {
                     self.ports.candidates.insert(&chunk).await?;
-                    report
-                        .created
-                        .extend(chunk.iter().map(|c| c.number.clone()));
-                    known.open.append(&mut chunk);
+                    for c in chunk.drain(..) {
+                        known.open.add(&c);
+                        report.created.push(c.number);
+                    }
                 }
             }
         }

@@ -129,6 +129,7 @@ impl App {
                 self.save_run(&mut run).await?;
                 return Ok(run);
             }
+            let asked = Instant::now();
             match self
                 .ports
                 .sources
@@ -136,6 +137,7 @@ impl App {
                 .await
             {
                 Ok(page) => {
+                    let collected = asked.elapsed();
                     attempts = 0;
                     let mut report = UsageReport::default();
                     let mut records = Vec::with_capacity(page.rows.len());
@@ -147,7 +149,9 @@ impl App {
                             Err(_) => *run.skipped.entry(SKIPPED_INVALID.into()).or_default() += 1,
                         }
                     }
+                    let applying = Instant::now();
                     self.apply_usage(records, &mut known, &mut report).await?;
+                    let applied = applying.elapsed();
                     count(&mut run, &report);
                     for (reason, n) in page.notes {
                         *run.notes.entry(reason).or_default() += n;
@@ -160,6 +164,16 @@ impl App {
                     }
                     run.lease_until = self.now() + LEASE;
                     self.save_run(&mut run).await?;
+                    // Where a page's time went: the connector (vendor, sandbox) or the rules
+                    // and the store.
+                    tracing::debug!(
+                        connector = id,
+                        page = run.pages,
+                        rows = report.rows,
+                        collect_ms = collected.as_millis(),
+                        apply_ms = applied.as_millis(),
+                        "connector page"
+                    );
                     if run.state == RunState::Finished {
                         tracing::info!(
                             connector = id,

@@ -235,13 +235,77 @@ pub fn evaluate(
     now: Timestamp,
     price_period: PricePeriod,
 ) -> Evaluation {
-    let mut out = Evaluation::default();
-    let mut open_by_key: HashMap<String, &Candidate> = HashMap::new();
-    for c in open.iter().filter(|c| !c.state.is_closed()) {
+    evaluate_against(
+        rules,
+        usage,
+        &OpenSeats::of(open),
+        groups,
+        now,
+        price_period,
+    )
+}
+
+/// What evaluation needs of an open candidate: enough to dedupe and to cancel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenSeat {
+    pub id: String,
+    pub number: String,
+    pub state: State,
+    pub opened_at: Timestamp,
+}
+
+/// The open candidates by seat ([`seat_key`]). A connector's run keeps one across its pages
+/// and adds what each page creates, instead of indexing every open candidate again per page.
+#[derive(Clone, Debug, Default)]
+pub struct OpenSeats(HashMap<String, OpenSeat>);
+
+impl OpenSeats {
+    pub fn of(open: &[Candidate]) -> OpenSeats {
+        let mut seats = OpenSeats(HashMap::with_capacity(open.len()));
+        for c in open {
+            seats.add(c);
+        }
+        seats
+    }
+
+    /// Adds a candidate if it is open (a closed one holds no seat).
+    pub fn add(&mut self, c: &Candidate) {
+        if c.state.is_closed() {
+            return;
+        }
         if let Some(k) = candidate_key(c) {
-            open_by_key.insert(k, c);
+            self.0.insert(
+                k,
+                OpenSeat {
+                    id: c.id.clone(),
+                    number: c.number.clone(),
+                    state: c.state,
+                    opened_at: c.opened_at,
+                },
+            );
         }
     }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// [`evaluate`] against open seats already indexed.
+pub fn evaluate_against(
+    rules: &[Rule],
+    usage: &[(usize, UsageRecord)],
+    open: &OpenSeats,
+    groups: &[Group],
+    now: Timestamp,
+    price_period: PricePeriod,
+) -> Evaluation {
+    let mut out = Evaluation::default();
+    let open_by_key = &open.0;
     // Which products each user holds (for overlapping; only built when a rule needs it).
     let mut held: HashMap<&str, Vec<&Software>> = HashMap::new();
     if rules
