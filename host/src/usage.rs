@@ -552,8 +552,11 @@ impl AnswerSize for SourceInfo {
 /// collects through it on every deployment.
 #[async_trait::async_trait]
 impl reclaim_workflow::ports::UsageSources for crate::PluginHost {
-    fn connectors(&self) -> Vec<reclaim_workflow::ports::ConnectorInfo> {
-        crate::PluginHost::connectors(self)
+    async fn connectors(
+        &self,
+    ) -> Result<Vec<reclaim_workflow::ports::ConnectorInfo>, reclaim_workflow::ports::StoreError>
+    {
+        Ok(crate::PluginHost::connectors(self)
             .iter()
             .map(|c| reclaim_workflow::ports::ConnectorInfo {
                 id: c.id().to_string(),
@@ -564,7 +567,7 @@ impl reclaim_workflow::ports::UsageSources for crate::PluginHost {
                 schedule: c.schedule().to_string(),
                 every_secs: c.schedule().every().as_secs(),
             })
-            .collect()
+            .collect())
     }
 
     async fn collect(

@@ -70,8 +70,9 @@ pub const CONNECTOR: &str = "scripted-usage";
 
 #[async_trait]
 impl UsageSources for ScriptedSource {
-    fn connectors(&self) -> Vec<ConnectorInfo> {
-        self.ids
+    async fn connectors(&self) -> Result<Vec<ConnectorInfo>, reclaim_workflow::ports::StoreError> {
+        Ok(self
+            .ids
             .iter()
             .map(|id| ConnectorInfo {
                 id: id.clone(),
@@ -82,7 +83,7 @@ impl UsageSources for ScriptedSource {
                 schedule: "daily".into(),
                 every_secs: 86_400,
             })
-            .collect()
+            .collect())
     }
 
     async fn collect(

@@ -40,7 +40,7 @@ impl App {
     /// Every loaded connector with its latest runs.
     pub async fn connectors(&self) -> Result<Vec<ConnectorStatus>, AppError> {
         let mut out = Vec::new();
-        for info in self.ports.sources.connectors() {
+        for info in self.ports.sources.connectors().await? {
             let runs = self.ports.runs.runs(&info.id, RUNS_SHOWN).await?;
             let next_run_at = next_run_at(&info, runs.first(), self.now());
             out.push(ConnectorStatus {
@@ -54,7 +54,7 @@ impl App {
 
     /// One connector with its latest runs; not found when no connector has that id.
     pub async fn connector_status(&self, id: &str) -> Result<ConnectorStatus, AppError> {
-        let info = self.connector_info(id)?;
+        let info = self.connector_info(id).await?;
         let runs = self.ports.runs.runs(id, RUNS_SHOWN).await?;
         Ok(ConnectorStatus {
             next_run_at: next_run_at(&info, runs.first(), self.now()),
@@ -63,10 +63,11 @@ impl App {
         })
     }
 
-    fn connector_info(&self, id: &str) -> Result<ConnectorInfo, AppError> {
+    async fn connector_info(&self, id: &str) -> Result<ConnectorInfo, AppError> {
         self.ports
             .sources
             .connectors()
+            .await?
             .into_iter()
             .find(|c| c.id == id)
             .ok_or_else(|| AppError::NotFound {
@@ -83,7 +84,7 @@ impl App {
         until: Option<Instant>,
     ) -> Result<Vec<ConnectorRun>, AppError> {
         let mut done = Vec::new();
-        for info in self.ports.sources.connectors() {
+        for info in self.ports.sources.connectors().await? {
             if until.is_some_and(|u| Instant::now() >= u) {
                 break;
             }
@@ -118,7 +119,7 @@ impl App {
         trigger: &str,
         until: Option<Instant>,
     ) -> Result<ConnectorRun, AppError> {
-        let info = self.connector_info(id)?;
+        let info = self.connector_info(id).await?;
         let mut run = self.claim_run(&info, trigger).await?;
         let mut known = self.usage_context().await?;
         let mut attempts = 0;
@@ -227,7 +228,7 @@ impl App {
         id: &str,
         who: &str,
     ) -> Result<ConnectorRun, AppError> {
-        let info = self.connector_info(id)?;
+        let info = self.connector_info(id).await?;
         if let Some(r) = self.ports.runs.runs(id, 1).await?.first() {
             if r.state == RunState::Running {
                 return Err(AppError::Conflict(format!(

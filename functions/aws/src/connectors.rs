@@ -89,7 +89,21 @@ pub async fn handle(
             detail_type: event.detail_type.clone(),
         });
     }
-    let loaded = app.ports.sources.connectors().len();
+    let loaded = app
+        .ports
+        .sources
+        .connectors()
+        .await
+        .map_err(reclaim_api::AppError::from)?;
+    // What the workspace lists and starts runs of (the `api` function loads no plugins).
+    if !loaded.is_empty() {
+        app.ports
+            .runs
+            .publish_connectors(&loaded)
+            .await
+            .map_err(reclaim_api::AppError::from)?;
+    }
+    let loaded = loaded.len();
     if loaded == 0 {
         tracing::info!("no usage connectors loaded: nothing to run");
         return Ok(ConnectorsReport::default());

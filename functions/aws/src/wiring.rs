@@ -302,10 +302,14 @@ async fn assemble(
     let ((key, key_took), (oidc, oidc_took), (plugins, revoker_took), (clock, store, mailer)) =
         tokio::join!(timed(link_key), timed(oidc), timed(plugins), parts);
     let (key, oidc, plugins) = (key?, oidc?, plugins?);
-    // Only the `connectors` function collects, and only its role may write runs and read the
-    // vendors' usage on a schedule: any other function's application has no connectors.
+    // Only the `connectors` function collects (its role reads the vendors' secrets and
+    // writes candidates on a schedule); `api` lists what it published and starts runs; the
+    // others have no connectors.
     let sources: Arc<dyn UsageSources> = match (&plugins.sources, clients.function()) {
         (Some(host), Function::Connectors) => Arc::new(host.clone()),
+        // The workspace and the API list the connectors and start runs from the list the
+        // `connectors` function published.
+        (_, Function::Api) => Arc::new(crate::dynamo::PublishedSources(store.clone())),
         _ => Arc::new(NoSources),
     };
     let clients_function = clients.function();

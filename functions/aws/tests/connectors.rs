@@ -99,8 +99,8 @@ struct Slow {
 
 #[async_trait]
 impl UsageSources for Slow {
-    fn connectors(&self) -> Vec<ConnectorInfo> {
-        self.inner.connectors()
+    async fn connectors(&self) -> Result<Vec<ConnectorInfo>, reclaim_workflow::ports::StoreError> {
+        self.inner.connectors().await
     }
 
     async fn collect(

@@ -660,6 +660,26 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
         "{lost:?}"
     );
 
+    // --- api: the workspace lists the connectors the connectors function published, and a
+    // sam admin's Run now writes a run that function's next invocation takes.
+    let listed = api.app.connectors().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].info.id, "m365-usage");
+    assert!(
+        !listed[0].runs.is_empty(),
+        "the runs of the connectors function"
+    );
+    let requested = api
+        .app
+        .request_connector_run("m365-usage", "sam")
+        .await
+        .unwrap();
+    let taken = reclaim_aws::connectors::handle(&connectors.app, &tick, later)
+        .await
+        .unwrap();
+    assert_eq!(taken.runs[0].seq, requested.seq, "{taken:?}");
+    assert_eq!(taken.runs[0].trigger, "sam");
+
     // --- the check.
     let calls = f.calls.take();
     eprintln!("{}", roles::summary(&f.deployment, &calls));

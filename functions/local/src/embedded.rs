@@ -161,7 +161,7 @@ impl Embedded {
             })
         });
         let mut also = Vec::new();
-        if tick_every.is_some() && !self.app.ports.sources.connectors().is_empty() {
+        if tick_every.is_some() {
             let app = self.app.clone();
             let collecting = Arc::new(std::sync::atomic::AtomicBool::new(false));
             also.push(Tick::new(CONNECTORS_POLL, move |_now| {

@@ -733,7 +733,9 @@ pub enum CollectFailure {
 /// The usage connectors a deployment has loaded (plugins that export `collect`).
 #[async_trait]
 pub trait UsageSources: Send + Sync {
-    fn connectors(&self) -> Vec<ConnectorInfo>;
+    /// The connectors this deployment runs (on AWS the `api` function reads the list the
+    /// `connectors` function wrote, so it may fail as a store does).
+    async fn connectors(&self) -> Result<Vec<ConnectorInfo>, StoreError>;
     /// The page at `cursor` (`None`: the first), the run having collected `pages_done`
     /// pages so far (the manifest's cap on pages per run counts them).
     async fn collect(
@@ -750,8 +752,8 @@ pub struct NoSources;
 
 #[async_trait]
 impl UsageSources for NoSources {
-    fn connectors(&self) -> Vec<ConnectorInfo> {
-        Vec::new()
+    async fn connectors(&self) -> Result<Vec<ConnectorInfo>, StoreError> {
+        Ok(Vec::new())
     }
     async fn collect(
         &self,
@@ -835,4 +837,14 @@ pub trait RunStore: Send + Sync {
     async fn put_run(&self, run: &ConnectorRun, expected: Option<u64>) -> Result<(), StoreError>;
     /// A connector's latest runs, newest first.
     async fn runs(&self, connector: &str, limit: u32) -> Result<Vec<ConnectorRun>, StoreError>;
+    /// Keeps the list of connectors the collecting process loaded, for processes that list
+    /// and start runs without loading plugins (on AWS the `api` function). A store whose
+    /// deployment loads its plugins where it lists them (one machine) keeps nothing.
+    async fn publish_connectors(&self, _list: &[ConnectorInfo]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The list [`RunStore::publish_connectors`] kept, if any.
+    async fn published_connectors(&self) -> Result<Vec<ConnectorInfo>, StoreError> {
+        Ok(Vec::new())
+    }
 }

@@ -7,6 +7,7 @@
 //! | candidate (keys only) | | | GSI4 `by-user`: `U#<user>` / `C#<id>` | GSI5 `by-software`: `P#<publisher>` / `<product>␟<id>` (lower case) | GSI6 `by-alert`, open or reappeared: `L#<shard>` / `<alert time>#<id>` |
 //! | person in the people catalog | `PEOPLE` | `U#<user id>` | | |
 //! | usage connector run | `RUN#<connector>` | `<number, 20 digits>` | | |
+//! | the connectors loaded (published by `connectors`) | `CONN` | `LIST` | | |
 //! | software in the software catalog | `SOFTWARE` | `<publisher>␟<product>` (lower case) | | |
 //! | work note | `C#<id>` | `CW#<version that added it, 20 digits>#<n, 5 digits>` | | |
 //! | history entry | `C#<id>` | `H#<version, 20 digits>` | | | `T#<day>#<shard>` / `<time>#<id>#<version, 20 digits>` |
@@ -135,6 +136,10 @@ pub fn catalog_software_sk(publisher: &str, product: &str) -> String {
         product.to_ascii_lowercase()
     )
 }
+
+/// The connectors the `connectors` function loaded, as it last published them.
+pub const CONNECTORS_PK: &str = "CONN";
+pub const CONNECTORS_SK: &str = "LIST";
 
 pub fn run_pk(connector: &str) -> String {
     format!("RUN#{connector}")

@@ -18,6 +18,7 @@ mod directory;
 pub mod keys;
 mod list;
 mod runs;
+pub use runs::PublishedSources;
 mod sessions;
 pub mod table;
 mod tasks;

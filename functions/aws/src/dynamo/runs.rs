@@ -6,7 +6,9 @@ use super::{decode, encode, n, reported, s, DynamoStore, Item, ReadKind};
 use crate::error::{store_error, ConditionFailed};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
-use reclaim_workflow::ports::{ConnectorRun, RunStore, StoreError};
+use reclaim_workflow::ports::{
+    CollectFailure, CollectedPage, ConnectorInfo, ConnectorRun, RunStore, StoreError, UsageSources,
+};
 
 fn run_item(run: &ConnectorRun) -> Result<Item, StoreError> {
     let mut item = Item::new();
@@ -86,5 +88,62 @@ impl RunStore for DynamoStore {
             ReadKind::Together { consistent: true },
         );
         items.iter().map(|i| decode("connector run", i)).collect()
+    }
+
+    async fn publish_connectors(&self, list: &[ConnectorInfo]) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(PK.into(), s(CONNECTORS_PK));
+        item.insert(SK.into(), s(CONNECTORS_SK));
+        item.insert(TYPE.into(), s("l"));
+        item.insert(DOC.into(), s(encode("connectors", &list)?));
+        let out = self
+            .client
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item.clone()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        self.note_write(
+            "PutItem",
+            out.as_ref()
+                .ok()
+                .and_then(|o| reported(o.consumed_capacity())),
+            &[&item],
+            false,
+            out.is_ok(),
+        );
+        out.map(|_| ()).map_err(|e| store_error("PutItem", &e))
+    }
+
+    async fn published_connectors(&self) -> Result<Vec<ConnectorInfo>, StoreError> {
+        match self.get_item(CONNECTORS_PK, CONNECTORS_SK).await? {
+            Some(item) => decode("connectors", &item),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The connectors as the `connectors` function last published them: what the `api` function
+/// lists and starts runs of. It collects nothing itself; *Run now* writes a run the
+/// `connectors` function takes at its next invocation.
+#[derive(Debug, Clone)]
+pub struct PublishedSources(pub DynamoStore);
+
+#[async_trait]
+impl UsageSources for PublishedSources {
+    async fn connectors(&self) -> Result<Vec<ConnectorInfo>, StoreError> {
+        self.0.published_connectors().await
+    }
+
+    async fn collect(
+        &self,
+        connector: &str,
+        _cursor: Option<&str>,
+        _pages_done: u32,
+    ) -> Result<CollectedPage, CollectFailure> {
+        Err(CollectFailure::Permanent(format!(
+            "connector {connector} is collected by the connectors function, not here"
+        )))
     }
 }
