@@ -129,6 +129,25 @@ async fn a_sam_admin_runs_a_connector_through_the_api() {
     assert_eq!(run["rows"], 37);
     assert!(run["created"].as_u64().unwrap() > 0);
 
+    // The rule's page names the connector its candidates came from.
+    assert_eq!(run["created_by_rule"]["adobe-unused"], run["created"]);
+    let sam = h.ui_sign_in("sam").await;
+    let page = h
+        .ui(
+            axum::http::Method::GET,
+            "/ui/rules/adobe-unused/edit",
+            Some(&sam),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text().contains("Candidates from usage connectors")
+            && page.text().contains("Scripted usage</a> ("),
+        "{}",
+        page.text()
+    );
+
     let missing = h
         .post("/api/v1/connectors/nope/run", SAM, serde_json::json!({}))
         .await;

@@ -52,6 +52,24 @@ impl App {
         Ok(out)
     }
 
+    /// The connectors whose latest runs created candidates by this rule, with how many
+    /// (over the runs the Connectors page shows).
+    pub async fn rule_sources(&self, rule_id: &str) -> Result<Vec<(ConnectorInfo, u64)>, AppError> {
+        Ok(self
+            .connectors()
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                let n: u64 = c
+                    .runs
+                    .iter()
+                    .filter_map(|r| r.created_by_rule.get(rule_id))
+                    .sum();
+                (n > 0).then_some((c.info, n))
+            })
+            .collect())
+    }
+
     /// One connector with its latest runs; not found when no connector has that id.
     pub async fn connector_status(&self, id: &str) -> Result<ConnectorStatus, AppError> {
         let info = self.connector_info(id).await?;
@@ -284,6 +302,7 @@ impl App {
             canceled: 0,
             skipped: BTreeMap::new(),
             notes: BTreeMap::new(),
+            created_by_rule: BTreeMap::new(),
             error: None,
             retries: 0,
         };
@@ -350,7 +369,10 @@ fn count(run: &mut ConnectorRun, report: &UsageReport) {
     run.canceled += n(report.canceled.len());
     for f in &report.findings {
         let reason = match f.decision {
-            Decision::Create => continue,
+            Decision::Create => {
+                *run.created_by_rule.entry(f.rule.clone()).or_default() += 1;
+                continue;
+            }
             Decision::WouldCreate => {
                 run.report_only += 1;
                 continue;

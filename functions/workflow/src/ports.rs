@@ -816,6 +816,10 @@ pub struct ConnectorRun {
     pub skipped: BTreeMap<String, u64>,
     /// What the connector could not report, by its reason.
     pub notes: BTreeMap<String, u64>,
+    /// Candidates created, by the rule that created them (a rule's page names the
+    /// connectors its candidates came from).
+    #[serde(default)]
+    pub created_by_rule: BTreeMap<String, u64>,
     /// Why a failed run ended (the connector's message).
     pub error: Option<String>,
     /// Transient page errors retried so far.

@@ -651,6 +651,17 @@ async fn form_page(
         ),
         None => ("/ui/rules".to_string(), String::new(), None),
     };
+    // Which connectors' latest runs made candidates by this rule.
+    let sources: Vec<Value> = match &editing_id {
+        Some(id) => s
+            .app
+            .rule_sources(id)
+            .await?
+            .into_iter()
+            .map(|(c, n)| context! { id => c.id, name => c.name, created => n })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut res = v.render(
         "ui_rule.html",
         "rules",
@@ -660,6 +671,7 @@ async fn form_page(
             action,
             loaded,
             editing => editing_id,
+            sources,
             errors => by_field,
             summary,
             conflict,
