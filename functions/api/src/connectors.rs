@@ -173,7 +173,9 @@ impl App {
                     let applied = applying.elapsed();
                     count(&mut run, &report);
                     for (reason, n) in page.notes {
-                        *run.notes.entry(reason).or_default() += n;
+                        *run.notes
+                            .entry(note_reason(&run.notes, reason))
+                            .or_default() += n;
                     }
                     run.pages += 1;
                     run.cursor = page.next_cursor;
@@ -361,6 +363,24 @@ pub fn next_run_at(info: &ConnectorInfo, last: Option<&ConnectorRun>, now: Times
     }
 }
 
+/// Distinct reasons a run keeps from its connector, and their longest length: a connector's
+/// text must not grow the run past what a store keeps in one record.
+const NOTE_REASONS: usize = 50;
+const NOTE_CHARS: usize = 300;
+/// Where reasons past [`NOTE_REASONS`] are counted.
+pub const OTHER_NOTES: &str = "other reasons";
+
+/// The reason a connector's note is counted under: its own text, cut to [`NOTE_CHARS`], unless
+/// the run already holds [`NOTE_REASONS`] others.
+fn note_reason(kept: &BTreeMap<String, u64>, reason: String) -> String {
+    let reason: String = reason.chars().take(NOTE_CHARS).collect();
+    if kept.contains_key(&reason) || kept.len() < NOTE_REASONS {
+        reason
+    } else {
+        OTHER_NOTES.to_string()
+    }
+}
+
 /// Adds one page's report to the run's counts.
 fn count(run: &mut ConnectorRun, report: &UsageReport) {
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
@@ -384,5 +404,29 @@ fn count(run: &mut ConnectorRun, report: &UsageReport) {
     }
     if !report.unmatched.is_empty() {
         *run.skipped.entry(SKIPPED_NO_RULE.into()).or_default() += n(report.unmatched.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connectors_notes_stay_few_and_short() {
+        let mut kept = BTreeMap::new();
+        for i in 0..NOTE_REASONS + 20 {
+            let reason = note_reason(&kept, format!("reason {i} {}", "x".repeat(1000)));
+            *kept.entry(reason).or_insert(0) += 1;
+        }
+        assert_eq!(kept.len(), NOTE_REASONS + 1);
+        assert_eq!(kept.get(OTHER_NOTES), Some(&20));
+        assert!(kept.keys().all(|k| k.chars().count() <= NOTE_CHARS));
+        // A reason already kept is still counted under itself.
+        let first = kept
+            .keys()
+            .find(|k| k.starts_with("reason 0 "))
+            .cloned()
+            .unwrap();
+        assert_eq!(note_reason(&kept, first.clone()), first);
     }
 }

@@ -65,7 +65,7 @@ impl Collector for CsdInventory {
             )));
         }
         let budget = budget as usize;
-        let user_id = UserId::from_config()?;
+        let user_id = config::UserIdField::from_config()?;
         let mut apps = csd.apps(at.apps.as_deref(), budget)?;
         let mut rows = Vec::new();
         let (mut no_user, mut no_publisher) = (0u32, 0u32);
@@ -89,7 +89,11 @@ impl Collector for CsdInventory {
             };
             let devices = csd.devices(&app.id, at.devices.as_deref(), budget - rows.len())?;
             for device in devices.value {
-                let Some(user) = user_id.of(&device) else {
+                let Some(user) = user_id.pick(
+                    device.user_id.as_deref(),
+                    device.user_principal_name.as_deref(),
+                    device.email_address.as_deref(),
+                ) else {
                     no_user += 1;
                     continue;
                 };
@@ -195,70 +199,21 @@ struct ManagedDevice {
     installed_date_time: Option<String>,
 }
 
-/// Which of the device user's identifiers becomes the row's `user_id`.
-enum UserId {
-    Id,
-    Upn,
-    Mail,
-}
-
-impl UserId {
-    fn from_config() -> Result<UserId, PluginError> {
-        match config::get_or("user-id", "id").as_str() {
-            "id" => Ok(UserId::Id),
-            "upn" => Ok(UserId::Upn),
-            "mail" => Ok(UserId::Mail),
-            other => Err(misconfigured(format!(
-                "config key `user-id` must be id, upn or mail, got `{other}`"
-            ))),
-        }
-    }
-
-    fn of(&self, device: &ManagedDevice) -> Option<String> {
-        match self {
-            UserId::Id => device.user_id.clone(),
-            UserId::Upn => device.user_principal_name.clone(),
-            UserId::Mail => device.email_address.clone(),
-        }
-        .filter(|s| !s.trim().is_empty())
-    }
-}
-
 struct Csd {
     base: String,
-    auth: Auth,
-}
-
-/// How requests are signed (as csd-uninstall signs them).
-enum Auth {
-    Static(String),
-    OAuth(oauth::ClientCredentials),
+    auth: oauth::Auth,
 }
 
 impl Csd {
     fn connect() -> Result<Csd, PluginError> {
-        let base = config::base_url("base", None)?;
-        let auth = match config::get("tenant-id") {
-            Some(tenant) => {
-                let login =
-                    config::base_url("login-base", Some("https://login.microsoftonline.com"))?;
-                let client_id = config::require("client-id")?;
-                let secret = config::secret("client-secret")?;
-                let scope = config::get_or("scope", "https://graph.microsoft.com/.default");
-                let url = format!("{login}/{}/oauth2/v2.0/token", segment(&tenant));
-                Auth::OAuth(oauth::ClientCredentials::new(url, client_id, secret, scope))
-            }
-            None => Auth::Static(config::secret("api-token")?),
-        };
-        Ok(Csd { base, auth })
+        Ok(Csd {
+            base: config::base_url("base", None)?,
+            auth: oauth::Auth::from_config()?,
+        })
     }
 
     fn get(&self, url: String) -> Result<Response, PluginError> {
-        let request = Http::get(url);
-        match &self.auth {
-            Auth::Static(token) => request.bearer(token).send(),
-            Auth::OAuth(client) => client.send(request),
-        }
+        self.auth.send(Http::get(url))
     }
 
     fn apps(&self, link: Option<&str>, top: usize) -> Result<Listing<DetectedApp>, PluginError> {

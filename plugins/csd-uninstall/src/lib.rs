@@ -142,40 +142,19 @@ struct DeviceStatus {
 
 struct Csd {
     base: String,
-    auth: Auth,
-}
-
-/// How requests are signed.
-enum Auth {
-    /// A fixed API token: a refused one stays refused, so there is nothing to renew.
-    Static(String),
-    /// OAuth client credentials, renewed once if the service says the token expired.
-    OAuth(oauth::ClientCredentials),
+    auth: oauth::Auth,
 }
 
 impl Csd {
     fn connect() -> Result<Csd, PluginError> {
-        let base = config::base_url("base", None)?;
-        let auth = match config::get("tenant-id") {
-            Some(tenant) => {
-                let login =
-                    config::base_url("login-base", Some("https://login.microsoftonline.com"))?;
-                let client_id = config::require("client-id")?;
-                let secret = config::secret("client-secret")?;
-                let scope = config::get_or("scope", "https://graph.microsoft.com/.default");
-                let url = format!("{login}/{}/oauth2/v2.0/token", segment(&tenant));
-                Auth::OAuth(oauth::ClientCredentials::new(url, client_id, secret, scope))
-            }
-            None => Auth::Static(config::secret("api-token")?),
-        };
-        Ok(Csd { base, auth })
+        Ok(Csd {
+            base: config::base_url("base", None)?,
+            auth: oauth::Auth::from_config()?,
+        })
     }
 
     fn send(&self, request: Http) -> Result<Response, PluginError> {
-        match &self.auth {
-            Auth::Static(token) => request.bearer(token).send(),
-            Auth::OAuth(client) => client.send(request),
-        }
+        self.auth.send(request)
     }
 
     fn url(&self, path: &str) -> String {

@@ -8,17 +8,13 @@
 
 use reclaim_plugin_sdk::error::{permanent, transient};
 use reclaim_plugin_sdk::http::{Request as Http, Response};
-use reclaim_plugin_sdk::url::segment;
+use reclaim_plugin_sdk::url::{graph_url, segment, GRAPH};
 use reclaim_plugin_sdk::{
     all_justifications, config, export, log, oauth, requirement, AppliesTo, Guest, Outcome,
     PluginError, PluginInfo, Presence, Request,
 };
 use serde::Deserialize;
 use serde_json::json;
-
-const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
-const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
-const DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 struct M365Revoke;
 
@@ -197,25 +193,14 @@ struct Holding {
 impl Graph {
     fn connect() -> Result<Graph, PluginError> {
         let tenant = config::require("tenant-id")?;
-        let client_id = config::require("client-id")?;
-        let login = config::base_url("login-base", Some(DEFAULT_LOGIN))?;
-        let base = config::base_url("graph-base", Some(DEFAULT_GRAPH))?;
-        let scope = config::get_or("scope", DEFAULT_SCOPE);
-        let secret = config::secret("client-secret")?;
-        let token_url = format!("{login}/{}/oauth2/v2.0/token", segment(&tenant));
         Ok(Graph {
-            base,
-            auth: oauth::ClientCredentials::new(token_url, client_id, secret, scope),
+            base: config::base_url("graph-base", Some(GRAPH))?,
+            auth: oauth::ClientCredentials::microsoft(&tenant)?,
         })
     }
 
-    /// `graph-base` may name the API version itself (`.../beta`); otherwise v1.0 is used.
     fn url(&self, path: &str) -> String {
-        if self.base.ends_with("/v1.0") || self.base.ends_with("/beta") {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}/v1.0{path}", self.base)
-        }
+        graph_url(&self.base, path)
     }
 
     fn get(&self, path: &str) -> Result<Response, PluginError> {

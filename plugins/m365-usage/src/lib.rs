@@ -14,16 +14,13 @@ use std::collections::HashMap;
 use cursor::Cursor;
 use reclaim_plugin_sdk::error::{misconfigured, permanent};
 use reclaim_plugin_sdk::http::{Request as Http, Response};
-use reclaim_plugin_sdk::url::{segment, Url};
+use reclaim_plugin_sdk::url::{self, Url};
 use reclaim_plugin_sdk::{
     config, export_source, log, oauth, requirement, AppliesTo, Collector, Note, Page, PluginError,
     SourceInfo, UsageRow,
 };
 use serde::Deserialize;
 
-const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
-const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
-const DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 const USER_FIELDS: &str =
     "id,userPrincipalName,mail,displayName,assignedLicenses,signInActivity,createdDateTime";
 /// What the page's notes say about users the report could not match.
@@ -62,7 +59,7 @@ impl Collector for M365Usage {
         let skus = graph.subscribed_skus()?;
         let activity = graph.activity()?;
         let users = graph.users(cursor.next.as_deref())?;
-        let user_id = UserId::from_config()?;
+        let user_id = config::UserIdField::from_config()?;
         let mut rows = Vec::new();
         let mut unmatched = 0u32;
         let mut without_id = 0u32;
@@ -86,7 +83,11 @@ impl Collector for M365Usage {
                     .as_ref()
                     .and_then(|s| s.last_sign_in_date_time.clone()),
             };
-            let Some(id) = user_id.of(user) else {
+            let Some(id) = user_id.pick(
+                Some(&user.id),
+                user.user_principal_name.as_deref(),
+                user.mail.as_deref(),
+            ) else {
                 without_id += 1;
                 continue;
             };
@@ -178,43 +179,6 @@ fn product_name(part: &str) -> String {
         .map_or_else(|| part.to_owned(), |(_, name)| (*name).to_owned())
 }
 
-/// Which of the user's identifiers becomes the row's `user_id`.
-enum UserId {
-    Id,
-    Upn,
-    Mail,
-}
-
-impl UserId {
-    fn from_config() -> Result<UserId, PluginError> {
-        match config::get_or("user-id", "id").as_str() {
-            "id" => Ok(UserId::Id),
-            "upn" => Ok(UserId::Upn),
-            "mail" => Ok(UserId::Mail),
-            other => Err(misconfigured(format!(
-                "config key `user-id` must be id, upn or mail, got `{other}`"
-            ))),
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            UserId::Id => "id",
-            UserId::Upn => "upn",
-            UserId::Mail => "mail",
-        }
-    }
-
-    fn of(&self, user: &User) -> Option<String> {
-        match self {
-            UserId::Id => Some(user.id.clone()),
-            UserId::Upn => user.user_principal_name.clone(),
-            UserId::Mail => user.mail.clone(),
-        }
-        .filter(|s| !s.is_empty())
-    }
-}
-
 #[derive(Deserialize)]
 struct Listing<T> {
     value: Vec<T>,
@@ -269,25 +233,14 @@ struct Graph {
 impl Graph {
     fn connect() -> Result<Graph, PluginError> {
         let tenant = config::require("tenant-id")?;
-        let client_id = config::require("client-id")?;
-        let login = config::base_url("login-base", Some(DEFAULT_LOGIN))?;
-        let base = config::base_url("graph-base", Some(DEFAULT_GRAPH))?;
-        let scope = config::get_or("scope", DEFAULT_SCOPE);
-        let secret = config::secret("client-secret")?;
-        let token_url = format!("{login}/{}/oauth2/v2.0/token", segment(&tenant));
         Ok(Graph {
-            base,
-            auth: oauth::ClientCredentials::new(token_url, client_id, secret, scope),
+            base: config::base_url("graph-base", Some(url::GRAPH))?,
+            auth: oauth::ClientCredentials::microsoft(&tenant)?,
         })
     }
 
-    /// `graph-base` may name the API version itself (`.../beta`); otherwise v1.0 is used.
     fn url(&self, path: &str) -> String {
-        if self.base.ends_with("/v1.0") || self.base.ends_with("/beta") {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}/v1.0{path}", self.base)
-        }
+        url::graph_url(&self.base, path)
     }
 
     fn get(&self, url: String) -> Result<Response, PluginError> {

@@ -56,3 +56,46 @@ pub fn u32_or(key: &str, default: u32) -> Result<u32, PluginError> {
         }),
     }
 }
+
+/// Which of a user's identifiers a connector reports as the row's `user_id` (config key
+/// `user-id`: `id`, `upn` or `mail`; default `id`). It must be the id Reclaim's directory and
+/// rules know the user by, or exclusions and dedupe would not recognise them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserIdField {
+    Id,
+    Upn,
+    Mail,
+}
+
+impl UserIdField {
+    pub fn from_config() -> Result<UserIdField, PluginError> {
+        match get_or("user-id", "id").as_str() {
+            "id" => Ok(UserIdField::Id),
+            "upn" => Ok(UserIdField::Upn),
+            "mail" => Ok(UserIdField::Mail),
+            other => Err(misconfigured(format!(
+                "config key `user-id` must be id, upn or mail, got `{other}`"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UserIdField::Id => "id",
+            UserIdField::Upn => "upn",
+            UserIdField::Mail => "mail",
+        }
+    }
+
+    /// The chosen one of a user's identifiers; `None` when the vendor has none (or a blank).
+    pub fn pick(self, id: Option<&str>, upn: Option<&str>, mail: Option<&str>) -> Option<String> {
+        match self {
+            UserIdField::Id => id,
+            UserIdField::Upn => upn,
+            UserIdField::Mail => mail,
+        }
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+    }
+}

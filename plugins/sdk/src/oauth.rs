@@ -248,6 +248,65 @@ fn parameter_value(text: &str) -> (String, &str) {
     (value, "")
 }
 
+/// Microsoft identity's sign-in: where a Microsoft tenant's tokens come from unless the
+/// plugin's `login-base` says otherwise.
+pub const MICROSOFT_LOGIN: &str = "https://login.microsoftonline.com";
+/// The scope of Microsoft Graph's application permissions.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+impl ClientCredentials {
+    /// The client of an app registration in the Microsoft tenant `tenant`, from the plugin's
+    /// config: `client-id`, `login-base` (default [`MICROSOFT_LOGIN`]), `scope` (default
+    /// [`GRAPH_SCOPE`]) and the secret `client-secret`. Every plugin that signs in to a
+    /// Microsoft tenant reads the same keys, so a deployment configures them alike.
+    pub fn microsoft(tenant: &str) -> Result<ClientCredentials, PluginError> {
+        let login = crate::config::base_url("login-base", Some(MICROSOFT_LOGIN))?;
+        let client_id = crate::config::require("client-id")?;
+        let secret = crate::config::secret("client-secret")?;
+        let scope = crate::config::get_or("scope", GRAPH_SCOPE);
+        let url = format!("{login}/{}/oauth2/v2.0/token", crate::url::segment(tenant));
+        Ok(ClientCredentials::new(url, client_id, secret, scope))
+    }
+}
+
+/// How a vendor's requests are signed when the vendor takes either: a fixed API token, or a
+/// Microsoft tenant's client credentials (an Intune-style service).
+pub enum Auth {
+    /// The secret `api-token`: a refused one stays refused, so there is nothing to renew.
+    Static(String),
+    /// With `tenant-id` configured: [`ClientCredentials::microsoft`], renewed once if the
+    /// vendor says the token expired.
+    OAuth(ClientCredentials),
+}
+
+impl fmt::Debug for Auth {
+    // The token never appears in a log line or an error message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Static(_) => f.write_str("Auth::Static(..)"),
+            Auth::OAuth(c) => f.debug_tuple("Auth::OAuth").field(c).finish(),
+        }
+    }
+}
+
+impl Auth {
+    /// Client credentials when `tenant-id` is configured, else the secret `api-token`.
+    pub fn from_config() -> Result<Auth, PluginError> {
+        match crate::config::get("tenant-id") {
+            Some(tenant) => Ok(Auth::OAuth(ClientCredentials::microsoft(&tenant)?)),
+            None => Ok(Auth::Static(crate::config::secret("api-token")?)),
+        }
+    }
+
+    /// Sends `request` signed.
+    pub fn send(&self, request: Request) -> Result<Response, PluginError> {
+        match self {
+            Auth::Static(token) => request.bearer(token).send(),
+            Auth::OAuth(client) => client.send(request),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

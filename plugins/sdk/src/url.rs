@@ -126,6 +126,18 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// Microsoft Graph, where a Microsoft plugin's `graph-base` points unless it says otherwise.
+pub const GRAPH: &str = "https://graph.microsoft.com";
+
+/// A Graph URL: `base` may name the API version itself (`…/v1.0`, `…/beta`); otherwise v1.0.
+pub fn graph_url(base: &str, path: &str) -> String {
+    if base.ends_with("/v1.0") || base.ends_with("/beta") {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/v1.0{path}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
