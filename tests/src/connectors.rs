@@ -3,9 +3,9 @@
 //! without creating anything twice, a transient page error is retried, a permanent one ends
 //! the run with the connector's message, and report-only rules create nothing. The connector
 //! is a script of pages behind the port (the real connectors have their own tests against the
-//! fake vendors in `host/tests/connectors.rs`).
+//! fake vendors in `host/tests/it/connectors.rs`).
 //!
-//! `tests/tests/connectors.rs` runs them on SQLite, `functions/aws/tests/connectors.rs` on
+//! `tests/tests/it/connectors.rs` runs them on SQLite, `functions/aws/tests/dynamodb/connectors.rs` on
 //! DynamoDB (the emulator).
 
 use crate::verification::{Backend, SetClock};

@@ -2,7 +2,7 @@
 //! bytes. Each target panics only when an invariant breaks (a forged token accepted, a stored
 //! name that could break a mail line, a parser crash), so the same functions serve
 //! `cargo fuzz` (the `fuzz/` directory, nightly) and the bounded property tests the test
-//! command runs (`tests/tests/fuzz.rs`), and a crash found by either is kept as a regression
+//! command runs (`tests/tests/it/fuzz.rs`), and a crash found by either is kept as a regression
 //! input under `tests/fuzz/regressions/<target>/`.
 
 use chrono::{TimeZone, Utc};

@@ -3,12 +3,12 @@
 //! the rule's limit passes, and a closed candidate is re-checked on the rule's days. Each
 //! scenario runs the real [`App`] (scheduler tick, effect runner, savings, alerts, Reopen) on
 //! an injected clock; the vendor is a script of plugin answers (the plugins have their own
-//! tests against the fake vendors in `host/tests/plugins.rs`).
+//! tests against the fake vendors in `host/tests/it/plugins.rs`).
 //!
 //! The store decides how effects reach the runner (the SQLite outbox and its worker locally,
 //! the DynamoDB stream on AWS), so each store's test file implements [`Backend`] and calls
-//! every scenario with a function that builds its store over the scenario's clock and vendor: `tests/tests/verification.rs` (SQLite) and
-//! `functions/aws/tests/verification.rs` (DynamoDB on the emulator).
+//! every scenario with a function that builds its store over the scenario's clock and vendor: `tests/tests/it/verification.rs` (SQLite) and
+//! `functions/aws/tests/dynamodb/verification.rs` (DynamoDB on the emulator).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};

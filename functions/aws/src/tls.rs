@@ -21,7 +21,7 @@
 //! SDK's cipher suites, checks the chain, validity and host name exactly as before, against
 //! this list of anchors instead of the files. The list is as fresh as the crate version in
 //! `Cargo.lock` (a root Mozilla removes stays trusted until the next build; roots change
-//! rarely), and a test (`tests/tls.rs`) shows a server no listed root vouches for is refused.
+//! rarely), and a test (`tests/it/tls.rs`) shows a server no listed root vouches for is refused.
 //!
 //! `RECLAIM_TLS_ROOTS=system` brings back the operating system's store (`SSL_CERT_FILE` and
 //! `SSL_CERT_DIR` are honoured there) for a deployment whose AWS traffic meets a certificate

@@ -6,7 +6,7 @@
 //! Every AWS client a function uses comes from its [`Clients`], the one place where clients
 //! are made: when calls are being recorded ([`crate::calls`]), each client carries the
 //! recorder, tagged with the function, so what a function's role must allow can be checked
-//! against `infra/template.yaml` (`tests/roles.rs`).
+//! against `infra/template.yaml` (`tests/it/roles.rs`).
 
 use crate::calls::CallLog;
 pub use crate::calls::Function;

@@ -1,0 +1,12 @@
+//! Every integration test of this crate, one module per former test file, in one binary:
+//! linking a binary per file was most of the test build's time.
+mod common;
+
+mod cli;
+mod concurrency;
+mod doors;
+mod restart;
+mod smtp;
+mod store_contract;
+mod usage_cli;
+mod worker;
