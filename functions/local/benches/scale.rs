@@ -20,7 +20,9 @@
 //! `cargo build --release -p reclaim-local --bin reclaim` first. Environment:
 //! `RECLAIM_SCALE_CANDIDATES` (default 1000000), `RECLAIM_SCALE_SECS` per measurement (default
 //! 3), `RECLAIM_BIN` (default `$CARGO_TARGET_DIR/release/reclaim`), `RECLAIM_BENCH_DIR` (where
-//! the database goes; it is kept and reused when it already holds that many candidates).
+//! the database goes; it is kept and reused when it already holds that many candidates),
+//! `RECLAIM_SCALE_ONLY` (measure only the answers whose name contains it, e.g. `link answer`;
+//! the bulk Reclaim and the tick run only without it).
 //! The report is printed and written to `$CARGO_TARGET_DIR/reclaim-scale-bench.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -181,8 +183,10 @@ async fn main() {
     line(String::new());
     line("| answer | clients | requests | errors | p50 ms | p99 ms | req/s |".into());
     line("|---|---:|---:|---:|---:|---:|---:|".into());
+    let only = std::env::var("RECLAIM_SCALE_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let scenarios = scale::scenarios(&client, &base, &base, n, &cursor, signer.clone());
-    for (name, make) in scenarios {
+    for (name, make) in scenarios.into_iter().filter(|(name, _)| wanted(name)) {
         for clients in CONCURRENCY {
             let m = measure(name, clients, secs, make.clone()).await;
             line(m.row());
@@ -193,6 +197,9 @@ async fn main() {
     }
     // Link answers: each POST answers a different candidate once.
     for (round, clients) in CONCURRENCY.into_iter().enumerate() {
+        if !wanted("link answer (POST)") {
+            break;
+        }
         let make: Make =
             scale::link_answer(&client, &base, n, scale::round_slot(round), signer.clone());
         let m = measure("link answer (POST)", clients, secs, make).await;
@@ -200,6 +207,10 @@ async fn main() {
         if let Some(e) = m.first_error {
             println!("    first error: {e}");
         }
+    }
+    if only.is_some() {
+        drop(server);
+        return;
     }
     // A bulk Reclaim of one group's Ready candidates (20,000 at a million; the API takes
     // them all), once.
