@@ -1,5 +1,5 @@
 //! The integration tests that need no DynamoDB beyond moto's (the functions' roles, SES, TLS,
-//! precompiled plugins), one module per former test file, in one binary: linking a binary per
+//! precompiled plugins), a module per area, in one binary: linking a binary per
 //! file was most of the test build's time.
 
 #[path = "../common/mod.rs"]

@@ -1,4 +1,4 @@
-//! Every integration test of this crate, one module per former test file, in one binary:
+//! Every integration test of this crate, a module per area, in one binary:
 //! linking a binary per file was most of the test build's time.
 mod common;
 
