@@ -3,7 +3,9 @@
 //! its usage connectors put on what they find.
 
 use reclaim_workflow::ports::{Directory, RuleStore, StoreError, TokenStore};
-use reclaim_workflow::{AppliesTo, Criteria, Exclusions, Group, Rule, SoftwareMatch, User};
+use reclaim_workflow::{
+    AppliesTo, Criteria, Exclusions, Group, Justification, Rule, SoftwareMatch, User,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -244,6 +246,8 @@ pub fn demo() -> SeedFile {
         Some("m365-revoke"),
     );
     m365_low_usage.software = microsoft;
+    // Used now and then, not at all lately: asked first, and counted as low usage.
+    m365_low_usage.justification = Some(Justification::LowUsage);
     m365_low_usage.criteria = Some(Criteria::LastUsedBefore { days: 30 });
     let rules = vec![desktop_manual, desktop_unused, m365_dormant, m365_low_usage];
     let tokens = [
