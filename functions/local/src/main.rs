@@ -138,10 +138,10 @@ struct ServeArgs {
     currency: String,
     #[command(flatten)]
     price: PriceArgs,
-    /// The demo: seed a demo organisation and, into an empty database, run its two usage
-    /// connectors against its demo vendors to find its candidates (about 40, needs the built
-    /// plugins), keep mail in an outbox page instead of sending it, let anyone pick a person to sign in
-    /// as, and serve demo vendors for the plugins. Never for real use.
+    /// The demo: seed a demo organisation, serve demo vendors for the plugins and, into an
+    /// empty database, run its two usage connectors against them to find its candidates (about
+    /// 40; needs the built plugins); keep mail in an outbox page instead of sending it and let
+    /// anyone pick a person to sign in as. Never for real use.
     #[arg(long)]
     demo: bool,
     /// Behind a TLS reverse proxy: believe its X-Forwarded-For and X-Forwarded-Proto, and mark
