@@ -89,7 +89,8 @@ pub fn graph() -> GraphState {
         let upn = format!("{id}@{DOMAIN}");
         state.add_licensed_user(id, &upn, name, skus, created, active);
     }
-    // Signs in with a principal name but has no mailbox.
+    // Signs in with a principal name but has no mailbox: asking them first needs an address
+    // (the rule that asks puts the candidate in Attention Required until someone adds one).
     let upn = format!("nomail@{DOMAIN}");
     state.add_user("nomail", &upn, &[SKU_E3.0]);
     state.set_profile(
@@ -98,7 +99,7 @@ pub fn graph() -> GraphState {
             display_name: "Nico No-Mail".to_owned(),
             mail: None,
             created_days_ago: 400,
-            last_active_days_ago: Some(150),
+            last_active_days_ago: Some(50),
         },
     );
     state.add_group("g-visio", "Visio users", &[SKU_VISIO.0], &["gus"]);
