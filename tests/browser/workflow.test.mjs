@@ -9,7 +9,8 @@
 //
 // Needs: RECLAIM_BIN (the `reclaim` binary; default $CARGO_TARGET_DIR/debug/reclaim), Debian's
 // chromium at /usr/bin/chromium (or $CHROMIUM), and the built plugins in $RECLAIM_PLUGINS_DIR
-// (else the demo's default, plugins/dist) for the demo's candidates closed at a vendor.
+// (else the demo's default, plugins/dist): the demo's usage connectors find its candidates
+// and it closes two at the vendor.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,7 +41,7 @@ async function firstCandidate(page, query) {
   const rows = page.locator('tr[data-number]');
   assert.ok(
     (await rows.count()) > 0,
-    `no demo candidate with ${query} (the demo closes two at its vendor only with the built plugins: RECLAIM_PLUGINS_DIR)`,
+    `no demo candidate with ${query} (the demo finds its candidates and closes two at the vendor only with the built plugins: RECLAIM_PLUGINS_DIR)`,
   );
   return rows.first().getAttribute('data-number');
 }
@@ -141,7 +142,7 @@ function assertHighlighted(d, stage, taken) {
 
 test('a candidate closed at the vendor: the path and its stage stand out, no line crosses a box', async () => {
   const page = await context.newPage();
-  const number = await firstCandidate(page, 'state=closed-complete&publisher=Slack');
+  const number = await firstCandidate(page, 'state=closed-complete&publisher=Microsoft');
   const stage = await openWorkflow(page, number);
   assert.equal(stage, 'closed-complete');
   // Its history reads as evidence: words for each step, never the raw event names.

@@ -109,7 +109,8 @@ impl CsdState {
     }
 }
 
-/// The demo's devices, their users and how recently each app was used.
+/// The sample inventory's devices, their users and how recently each app was used (the demo
+/// organisation's is [`crate::organisation::csd`]).
 pub(crate) fn seed_demo(state: &CsdState) {
     for (device, id, name) in [
         ("PC-ANN-01", "u-ann", "Ann Archer"),

@@ -147,8 +147,9 @@ impl GraphState {
         })))
     }
 
-    /// The demo tenant: lenient, plus users showing each path (direct, inherited from a
-    /// single-license group, inherited from a group that grants more).
+    /// The plugin tests' sample tenant: lenient, plus users showing each path (direct, inherited
+    /// from a single-license group, inherited from a group that grants more). The demo
+    /// organisation's tenant is [`crate::organisation::graph`].
     pub fn demo() -> GraphState {
         let state = GraphState::new("demo-tenant", "reclaim-demo", "demo-client-secret");
         state.set_lenient(true);

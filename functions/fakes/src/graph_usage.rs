@@ -109,7 +109,7 @@ impl GraphState {
     }
 }
 
-/// The demo tenant's people: who was active when, so the demo's rules find unused seats.
+/// The sample tenant's people: who was active when, so a test's rules find unused seats.
 pub(crate) fn seed_demo(state: &GraphState) {
     for (id, name, created, active) in [
         ("u-ann", "Ann Archer", 900, Some(2)),

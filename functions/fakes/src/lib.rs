@@ -9,8 +9,9 @@
 //!
 //! Each fake is `pub fn router(state) -> axum::Router`; its state handle is cheap to clone and
 //! lets a test arrange data and inspect what the plugin did. [`spawn_all`] serves all three on
-//! loopback with demo data, and [`FakeVendors::install_plugins`] lays out built plugins with
-//! manifests pointing at them.
+//! loopback with the plugin tests' sample data, [`spawn_demo_organisation`] with the licenses
+//! and installs of the demo organisation's people ([`organisation`]), and
+//! [`FakeVendors::install_plugins`] lays out built plugins with manifests pointing at them.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -25,6 +26,7 @@ pub mod csd_inventory;
 pub mod dates;
 pub mod graph;
 pub mod graph_usage;
+pub mod organisation;
 pub mod scim;
 
 use axum::Router;
@@ -72,10 +74,23 @@ impl Drop for FakeVendors {
     }
 }
 
-/// All three fakes on loopback, seeded with the demo's data and lenient: users, seats and apps
-/// the demo's candidates name are created on first use, so any demo candidate can be reclaimed.
+/// All three fakes on loopback, seeded with the plugin tests' sample data and lenient: users,
+/// seats and apps a test's candidates name are created on first use, so any of them can be
+/// reclaimed.
 pub async fn spawn_all() -> std::io::Result<FakeVendors> {
     spawn_with(GraphState::demo(), ScimState::demo(), CsdState::demo()).await
+}
+
+/// The vendors of `reclaim serve --demo`: the demo organisation's Microsoft 365 tenant and
+/// device inventory ([`organisation`]), whose usage connectors find the demo's candidates, and
+/// the sample SCIM service. Lenient like [`spawn_all`].
+pub async fn spawn_demo_organisation() -> std::io::Result<FakeVendors> {
+    spawn_with(
+        organisation::graph(),
+        ScimState::demo(),
+        organisation::csd(),
+    )
+    .await
 }
 
 /// The three fakes on loopback with the given state (tests arrange their own).

@@ -138,9 +138,10 @@ struct ServeArgs {
     currency: String,
     #[command(flatten)]
     price: PriceArgs,
-    /// The demo: seed a demo organisation and 52 candidates (only into an empty database),
-    /// keep mail in an outbox page instead of sending it, let anyone pick a person to sign in
-    /// as, and serve demo vendors for the plugins. Never for real use.
+    /// The demo: seed a demo organisation, serve demo vendors for the plugins and, into an
+    /// empty database, run its two usage connectors against them to find its candidates (about
+    /// 40; needs the built plugins); keep mail in an outbox page instead of sending it and let
+    /// anyone pick a person to sign in as. Never for real use.
     #[arg(long)]
     demo: bool,
     /// Behind a TLS reverse proxy: believe its X-Forwarded-For and X-Forwarded-Proto, and mark
@@ -963,12 +964,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             )
             .await?;
         if existing.items.is_empty() {
-            let report = embedded
-                .app
-                .import(seed::demo_candidates(&seed_file), false)
-                .await?;
-            print_import_errors(&report);
-            println!("demo: created {} candidates", report.created.len());
+            demo_candidates(&embedded).await?;
             if let Some(vendors) = &_vendors {
                 demo_verification(&embedded, vendors).await?;
             }
@@ -1128,7 +1124,8 @@ async fn plugin_revoker(args: &ServeArgs) -> Result<(Arc<dyn Revoker>, Sources)>
         (None, true) if default_dist.is_dir() => default_dist,
         (None, true) => {
             eprintln!(
-                "demo: no built plugins at plugins/dist (run plugins/build.sh plugins/dist): \
+                "demo: no built plugins at plugins/dist (run plugins/build.sh plugins/dist, as \
+                 demo.sh does): the demo has no usage connectors, so no candidates, and \
                  revocations become manual tasks"
             );
             return Ok((Arc::new(ManualTaskRevoker), Sources::none()));
@@ -1137,14 +1134,22 @@ async fn plugin_revoker(args: &ServeArgs) -> Result<(Arc<dyn Revoker>, Sources)>
     };
     let cache = plugin_cache(&args.db.db);
     let (dir, vendors, allow_private) = if args.demo {
-        let vendors = reclaim_fakes::spawn_all()
+        let vendors = reclaim_fakes::spawn_demo_organisation()
             .await
             .context("cannot start the demo vendor endpoints")?;
         let mut dir = args.db.db.as_os_str().to_owned();
         dir.push(".demo-plugins");
         let dir = PathBuf::from(dir);
+        // Vendors report no prices: the organisation's price list goes to its connectors.
         vendors
-            .install_plugins(&source, &dir)
+            .install_plugins_with(
+                &source,
+                &dir,
+                &[
+                    ("m365-usage", "prices", seed::DEMO_M365_PRICES),
+                    ("csd-inventory", "prices", seed::DEMO_DESKTOP_PRICES),
+                ],
+            )
             .with_context(|| format!("cannot install the plugins of {}", source.display()))?;
         println!(
             "demo vendors: Graph {}, SCIM {}, CSD {}",
@@ -1300,10 +1305,55 @@ async fn plugin(command: PluginCommand) -> Result<()> {
     Ok(())
 }
 
-/// The demo shows verification at once instead of after a week: two Slack seats of leavers
-/// are reclaimed through the SCIM plugin and verified absent at the demo SCIM service; then
-/// the service re-activates one of the two users (as an admin giving the seat back would),
-/// and a sam admin's Check now finds it: reappeared, an alert, out of the actual savings.
+/// The demo's candidates: its usage connectors run to the end against the demo vendors, as
+/// their first scheduled run would, before the server answers anyone. Each connector's run is
+/// an ordinary run (trigger `demo`), on the Connectors page like any other.
+async fn demo_candidates(embedded: &reclaim_local::Embedded) -> Result<()> {
+    let app = &embedded.app;
+    let connectors = app.ports.sources.connectors().await?;
+    if connectors.is_empty() {
+        println!(
+            "demo: no usage connectors, so no candidates: the demo finds its candidates with \
+             the built plugins (demo.sh builds them; or pass --plugins DIR)"
+        );
+        return Ok(());
+    }
+    for info in connectors {
+        let run = app.run_connector(&info.id, "demo", None).await?;
+        let by_rule: Vec<String> = run
+            .created_by_rule
+            .iter()
+            .map(|(rule, n)| format!("{n} by {rule}"))
+            .collect();
+        println!(
+            "demo: {} created {} candidates from {} rows ({})",
+            info.id,
+            run.created,
+            run.rows,
+            by_rule.join(", ")
+        );
+        for (reason, n) in &run.skipped {
+            println!("  skipped: {reason}: {n}");
+        }
+        // The connector's notes say themselves what was not reported.
+        for (reason, n) in &run.notes {
+            println!("  {reason}: {n}");
+        }
+        if let Some(e) = &run.error {
+            eprintln!("demo: {} failed: {e}", info.id);
+        }
+    }
+    Ok(())
+}
+
+/// The rule whose Microsoft 365 licenses the demo reclaims at start, without notification.
+const DEMO_NO_NOTIFY_RULE: &str = "m365-dormant";
+
+/// The demo shows verification at once instead of after a week: two dormant Microsoft 365
+/// licenses are reclaimed without notification through the m365-revoke plugin and verified
+/// absent at the demo tenant; then the tenant assigns one of the two again (as an admin giving
+/// the license back would), and a sam admin's Check now finds it: reappeared, an alert, out of
+/// the actual savings. VIPs are left alone, as the rule's exclusion would hold them.
 async fn demo_verification(
     embedded: &reclaim_local::Embedded,
     vendors: &reclaim_fakes::FakeVendors,
@@ -1313,20 +1363,30 @@ async fn demo_verification(
         return Ok(());
     };
     let sam = reclaim_workflow::Actor::Person(sam);
-    let slack = CandidateFilter {
+    let licenses = CandidateFilter {
         state: Some(reclaim_workflow::State::Ready),
-        publisher: Some("Slack".into()),
+        publisher: Some("Microsoft".into()),
+        applies_to: Some(reclaim_workflow::AppliesTo::Subscription),
         ..CandidateFilter::default()
     };
     let mut picked: Vec<reclaim_workflow::Candidate> = Vec::new();
-    for c in app.list_all(&slack).await? {
-        let Some(user) = c.user.clone().filter(|u| !u.vip) else {
+    for c in app.list_all(&licenses).await? {
+        if picked.len() == 2 || c.rule.id != DEMO_NO_NOTIFY_RULE {
+            continue;
+        }
+        let Some(user) = c.user.clone() else {
             continue;
         };
+        let vip = app
+            .ports
+            .directory
+            .user(&user.id)
+            .await?
+            .is_some_and(|u| u.vip);
         let other = picked
             .iter()
             .all(|p| p.user.as_ref().map(|u| &u.id) != Some(&user.id));
-        if picked.len() < 2 && other {
+        if !vip && !user.vip && other && user.upn.is_some() && c.software.sku.is_some() {
             picked.push(c);
         }
     }
@@ -1338,12 +1398,13 @@ async fn demo_verification(
             .await?;
     }
     embedded.drain().await?;
-    let user = reappeared
+    let upn = reappeared
         .user
         .as_ref()
-        .map(|u| u.id.clone())
+        .and_then(|u| u.upn.clone())
         .unwrap_or_default();
-    if !vendors.scim.reactivate(&user) {
+    let sku = reappeared.software.sku.clone().unwrap_or_default();
+    if !vendors.graph.reassign_license(&upn, &sku) {
         return Ok(());
     }
     app.transition(
@@ -1359,15 +1420,20 @@ async fn demo_verification(
         let v = now.verification.as_ref();
         let how = match v {
             Some(v) if v.reappeared_at.is_some() => {
-                "reclaimed, verified absent, then the demo SCIM service re-activated the user: \
-                 reappeared (see Alerts)"
+                "reclaimed without notification, verified absent, then the demo tenant \
+                 assigned it again: reappeared (see Alerts)"
             }
             Some(v) if v.status == reclaim_workflow::VerificationStatus::Verified => {
-                "reclaimed and verified absent at the demo SCIM service"
+                "reclaimed without notification and verified absent at the demo tenant"
             }
             _ => "reclaimed",
         };
-        println!("demo: {} {how}", now.number);
+        println!(
+            "demo: {} ({}, {}) {how}",
+            now.number,
+            now.software.label(),
+            now.user.as_ref().map_or("", |u| u.id.as_str())
+        );
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The seed/config file of local mode (users, assignment groups, rules and the bearer tokens
-//! people sign in with) and the demo data `reclaim serve --demo` loads.
+//! people sign in with) and the demo organisation `reclaim serve --demo` loads, with the prices
+//! its usage connectors put on what they find.
 
-use reclaim_workflow::intake::Row;
 use reclaim_workflow::ports::{Directory, RuleStore, StoreError, TokenStore};
 use reclaim_workflow::{
     AppliesTo, Criteria, Exclusions, Group, Justification, Rule, SoftwareMatch, User,
@@ -119,7 +119,8 @@ fn user(id: &str, name: &str, itil: bool, vip: bool, admin: bool) -> User {
 }
 
 /// The demo organisation: a sam admin, approvers in two assignment groups, ITIL and non-ITIL
-/// users (one without an email address), four rules and a token per person.
+/// users (one without an email address), four rules and a token per person. Its vendors
+/// (`reclaim_fakes::organisation`) know these people by the same ids.
 pub fn demo() -> SeedFile {
     let mut users = vec![
         user("sam", "Sam Admin", true, false, true),
@@ -189,72 +190,66 @@ pub fn demo() -> SeedFile {
         recheck_days: vec![7, 30],
         price_period: None,
     };
-    let rules = vec![
-        rule(
-            "desktop-unused",
-            "Unused desktop software (ask, 14 days)",
-            AppliesTo::InstalledSoftware,
-            true,
-            14,
-            "desktop-approvers",
-            Some("csd-uninstall"),
-        ),
-        rule(
-            "desktop-manual",
-            "Unused desktop software, removed by hand",
-            AppliesTo::InstalledSoftware,
-            true,
-            10,
-            "desktop-approvers",
-            Some("manual-task"),
-        ),
-        rule(
-            "m365-low-usage",
-            "Microsoft 365 low usage (ask, 7 days)",
-            AppliesTo::Subscription,
-            true,
-            7,
-            "saas-approvers",
-            Some("m365-revoke"),
-        ),
-        rule(
-            "saas-no-notify",
-            "SaaS seats of leavers (no notification)",
-            AppliesTo::Subscription,
-            false,
-            0,
-            "saas-approvers",
-            Some("scim-deprovision"),
-        ),
-    ];
-    // What the demo's usage connectors find: Microsoft 365 licenses nobody used for 30 days
-    // (m365-usage) and installs unused for 90 days (csd-inventory).
-    let mut m365_inactive = rule(
-        "m365-inactive",
-        "Microsoft 365 licenses unused 30 days (from the tenant)",
-        AppliesTo::Subscription,
+    // The demo's candidates come from its usage connectors (m365-usage, csd-inventory), so
+    // every rule says which usage makes a candidate. The first matching rule by id decides for
+    // a usage row: desktop-manual before desktop-unused, m365-dormant before m365-low-usage.
+    let mut desktop_manual = rule(
+        "desktop-manual",
+        "Desktop software unused 90 days, removed by a technician (ask, 10 days)",
+        AppliesTo::InstalledSoftware,
         true,
-        7,
-        "saas-approvers",
-        Some("m365-revoke"),
+        10,
+        "desktop-approvers",
+        Some("manual-task"),
     );
-    m365_inactive.software = vec![SoftwareMatch {
-        publisher: "Microsoft".into(),
-        product: None,
-    }];
-    m365_inactive.criteria = Some(Criteria::LastUsedBefore { days: 30 });
-    let mut installs_unused = rule(
-        "installs-unused",
-        "Installs unused 90 days (from the device inventory)",
+    // Their licences are tied to the machine: a technician deactivates them before removal.
+    desktop_manual.software = ["Autodesk", "Tableau"]
+        .into_iter()
+        .map(|publisher| SoftwareMatch {
+            publisher: publisher.into(),
+            product: None,
+        })
+        .collect();
+    desktop_manual.criteria = Some(Criteria::LastUsedBefore { days: 90 });
+    let mut desktop_unused = rule(
+        "desktop-unused",
+        "Desktop software unused 90 days (ask, 14 days)",
         AppliesTo::InstalledSoftware,
         true,
         14,
         "desktop-approvers",
         Some("csd-uninstall"),
     );
-    installs_unused.criteria = Some(Criteria::LastUsedBefore { days: 90 });
-    let mut rules = rules;
-    rules.extend([m365_inactive, installs_unused]);
+    desktop_unused.criteria = Some(Criteria::LastUsedBefore { days: 90 });
+    let microsoft = vec![SoftwareMatch {
+        publisher: "Microsoft".into(),
+        product: None,
+    }];
+    let mut m365_dormant = rule(
+        "m365-dormant",
+        "Microsoft 365 licenses unused 90 days (no notification)",
+        AppliesTo::Subscription,
+        false,
+        0,
+        "saas-approvers",
+        Some("m365-revoke"),
+    );
+    m365_dormant.software = microsoft.clone();
+    m365_dormant.criteria = Some(Criteria::LastUsedBefore { days: 90 });
+    let mut m365_low_usage = rule(
+        "m365-low-usage",
+        "Microsoft 365 licenses unused 30 days (ask, 7 days)",
+        AppliesTo::Subscription,
+        true,
+        7,
+        "saas-approvers",
+        Some("m365-revoke"),
+    );
+    m365_low_usage.software = microsoft;
+    // Used now and then, not at all lately: asked first, and counted as low usage.
+    m365_low_usage.justification = Some(Justification::LowUsage);
+    m365_low_usage.criteria = Some(Criteria::LastUsedBefore { days: 30 });
+    let rules = vec![desktop_manual, desktop_unused, m365_dormant, m365_low_usage];
     let tokens = [
         ("demo-sam-admin-token", "sam"),
         ("demo-alice-approver-token", "alice"),
@@ -275,113 +270,22 @@ pub fn demo() -> SeedFile {
     }
 }
 
-/// Up to 60 demo candidates (one per seat) across every justification, both kinds of right, four rules and users
-/// with and without ITIL, VIP or an email address.
-pub fn demo_candidates(seed: &SeedFile) -> Vec<Row> {
-    // Prices with their period: yearly subscriptions, a perpetual licence (one-time) and a
-    // seat billed monthly, so the savings page shows both of its bases.
-    let desktop = [
-        ("Adobe", "Acrobat Pro", "24.1", 239.88, "yearly"),
-        ("Autodesk", "AutoCAD", "2025", 1_975.00, "yearly"),
-        (
-            "JetBrains",
-            "IntelliJ IDEA Ultimate",
-            "2025.2",
-            599.00,
-            "yearly",
-        ),
-        (
-            "Microsoft",
-            "Visio Professional",
-            "2021",
-            579.99,
-            "one-time",
-        ),
-        ("Tableau", "Tableau Desktop", "2025.1", 900.00, "yearly"),
-        ("TechSmith", "Snagit", "2025", 62.99, "yearly"),
-    ];
-    let saas = [
-        (
-            "Microsoft",
-            "Microsoft 365 E5",
-            "06ebc4ee-1bb5-47dd-8120-11324bc54e06",
-            684.00,
-            "yearly",
-        ),
-        (
-            "Microsoft",
-            "Power BI Pro",
-            "f8a1db68-be16-40ed-86d5-cb42ce701560",
-            120.00,
-            "yearly",
-        ),
-        ("Zoom", "Zoom Pro", "zoom-pro", 149.90, "yearly"),
-        ("Slack", "Slack Business+", "slack-bplus", 12.50, "monthly"),
-    ];
-    let people: Vec<&User> = seed
-        .users
-        .iter()
-        .filter(|u| !u.sam_admin && !["alice", "bob", "carol", "tech"].contains(&u.id.as_str()))
-        .collect();
-    let mut rows = Vec::new();
-    // One open candidate per seat: a user gets each SaaS product once.
-    let mut seats = std::collections::BTreeSet::new();
-    for i in 0..60usize {
-        let Some(u) = people.get(i % people.len().max(1)) else {
-            break;
-        };
-        if i % 3 == 2 && !seats.insert((u.id.clone(), i % saas.len())) {
-            continue;
-        }
-        let justification = Justification::ALL[i % Justification::ALL.len()];
-        let mut row = BTreeMap::new();
-        let mut put = |k: &str, v: String| {
-            row.insert(k.to_string(), v);
-        };
-        if i % 3 == 2 {
-            let (publisher, product, sku, price, period) = saas[i % saas.len()];
-            put("applies_to", "subscription".into());
-            put("publisher", publisher.into());
-            put("product", product.into());
-            put("sku", sku.into());
-            put("price_per_right", format!("{price:.2}"));
-            put("price_period", period.into());
-            let rule = if publisher == "Microsoft" {
-                "m365-low-usage"
-            } else {
-                "saas-no-notify"
-            };
-            put("rule", rule.into());
-        } else {
-            let (publisher, product, version, price, period) = desktop[i % desktop.len()];
-            put("applies_to", "installed-software".into());
-            put("publisher", publisher.into());
-            put("product", product.into());
-            put("version", version.into());
-            put("device", format!("LAPTOP-{:03}", 100 + i));
-            put("price_per_right", format!("{price:.2}"));
-            put("price_period", period.into());
-            let rule = if i % 4 == 0 {
-                "desktop-manual"
-            } else {
-                "desktop-unused"
-            };
-            put("rule", rule.into());
-        }
-        put("user_id", u.id.clone());
-        put("user_name", u.display_name.clone());
-        if let Some(e) = &u.email {
-            put("user_email", e.clone());
-        }
-        if let Some(upn) = &u.upn {
-            put("user_upn", upn.clone());
-        }
-        put("user_itil", u.itil.to_string());
-        put("user_vip", u.vip.to_string());
-        put("justification", justification.as_str().into());
-        put("inactive_days", (30 + (i * 17) % 200).to_string());
-        put("unused_rights", (1 + i % 3 / 2).to_string());
-        rows.push((i + 1, row));
-    }
-    rows
-}
+/// What the demo organisation pays for its Microsoft 365 licenses, by SKU part number: the
+/// `prices` of its m365-usage connector (Graph reports no prices). Power BI Pro is billed
+/// monthly, so the savings show both a monthly and a yearly price on the yearly basis.
+pub const DEMO_M365_PRICES: &str = "\
+SPE_E5 = 684.00 yearly
+SPE_E3 = 432.00 yearly
+POWER_BI_PRO = 14.00 monthly
+VISIOCLIENT = 180.00 yearly";
+
+/// What the demo organisation pays for its desktop software, by the name its inventory shows:
+/// the `prices` of its csd-inventory connector. Visio Professional is a perpetual licence
+/// (one-time), so the savings page shows its one-time savings apart.
+pub const DEMO_DESKTOP_PRICES: &str = "\
+Adobe Acrobat Pro = 239.88 yearly
+Autodesk AutoCAD = 1975.00 yearly
+JetBrains IntelliJ IDEA Ultimate = 599.00 yearly
+Microsoft Visio Professional = 579.99 one-time
+Tableau Desktop = 900.00 yearly
+TechSmith Snagit = 62.99 yearly";

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use reclaim_fakes::{spawn_with, CsdState, FakeVendors, GraphState, ScimState};
 use reclaim_host::{
-    AppliesTo, CollectError, Connector, HostConfig, PluginError, PluginHost, UsagePage,
+    AppliesTo, CollectError, Connector, HostConfig, PluginError, PluginHost, PricePeriod, UsagePage,
 };
 
 /// The plugins, built once per test binary (as the plugins module builds them).
@@ -265,6 +265,66 @@ async fn m365_usage_pointed_at_a_host_not_granted_is_misconfigured() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m365_usage_prices_each_license_from_the_price_list_by_part_number_or_name() {
+    let prices =
+        "# what the contract says\nSPE_E3 = 432.00 yearly\nMicrosoft Power BI Pro = 14 monthly";
+    let s = setup(
+        strict_fakes(),
+        "m365-usage",
+        &[("m365-usage", "prices", prices)],
+        "",
+    )
+    .await;
+    let pages = collect_all(&s.connector).await;
+    let rows: Vec<_> = pages.iter().flat_map(|p| p.rows.iter()).collect();
+    let e3 = rows
+        .iter()
+        .find(|r| r.user_id == "u-bob" && r.product == "Microsoft 365 E3")
+        .unwrap();
+    assert_eq!(e3.price_per_right.as_deref(), Some("432.00"));
+    assert_eq!(e3.price_period, Some(PricePeriod::Yearly));
+    let record = e3.to_record().expect("a priced row is a valid usage row");
+    assert_eq!(record.price_per_right_cents, 43_200);
+    let power_bi = rows
+        .iter()
+        .find(|r| r.product == "Microsoft Power BI Pro")
+        .unwrap();
+    assert_eq!(power_bi.price_per_right.as_deref(), Some("14"));
+    assert_eq!(power_bi.price_period, Some(PricePeriod::Monthly));
+    let e5 = rows
+        .iter()
+        .find(|r| r.product == "Microsoft 365 E5")
+        .unwrap();
+    assert_eq!(
+        (e5.price_per_right.as_deref(), e5.price_period),
+        (None, None),
+        "not in the list: no price"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_price_list_is_misconfigured_naming_the_entry() {
+    let s = setup(
+        strict_fakes(),
+        "csd-inventory",
+        &[(
+            "csd-inventory",
+            "prices",
+            "Adobe Acrobat Pro = 239,88 yearly",
+        )],
+        "",
+    )
+    .await;
+    match s.connector.collect(None).await {
+        Err(CollectError::Plugin(PluginError::Misconfigured { message })) => {
+            assert!(message.contains("`prices`"), "{message}");
+            assert!(message.contains("Adobe Acrobat Pro = 239,88"), "{message}");
+        }
+        other => panic!("expected misconfigured, got {other:?}"),
+    }
+}
+
 // ---- csd-inventory ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,6 +378,37 @@ async fn csd_inventory_reports_one_row_per_device_and_install_across_pages() {
         .map(|n| n.count)
         .sum();
     assert_eq!(no_user, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csd_inventory_prices_each_install_from_the_price_list_by_the_apps_name() {
+    let prices =
+        "Adobe Acrobat Pro = 239.88 yearly; Microsoft Visio Professional = 579.99 one-time";
+    let s = setup(
+        strict_fakes(),
+        "csd-inventory",
+        &[("csd-inventory", "prices", prices)],
+        "",
+    )
+    .await;
+    let pages = collect_all(&s.connector).await;
+    let rows: Vec<_> = pages.iter().flat_map(|p| p.rows.iter()).collect();
+    for r in &rows {
+        let expected = match r.product.as_str() {
+            "Adobe Acrobat Pro" => (Some("239.88"), Some(PricePeriod::Yearly)),
+            "Microsoft Visio Professional" => (Some("579.99"), Some(PricePeriod::OneTime)),
+            _ => (None, None),
+        };
+        assert_eq!(
+            (r.price_per_right.as_deref(), r.price_period),
+            expected,
+            "{} on {:?}",
+            r.product,
+            r.device
+        );
+        r.to_record().expect("a valid usage row");
+    }
+    assert!(rows.iter().any(|r| r.price_per_right.is_some()));
 }
 
 // ---- the host's caps, with the source-guest component ---------------------------------------

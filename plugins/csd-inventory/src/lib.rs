@@ -15,8 +15,8 @@ use reclaim_plugin_sdk::error::{misconfigured, permanent};
 use reclaim_plugin_sdk::http::{Request as Http, Response};
 use reclaim_plugin_sdk::url::{segment, Url};
 use reclaim_plugin_sdk::{
-    config, export_source, log, oauth, requirement, AppliesTo, Collector, Note, Page, PluginError,
-    SourceInfo, UsageRow,
+    config, export_source, log, oauth, prices::Prices, requirement, AppliesTo, Collector, Note,
+    Page, PluginError, SourceInfo, UsageRow,
 };
 use serde::Deserialize;
 
@@ -43,6 +43,7 @@ impl Collector for CsdInventory {
                 requirement("base", "CSD API root; requests go to {base}/deviceManagement/...", true),
                 requirement("page-size", "rows per page, 1 to 1000 (default 500)", false),
                 requirement("user-id", "what a row's user id is: id (default, the service's user id), upn or mail", false),
+                requirement("prices", "price list, one `KEY = AMOUNT [monthly|yearly|one-time]` a line; KEY is the app's name as the inventory shows it (Adobe Acrobat Pro)", false),
                 requirement("tenant-id", "set to use an OAuth client-credentials token instead of api-token", false),
                 requirement("client-id", "OAuth client id (with tenant-id)", false),
                 requirement("login-base", "OAuth identity endpoint (with tenant-id), default https://login.microsoftonline.com", false),
@@ -66,6 +67,7 @@ impl Collector for CsdInventory {
         }
         let budget = budget as usize;
         let user_id = config::UserIdField::from_config()?;
+        let prices = Prices::from_config()?;
         let mut apps = csd.apps(at.apps.as_deref(), budget)?;
         let mut rows = Vec::new();
         let (mut no_user, mut no_publisher) = (0u32, 0u32);
@@ -101,7 +103,7 @@ impl Collector for CsdInventory {
                     no_publisher += 1;
                     continue;
                 };
-                rows.push(UsageRow {
+                let mut row = UsageRow {
                     user_id: user,
                     user_name: device.user_display_name.clone(),
                     user_email: device.email_address.clone(),
@@ -121,7 +123,10 @@ impl Collector for CsdInventory {
                     assigned_at: device.installed_date_time.clone(),
                     price_per_right: None,
                     price_period: None,
-                });
+                };
+                // The inventory has no prices: the manifest's list, by the app's name.
+                prices.fill(&mut row, &[&app.display_name]);
+                rows.push(row);
             }
             match devices.next_link {
                 Some(link) => at.devices = Some(csd.check_link(&link)?),

@@ -16,8 +16,8 @@ use reclaim_plugin_sdk::error::{misconfigured, permanent};
 use reclaim_plugin_sdk::http::{Request as Http, Response};
 use reclaim_plugin_sdk::url::{self, Url};
 use reclaim_plugin_sdk::{
-    config, export_source, log, oauth, requirement, AppliesTo, Collector, Note, Page, PluginError,
-    SourceInfo, UsageRow,
+    config, export_source, log, oauth, prices::Prices, requirement, AppliesTo, Collector, Note,
+    Page, PluginError, SourceInfo, UsageRow,
 };
 use serde::Deserialize;
 
@@ -48,6 +48,7 @@ impl Collector for M365Usage {
                 requirement("report-period", "D7, D30 (default), D90 or D180", false),
                 requirement("page-size", "users per page, 1 to 999 (default 200)", false),
                 requirement("user-id", "what a row's user id is: id (default, the Entra object id), upn or mail", false),
+                requirement("prices", "price list, one `KEY = AMOUNT [monthly|yearly|one-time]` a line; KEY is a SKU part number (SPE_E5), skuId or product name", false),
             ],
             secrets: vec![requirement("client-secret", "the app registration's client secret", true)],
         }
@@ -60,6 +61,7 @@ impl Collector for M365Usage {
         let activity = graph.activity()?;
         let users = graph.users(cursor.next.as_deref())?;
         let user_id = config::UserIdField::from_config()?;
+        let prices = Prices::from_config()?;
         let mut rows = Vec::new();
         let mut unmatched = 0u32;
         let mut without_id = 0u32;
@@ -93,7 +95,8 @@ impl Collector for M365Usage {
             };
             for license in &user.assigned_licenses {
                 let part = skus.get(&license.sku_id.to_ascii_lowercase());
-                rows.push(UsageRow {
+                let product = product_name(part.map_or(license.sku_id.as_str(), String::as_str));
+                let mut row = UsageRow {
                     user_id: id.clone(),
                     user_name: user.display_name.clone(),
                     user_email: user.mail.clone(),
@@ -103,7 +106,7 @@ impl Collector for M365Usage {
                     provisioned_at: user.created_date_time.clone(),
                     applies_to: AppliesTo::Subscription,
                     publisher: "Microsoft".to_owned(),
-                    product: product_name(part.map_or(license.sku_id.as_str(), String::as_str)),
+                    product: product.clone(),
                     version: None,
                     sku: Some(license.sku_id.clone()),
                     subscription_id: None,
@@ -113,7 +116,11 @@ impl Collector for M365Usage {
                     assigned_at: None,
                     price_per_right: None,
                     price_period: None,
-                });
+                };
+                // Graph has no prices: the manifest's list, by part number, skuId or name.
+                let part = part.map_or("", String::as_str);
+                prices.fill(&mut row, &[part, &license.sku_id, &product]);
+                rows.push(row);
             }
         }
         let mut notes = Vec::new();

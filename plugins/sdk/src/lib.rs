@@ -6,7 +6,7 @@
 //! Everything a plugin needs around the boundary is here too: [`http`] (blocking JSON over
 //! `wasi:http/outgoing-handler`, the only network a plugin gets), [`oauth`] (client-credentials
 //! tokens, renewed once when a vendor refuses one as expired), [`config`] (values and secrets the manifest grants, missing ones reported as
-//! `misconfigured`), [`error`] (vendor status codes mapped to transient/permanent/misconfigured)
+//! `misconfigured`), [`prices`] (a connector's price list, config key `prices`), [`error`] (vendor status codes mapped to transient/permanent/misconfigured)
 //! and [`log`].
 //!
 //! ```ignore
@@ -29,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod log;
 pub mod oauth;
+pub mod prices;
 pub mod url;
 
 /// The generated bindings for the `reclaimer` world (and the wasi:http interfaces it imports).

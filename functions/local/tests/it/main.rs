@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod concurrency;
+mod demo;
 mod doors;
 mod restart;
 mod smtp;
