@@ -389,3 +389,73 @@ where
     );
     assert!(all(&app).await.is_empty());
 }
+
+/// A vendor cannot say who is an ITIL user; the directory can. A seat a connector finds for
+/// an ITIL person carries it, so Reclaim asks them with a task beside the email; a person the
+/// directory does not know keeps what the connector said.
+pub async fn itil_people_a_connector_finds_are_asked_with_a_task<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: Fn(Arc<dyn Clock>) -> Fut,
+    Fut: std::future::Future<Output = B>,
+{
+    let clock = SetClock::new();
+    let backend = make(Arc::new(clock.clone())).await;
+    let mut app = backend.app().clone();
+    rules(&app).await;
+    app.ports
+        .directory
+        .put_user(&reclaim_workflow::User {
+            id: "user-00".into(),
+            display_name: "User 0".into(),
+            email: Some("user-00@example.com".into()),
+            upn: None,
+            itil: true,
+            vip: false,
+            sam_admin: false,
+        })
+        .await
+        .unwrap();
+    app.ports.sources = Arc::new(ScriptedSource::new(&usage_rows(clock.now()), 10));
+    let run = app
+        .run_connector(CONNECTOR, "schedule", None)
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Finished, "{run:?}");
+    let created = all(&app).await;
+    let of = |user: &str| {
+        created
+            .iter()
+            .find(|c| c.user.as_ref().is_some_and(|u| u.id == user))
+            .cloned()
+            .unwrap()
+    };
+    let itil = of("user-00");
+    assert!(itil.user.as_ref().is_some_and(|u| u.itil), "{itil:?}");
+    let unknown = of("user-01");
+    assert!(
+        unknown.user.as_ref().is_some_and(|u| !u.itil),
+        "{unknown:?}"
+    );
+
+    let sam = reclaim_workflow::Actor::Person(reclaim_workflow::Principal {
+        sam_admin: true,
+        ..reclaim_workflow::Principal::user("sam")
+    });
+    for c in [&itil, &unknown] {
+        let asked = app
+            .transition(&c.id, &reclaim_workflow::Event::Reclaim, &sam, None)
+            .await
+            .unwrap();
+        assert_eq!(asked.state, reclaim_workflow::State::AwaitingUser);
+    }
+    backend.drain().await;
+    let tasks = |user: &'static str| {
+        let app = app.clone();
+        async move { app.ports.tasks.open_tasks(user, &[]).await.unwrap() }
+    };
+    let asked = tasks("user-00").await;
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].candidate_id, itil.id);
+    assert!(tasks("user-01").await.is_empty());
+}

@@ -140,6 +140,7 @@ impl App {
         let info = self.connector_info(id).await?;
         let mut run = self.claim_run(&info, trigger).await?;
         let mut known = self.usage_context().await?;
+        let mut people = People::default();
         let mut attempts = 0;
         loop {
             if until.is_some_and(|u| Instant::now() >= u) {
@@ -169,6 +170,7 @@ impl App {
                         }
                     }
                     let applying = Instant::now();
+                    people.flag(self, &mut records).await?;
                     self.apply_usage(records, &mut known, &mut report).await?;
                     let applied = applying.elapsed();
                     count(&mut run, &report);
@@ -365,6 +367,55 @@ pub fn next_run_at(info: &ConnectorInfo, last: Option<&ConnectorRun>, now: Times
 
 /// Distinct reasons a run keeps from its connector, and their longest length: a connector's
 /// text must not grow the run past what a store keeps in one record.
+/// Directory reads in flight at once while a page's new people are looked up.
+const PEOPLE_READS: usize = 16;
+
+/// Whether each person a run has met is an ITIL user, as the directory says: a vendor cannot
+/// tell (a usage file has a column for it), and an ITIL user is asked with a task beside the
+/// email. Each person is read once per run. (VIP needs no such step: a rule's VIP exclusion
+/// looks the person up in the directory at Reclaim, so a VIP's seat is held there.)
+#[derive(Default)]
+struct People(std::collections::HashMap<String, Option<bool>>);
+
+impl People {
+    /// Sets each row's ITIL flag from the directory, for the people it knows; a person it
+    /// does not know keeps what the connector reported.
+    async fn flag(
+        &mut self,
+        app: &App,
+        records: &mut [(usize, reclaim_workflow::usage::UsageRecord)],
+    ) -> Result<(), AppError> {
+        use futures_util::StreamExt;
+        let mut new: Vec<String> = records
+            .iter()
+            .map(|(_, r)| &r.user.id)
+            .filter(|id| !self.0.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        let directory = &app.ports.directory;
+        let read: Vec<(String, Result<Option<reclaim_workflow::User>, StoreError>)> =
+            futures_util::stream::iter(new)
+                .map(|id| async move {
+                    let user = directory.user(&id).await;
+                    (id, user)
+                })
+                .buffer_unordered(PEOPLE_READS)
+                .collect()
+                .await;
+        for (id, user) in read {
+            self.0.insert(id, user?.map(|u| u.itil));
+        }
+        for (_, r) in records.iter_mut() {
+            if let Some(Some(itil)) = self.0.get(&r.user.id) {
+                r.user.itil = *itil;
+            }
+        }
+        Ok(())
+    }
+}
+
 const NOTE_REASONS: usize = 50;
 const NOTE_CHARS: usize = 300;
 /// Where reasons past [`NOTE_REASONS`] are counted.

@@ -46,6 +46,11 @@ async fn report_only_rules_create_nothing() {
     scenario::report_only_rules_create_nothing(sqlite).await;
 }
 
+#[tokio::test]
+async fn itil_people_a_connector_finds_are_asked_with_a_task() {
+    scenario::itil_people_a_connector_finds_are_asked_with_a_task(sqlite).await;
+}
+
 /// `reclaim serve`'s worker starts a connector whose schedule says so, in the background of
 /// its scheduler tick, and the run finishes.
 #[tokio::test]

@@ -91,6 +91,17 @@ async fn report_only_rules_create_nothing() {
     scenario::report_only_rules_create_nothing(dynamo).await;
 }
 
+/// Its Reclaim's effects (the ITIL user's task) run, from the table's stream as the
+/// verification scenarios read it, so it takes their turn.
+#[tokio::test]
+async fn itil_people_a_connector_finds_are_asked_with_a_task() {
+    let _one = super::verification::ONE_AT_A_TIME.lock().await;
+    scenario::itil_people_a_connector_finds_are_asked_with_a_task(|clock| {
+        super::verification::dynamo(clock, ScriptedVendor::new(vec![], vec![]))
+    })
+    .await;
+}
+
 /// A vendor that takes `page_time` to answer each page of the scripted connector.
 struct Slow {
     inner: Arc<scenario::ScriptedSource>,

@@ -19,9 +19,9 @@ use tokio::sync::Mutex;
 /// One scenario at a time: DynamoDB Local answers `TrimmedDataAccessException` to stream reads
 /// when several tables' streams are read at once (each alone reads fine; moto reads fine
 /// either way). The SQLite run of the same scenarios is parallel.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-struct Dynamo {
+pub(crate) struct Dynamo {
     app: App,
     stream: Mutex<common::StreamReader>,
 }
@@ -49,7 +49,7 @@ impl Backend for Dynamo {
     }
 }
 
-async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Dynamo {
+pub(crate) async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> Dynamo {
     let sdk = common::sdk().await;
     let store = common::fresh_store("verify").await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
