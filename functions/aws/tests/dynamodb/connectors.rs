@@ -91,11 +91,11 @@ async fn report_only_rules_create_nothing() {
     scenario::report_only_rules_create_nothing(dynamo).await;
 }
 
-/// Its Reclaim's effects (the ITIL user's task) run, from the table's stream as the
-/// verification scenarios read it, so it takes their turn.
+/// Its Reclaim's effects (the ITIL user's task) run from the table's stream, as in the
+/// verification scenarios.
 #[tokio::test]
 async fn itil_people_a_connector_finds_are_asked_with_a_task() {
-    let _one = super::verification::ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::itil_people_a_connector_finds_are_asked_with_a_task(|clock| {
         super::verification::dynamo(clock, ScriptedVendor::new(vec![], vec![]))
     })

@@ -63,6 +63,7 @@ async fn a_bulk_import_is_chunked_and_all_or_nothing() {
 
 #[tokio::test]
 async fn a_transition_is_one_write_and_its_effects_ride_the_stream() {
+    let _turn = common::STREAM_TURN.lock().await;
     let store = common::fresh_store("outbox").await;
     let c = reclaim_workflow::testing::candidate();
     store.insert(std::slice::from_ref(&c)).await.unwrap();

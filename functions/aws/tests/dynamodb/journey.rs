@@ -33,11 +33,14 @@ struct World {
     functions: common::Functions,
     store: DynamoStore,
     stream: common::StreamReader,
+    /// The journey reads its table's stream: its turn at that ([`common::STREAM_TURN`]).
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     sender: String,
     user_email: String,
 }
 
 async fn world() -> World {
+    let turn = common::STREAM_TURN.lock().await;
     let sdk = common::sdk().await;
     let store = common::fresh_store("journey").await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
@@ -100,6 +103,7 @@ async fn world() -> World {
         functions,
         store,
         stream,
+        _turn: turn,
         sender,
         user_email,
     }

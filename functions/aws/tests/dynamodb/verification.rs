@@ -16,11 +16,6 @@ use reclaim_workflow::ports::{Clock, Revoker};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// One scenario at a time: DynamoDB Local answers `TrimmedDataAccessException` to stream reads
-/// when several tables' streams are read at once (each alone reads fine; moto reads fine
-/// either way). The SQLite run of the same scenarios is parallel.
-pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
 pub(crate) struct Dynamo {
     app: App,
     stream: Mutex<common::StreamReader>,
@@ -86,42 +81,42 @@ pub(crate) async fn dynamo(clock: Arc<dyn Clock>, revoker: Arc<dyn Revoker>) -> 
 
 #[tokio::test]
 async fn removed_then_verified_absent_closes_complete() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::removed_then_verified_absent_closes_complete(dynamo).await;
 }
 
 #[tokio::test]
 async fn removed_but_still_present_is_retried_then_needs_attention() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::removed_but_still_present_is_retried_then_needs_attention(dynamo).await;
 }
 
 #[tokio::test]
 async fn pending_is_verified_after_its_wait_then_closes() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::pending_is_verified_after_its_wait_then_closes(dynamo).await;
 }
 
 #[tokio::test]
 async fn pending_past_the_limit_needs_attention() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::pending_past_the_limit_needs_attention(dynamo).await;
 }
 
 #[tokio::test]
 async fn reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::reappeared_seat_is_an_alert_leaves_savings_and_reopens_linked(dynamo).await;
 }
 
 #[tokio::test]
 async fn reappeared_seat_is_accepted_with_a_reason() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::reappeared_seat_is_accepted_with_a_reason(dynamo).await;
 }
 
 #[tokio::test]
 async fn a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = common::STREAM_TURN.lock().await;
     scenario::a_manual_close_is_verified_by_check_now_and_the_rechecks_go_on(dynamo).await;
 }
