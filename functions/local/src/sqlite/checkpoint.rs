@@ -56,11 +56,22 @@ fn run(conn: &Connection, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
         if now == seen {
             continue;
         }
-        seen = now;
         // PASSIVE copies what no reader still needs and never waits for a lock; what it
-        // cannot copy now is copied on a later round.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "background checkpoint failed; the next round tries again");
+        // cannot copy now (a reader's snapshot, a busy lock) is copied on a later round, even
+        // if no commit comes in between: the round counts as done only once the whole WAL
+        // was copied.
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        }) {
+            Ok((0, log, copied)) if copied >= log => seen = now,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "background checkpoint failed; the next round tries again");
+            }
         }
     }
 }
