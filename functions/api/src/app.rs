@@ -284,6 +284,10 @@ pub struct ImportReport {
 /// Candidates stored per insert call when an import creates many.
 const INSERT_CHUNK: usize = 1000;
 
+/// A chunk of new candidates on its way into the store, handed back once stored.
+type StoringChunk =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Candidate>, StoreError>> + Send>>;
+
 /// What a usage import did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct UsageReport {
@@ -916,17 +920,43 @@ impl App {
             let count = u32::try_from(evaluation.create.len())
                 .map_err(|_| AppError::BadRequest("too many rows in one import".into()))?;
             let first = self.ports.candidates.allocate_numbers(count).await?;
-            // Built and stored a chunk at a time, so the whole import is never held twice.
-            let mut chunk = Vec::with_capacity(INSERT_CHUNK);
-            let mut drafts = evaluation.create.into_iter().zip(first..).peekable();
-            while let Some(((_, d), n)) = drafts.next() {
-                chunk.push(d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now));
-                if chunk.len() == INSERT_CHUNK || drafts.peek().is_none() {
-                    self.ports.candidates.insert(&chunk).await?;
-                    for c in chunk.drain(..) {
-                        known.open.add(&c);
-                        report.created.push(c.number);
+            // Built and stored a chunk at a time, so the whole import is never held twice;
+            // the next chunk is built and handed to the store while it stores the one before.
+            let mut drafts = evaluation.create.into_iter().zip(first..);
+            let mut storing: Option<StoringChunk> = None;
+            loop {
+                let chunk: Vec<Candidate> = drafts
+                    .by_ref()
+                    .take(INSERT_CHUNK)
+                    .map(|((_, d), n)| d.into_candidate(uuid::Uuid::new_v4().to_string(), n, now))
+                    .collect();
+                let next = if chunk.is_empty() {
+                    None
+                } else {
+                    Some(self.start_storing(chunk).await)
+                };
+                if let Some(stored) = storing.take() {
+                    match stored.await {
+                        Ok(stored) => {
+                            for c in stored {
+                                known.open.add(&c);
+                                report.created.push(c.number);
+                            }
+                        }
+                        Err(e) => {
+                            // The chunk already handed over is settled before the error is
+                            // returned, so nothing is still being written when the caller
+                            // hears of it.
+                            if let Some(next) = next {
+                                let _ = next.await;
+                            }
+                            return Err(e.into());
+                        }
                     }
+                }
+                match next {
+                    Some(next) => storing = Some(next),
+                    None => break,
                 }
             }
         }
@@ -945,6 +975,21 @@ impl App {
         }
         report.findings.extend(evaluation.findings);
         Ok(())
+    }
+
+    /// Starts storing `chunk`: the store's insert runs until it first waits (the SQLite store
+    /// has encoded the chunk and queued it for its writer by then), and the returned future
+    /// finishes it, handing the chunk back once stored.
+    async fn start_storing(&self, chunk: Vec<Candidate>) -> StoringChunk {
+        let store = Arc::clone(&self.ports.candidates);
+        let mut storing: StoringChunk =
+            Box::pin(async move { store.insert(&chunk).await.map(|()| chunk) });
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(storing.as_mut().poll(cx))).await;
+        match first {
+            std::task::Poll::Ready(done) => Box::pin(std::future::ready(done)),
+            std::task::Poll::Pending => storing,
+        }
     }
 
     /// Open candidates that need a look: open more than 30 days, or Awaiting Revocation more

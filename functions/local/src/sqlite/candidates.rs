@@ -529,8 +529,10 @@ fn columns(c: &Candidate) -> Columns {
 }
 
 /// A candidate as its row holds it. Worked out by the caller before the write is queued, so
-/// the one writer thread only runs SQL while the callers encode side by side.
+/// the one writer thread only runs SQL while the callers encode side by side; the writer gets
+/// what it needs of the candidate ([`Identity`]), not a copy of the whole candidate.
 struct Encoded {
+    who: Identity,
     cols: Columns,
     body: String,
     contribution: Option<Contribution>,
@@ -541,6 +543,7 @@ impl Encoded {
     fn of(c: &Candidate) -> Result<Encoded, StoreError> {
         let contribution = Contribution::of(c);
         Ok(Encoded {
+            who: Identity::of(c),
             cols: columns(c),
             body: to_json(c)?,
             contribution_json: contribution.as_ref().map(to_json).transpose()?,
@@ -549,44 +552,101 @@ impl Encoded {
     }
 }
 
+/// The fields of a candidate that the writer reads outside its encoded columns: keys, the
+/// version, and what the search catalogs and the savings scopes hold.
+struct Identity {
+    id: String,
+    number: String,
+    version: u64,
+    publisher: String,
+    product: String,
+    group: Option<String>,
+    user: Option<Person>,
+}
+
+/// A candidate's person as the people catalog holds them.
+struct Person {
+    id: String,
+    name: String,
+    email: Option<String>,
+}
+
+impl Identity {
+    fn of(c: &Candidate) -> Identity {
+        Identity {
+            id: c.id.clone(),
+            number: c.number.clone(),
+            version: c.version,
+            publisher: c.software.publisher.clone(),
+            product: c.software.product.clone(),
+            group: c.assignment_group.clone(),
+            user: c.user.as_ref().map(|u| Person {
+                id: u.id.clone(),
+                name: u.display_name.clone(),
+                email: u.email.clone(),
+            }),
+        }
+    }
+}
+
 /// A transition encoded before it is queued for the writer (see [`Encoded`]).
 struct EncodedChange {
-    change: Change,
+    expected_version: u64,
     candidate: Encoded,
+    entry_version: u64,
+    entry_at: Timestamp,
     entry: String,
-    /// Each effect's JSON, beside the effect.
-    effects: Vec<String>,
+    /// Each effect's key, candidate and version, and its JSON.
+    effects: Vec<(String, String, u64, String)>,
 }
 
 impl EncodedChange {
     fn of(change: &Change) -> Result<EncodedChange, StoreError> {
         Ok(EncodedChange {
+            expected_version: change.expected_version,
             candidate: Encoded::of(&change.candidate)?,
+            entry_version: change.entry.version,
+            entry_at: change.entry.at,
             entry: to_json(&change.entry)?,
             effects: change
                 .effects
                 .iter()
-                .map(to_json)
-                .collect::<Result<_, _>>()?,
-            change: change.clone(),
+                .map(|e| {
+                    Ok((
+                        e.key.clone(),
+                        e.candidate_id.clone(),
+                        e.version,
+                        to_json(e)?,
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
         })
     }
 }
 
 /// Keeps the search catalogs holding this candidate's software and person.
-fn catalog_sync(conn: &Connection, c: &Candidate) -> Result<(), StoreError> {
+fn catalog_sync(conn: &Connection, c: &Identity) -> Result<(), StoreError> {
+    software_catalog_sync(conn, c)?;
+    people_sync(conn, c)
+}
+
+fn software_catalog_sync(conn: &Connection, c: &Identity) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO software_catalog (publisher, product) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )
-    .and_then(|mut st| st.execute(params![c.software.publisher, c.software.product]))
+    .and_then(|mut st| st.execute(params![c.publisher, c.product]))
     .map_err(sql_error)?;
+    Ok(())
+}
+
+fn people_sync(conn: &Connection, c: &Identity) -> Result<(), StoreError> {
     if let Some(u) = &c.user {
         conn.prepare_cached(
             "INSERT INTO people (user_id, name, email) VALUES (?1, ?2, ?3) \
              ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, email = excluded.email \
              WHERE name IS NOT excluded.name OR email IS NOT excluded.email",
         )
-        .and_then(|mut st| st.execute(params![u.id, u.display_name, u.email]))
+        .and_then(|mut st| st.execute(params![u.id, u.name, u.email]))
         .map_err(sql_error)?;
     }
     Ok(())
@@ -717,7 +777,7 @@ pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
         };
         let [a, b, c2, d, e] = columns(&c).sort;
         update.execute(params![a, b, c2, d, e, seq])?;
-        catalog_sync(conn, &c).map_err(|e| {
+        catalog_sync(conn, &Identity::of(&c)).map_err(|e| {
             rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
         })?;
     }
@@ -735,7 +795,7 @@ pub(crate) fn backfill_sync(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn insert_sync(conn: &Connection, candidates: &[(Candidate, Encoded)]) -> Result<(), StoreError> {
+fn insert_sync(conn: &Connection, candidates: &[Encoded]) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO candidates (id, number, state, justification, applies_to, publisher, \
@@ -747,7 +807,10 @@ fn insert_sync(conn: &Connection, candidates: &[(Candidate, Encoded)]) -> Result
         .map_err(sql_error)?;
     let mut highest = None;
     let mut totals = Vec::new();
-    for (c, e) in candidates {
+    // A batch names few products many times: each goes to the catalog once.
+    let mut software = std::collections::HashSet::new();
+    for e in candidates {
+        let c = &e.who;
         let cols = &e.cols;
         let [k1, k2, k3, k4, k5] = &cols.sort;
         let result = stmt.execute(params![
@@ -756,9 +819,9 @@ fn insert_sync(conn: &Connection, candidates: &[(Candidate, Encoded)]) -> Result
             cols.state,
             cols.justification,
             cols.applies_to,
-            c.software.publisher,
-            c.software.product,
-            c.assignment_group,
+            c.publisher,
+            c.product,
+            c.group,
             c.user.as_ref().map(|u| u.id.as_str()),
             cols.due_at,
             version_to_sql(c.version)?,
@@ -772,12 +835,17 @@ fn insert_sync(conn: &Connection, candidates: &[(Candidate, Encoded)]) -> Result
             cols.alert_at,
         ]);
         if let Some(x) = &e.contribution {
-            for scope in scopes_of(c.assignment_group.as_deref()) {
+            for scope in scopes_of(c.group.as_deref()) {
                 totals.push((scope, x.clone(), 1));
             }
         }
         match result {
-            Ok(_) => catalog_sync(conn, c)?,
+            Ok(_) => {
+                if software.insert((c.publisher.as_str(), c.product.as_str())) {
+                    software_catalog_sync(conn, c)?;
+                }
+                people_sync(conn, c)?;
+            }
             Err(e) if is_unique_violation(&e) => {
                 let id_taken: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM candidates WHERE id = ?1)")
@@ -841,13 +909,12 @@ const INDEXED: [&str; 14] = [
 
 /// Returns whether effects were queued (the worker should wake).
 fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, StoreError> {
-    let change = &encoded.change;
-    let c = &change.candidate;
+    let c = &encoded.candidate.who;
     let cols = &encoded.candidate.cols;
     let body = &encoded.candidate.body;
-    let expected = version_to_sql(change.expected_version)?;
+    let expected = version_to_sql(encoded.expected_version)?;
     let new_version = version_to_sql(c.version)?;
-    let entry_version = version_to_sql(change.entry.version)?;
+    let entry_version = version_to_sql(encoded.entry_version)?;
     // Read the stored row first (we hold the write lock, so nothing moves in between): a
     // stale write is refused without touching a page, and the UPDATE sets only the indexed
     // columns whose values change, so SQLite rewrites only those indexes. A transition
@@ -894,7 +961,7 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
     if version != expected {
         return Err(StoreError::Conflict {
             id: c.id.clone(),
-            expected: change.expected_version,
+            expected: encoded.expected_version,
         });
     }
     let text = |s: &str| Value::Text(s.to_string());
@@ -906,8 +973,8 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
         Value::Text(g) => Some(g.clone()),
         _ => None,
     };
-    let savings_moved = new_contribution != old_contribution
-        || old_group.as_deref() != c.assignment_group.as_deref();
+    let savings_moved =
+        new_contribution != old_contribution || old_group.as_deref() != c.group.as_deref();
     // A new user (or a new name for one) goes into the people catalog for searches.
     let user_moved =
         old[6] != opt_text(c.user.as_ref().map(|u| u.id.as_str())) || old[9] != cols.sort[1];
@@ -916,9 +983,9 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
         text(cols.state),
         text(cols.justification),
         text(cols.applies_to),
-        text(&c.software.publisher),
-        text(&c.software.product),
-        opt_text(c.assignment_group.as_deref()),
+        text(&c.publisher),
+        text(&c.product),
+        opt_text(c.group.as_deref()),
         opt_text(c.user.as_ref().map(|u| u.id.as_str())),
         cols.due_at.map_or(Value::Null, Value::Integer),
         k1,
@@ -953,7 +1020,7 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
     if updated != 1 {
         return Err(StoreError::Conflict {
             id: c.id.clone(),
-            expected: change.expected_version,
+            expected: encoded.expected_version,
         });
     }
     if user_moved {
@@ -968,7 +1035,7 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
             }
         }
         if let Some(x) = &encoded.candidate.contribution {
-            for scope in scopes_of(c.assignment_group.as_deref()) {
+            for scope in scopes_of(c.group.as_deref()) {
                 changes.push((scope, x.clone(), 1));
             }
         }
@@ -979,45 +1046,38 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
         .prepare_cached(
             "INSERT INTO history (candidate_id, version, entry, at) VALUES (?1, ?2, ?3, ?4)",
         )
-        .and_then(|mut st| st.execute(params![c.id, entry_version, entry, nanos(change.entry.at)]))
+        .and_then(|mut st| st.execute(params![c.id, entry_version, entry, nanos(encoded.entry_at)]))
     {
         Ok(_) => {}
         // Two transitions claiming one version: the later one lost the race.
         Err(e) if is_unique_violation(&e) => {
             return Err(StoreError::Conflict {
                 id: c.id.clone(),
-                expected: change.expected_version,
+                expected: encoded.expected_version,
             })
         }
         Err(e) => return Err(sql_error(e)),
     }
-    if change.effects.is_empty() {
+    if encoded.effects.is_empty() {
         return Ok(false);
     }
     // The transition's own time (the injected clock), so a time-travelled run sees its effects
     // due when it expects them.
-    let now = millis(change.entry.at);
+    let now = millis(encoded.entry_at);
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO outbox (key, candidate_id, version, effect, candidate, state, attempts, \
              next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
         )
         .map_err(sql_error)?;
-    for (effect, json) in change.effects.iter().zip(&encoded.effects) {
-        let version = version_to_sql(effect.version)?;
-        match stmt.execute(params![
-            effect.key,
-            effect.candidate_id,
-            version,
-            json,
-            body,
-            now
-        ]) {
+    for (key, candidate_id, version, json) in &encoded.effects {
+        let version = version_to_sql(*version)?;
+        match stmt.execute(params![key, candidate_id, version, json, body, now]) {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Duplicate {
                     kind: "effect",
-                    id: effect.key.clone(),
+                    id: key.clone(),
                 })
             }
             Err(e) => return Err(sql_error(e)),
@@ -1089,7 +1149,7 @@ impl CandidateWrite for SqliteStore {
         }
         let encoded = candidates
             .iter()
-            .map(|c| Encoded::of(c).map(|e| (c.clone(), e)))
+            .map(Encoded::of)
             .collect::<Result<Vec<_>, _>>()?;
         self.write(move |conn| insert_sync(conn, &encoded).map(WriteOutcome::new))
             .await
