@@ -4,11 +4,22 @@
 // Test code: helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, Utc};
+use reclaim_api::App;
+use reclaim_local::SqliteStore;
 use reclaim_tests::*;
+use reclaim_workflow::ports::{
+    CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, StoreError,
+    TrailEntry,
+};
+use reclaim_workflow::savings::Savings;
+use reclaim_workflow::{Candidate, HistoryEntry, Timestamp};
 use reclaim_workflow::{Justification, State};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 fn days_ago(d: i64) -> String {
     (Utc::now() - Duration::days(d)).to_rfc3339()
@@ -433,4 +444,201 @@ async fn the_savings_export_is_csv_of_the_same_totals_in_the_callers_scope() {
     );
     let r = h.get("/api/v1/savings.csv?colour=blue", SAM).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// `rows` users, each with an Adobe seat unused for a year: one candidate each.
+fn unused_seats_csv(rows: usize) -> String {
+    let old = days_ago(365);
+    let mut body = format!("{CSV_HEADER}\n");
+    for i in 0..rows {
+        body.push_str(&format!(
+            "u{i:05},u{i:05}@example.com,PC-{i},Adobe,Acrobat Pro,{old},239.88\n"
+        ));
+    }
+    body
+}
+
+#[tokio::test]
+async fn an_import_of_several_store_chunks_creates_and_reports_every_candidate_once() {
+    // More than two of the chunks the import stores at a time (1,000), the last one partial.
+    let h = with_rules().await;
+    let post = |body: String| {
+        h.call_raw(
+            Method::POST,
+            "/api/v1/usage",
+            Some(SAM),
+            Some("text/csv"),
+            body,
+        )
+    };
+    let r = post(unused_seats_csv(2_345)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let created: std::collections::BTreeSet<String> = r.json()["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(created.len(), 2_345, "every candidate reported once");
+    let stored = h
+        .embedded
+        .app
+        .list_all(&CandidateFilter::default())
+        .await
+        .unwrap();
+    let numbers: std::collections::BTreeSet<String> =
+        stored.iter().map(|c| c.number.clone()).collect();
+    assert_eq!(numbers, created, "what was reported is what was stored");
+    let users: std::collections::BTreeSet<&str> = stored
+        .iter()
+        .map(|c| c.user.as_ref().unwrap().id.as_str())
+        .collect();
+    assert_eq!(users.len(), 2_345, "one candidate per seat");
+
+    // Every chunk's candidates count as open for the next import.
+    let again = post(unused_seats_csv(2_345)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(again.json()["created"], json!([]));
+}
+
+/// The SQLite store, except that one insert call (counted from 1) fails.
+struct FailingInsert {
+    store: SqliteStore,
+    fail_at: usize,
+    calls: AtomicUsize,
+    /// Insert calls started and not yet finished.
+    running: AtomicUsize,
+}
+
+#[async_trait]
+impl CandidateRead for FailingInsert {
+    async fn get(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
+        self.store.get(id).await
+    }
+    async fn list(
+        &self,
+        filter: &CandidateFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Candidate>, StoreError> {
+        self.store.list(filter, page).await
+    }
+    async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError> {
+        self.store.count(filter, up_to).await
+    }
+    async fn savings(&self, scope: &str) -> Result<Option<Savings>, StoreError> {
+        self.store.savings(scope).await
+    }
+    async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.store.history(id).await
+    }
+    async fn history_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<TrailEntry>, StoreError> {
+        self.store.history_between(from, to, page).await
+    }
+}
+
+#[async_trait]
+impl CandidateWrite for FailingInsert {
+    async fn insert(&self, candidates: &[Candidate]) -> Result<(), StoreError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if call == self.fail_at {
+            return Err(StoreError::Unavailable("the disk is full".into()));
+        }
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let stored = self.store.insert(candidates).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        stored
+    }
+    async fn allocate_numbers(&self, count: u32) -> Result<u64, StoreError> {
+        self.store.allocate_numbers(count).await
+    }
+    async fn commit(&self, change: &Change) -> Result<(), StoreError> {
+        self.store.commit(change).await
+    }
+}
+
+/// `rows` usage rows as the import reads them (see [`unused_seats_csv`]).
+fn unused_seat_rows(rows: usize) -> Vec<reclaim_workflow::intake::Row> {
+    let old = days_ago(365);
+    (0..rows)
+        .map(|i| {
+            let fields = [
+                ("user_id", format!("u{i:05}")),
+                ("user_email", format!("u{i:05}@example.com")),
+                ("device", format!("PC-{i}")),
+                ("publisher", "Adobe".to_string()),
+                ("product", "Acrobat Pro".to_string()),
+                ("last_used_at", old.clone()),
+            ];
+            let row = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            (i + 2, row)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn when_the_store_fails_part_way_the_import_says_so_once_every_chunk_handed_over_is_settled()
+{
+    let h = with_rules().await;
+    let failing = Arc::new(FailingInsert {
+        store: h.embedded.store.clone(),
+        fail_at: 2,
+        calls: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
+    });
+    let mut ports = h.embedded.app.ports.clone();
+    ports.candidates = failing.clone();
+    let app = App::new(ports, (*h.embedded.app.settings).clone());
+
+    let e = app
+        .import_usage(unused_seat_rows(3_500), false)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("the disk is full"), "{e}");
+    // The second chunk failed while the third was already handed over; the error comes once
+    // that one is settled, and no later chunk was started.
+    assert_eq!(
+        failing.running.load(Ordering::SeqCst),
+        0,
+        "nothing still writing"
+    );
+    assert_eq!(failing.calls.load(Ordering::SeqCst), 3);
+    let stored = h
+        .embedded
+        .app
+        .list_all(&CandidateFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        2_000,
+        "each chunk is stored whole or not at all"
+    );
+
+    // Imported again on a healthy store, the seats left out are created, and only those.
+    let again = h
+        .embedded
+        .app
+        .import_usage(unused_seat_rows(3_500), false)
+        .await
+        .unwrap();
+    assert_eq!(again.created.len(), 1_500);
+    let stored = h
+        .embedded
+        .app
+        .list_all(&CandidateFilter::default())
+        .await
+        .unwrap();
+    let users: std::collections::BTreeSet<&str> = stored
+        .iter()
+        .map(|c| c.user.as_ref().unwrap().id.as_str())
+        .collect();
+    assert_eq!((stored.len(), users.len()), (3_500, 3_500));
 }
