@@ -29,9 +29,14 @@ impl Checkpointer {
     pub fn start(conn: Connection, commits: Arc<AtomicU64>) -> std::io::Result<Checkpointer> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = stop.clone();
+        // Nothing counts as checkpointed yet: the first round copies whatever the WAL holds
+        // (the migrations just applied, the writes of a run that stopped abruptly). Reading
+        // the count in the new thread instead let a thread that started late (a busy machine)
+        // take the first commits as already copied and leave them in the WAL until the next.
+        let seen = None;
         let thread = std::thread::Builder::new()
             .name("reclaim-sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &commits, &flag))?;
+            .spawn(move || run(&conn, &commits, seen, &flag))?;
         Ok(Checkpointer {
             stop,
             thread: Some(thread),
@@ -39,8 +44,12 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: &Connection, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
-    let mut seen = commits.load(Ordering::Relaxed);
+fn run(
+    conn: &Connection,
+    commits: &AtomicU64,
+    mut seen: Option<u64>,
+    stop: &(Mutex<bool>, Condvar),
+) {
     loop {
         {
             let (lock, wake) = stop;
@@ -53,7 +62,7 @@ fn run(conn: &Connection, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
             }
         }
         let now = commits.load(Ordering::Relaxed);
-        if now == seen {
+        if seen == Some(now) {
             continue;
         }
         // PASSIVE copies what no reader still needs and never waits for a lock; what it
@@ -67,7 +76,7 @@ fn run(conn: &Connection, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
                 row.get::<_, i64>(2)?,
             ))
         }) {
-            Ok((0, log, copied)) if copied >= log => seen = now,
+            Ok((0, log, copied)) if copied >= log => seen = Some(now),
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "background checkpoint failed; the next round tries again");
@@ -84,5 +93,50 @@ impl Drop for Checkpointer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of table `t` in the database file alone, as a copy without its WAL reads them.
+    fn rows_in_file(path: &std::path::Path) -> i64 {
+        let copy = path.with_extension("copy");
+        std::fs::copy(path, &copy).unwrap();
+        let found = Connection::open(&copy)
+            .and_then(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&copy);
+        found
+    }
+
+    #[test]
+    fn the_first_round_copies_what_the_wal_held_before_the_thread_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);")
+            .unwrap();
+        assert_eq!(rows_in_file(&path), 0, "the rows are in the WAL only");
+        // Those commits were counted before the checkpointer started, and no more come: a
+        // thread that read the count late would take them as already copied.
+        let commits = Arc::new(AtomicU64::new(7));
+        let _checkpointer = Checkpointer::start(Connection::open(&path).unwrap(), commits).unwrap();
+        let mut found = 0;
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            found = rows_in_file(&path);
+            if found == 2 {
+                break;
+            }
+        }
+        assert_eq!(found, 2, "the checkpointer copied them into the file");
+        drop(writer);
     }
 }
