@@ -446,16 +446,62 @@ async fn the_savings_export_is_csv_of_the_same_totals_in_the_callers_scope() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
-/// `rows` users, each with an Adobe seat unused for a year: one candidate each.
-fn unused_seats_csv(rows: usize) -> String {
+/// `rows` users, each with an Adobe seat unused for a year: one candidate each, as the import
+/// reads them (line numbers counting a header).
+fn unused_seat_rows(rows: usize) -> Vec<reclaim_workflow::intake::Row> {
     let old = days_ago(365);
-    let mut body = format!("{CSV_HEADER}\n");
-    for i in 0..rows {
-        body.push_str(&format!(
-            "u{i:05},u{i:05}@example.com,PC-{i},Adobe,Acrobat Pro,{old},239.88\n"
-        ));
+    (0..rows)
+        .map(|i| {
+            let fields = [
+                ("user_id", format!("u{i:05}")),
+                ("user_email", format!("u{i:05}@example.com")),
+                ("device", format!("PC-{i}")),
+                ("publisher", "Adobe".to_string()),
+                ("product", "Acrobat Pro".to_string()),
+                ("last_used_at", old.clone()),
+            ];
+            let row = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            (i + 2, row)
+        })
+        .collect()
+}
+
+/// The same rows as a CSV body.
+fn unused_seats_csv(rows: usize) -> String {
+    const COLUMNS: [&str; 6] = [
+        "user_id",
+        "user_email",
+        "device",
+        "publisher",
+        "product",
+        "last_used_at",
+    ];
+    let mut body = COLUMNS.join(",") + "\n";
+    for (_, row) in unused_seat_rows(rows) {
+        let cells: Vec<&str> = COLUMNS.iter().map(|c| row[*c].as_str()).collect();
+        body.push_str(&cells.join(","));
+        body.push('\n');
     }
     body
+}
+
+/// Every stored candidate's number, and how many seats (users) they are for.
+async fn stored_numbers_and_seats(h: &Harness) -> (std::collections::BTreeSet<String>, usize) {
+    let stored = h
+        .embedded
+        .app
+        .list_all(&CandidateFilter::default())
+        .await
+        .unwrap();
+    let seats: std::collections::BTreeSet<&str> = stored
+        .iter()
+        .map(|c| c.user.as_ref().unwrap().id.as_str())
+        .collect();
+    let seats = seats.len();
+    (stored.into_iter().map(|c| c.number).collect(), seats)
 }
 
 #[tokio::test]
@@ -480,20 +526,9 @@ async fn an_import_of_several_store_chunks_creates_and_reports_every_candidate_o
         .map(|n| n.as_str().unwrap().to_string())
         .collect();
     assert_eq!(created.len(), 2_345, "every candidate reported once");
-    let stored = h
-        .embedded
-        .app
-        .list_all(&CandidateFilter::default())
-        .await
-        .unwrap();
-    let numbers: std::collections::BTreeSet<String> =
-        stored.iter().map(|c| c.number.clone()).collect();
+    let (numbers, seats) = stored_numbers_and_seats(&h).await;
     assert_eq!(numbers, created, "what was reported is what was stored");
-    let users: std::collections::BTreeSet<&str> = stored
-        .iter()
-        .map(|c| c.user.as_ref().unwrap().id.as_str())
-        .collect();
-    assert_eq!(users.len(), 2_345, "one candidate per seat");
+    assert_eq!(seats, 2_345, "one candidate per seat");
 
     // Every chunk's candidates count as open for the next import.
     let again = post(unused_seats_csv(2_345)).await;
@@ -561,28 +596,6 @@ impl CandidateWrite for FailingInsert {
     }
 }
 
-/// `rows` usage rows as the import reads them (see [`unused_seats_csv`]).
-fn unused_seat_rows(rows: usize) -> Vec<reclaim_workflow::intake::Row> {
-    let old = days_ago(365);
-    (0..rows)
-        .map(|i| {
-            let fields = [
-                ("user_id", format!("u{i:05}")),
-                ("user_email", format!("u{i:05}@example.com")),
-                ("device", format!("PC-{i}")),
-                ("publisher", "Adobe".to_string()),
-                ("product", "Acrobat Pro".to_string()),
-                ("last_used_at", old.clone()),
-            ];
-            let row = fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-            (i + 2, row)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn when_the_store_fails_part_way_the_import_says_so_once_every_chunk_handed_over_is_settled()
 {
@@ -610,14 +623,9 @@ async fn when_the_store_fails_part_way_the_import_says_so_once_every_chunk_hande
         "nothing still writing"
     );
     assert_eq!(failing.calls.load(Ordering::SeqCst), 3);
-    let stored = h
-        .embedded
-        .app
-        .list_all(&CandidateFilter::default())
-        .await
-        .unwrap();
+    let (numbers, _) = stored_numbers_and_seats(&h).await;
     assert_eq!(
-        stored.len(),
+        numbers.len(),
         2_000,
         "each chunk is stored whole or not at all"
     );
@@ -630,15 +638,6 @@ async fn when_the_store_fails_part_way_the_import_says_so_once_every_chunk_hande
         .await
         .unwrap();
     assert_eq!(again.created.len(), 1_500);
-    let stored = h
-        .embedded
-        .app
-        .list_all(&CandidateFilter::default())
-        .await
-        .unwrap();
-    let users: std::collections::BTreeSet<&str> = stored
-        .iter()
-        .map(|c| c.user.as_ref().unwrap().id.as_str())
-        .collect();
-    assert_eq!((stored.len(), users.len()), (3_500, 3_500));
+    let (numbers, seats) = stored_numbers_and_seats(&h).await;
+    assert_eq!((numbers.len(), seats), (3_500, 3_500));
 }
