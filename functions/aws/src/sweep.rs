@@ -34,6 +34,9 @@ pub enum SweepReport {
 #[derive(Debug, Default, Serialize)]
 pub struct RebuildReport {
     pub examined: usize,
+    /// Candidates whose places in the list orders were written again (fewer than examined
+    /// where a transition wrote them meanwhile).
+    pub reindexed: u64,
     pub next: Option<String>,
 }
 
@@ -87,9 +90,11 @@ pub async fn handle(
     Ok(SweepReport::Tick(report))
 }
 
-/// Brings every candidate's recorded savings up to date, a page at a time, from `cursor`
-/// until done or `until`. The totals equal the sum of what is recorded per candidate (each
-/// change is one transaction), so this makes them exact; it runs safely beside the stream.
+/// Brings every candidate's recorded savings and its places in the list orders up to date,
+/// a page at a time, from `cursor` until done or `until`. The totals equal the sum of what is
+/// recorded per candidate (each change is one transaction), so this makes them exact; it runs
+/// safely beside the stream and beside transitions (an order item is never set back to an
+/// older version).
 pub async fn rebuild_savings(
     app: &App,
     mut cursor: Option<String>,
@@ -111,6 +116,7 @@ pub async fn rebuild_savings(
             .await?;
         let changes: Vec<SavingsChange> = page.items.iter().map(SavingsChange::of).collect();
         app.ports.candidates.record_savings(&changes).await?;
+        report.reindexed += app.ports.candidates.reindex(&page.items).await?;
         report.examined += page.items.len();
         match page.next {
             None => break,
@@ -123,6 +129,7 @@ pub async fn rebuild_savings(
     }
     tracing::info!(
         examined = report.examined,
+        reindexed = report.reindexed,
         done = report.next.is_none(),
         "savings rebuild"
     );

@@ -405,6 +405,15 @@ pub trait CandidateWrite: Send + Sync {
     async fn record_savings(&self, _changes: &[SavingsChange]) -> Result<(), StoreError> {
         Ok(())
     }
+    /// For a store that keeps each candidate's place in the list orders apart from the
+    /// candidate (DynamoDB's order items, written with every candidate write): writes them
+    /// again from `candidates` as read, except where a later version already did. The
+    /// rebuild calls it, so candidates stored before a release that added an order are sorted
+    /// too. A store whose orders are columns of the candidate's own row does nothing. Returns
+    /// how many candidates were written.
+    async fn reindex(&self, _candidates: &[Candidate]) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 /// What one stored version of a candidate adds to the savings: a store that keeps running

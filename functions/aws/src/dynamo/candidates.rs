@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 };
 use reclaim_workflow::intake::looks_like_number;
 use reclaim_workflow::ports::{
-    CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, StoreError,
-    TrailEntry,
+    CandidateFilter, CandidateRead, CandidateWrite, Change, Count, Page, PageRequest, SortKey,
+    StoreError, TrailEntry,
 };
 use reclaim_workflow::{Candidate, Effect, Event, HistoryEntry, Timestamp, WorkNote};
 use std::collections::HashSet;
@@ -91,6 +91,39 @@ fn item_with_doc(c: &Candidate, effects: &[Effect]) -> Result<Item, StoreError> 
     Ok(item)
 }
 
+/// A candidate's items in GSI7, one per order a list can be sorted by, written beside every
+/// write of its candidate item (so a transition that moves it in an order moves its item).
+/// Each carries the candidate's version, so a rewrite from an older read can be refused.
+pub(crate) fn order_items(c: &Candidate) -> Vec<Item> {
+    let shard = shard(&c.id);
+    SortKey::ALL
+        .iter()
+        .map(|key| {
+            let mut item = Item::new();
+            item.insert(PK.into(), s(candidate_pk(&c.id)));
+            item.insert(SK.into(), s(order_sk(*key)));
+            item.insert(TYPE.into(), s("o"));
+            item.insert(VERSION.into(), n(c.version));
+            item.insert(ORDER_STATE.into(), s(c.state.as_str()));
+            item.insert(G7PK.into(), s(order_pk(*key, shard)));
+            item.insert(G7SK.into(), s(order_key(&key.value(c), &c.number)));
+            item
+        })
+        .collect()
+}
+
+/// Order items per candidate ([`order_items`]).
+pub const ORDERS: usize = SortKey::ALL.len();
+
+/// Candidates whose order items a rebuild writes at once.
+const REINDEX_IN_FLIGHT: usize = 16;
+
+fn order_sk_of(item: &Item) -> Result<String, StoreError> {
+    str_attr(item, SK)
+        .map(String::from)
+        .ok_or_else(|| StoreError::Corrupt("order item without a sort key".into()))
+}
+
 fn notes_apart(item: &Item) -> bool {
     matches!(item.get(NOTES_APART), Some(AttributeValue::Bool(true)))
 }
@@ -128,13 +161,17 @@ fn assemble(items: &[Item]) -> Result<Option<Candidate>, StoreError> {
 /// the history entry, and the notes before them are never written again, whether the
 /// candidate was read with them (`get`) or without (`list`).
 fn added_notes(change: &Change) -> &[WorkNote] {
+    let added = usize::from(is_work_note(change));
+    let notes = &change.candidate.work_notes;
+    &notes[notes.len().saturating_sub(added)..]
+}
+
+fn is_work_note(change: &Change) -> bool {
     let work_note = Event::WorkNote {
         text: String::new(),
     }
     .name();
-    let added = usize::from(change.entry.event == work_note);
-    let notes = &change.candidate.work_notes;
-    &notes[notes.len().saturating_sub(added)..]
+    change.entry.event == work_note
 }
 
 /// Why a transition's transaction did not write.
@@ -282,7 +319,13 @@ impl DynamoStore {
             TransactWriteItem::builder().put(candidate).build(),
             TransactWriteItem::builder().put(history).build(),
         ];
-        for item in &notes {
+        // A work note moves the candidate in no order; anything else may.
+        let orders = if is_work_note(change) {
+            Vec::new()
+        } else {
+            order_items(c)
+        };
+        for item in notes.iter().chain(&orders) {
             let put = Put::builder()
                 .table_name(&*self.table)
                 .set_item(Some(item.clone()))
@@ -314,6 +357,7 @@ impl DynamoStore {
         }
         let mut written = vec![&candidate_item, &entry];
         written.extend(notes.iter());
+        written.extend(orders.iter());
         written.extend(person.iter());
         match self.transact(actions, &written).await {
             Ok(()) => Ok(()),
@@ -392,7 +436,7 @@ impl DynamoStore {
     }
 
     async fn insert_transaction(&self, candidates: &[Candidate]) -> Result<(), StoreError> {
-        let mut actions = Vec::with_capacity(candidates.len() * 2);
+        let mut actions = Vec::with_capacity(candidates.len() * (2 + ORDERS));
         let mut items = Vec::with_capacity(candidates.len() * 2);
         for c in candidates {
             items.push(inserted_item(c)?);
@@ -401,7 +445,18 @@ impl DynamoStore {
         for item in &items {
             actions.push(put_if_absent(&self.table, item.clone())?);
         }
-        let written: Vec<&Item> = items.iter().collect();
+        // After the conditional puts, so a failed condition's position still names its
+        // candidate.
+        let orders: Vec<Item> = candidates.iter().flat_map(order_items).collect();
+        for item in &orders {
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .build()
+                .map_err(|e| StoreError::Refused(format!("put: {e}")))?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
+        let written: Vec<&Item> = items.iter().chain(&orders).collect();
         match self.transact(actions, &written).await {
             Ok(()) => Ok(()),
             Err(Transact::Canceled(Canceled::ConditionFailed(i))) => {
@@ -446,6 +501,10 @@ impl DynamoStore {
             requests.push(put(alias_item(c))?);
             undo.push(delete(key(candidate_pk(&c.id), CANDIDATE_SK))?);
             undo.push(delete(key(alias_pk(&c.number), ALIAS_SK))?);
+            for item in order_items(c) {
+                undo.push(delete(key(candidate_pk(&c.id), &order_sk_of(&item)?))?);
+                requests.push(put(item)?);
+            }
         }
         if let Err(failed) = self.batch_write(requests).await {
             // All or nothing: take back the chunks that were written (best effort; a
@@ -459,6 +518,33 @@ impl DynamoStore {
             return Err(failed.error);
         }
         Ok(())
+    }
+
+    /// A candidate's order items as of the version read, in one transaction, each on the
+    /// condition that no later version wrote it (a transition writes all of them, so one
+    /// refused means all are newer; a work note writes none, and moves nothing). Returns
+    /// whether they were written.
+    async fn write_orders(&self, c: &Candidate) -> Result<bool, StoreError> {
+        let items = order_items(c);
+        let mut actions = Vec::with_capacity(items.len());
+        for item in &items {
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(#v) OR #v <= :v")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":v", n(c.version))
+                .build()
+                .map_err(|e| StoreError::Refused(format!("put: {e}")))?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
+        let written: Vec<&Item> = items.iter().collect();
+        match self.transact(actions, &written).await {
+            Ok(()) => Ok(true),
+            Err(Transact::Canceled(Canceled::ConditionFailed(_) | Canceled::LostRace)) => Ok(false),
+            Err(Transact::Canceled(other)) => Err(other.into_store_error("TransactWriteItems")),
+            Err(Transact::Failed(e)) => Err(e),
+        }
     }
 
     /// Keeps the number counter at or above the highest inserted number.
@@ -618,6 +704,23 @@ impl CandidateWrite for DynamoStore {
         Ok(last + 1 - u64::from(count))
     }
 
+    async fn reindex(&self, candidates: &[Candidate]) -> Result<u64, StoreError> {
+        let mut written = 0;
+        for chunk in candidates.chunks(REINDEX_IN_FLIGHT) {
+            let mut calls = tokio::task::JoinSet::new();
+            for c in chunk {
+                let (store, c) = (self.clone(), c.clone());
+                calls.spawn(async move { store.write_orders(&c).await });
+            }
+            while let Some(joined) = calls.join_next().await {
+                let wrote =
+                    joined.map_err(|e| StoreError::Unavailable(format!("reindex task: {e}")))??;
+                written += u64::from(wrote);
+            }
+        }
+        Ok(written)
+    }
+
     async fn commit(&self, change: &Change) -> Result<(), StoreError> {
         let c = &change.candidate;
         let conflict = || StoreError::Conflict {
@@ -641,7 +744,10 @@ impl CandidateWrite for DynamoStore {
             return Err(conflict());
         }
         let older: Candidate = decode("candidate", &stored)?;
-        let room = MAX_TRANSACT_ITEMS - 2 - added_notes(change).len().min(MAX_TRANSACT_ITEMS - 2);
+        // The candidate, its history entry, its order items and a person for the catalog.
+        let fixed = 3 + ORDERS;
+        let room =
+            MAX_TRANSACT_ITEMS - fixed - added_notes(change).len().min(MAX_TRANSACT_ITEMS - fixed);
         if older.work_notes.len() > room {
             self.write_notes_ahead(&c.id, &older.work_notes).await?;
         }

@@ -5,6 +5,7 @@
 //! |---|---|---|---|---|---|
 //! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` | with a due time: `D#<shard>` / `<due>#<id>` |
 //! | candidate (keys only) | | | GSI4 `by-user`: `U#<user>` / `C#<id>` | GSI5 `by-software`: `P#<publisher>` / `<product>␟<id>` (lower case) | GSI6 `by-alert`, open or reappeared: `L#<shard>` / `<alert time>#<id>` |
+//! | a candidate's place in one order (one per [`SortKey`]) | `C#<id>` | `O#<order>` | GSI7 `by-order` (keys and the stage `st`): `O#<order>#<shard>` / `<value>␟<number>` | | |
 //! | person in the people catalog | `PEOPLE` | `U#<user id>` | | |
 //! | usage connector run | `RUN#<connector>` | `<number, 20 digits>` | | |
 //! | the connectors loaded (published by `connectors`) | `CONN` | `LIST` | | |
@@ -34,8 +35,14 @@
 //! attributes change), and to GSI6 only when the alert time moves. A listing through them
 //! reads the keys, then the candidates in one `BatchGetItem` per 100. The catalogs are what a
 //! search by text reads first (a few small items per person or software, never a candidate).
+//!
+//! GSI7 holds every order a list can be sorted by: one small item per candidate and order
+//! (the table can index an item only once per index, and CloudFormation adds one index per
+//! deployment, so the orders share one index rather than take one each). They are written in
+//! the same write as the candidate item, from the same document, so they cannot disagree.
 
 use chrono::SecondsFormat;
+use reclaim_workflow::ports::{SortKey, SortValue};
 use reclaim_workflow::{State, Timestamp};
 
 pub const PK: &str = "pk";
@@ -52,6 +59,8 @@ pub const G5PK: &str = "g5pk";
 pub const G5SK: &str = "g5sk";
 pub const G6PK: &str = "g6pk";
 pub const G6SK: &str = "g6sk";
+pub const G7PK: &str = "g7pk";
+pub const G7SK: &str = "g7sk";
 /// A catalog item's text as a search compares it (ASCII lower case).
 pub const TEXT: &str = "q";
 /// A person's name and email in the people catalog.
@@ -97,8 +106,13 @@ pub const GSI5: &str = "by-software";
 /// Candidates that are (or will be) an alert, by the time they become one, over [`SHARDS`]
 /// partitions.
 pub const GSI6: &str = "by-alert";
+/// Candidates in each order a list can be sorted by, over [`SHARDS`] partitions per order.
+pub const GSI7: &str = "by-order";
 /// The indexes that project keys only (a listing through them reads the candidates after).
 pub const KEYS_ONLY: [&str; 3] = [GSI4, GSI5, GSI6];
+/// An order item's stage, the one attribute `by-order` projects beside its keys, so a stage's
+/// sorted list is filtered in the index read.
+pub const ORDER_STATE: &str = "st";
 
 pub const PEOPLE_PK: &str = "PEOPLE";
 pub const SOFTWARE_PK: &str = "SOFTWARE";
@@ -158,6 +172,45 @@ pub fn alert_pk(shard: u32) -> String {
 pub const SHARDS: u32 = 4;
 
 pub const CANDIDATE_SK: &str = "C";
+
+/// Sort key prefix of a candidate's order items (never a prefix of `C`, `H#` or `T#`).
+pub const ORDER_PREFIX: &str = "O#";
+
+/// The sort key of a candidate's item for one order.
+pub fn order_sk(key: SortKey) -> String {
+    format!("{ORDER_PREFIX}{}", key.as_str())
+}
+
+/// GSI7 partition of an order's shard.
+pub fn order_pk(key: SortKey, shard: u32) -> String {
+    format!("{ORDER_PREFIX}{}#{shard}", key.as_str())
+}
+
+/// Longest value text kept in an order key (DynamoDB allows 1,024 bytes in a sort key);
+/// values that share this much are ordered by number.
+const ORDER_TEXT_MAX: usize = 512;
+
+/// GSI7 sort key: the candidate's place in the order as text that sorts as
+/// [`reclaim_workflow::ports::Sort::compare`] does (value, then number). Numbers are fixed
+/// width with the sign bit flipped, so text order is numeric order; the separator sorts below
+/// every character a value keeps (control characters become spaces), so a value that is a
+/// prefix of another sorts first, as it does in the comparison.
+pub fn order_key(value: &SortValue, number: &str) -> String {
+    match value {
+        SortValue::Int(i) => format!("{:016x}{SEP}{number}", (*i as u64) ^ (1 << 63)),
+        SortValue::Text(t) => {
+            let mut text: String = t.chars().map(|c| if c < ' ' { ' ' } else { c }).collect();
+            if text.len() > ORDER_TEXT_MAX {
+                let mut end = ORDER_TEXT_MAX;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+            format!("{text}{SEP}{number}")
+        }
+    }
+}
 
 pub fn candidate_pk(id: &str) -> String {
     format!("C#{id}")
@@ -320,6 +373,39 @@ mod tests {
         // Neither history nor tasks share the candidate's prefix.
         assert!(!history_sk(1).starts_with(CANDIDATE_SK));
         assert!(!task_sk("t-1").starts_with(CANDIDATE_SK));
+    }
+
+    #[test]
+    fn order_keys_sort_as_the_comparison_does() {
+        let ints = [i64::MIN, -5, -1, 0, 1, 12, 1 << 40, i64::MAX];
+        let keys: Vec<String> = ints
+            .iter()
+            .map(|i| order_key(&SortValue::Int(*i), "RC0000001"))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        // Value first, then number; a value that is a prefix of another sorts first.
+        let texts = [
+            ("ab", "RC0000009"),
+            ("ab", "RC0000010"),
+            ("ab c", "RC0000001"),
+        ];
+        let keys: Vec<String> = texts
+            .iter()
+            .map(|(t, n)| order_key(&SortValue::Text(t.to_string()), n))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(
+            order_key(&SortValue::Text("\u{10FFFF}".into()), "RC0000001")
+                > order_key(&SortValue::Text("zzz".into()), "RC0000002"),
+            "no user sorts after every name"
+        );
+        let long = "é".repeat(1000);
+        assert!(order_key(&SortValue::Text(long), "RC0000001").len() < 1024);
+        assert!(!order_sk(SortKey::Number).starts_with(CANDIDATE_SK));
     }
 
     #[test]

@@ -67,6 +67,9 @@ enum Cursor {
     /// After (or before) a candidate's place in a sorted list.
     #[serde(rename = "o")]
     Sorted { o: Sort, at: Keyset },
+    /// After (or, `b`, before) an index key of `by-order`, in a sorted list read from it.
+    #[serde(rename = "r")]
+    Ordered { o: Sort, k: String, b: bool },
     /// Every slice (one person's or one software's range of a keys-only index) before `s` is
     /// done; slice `s` resumes after index key `k`, or from its start.
     #[serde(rename = "l")]
@@ -84,9 +87,15 @@ const SLICE_READS_PER_PAGE: usize = 64;
 /// Slices read at once.
 const SLICE_WINDOW: usize = 8;
 
-/// A sorted list is cut from all its matches in memory (the table has no index per column):
-/// at most this many, so a sorted page costs a bounded read; more asks the person to narrow.
+/// A filtered, sorted list with at most this many matches is cut from them in memory (the
+/// filter's own index reads them); more are read in order from `by-order`.
 pub const SORT_UP_TO: usize = 2_000;
+/// Index reads in one page of a list read from `by-order`.
+const ORDER_READS_PER_PAGE: usize = 32;
+/// Candidates examined against the filter in one such page.
+const ORDER_EXAMINED_PER_PAGE: usize = 2_000;
+/// Index items one read of a stage's order examines (the index filters them by stage).
+const ORDER_FILTERED_READ: i32 = 1_000;
 /// Counting reads the matches themselves, so it stops here ("more than 2,000").
 pub const COUNT_UP_TO: u64 = 2_000;
 
@@ -149,15 +158,21 @@ pub(super) async fn list(
         None => None,
         Some(raw) => match decode_cursor(raw)? {
             Cursor::Sorted { o, at } if o == sort => Some(at),
+            // A page read from the order's index: the next ones are too.
+            Cursor::Ordered { o, k, b } if o == sort => {
+                return ordered(store, filter, sort, limit, Some(OrderAt { k, back: b })).await;
+            }
             _ => return Err(bad_cursor(raw)),
         },
     };
-    let all = matching(store, filter, SORT_UP_TO).await?;
-    if all.len() > SORT_UP_TO {
-        return Err(StoreError::TooBroad(format!(
-            "more than {SORT_UP_TO} candidates match: narrow the filters (a stage, a group, \
-             software or a user) to sort them"
-        )));
+    let up_to = store.sort_in_memory_up_to;
+    // Without a filter every candidate matches: straight to the index.
+    if *filter == CandidateFilter::default() || up_to == 0 {
+        return ordered(store, filter, sort, limit, at.map(OrderAt::of)).await;
+    }
+    let all = matching(store, filter, up_to).await?;
+    if all.len() > up_to {
+        return ordered(store, filter, sort, limit, at.map(OrderAt::of)).await;
     }
     let (items, after, before) = page_in_memory(all, sort, at.as_ref(), limit);
     let cursor = |c: &Candidate, before: bool| {
@@ -181,6 +196,276 @@ pub(super) async fn list(
         .filter(|_| before)
         .map(|c| cursor(c, true))
         .transpose()?;
+    Ok(Page { items, next, prev })
+}
+
+/// Where a page read from `by-order` starts: after (or, going back, before) an index key.
+struct OrderAt {
+    k: String,
+    back: bool,
+}
+
+impl OrderAt {
+    /// The same place as a cursor of a list sorted in memory.
+    fn of(at: Keyset) -> OrderAt {
+        match at {
+            Keyset::After(v, n) => OrderAt {
+                k: order_key(&v, &n),
+                back: false,
+            },
+            Keyset::Before(v, n) => OrderAt {
+                k: order_key(&v, &n),
+                back: true,
+            },
+        }
+    }
+}
+
+/// One shard of an order in `by-order`, read in the direction of the page.
+struct Lane {
+    pk: String,
+    resume: Option<Item>,
+    /// Index key of the last item read (or examined by a filtered read): everything up to it
+    /// in this lane has been seen.
+    seen_to: Option<String>,
+    started: bool,
+    done: bool,
+}
+
+/// A sorted list read in order from `by-order`: the order's shards merged, only as far as
+/// the page needs; the candidates after, checked against the filter (the stage in the
+/// index read itself) and against the index (which may lag a transition: a candidate whose
+/// place moved is left to its new place). At most [`ORDER_READS_PER_PAGE`] index reads and
+/// [`ORDER_EXAMINED_PER_PAGE`] candidates a page; a page cut short by them ends with a cursor
+/// from where the reading stopped.
+async fn ordered(
+    store: &DynamoStore,
+    filter: &CandidateFilter,
+    sort: Sort,
+    limit: usize,
+    at: Option<OrderAt>,
+) -> Result<Page<Candidate>, StoreError> {
+    let back = at.as_ref().is_some_and(|a| a.back);
+    // Reading the index upwards (ascending values), or downwards.
+    let up = sort.descending == back;
+    // `a` comes no later than `b` in the reading direction.
+    let no_later = |a: &str, b: &str| if up { a <= b } else { a >= b };
+    let mut lanes: Vec<Lane> = (0..SHARDS)
+        .map(|shard| Lane {
+            pk: order_pk(sort.key, shard),
+            resume: None,
+            seen_to: None,
+            started: false,
+            done: false,
+        })
+        .collect();
+    // The stage is decided in the index read; the rest in code.
+    let residue = CandidateFilter {
+        state: None,
+        ..filter.clone()
+    };
+    let size = if filter.state.is_some() {
+        ORDER_FILTERED_READ
+    } else {
+        read_size(limit, &residue)
+    };
+    // Index keys read and not examined yet, with their candidate's key.
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    let mut out: Vec<(String, Candidate)> = Vec::new();
+    let mut reads = 0;
+    let mut examined = 0;
+    // The last index key examined: the page's end when its reading is cut short.
+    let mut last_examined: Option<String> = None;
+    let mut cut = false;
+    loop {
+        // What no lane can still put ahead of: the least advanced point of the unfinished.
+        let open: Vec<&Lane> = lanes.iter().filter(|l| !l.done).collect();
+        let frontier: Option<Option<&str>> = if open.iter().any(|l| !l.started) {
+            Some(None)
+        } else {
+            open.iter()
+                .filter_map(|l| l.seen_to.as_deref())
+                .reduce(|a, b| if no_later(a, b) { a } else { b })
+                .map(Some)
+        };
+        let settled: Vec<String> = {
+            let keys: Box<dyn Iterator<Item = &String>> = if up {
+                Box::new(found.keys())
+            } else {
+                Box::new(found.keys().rev())
+            };
+            keys.take_while(|k| match frontier {
+                None => true,
+                Some(None) => false,
+                Some(Some(f)) => no_later(k, f),
+            })
+            .cloned()
+            .collect()
+        };
+        // Examine what is settled, a batch at a time, until the page and one more are found.
+        for chunk in settled.chunks(if residue == CandidateFilter::default() {
+            (limit + 1).min(MAX_BATCH_GET)
+        } else {
+            MAX_BATCH_GET
+        }) {
+            if out.len() > limit {
+                break;
+            }
+            if examined >= ORDER_EXAMINED_PER_PAGE {
+                cut = true;
+                break;
+            }
+            let want = if residue == CandidateFilter::default() {
+                &chunk[..chunk.len().min(limit + 1 - out.len())]
+            } else {
+                chunk
+            };
+            let keys: Vec<Item> = want
+                .iter()
+                .filter_map(|k| found.get(k))
+                .map(|pk| Item::from([(PK.to_string(), s(pk)), (SK.to_string(), s(CANDIDATE_SK))]))
+                .collect();
+            let mut docs = std::collections::HashMap::new();
+            for item in store.batch_get(keys).await? {
+                let c: Candidate = decode("candidate", &item)?;
+                docs.insert(candidate_pk(&c.id), c);
+            }
+            for k in want {
+                examined += 1;
+                let Some(pk) = found.remove(k) else { continue };
+                last_examined = Some(k.clone());
+                let Some(c) = docs.remove(&pk) else { continue };
+                if filter.matches(&c) && order_key(&sort.key.value(&c), &c.number) == *k {
+                    out.push((k.clone(), c));
+                    if out.len() > limit {
+                        break;
+                    }
+                }
+            }
+        }
+        if out.len() > limit || cut || frontier.is_none() {
+            break;
+        }
+        if reads >= ORDER_READS_PER_PAGE {
+            cut = true;
+            break;
+        }
+        // Read on in every lane that holds the frontier back (all of them at first).
+        let frontier = frontier.flatten().map(String::from);
+        let behind: Vec<usize> = lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.done && (!l.started || l.seen_to == frontier))
+            .map(|(i, _)| i)
+            .collect();
+        let mut calls = tokio::task::JoinSet::new();
+        for i in behind {
+            reads += 1;
+            let lane = &mut lanes[i];
+            lane.started = true;
+            let mut q = store
+                .client
+                .query()
+                .table_name(store.table())
+                .index_name(GSI7)
+                .expression_attribute_names("#pk", G7PK)
+                .expression_attribute_values(":pk", s(&lane.pk))
+                .scan_index_forward(up)
+                .limit(size)
+                .set_exclusive_start_key(lane.resume.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            q = match &at {
+                Some(a) => q
+                    .key_condition_expression(if up {
+                        "#pk = :pk AND #sk > :at"
+                    } else {
+                        "#pk = :pk AND #sk < :at"
+                    })
+                    .expression_attribute_names("#sk", G7SK)
+                    .expression_attribute_values(":at", s(&a.k)),
+                None => q.key_condition_expression("#pk = :pk"),
+            };
+            if let Some(state) = filter.state {
+                q = q
+                    .filter_expression("#st = :st")
+                    .expression_attribute_names("#st", ORDER_STATE)
+                    .expression_attribute_values(":st", s(state.as_str()));
+            }
+            calls.spawn(async move { (i, q.send().await) });
+        }
+        while let Some(joined) = calls.join_next().await {
+            let (i, result) =
+                joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
+            let mut r = result.map_err(|e| store_error("Query", &e))?;
+            let items = r.items.take().unwrap_or_default();
+            store.note_read(
+                "Query",
+                reported(r.consumed_capacity()),
+                &items,
+                ReadKind::Together { consistent: false },
+            );
+            let lane = &mut lanes[i];
+            for item in &items {
+                let (Some(k), Some(pk)) = (str_attr(item, G7SK), str_attr(item, PK)) else {
+                    return Err(StoreError::Corrupt(format!("{GSI7} item without its keys")));
+                };
+                found.insert(k.to_string(), pk.to_string());
+                lane.seen_to = Some(k.to_string());
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    if let Some(AttributeValue::S(sk)) = k.get(G7SK) {
+                        lane.seen_to = Some(sk.clone());
+                    }
+                    lane.resume = Some(k);
+                }
+                _ => lane.done = true,
+            }
+        }
+    }
+    let more = out.len() > limit;
+    out.truncate(limit);
+    // Where reading stopped early, the next page goes on from there.
+    let stopped = (cut && !more).then_some(last_examined).flatten();
+    let ordered_cursor = |k: &str, b: bool| {
+        encode_cursor(&Cursor::Ordered {
+            o: sort,
+            k: k.to_string(),
+            b,
+        })
+    };
+    let first_key = out.first().map(|(k, _)| k.clone());
+    let last_key = out.last().map(|(k, _)| k.clone());
+    let (next, prev) = if back {
+        // Read backwards: the first found is the nearest to the cursor.
+        let further = if more {
+            last_key.clone()
+        } else {
+            stopped.clone()
+        };
+        (
+            first_key.map(|k| ordered_cursor(&k, false)).transpose()?,
+            further.map(|k| ordered_cursor(&k, true)).transpose()?,
+        )
+    } else {
+        let further = if more {
+            last_key.clone()
+        } else {
+            stopped.clone()
+        };
+        let start = first_key.or_else(|| at.as_ref().map(|a| a.k.clone()));
+        (
+            further.map(|k| ordered_cursor(&k, false)).transpose()?,
+            start
+                .filter(|_| at.is_some())
+                .map(|k| ordered_cursor(&k, true))
+                .transpose()?,
+        )
+    };
+    let mut items: Vec<Candidate> = out.into_iter().map(|(_, c)| c).collect();
+    if back {
+        items.reverse();
+    }
     Ok(Page { items, next, prev })
 }
 

@@ -45,6 +45,9 @@ pub struct DynamoStore {
     client: Client,
     table: Arc<str>,
     stats: Arc<CallStats>,
+    /// A filtered, sorted list with at most this many matches is cut from them in memory
+    /// (one read of the filter's own index); more are read in order from `by-order`.
+    sort_in_memory_up_to: usize,
 }
 
 /// DynamoDB calls made and capacity consumed, for the benchmark and for logs: the design
@@ -197,7 +200,16 @@ impl DynamoStore {
             client,
             table: Arc::from(table.into()),
             stats: Arc::new(CallStats::default()),
+            sort_in_memory_up_to: list::SORT_UP_TO,
         }
+    }
+
+    /// Changes how many matches a filtered, sorted list sorts in memory before it reads the
+    /// order's index instead (0: always the index). Both give the same pages; tests use it to
+    /// reach the index path with a few candidates.
+    pub fn with_sort_in_memory_up_to(mut self, n: usize) -> Self {
+        self.sort_in_memory_up_to = n;
+        self
     }
 
     pub fn client(&self) -> &Client {

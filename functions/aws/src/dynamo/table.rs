@@ -29,22 +29,26 @@ fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
 
 fn gsi(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreError> {
     let projection = if KEYS_ONLY.contains(&name) {
-        ProjectionType::KeysOnly
+        Projection::builder().projection_type(ProjectionType::KeysOnly)
+    } else if name == GSI7 {
+        Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .non_key_attributes(ORDER_STATE)
     } else {
-        ProjectionType::All
+        Projection::builder().projection_type(ProjectionType::All)
     };
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash)?)
         .key_schema(key(sk, KeyType::Range)?)
-        .projection(Projection::builder().projection_type(projection).build())
+        .projection(projection.build())
         .build()
         .map_err(|e| StoreError::Refused(format!("index: {e}")))
 }
 
 /// Every key attribute of the table and its indexes (strings, all of them).
-const ATTRIBUTES: [&str; 14] = [
-    PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK, G4PK, G4SK, G5PK, G5SK, G6PK, G6SK,
+const ATTRIBUTES: [&str; 16] = [
+    PK, SK, G1PK, G1SK, G2PK, G2SK, G3PK, G3SK, G4PK, G4SK, G5PK, G5SK, G6PK, G6SK, G7PK, G7SK,
 ];
 
 /// Creates the table (on-demand capacity, stream with old and new images, TTL on
@@ -62,6 +66,7 @@ pub async fn create(client: &Client, table: &str) -> Result<(), StoreError> {
         .global_secondary_indexes(gsi(GSI4, G4PK, G4SK)?)
         .global_secondary_indexes(gsi(GSI5, G5PK, G5SK)?)
         .global_secondary_indexes(gsi(GSI6, G6PK, G6SK)?)
+        .global_secondary_indexes(gsi(GSI7, G7PK, G7SK)?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -146,6 +151,14 @@ mod tests {
                 "{index} projects keys only"
             );
         }
+        let at = template.find(&format!("IndexName: {GSI7}")).unwrap();
+        let projection = template[at..].find("Projection:").unwrap() + at;
+        assert!(
+            template[projection..].starts_with(&format!(
+                "Projection: {{ ProjectionType: INCLUDE, NonKeyAttributes: [{ORDER_STATE}] }}"
+            )),
+            "{GSI7} projects its keys and the stage"
+        );
         assert!(template.contains(&format!("AttributeName: {EXPIRES}")));
         assert!(template.contains("StreamViewType: NEW_AND_OLD_IMAGES"));
         assert!(template.contains(&format!("\"{EFFECTS}\": {{\"S\": [{{\"exists\": true}}]}}")));

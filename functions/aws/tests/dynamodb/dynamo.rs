@@ -4,12 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use reclaim_aws::dynamo::keys;
 use reclaim_aws::stream::{decode_record, Work};
 use reclaim_workflow::intake::format_number;
 use reclaim_workflow::ports::{
-    CandidateFilter, CandidateRead, CandidateWrite, Change, PageRequest, StoreError,
+    CandidateFilter, CandidateRead, CandidateWrite, Change, PageRequest, Sort, SortKey, StoreError,
 };
 use reclaim_workflow::testing::contract::varied;
 use reclaim_workflow::{apply, Actor, Candidate, Event, Principal, State, WorkNote};
@@ -92,7 +93,7 @@ async fn a_transition_is_one_write_and_its_effects_ride_the_stream() {
     );
     // Each call is on record with the items it touched and the capacity they cost by the
     // documented rules: a consistent query of the candidate's item (and its notes: none), a
-    // transaction of two puts (2x).
+    // transaction (2x) of the candidate, its history entry and its place in each order.
     let calls = store.take_calls();
     let ops: Vec<&str> = calls.iter().map(|c| c.op).collect();
     assert_eq!(ops, ["Query", "TransactWriteItems"], "{calls:?}");
@@ -104,6 +105,11 @@ async fn a_transition_is_one_write_and_its_effects_ride_the_stream() {
         written[1].starts_with(&format!("C#{}/H#", c.id)),
         "{written:?}"
     );
+    let orders: Vec<&&str> = written[2..].iter().collect();
+    assert_eq!(orders.len(), SortKey::ALL.len(), "{written:?}");
+    assert!(orders
+        .iter()
+        .all(|k| k.starts_with(&format!("C#{}/O#", c.id))));
     assert!(
         calls[1].computed >= 4.0,
         "two items, transactional: {calls:?}"
@@ -527,4 +533,122 @@ async fn searches_and_alerts_read_what_matches_not_the_table() {
     };
     let (found, _) = one_page(&store, &none_yet).await;
     assert!(found.is_empty(), "nothing is an alert on its first day");
+}
+
+#[tokio::test]
+async fn every_sorted_list_read_from_the_order_index_holds_exactly_the_matches_in_order() {
+    // No list sorted in memory: every filter goes through `by-order`, merged over its shards,
+    // forwards and back, with the stage filtered in the index read.
+    let store = common::fresh_store("orders")
+        .await
+        .with_sort_in_memory_up_to(0);
+    reclaim_workflow::testing::contract::sorted_pages_hold_exactly_the_matches_in_order(&store)
+        .await;
+}
+
+/// Every page of `sort`, following `next`.
+async fn sorted_ids(store: &reclaim_aws::DynamoStore, sort: Sort) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(
+                &CandidateFilter::default(),
+                &PageRequest {
+                    limit: 3,
+                    cursor,
+                    sort: Some(sort),
+                },
+            )
+            .await
+            .unwrap();
+        out.extend(page.items.into_iter().map(|c| c.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_rebuild_sorts_candidates_stored_before_the_orders_and_never_sets_one_back() {
+    let store = common::fresh_store("reindex").await;
+    let all: Vec<Candidate> = (1..=8).map(varied).collect();
+    store.insert(&all).await.unwrap();
+    let by_savings = Sort {
+        key: SortKey::Savings,
+        descending: true,
+    };
+    let mut want = all.clone();
+    want.sort_by(|a, b| by_savings.compare(a, b));
+    let want: Vec<String> = want.into_iter().map(|c| c.id).collect();
+    assert_eq!(sorted_ids(&store, by_savings).await, want);
+
+    // As a release before the order index left them: no order items.
+    for c in &all {
+        for key in SortKey::ALL {
+            store
+                .client()
+                .delete_item()
+                .table_name(store.table())
+                .key(keys::PK, s(&keys::candidate_pk(&c.id)))
+                .key(keys::SK, s(&keys::order_sk(key)))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert!(sorted_ids(&store, by_savings).await.is_empty());
+
+    // One moves on after the rebuild read it: the rebuild leaves its newer places alone.
+    let ready = all.iter().position(|c| c.state == State::Ready).unwrap();
+    let stale = store.get(&all[ready].id).await.unwrap().unwrap();
+    let t = apply(&stale, &Event::Reclaim, &admin(), stale.opened_at).unwrap();
+    store
+        .commit(&Change {
+            expected_version: stale.version,
+            candidate: t.candidate.clone(),
+            entry: t.entry,
+            effects: t.effects,
+        })
+        .await
+        .unwrap();
+    let written = store.reindex(&all).await.unwrap();
+    assert_eq!(
+        written,
+        all.len() as u64 - 1,
+        "all but the one that moved on"
+    );
+    let stage = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(keys::PK, s(&keys::candidate_pk(&all[ready].id)))
+        .key(keys::SK, s(&keys::order_sk(SortKey::Stage)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        stage.get(keys::VERSION),
+        Some(&AttributeValue::N(t.candidate.version.to_string()))
+    );
+    let mut now = all.clone();
+    now[ready] = t.candidate;
+    for key in SortKey::ALL {
+        for descending in [false, true] {
+            let sort = Sort { key, descending };
+            let mut want = now.clone();
+            want.sort_by(|a, b| sort.compare(a, b));
+            let want: Vec<String> = want.into_iter().map(|c| c.id).collect();
+            assert_eq!(sorted_ids(&store, sort).await, want, "{sort:?}");
+        }
+    }
+    // Again: nothing is older than what is written, and nothing changes.
+    assert_eq!(store.reindex(&now).await.unwrap(), now.len() as u64);
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
 }
