@@ -14,7 +14,7 @@
 //! a secondary index, the index's partition key).
 
 use crate::dynamo::keys::{
-    G1PK, G2PK, G3PK, G4PK, G5PK, G6PK, GSI1, GSI2, GSI3, GSI4, GSI5, GSI6, PK,
+    G1PK, G2PK, G3PK, G4PK, G5PK, G6PK, G7PK, GSI1, GSI2, GSI3, GSI4, GSI5, GSI6, GSI7, PK,
 };
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -362,6 +362,7 @@ fn queried_partition(body: &Value) -> Option<String> {
         Some(i) if i == GSI4 => G4PK,
         Some(i) if i == GSI5 => G5PK,
         Some(i) if i == GSI6 => G6PK,
+        Some(i) if i == GSI7 => G7PK,
         Some(_) => return None,
     };
     let condition = str_of(body, "KeyConditionExpression")?;

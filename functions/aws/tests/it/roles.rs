@@ -372,6 +372,23 @@ async fn each_role_allows_what_its_function_does_and_nothing_more() {
             .items
             .is_empty());
     }
+    // A sorted list reads the order's index.
+    let sorted = PageRequest {
+        limit: 5,
+        cursor: None,
+        sort: Some(reclaim_workflow::ports::Sort {
+            key: reclaim_workflow::ports::SortKey::Savings,
+            descending: true,
+        }),
+    };
+    assert!(!app
+        .ports
+        .candidates
+        .list(&CandidateFilter::default(), &sorted)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     app.stale_alerts().await.unwrap();
     // A savings report reads the running totals.
     app.ports
