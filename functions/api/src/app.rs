@@ -106,7 +106,6 @@ impl From<StoreError> for AppError {
             StoreError::NotFound { kind, id } => AppError::NotFound { kind, id },
             StoreError::Conflict { .. } => AppError::Conflict(e.to_string()),
             StoreError::Duplicate { .. } => AppError::Conflict(e.to_string()),
-            StoreError::TooBroad(why) => AppError::BadRequest(why),
             other => AppError::Store(other),
         }
     }

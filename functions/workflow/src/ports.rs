@@ -36,10 +36,6 @@ pub enum StoreError {
     /// the caller can only write less.
     #[error("too large to store: {0}")]
     TooLarge(String),
-    /// The request would make the store read more than it answers from at once (sorting a
-    /// result too large to sort where the store has no index for it): the caller narrows it.
-    #[error("{0}")]
-    TooBroad(String),
 }
 
 impl StoreError {

@@ -90,10 +90,9 @@ const SLICE_WINDOW: usize = 8;
 /// A filtered, sorted list with at most this many matches is cut from them in memory (the
 /// filter's own index reads them); more are read in order from `by-order`.
 pub const SORT_UP_TO: usize = 2_000;
-/// Index reads in one page of a list read from `by-order`.
-const ORDER_READS_PER_PAGE: usize = 32;
-/// Candidates examined against the filter in one such page.
-const ORDER_EXAMINED_PER_PAGE: usize = 2_000;
+/// What one page of a list read from `by-order` may cost: index reads, and candidates
+/// examined against the filter.
+pub const SORTED_PAGE_BUDGET: (usize, usize) = (32, 2_000);
 /// Index items one read of a stage's order examines (the index filters them by stage).
 const ORDER_FILTERED_READ: i32 = 1_000;
 /// Counting reads the matches themselves, so it stops here ("more than 2,000").
@@ -235,9 +234,9 @@ struct Lane {
 /// A sorted list read in order from `by-order`: the order's shards merged, only as far as
 /// the page needs; the candidates after, checked against the filter (the stage in the
 /// index read itself) and against the index (which may lag a transition: a candidate whose
-/// place moved is left to its new place). At most [`ORDER_READS_PER_PAGE`] index reads and
-/// [`ORDER_EXAMINED_PER_PAGE`] candidates a page; a page cut short by them ends with a cursor
-/// from where the reading stopped.
+/// place moved is left to its new place). At most [`SORTED_PAGE_BUDGET`] index reads and
+/// candidates examined a page; a page cut short by them ends with a cursor from where the
+/// reading stopped.
 async fn ordered(
     store: &DynamoStore,
     filter: &CandidateFilter,
@@ -245,6 +244,7 @@ async fn ordered(
     limit: usize,
     at: Option<OrderAt>,
 ) -> Result<Page<Candidate>, StoreError> {
+    let (max_reads, max_examined) = store.sorted_page_budget;
     let back = at.as_ref().is_some_and(|a| a.back);
     // Reading the index upwards (ascending values), or downwards.
     let up = sort.descending == back;
@@ -274,8 +274,9 @@ async fn ordered(
     let mut out: Vec<(String, Candidate)> = Vec::new();
     let mut reads = 0;
     let mut examined = 0;
-    // The last index key examined: the page's end when its reading is cut short.
     let mut last_examined: Option<String> = None;
+    // Where a page cut short by its budget stopped: the next page goes on after it.
+    let mut stop: Option<String> = None;
     let mut cut = false;
     loop {
         // What no lane can still put ahead of: the least advanced point of the unfinished.
@@ -302,24 +303,25 @@ async fn ordered(
             .cloned()
             .collect()
         };
-        // Examine what is settled, a batch at a time, until the page and one more are found.
-        for chunk in settled.chunks(if residue == CandidateFilter::default() {
-            (limit + 1).min(MAX_BATCH_GET)
-        } else {
-            MAX_BATCH_GET
-        }) {
-            if out.len() > limit {
-                break;
-            }
-            if examined >= ORDER_EXAMINED_PER_PAGE {
+        // Examine what is settled in order, a batch at a time, until the page and one more
+        // are found (without a filter in code, each batch is what the page still lacks).
+        let mut next = 0;
+        while next < settled.len() && out.len() <= limit {
+            if examined >= max_examined {
+                // Everything up to the last key examined is done.
+                stop = last_examined.clone();
                 cut = true;
                 break;
             }
-            let want = if residue == CandidateFilter::default() {
-                &chunk[..chunk.len().min(limit + 1 - out.len())]
+            let step = if residue == CandidateFilter::default() {
+                limit + 1 - out.len()
             } else {
-                chunk
-            };
+                MAX_BATCH_GET
+            }
+            .min(MAX_BATCH_GET)
+            .min(max_examined - examined);
+            let want = &settled[next..(next + step).min(settled.len())];
+            next += want.len();
             let keys: Vec<Item> = want
                 .iter()
                 .filter_map(|k| found.get(k))
@@ -346,7 +348,10 @@ async fn ordered(
         if out.len() > limit || cut || frontier.is_none() {
             break;
         }
-        if reads >= ORDER_READS_PER_PAGE {
+        if reads >= max_reads {
+            // Everything up to the frontier is examined (what the reads passed over there
+            // did not match the stage).
+            stop = frontier.flatten().map(String::from);
             cut = true;
             break;
         }
@@ -425,8 +430,7 @@ async fn ordered(
     }
     let more = out.len() > limit;
     out.truncate(limit);
-    // Where reading stopped early, the next page goes on from there.
-    let stopped = (cut && !more).then_some(last_examined).flatten();
+    let stopped = (cut && !more).then_some(stop).flatten();
     let ordered_cursor = |k: &str, b: bool| {
         encode_cursor(&Cursor::Ordered {
             o: sort,

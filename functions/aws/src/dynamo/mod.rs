@@ -48,6 +48,8 @@ pub struct DynamoStore {
     /// A filtered, sorted list with at most this many matches is cut from them in memory
     /// (one read of the filter's own index); more are read in order from `by-order`.
     sort_in_memory_up_to: usize,
+    /// What one page read from `by-order` may cost: index reads, candidates examined.
+    sorted_page_budget: (usize, usize),
 }
 
 /// DynamoDB calls made and capacity consumed, for the benchmark and for logs: the design
@@ -201,7 +203,16 @@ impl DynamoStore {
             table: Arc::from(table.into()),
             stats: Arc::new(CallStats::default()),
             sort_in_memory_up_to: list::SORT_UP_TO,
+            sorted_page_budget: list::SORTED_PAGE_BUDGET,
         }
+    }
+
+    /// Changes what one page read from `by-order` may cost (index reads, candidates
+    /// examined) before it ends early with a cursor from where it stopped; tests use it to
+    /// cut pages short with a few candidates.
+    pub fn with_sorted_page_budget(mut self, reads: usize, examined: usize) -> Self {
+        self.sorted_page_budget = (reads.max(1), examined.max(1));
+        self
     }
 
     /// Changes how many matches a filtered, sorted list sorts in memory before it reads the

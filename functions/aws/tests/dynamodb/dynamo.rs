@@ -548,24 +548,70 @@ async fn every_sorted_list_read_from_the_order_index_holds_exactly_the_matches_i
 
 /// Every page of `sort`, following `next`.
 async fn sorted_ids(store: &reclaim_aws::DynamoStore, sort: Sort) -> Vec<String> {
+    filtered_sorted_ids(store, &CandidateFilter::default(), sort, 3).await
+}
+
+async fn filtered_sorted_ids(
+    store: &reclaim_aws::DynamoStore,
+    filter: &CandidateFilter,
+    sort: Sort,
+    limit: u32,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut cursor = None;
-    loop {
+    for _ in 0..1000 {
         let page = store
             .list(
-                &CandidateFilter::default(),
+                filter,
                 &PageRequest {
-                    limit: 3,
+                    limit,
                     cursor,
                     sort: Some(sort),
                 },
             )
             .await
             .unwrap();
+        assert!(page.items.len() <= limit as usize);
         out.extend(page.items.into_iter().map(|c| c.id));
         match page.next {
             Some(next) => cursor = Some(next),
             None => return out,
+        }
+    }
+    panic!("pagination never ended");
+}
+
+#[tokio::test]
+async fn a_sorted_page_cut_short_by_its_budget_goes_on_where_it_stopped() {
+    // Two index reads and three candidates examined a page: most pages end early, some
+    // empty, and following them still gives every match once, in order.
+    let store = common::fresh_store("cut")
+        .await
+        .with_sort_in_memory_up_to(0)
+        .with_sorted_page_budget(2, 3);
+    let all: Vec<Candidate> = (1..=40).map(varied).collect();
+    store.insert(&all).await.unwrap();
+    let filters = [
+        CandidateFilter::default(),
+        CandidateFilter {
+            state: Some(State::Ready),
+            ..Default::default()
+        },
+        CandidateFilter {
+            publisher: Some("Autodesk".into()),
+            ..Default::default()
+        },
+    ];
+    for filter in &filters {
+        for key in [SortKey::Savings, SortKey::User, SortKey::Number] {
+            for descending in [false, true] {
+                let sort = Sort { key, descending };
+                let mut want: Vec<&Candidate> = all.iter().filter(|c| filter.matches(c)).collect();
+                want.sort_by(|a, b| sort.compare(a, b));
+                let want: Vec<String> = want.iter().map(|c| c.id.clone()).collect();
+                let got = filtered_sorted_ids(&store, filter, sort, 4).await;
+                assert_eq!(got, want, "{filter:?}, {sort:?}");
+            }
         }
     }
 }
