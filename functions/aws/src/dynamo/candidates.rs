@@ -95,7 +95,6 @@ fn item_with_doc(c: &Candidate, effects: &[Effect]) -> Result<Item, StoreError> 
 /// write of its candidate item (so a transition that moves it in an order moves its item).
 /// Each carries the candidate's version, so a rewrite from an older read can be refused.
 pub(crate) fn order_items(c: &Candidate) -> Vec<Item> {
-    let shard = shard(&c.id);
     SortKey::ALL
         .iter()
         .map(|key| {
@@ -104,8 +103,7 @@ pub(crate) fn order_items(c: &Candidate) -> Vec<Item> {
             item.insert(SK.into(), s(order_sk(*key)));
             item.insert(TYPE.into(), s("o"));
             item.insert(VERSION.into(), n(c.version));
-            item.insert(ORDER_STATE.into(), s(c.state.as_str()));
-            item.insert(G7PK.into(), s(order_pk(*key, shard)));
+            item.insert(G7PK.into(), s(order_pk(*key, c.state)));
             item.insert(G7SK.into(), s(order_key(&key.value(c), &c.number)));
             item
         })

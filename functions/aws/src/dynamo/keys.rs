@@ -5,7 +5,7 @@
 //! |---|---|---|---|---|---|
 //! | candidate | `C#<id>` | `C` | `S#<state>#<shard>` / `<due or ~>#<id>` | `G#<group>` / `C#<id>` | with a due time: `D#<shard>` / `<due>#<id>` |
 //! | candidate (keys only) | | | GSI4 `by-user`: `U#<user>` / `C#<id>` | GSI5 `by-software`: `P#<publisher>` / `<product>␟<id>` (lower case) | GSI6 `by-alert`, open or reappeared: `L#<shard>` / `<alert time>#<id>` |
-//! | a candidate's place in one order (one per [`SortKey`]) | `C#<id>` | `O#<order>` | GSI7 `by-order` (keys and the stage `st`): `O#<order>#<shard>` / `<value>␟<number>` | | |
+//! | a candidate's place in one order (one per [`SortKey`]) | `C#<id>` | `O#<order>` | GSI7 `by-order` (keys only): `O#<order>#<state>` / `<value>␟<number>` | | |
 //! | person in the people catalog | `PEOPLE` | `U#<user id>` | | |
 //! | usage connector run | `RUN#<connector>` | `<number, 20 digits>` | | |
 //! | the connectors loaded (published by `connectors`) | `CONN` | `LIST` | | |
@@ -38,8 +38,9 @@
 //!
 //! GSI7 holds every order a list can be sorted by: one small item per candidate and order
 //! (the table can index an item only once per index, and CloudFormation adds one index per
-//! deployment, so the orders share one index rather than take one each). They are written in
-//! the same write as the candidate item, from the same document, so they cannot disagree.
+//! deployment, so the orders share one index rather than take one each), partitioned by stage.
+//! They are written in the same write as the candidate item, from the same document, so they
+//! cannot disagree.
 
 use chrono::SecondsFormat;
 use reclaim_workflow::ports::{SortKey, SortValue};
@@ -106,13 +107,10 @@ pub const GSI5: &str = "by-software";
 /// Candidates that are (or will be) an alert, by the time they become one, over [`SHARDS`]
 /// partitions.
 pub const GSI6: &str = "by-alert";
-/// Candidates in each order a list can be sorted by, over [`SHARDS`] partitions per order.
+/// Candidates in each order a list can be sorted by, a partition per order and stage.
 pub const GSI7: &str = "by-order";
 /// The indexes that project keys only (a listing through them reads the candidates after).
-pub const KEYS_ONLY: [&str; 3] = [GSI4, GSI5, GSI6];
-/// An order item's stage, the one attribute `by-order` projects beside its keys, so a stage's
-/// sorted list is filtered in the index read.
-pub const ORDER_STATE: &str = "st";
+pub const KEYS_ONLY: [&str; 4] = [GSI4, GSI5, GSI6, GSI7];
 
 pub const PEOPLE_PK: &str = "PEOPLE";
 pub const SOFTWARE_PK: &str = "SOFTWARE";
@@ -181,9 +179,13 @@ pub fn order_sk(key: SortKey) -> String {
     format!("{ORDER_PREFIX}{}", key.as_str())
 }
 
-/// GSI7 partition of an order's shard.
-pub fn order_pk(key: SortKey, shard: u32) -> String {
-    format!("{ORDER_PREFIX}{}#{shard}", key.as_str())
+/// GSI7 partition of a stage's candidates in an order: a stage's sorted list reads one
+/// partition, and a list of every stage merges one per stage (a fixed few). Not sharded: a
+/// shard count would multiply the partitions an unfiltered list merges. One partition takes
+/// about 1,000 writes a second; an import faster than that into one stage is slowed by the
+/// index, not refused (the SDK retries).
+pub fn order_pk(key: SortKey, state: State) -> String {
+    format!("{ORDER_PREFIX}{}#{}", key.as_str(), state.as_str())
 }
 
 /// Longest value text kept in an order key (DynamoDB allows 1,024 bytes in a sort key);

@@ -93,8 +93,7 @@ pub const SORT_UP_TO: usize = 2_000;
 /// What one page of a list read from `by-order` may cost: index reads, and candidates
 /// examined against the filter.
 pub const SORTED_PAGE_BUDGET: (usize, usize) = (32, 2_000);
-/// Index items one read of a stage's order examines (the index filters them by stage).
-const ORDER_FILTERED_READ: i32 = 1_000;
+
 /// Counting reads the matches themselves, so it stops here ("more than 2,000").
 pub const COUNT_UP_TO: u64 = 2_000;
 
@@ -165,8 +164,13 @@ pub(super) async fn list(
         },
     };
     let up_to = store.sort_in_memory_up_to;
-    // Without a filter every candidate matches: straight to the index.
-    if *filter == CandidateFilter::default() || up_to == 0 {
+    // Without a filter, or with a stage alone, the index's partitions hold exactly the
+    // matches: straight to the index.
+    let stage_alone = CandidateFilter {
+        state: None,
+        ..filter.clone()
+    } == CandidateFilter::default();
+    if stage_alone || up_to == 0 {
         return ordered(store, filter, sort, limit, at.map(OrderAt::of)).await;
     }
     let all = matching(store, filter, up_to).await?;
@@ -220,7 +224,7 @@ impl OrderAt {
     }
 }
 
-/// One shard of an order in `by-order`, read in the direction of the page.
+/// One stage's partition of an order in `by-order`, read in the direction of the page.
 struct Lane {
     pk: String,
     resume: Option<Item>,
@@ -231,12 +235,12 @@ struct Lane {
     done: bool,
 }
 
-/// A sorted list read in order from `by-order`: the order's shards merged, only as far as
-/// the page needs; the candidates after, checked against the filter (the stage in the
-/// index read itself) and against the index (which may lag a transition: a candidate whose
-/// place moved is left to its new place). At most [`SORTED_PAGE_BUDGET`] index reads and
-/// candidates examined a page; a page cut short by them ends with a cursor from where the
-/// reading stopped.
+/// A sorted list read in order from `by-order`: the order's partition of the stage asked
+/// for, or of every stage merged, only as far as the page needs; the candidates after,
+/// checked against the rest of the filter and against the index (which may lag a
+/// transition: a candidate whose place moved is left to its new place). At most
+/// [`SORTED_PAGE_BUDGET`] index reads and candidates examined a page; a page cut short by
+/// them ends with a cursor from where the reading stopped.
 async fn ordered(
     store: &DynamoStore,
     filter: &CandidateFilter,
@@ -250,25 +254,27 @@ async fn ordered(
     let up = sort.descending == back;
     // `a` comes no later than `b` in the reading direction.
     let no_later = |a: &str, b: &str| if up { a <= b } else { a >= b };
-    let mut lanes: Vec<Lane> = (0..SHARDS)
-        .map(|shard| Lane {
-            pk: order_pk(sort.key, shard),
+    // A stage's partition, or every stage's.
+    let states = match filter.state {
+        Some(state) => vec![state],
+        None => State::ALL.to_vec(),
+    };
+    let mut lanes: Vec<Lane> = states
+        .into_iter()
+        .map(|state| Lane {
+            pk: order_pk(sort.key, state),
             resume: None,
             seen_to: None,
             started: false,
             done: false,
         })
         .collect();
-    // The stage is decided in the index read; the rest in code.
+    // The stage is decided by the partitions read; the rest in code.
     let residue = CandidateFilter {
         state: None,
         ..filter.clone()
     };
-    let size = if filter.state.is_some() {
-        ORDER_FILTERED_READ
-    } else {
-        read_size(limit, &residue)
-    };
+    let size = read_size(limit, &residue);
     // Index keys read and not examined yet, with their candidate's key.
     let mut found: BTreeMap<String, String> = BTreeMap::new();
     let mut out: Vec<(String, Candidate)> = Vec::new();
@@ -349,8 +355,7 @@ async fn ordered(
             break;
         }
         if reads >= max_reads {
-            // Everything up to the frontier is examined (what the reads passed over there
-            // did not match the stage).
+            // Everything up to the frontier is examined.
             stop = frontier.flatten().map(String::from);
             cut = true;
             break;
@@ -390,12 +395,6 @@ async fn ordered(
                     .expression_attribute_values(":at", s(&a.k)),
                 None => q.key_condition_expression("#pk = :pk"),
             };
-            if let Some(state) = filter.state {
-                q = q
-                    .filter_expression("#st = :st")
-                    .expression_attribute_names("#st", ORDER_STATE)
-                    .expression_attribute_values(":st", s(state.as_str()));
-            }
             calls.spawn(async move { (i, q.send().await) });
         }
         while let Some(joined) = calls.join_next().await {

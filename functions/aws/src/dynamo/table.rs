@@ -30,10 +30,6 @@ fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
 fn gsi(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreError> {
     let projection = if KEYS_ONLY.contains(&name) {
         Projection::builder().projection_type(ProjectionType::KeysOnly)
-    } else if name == GSI7 {
-        Projection::builder()
-            .projection_type(ProjectionType::Include)
-            .non_key_attributes(ORDER_STATE)
     } else {
         Projection::builder().projection_type(ProjectionType::All)
     };
@@ -151,14 +147,6 @@ mod tests {
                 "{index} projects keys only"
             );
         }
-        let at = template.find(&format!("IndexName: {GSI7}")).unwrap();
-        let projection = template[at..].find("Projection:").unwrap() + at;
-        assert!(
-            template[projection..].starts_with(&format!(
-                "Projection: {{ ProjectionType: INCLUDE, NonKeyAttributes: [{ORDER_STATE}] }}"
-            )),
-            "{GSI7} projects its keys and the stage"
-        );
         assert!(template.contains(&format!("AttributeName: {EXPIRES}")));
         assert!(template.contains("StreamViewType: NEW_AND_OLD_IMAGES"));
         assert!(template.contains(&format!("\"{EFFECTS}\": {{\"S\": [{{\"exists\": true}}]}}")));
