@@ -28,7 +28,7 @@ use super::batch::MAX_BATCH_GET;
 use super::keys::*;
 use super::{decode, reported, s, str_attr, DynamoStore, Item, ReadKind};
 use crate::error::store_error;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reclaim_workflow::ports::{
@@ -501,12 +501,70 @@ pub(super) async fn count(
     up_to: u64,
 ) -> Result<Count, StoreError> {
     let bound = up_to.min(COUNT_UP_TO);
+    if let Some(state) = filter.state {
+        let stage_alone = CandidateFilter {
+            state: None,
+            ..filter.clone()
+        } == CandidateFilter::default();
+        if stage_alone {
+            return count_stage(store, state, bound).await;
+        }
+    }
     let found = matching(store, filter, usize::try_from(bound).unwrap_or(usize::MAX)).await?;
     let n = found.len() as u64;
     Ok(Count {
         n: n.min(bound),
         more: n > bound,
     })
+}
+
+/// A stage's count from its partitions of `by-state-due`, which hold its candidates and
+/// nothing else: no order is needed, so each shard is counted in turn (`Select=COUNT`, the
+/// service counts, nothing is sent back) until more than `bound` are found. It reads about
+/// `bound` items, where counting the matches of a merged listing read up to a page per shard
+/// for every page it handed out.
+async fn count_stage(store: &DynamoStore, state: State, bound: u64) -> Result<Count, StoreError> {
+    let mut n: u64 = 0;
+    for shard in 0..SHARDS {
+        let mut start = None;
+        loop {
+            let want = i32::try_from(bound + 1 - n).unwrap_or(i32::MAX);
+            let r = store
+                .client
+                .query()
+                .table_name(store.table())
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", G1PK)
+                .expression_attribute_values(":pk", s(state_pk(state, shard)))
+                .select(Select::Count)
+                .limit(want)
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| store_error("Query", &e))?;
+            // Nothing comes back to size: the capacity on record is what the service reported.
+            store.note_read(
+                "Query",
+                reported(r.consumed_capacity()),
+                &[],
+                ReadKind::Together { consistent: false },
+            );
+            n += u64::try_from(r.count).unwrap_or(0);
+            if n > bound {
+                return Ok(Count {
+                    n: bound,
+                    more: true,
+                });
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+    }
+    Ok(Count { n, more: false })
 }
 
 /// The store's own order: the index the filter picks, resumed from a key.

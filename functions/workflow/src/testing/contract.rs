@@ -1151,6 +1151,22 @@ pub async fn counts_stop_at_their_bound(store: &(impl ContractStore + ?Sized)) {
             more: false
         }
     );
+    // A stage's count stops at its bound too, and a bound it just reaches is no "more".
+    assert!(ready > 1, "the seed has several Ready candidates");
+    assert_eq!(
+        store.count(&filter, ready - 1).await.expect("count"),
+        crate::ports::Count {
+            n: ready - 1,
+            more: true
+        }
+    );
+    assert_eq!(
+        store.count(&filter, ready).await.expect("count"),
+        crate::ports::Count {
+            n: ready,
+            more: false
+        }
+    );
     let none = CandidateFilter {
         software_text: Some("no such software".into()),
         ..Default::default()
