@@ -113,6 +113,9 @@ pub(crate) fn order_items(c: &Candidate) -> Vec<Item> {
 /// Order items per candidate ([`order_items`]).
 pub const ORDERS: usize = SortKey::ALL.len();
 
+// An insert's transaction holds each candidate, its number alias and its order items.
+const _: () = assert!(TRANSACT_INSERT_MAX * (2 + ORDERS) <= MAX_TRANSACT_ITEMS);
+
 /// Candidates whose order items a rebuild writes at once.
 const REINDEX_IN_FLIGHT: usize = 16;
 
