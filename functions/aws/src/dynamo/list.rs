@@ -395,19 +395,13 @@ async fn ordered(
                     .expression_attribute_values(":at", s(&a.k)),
                 None => q.key_condition_expression("#pk = :pk"),
             };
-            calls.spawn(async move { (i, q.send().await) });
+            let store = store.clone();
+            calls.spawn(async move { (i, store.index_read(q).await) });
         }
         while let Some(joined) = calls.join_next().await {
-            let (i, result) =
+            let (i, read) =
                 joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
-            let mut r = result.map_err(|e| store_error("Query", &e))?;
-            let items = r.items.take().unwrap_or_default();
-            store.note_read(
-                "Query",
-                reported(r.consumed_capacity()),
-                &items,
-                ReadKind::Together { consistent: false },
-            );
+            let (items, next) = read?;
             let lane = &mut lanes[i];
             for item in &items {
                 let (Some(k), Some(pk)) = (str_attr(item, G7SK), str_attr(item, PK)) else {
@@ -416,8 +410,8 @@ async fn ordered(
                 found.insert(k.to_string(), pk.to_string());
                 lane.seen_to = Some(k.to_string());
             }
-            match r.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
+            match next {
+                Some(k) => {
                     if let Some(AttributeValue::S(sk)) = k.get(G7SK) {
                         lane.seen_to = Some(sk.clone());
                     }
@@ -879,20 +873,13 @@ async fn sliced(
                         .expression_attribute_values(":p", s(p)),
                     None => q.key_condition_expression("#pk = :pk"),
                 };
-                calls.spawn(async move { (i, q.send().await) });
+                let store = store.clone();
+                calls.spawn(async move { (i, store.index_read(q).await) });
             }
             while let Some(joined) = calls.join_next().await {
-                let (i, result) =
+                let (i, read) =
                     joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
-                let mut r = result.map_err(|e| store_error("Query", &e))?;
-                let items = r.items.take().unwrap_or_default();
-                store.note_read(
-                    "Query",
-                    reported(r.consumed_capacity()),
-                    &items,
-                    ReadKind::Together { consistent: false },
-                );
-                let more = r.last_evaluated_key.filter(|k| !k.is_empty());
+                let (items, more) = read?;
                 if let Some(reading) = queue.get_mut(i) {
                     reading.read = Some((items.into(), more));
                 }
@@ -1134,19 +1121,13 @@ async fn merged(
                     .expression_attribute_values(":bound", s(b)),
                 (None, None) => q.key_condition_expression("#pk = :pk"),
             };
-            reads.spawn(async move { (i, q.send().await) });
+            let store = store.clone();
+            reads.spawn(async move { (i, store.index_read(q).await) });
         }
         while let Some(joined) = reads.join_next().await {
-            let (i, result) =
+            let (i, read) =
                 joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?;
-            let mut r = result.map_err(|e| store_error("Query", &e))?;
-            let items = r.items.take().unwrap_or_default();
-            store.note_read(
-                "Query",
-                reported(r.consumed_capacity()),
-                &items,
-                ReadKind::Together { consistent: false },
-            );
+            let (items, next) = read?;
             let p = &mut parts[i];
             for item in items {
                 let Some(sk) = str_attr(&item, sk_name).map(String::from) else {
@@ -1170,8 +1151,8 @@ async fn merged(
                 }
                 p.seen_to = Some(sk);
             }
-            match r.last_evaluated_key {
-                Some(k) if !k.is_empty() && !p.done => {
+            match next {
+                Some(k) if !p.done => {
                     if let Some(AttributeValue::S(sk)) = k.get(sk_name) {
                         p.seen_to = Some(sk.clone());
                     }

@@ -306,6 +306,24 @@ impl DynamoStore {
         });
     }
 
+    /// Sends one eventually consistent index query and records it: its items, and where a
+    /// next read of the same range starts (`None` once the range is read to its end). The
+    /// listings send several at once, each through this.
+    pub(crate) async fn index_read(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let mut r = query.send().await.map_err(|e| store_error("Query", &e))?;
+        let items = r.items.take().unwrap_or_default();
+        self.note_read(
+            "Query",
+            reported(r.consumed_capacity()),
+            &items,
+            ReadKind::Together { consistent: false },
+        );
+        Ok((items, r.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
     /// A consistent read of one item.
     pub(crate) async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self

@@ -4,8 +4,7 @@
 //! so a page costs four queries per day it touches, whatever is stored outside the period.
 
 use super::keys::*;
-use super::{reported, s, str_attr, DynamoStore, ReadKind};
-use crate::error::store_error;
+use super::{s, str_attr, DynamoStore};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -89,23 +88,16 @@ pub(super) async fn between(
             let q = q
                 .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
                 .expression_attribute_values(":low", s(start));
-            reads.spawn(async move { q.send().await });
+            let store = store.clone();
+            reads.spawn(async move { store.index_read(q).await });
         }
         // A partition that stopped early (DynamoDB's 1 MB a call) has been read only up to its
         // last key: nothing after the lowest such key is certain yet.
         let mut cut: Option<String> = None;
         while let Some(joined) = reads.join_next().await {
-            let mut r = joined
-                .map_err(|e| StoreError::Unavailable(format!("query task: {e}")))?
-                .map_err(|e| store_error("Query", &e))?;
-            let items = r.items.take().unwrap_or_default();
-            store.note_read(
-                "Query",
-                reported(r.consumed_capacity()),
-                &items,
-                ReadKind::Together { consistent: false },
-            );
-            if r.last_evaluated_key.as_ref().is_some_and(|k| !k.is_empty()) {
+            let (items, next) =
+                joined.map_err(|e| StoreError::Unavailable(format!("query task: {e}")))??;
+            if next.is_some() {
                 if let Some(last) = items.last().and_then(|i| str_attr(i, G3SK)) {
                     if cut.as_deref().is_none_or(|c| last < c) {
                         cut = Some(last.to_string());

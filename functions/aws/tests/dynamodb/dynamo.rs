@@ -557,28 +557,11 @@ async fn filtered_sorted_ids(
     sort: Sort,
     limit: u32,
 ) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    for _ in 0..1000 {
-        let page = store
-            .list(
-                filter,
-                &PageRequest {
-                    limit,
-                    cursor,
-                    sort: Some(sort),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(page.items.len() <= limit as usize);
-        out.extend(page.items.into_iter().map(|c| c.id));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
-    }
-    panic!("pagination never ended");
+    reclaim_workflow::testing::contract::every_page(store, filter, Some(sort), limit)
+        .await
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 #[tokio::test]

@@ -172,6 +172,17 @@ async fn all_pages(
     filter: &CandidateFilter,
     limit: u32,
 ) -> Vec<Candidate> {
+    every_page(store, filter, None, limit).await
+}
+
+/// Every page of a listing in `sort` (the store's own order when `None`), following `next`
+/// to the end; each page holds at most `limit`.
+pub async fn every_page(
+    store: &(impl ContractStore + ?Sized),
+    filter: &CandidateFilter,
+    sort: Option<crate::ports::Sort>,
+    limit: u32,
+) -> Vec<Candidate> {
     let mut out = Vec::new();
     let mut cursor = None;
     for _ in 0..10_000 {
@@ -181,7 +192,7 @@ async fn all_pages(
                 &PageRequest {
                     limit,
                     cursor,
-                    sort: None,
+                    sort,
                 },
             )
             .await
