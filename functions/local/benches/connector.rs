@@ -13,6 +13,10 @@
 //! and the process's peak RSS (`VmHWM`), which includes the fake vendor's data.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+// The allocator of the `reclaim` binary, so the store is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use reclaim_api::{HmacLinkSigner, Settings};
 use reclaim_fakes::{CsdState, GraphState, ScimState};
 use reclaim_local::Embedded;

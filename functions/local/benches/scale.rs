@@ -30,6 +30,10 @@
 #[path = "../../../bench/scale.rs"]
 mod scale;
 
+// The allocator of the `reclaim` binary, so the store is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::Utc;
 use reclaim_api::HmacLinkSigner;
 use reclaim_local::SqliteStore;

@@ -8,9 +8,14 @@
 //! single-row INSERT transactions, one after another, as the raw rate to compare with.
 //!
 //! `cargo bench -p reclaim-local --bench transitions` (env: `RECLAIM_BENCH_CANDIDATES`,
-//! `RECLAIM_BENCH_DIR` to put the files on another disk).
+//! `RECLAIM_BENCH_DIR` to put the files on another disk, `RECLAIM_BENCH_CONCURRENT_ONLY=1` for
+//! the 64-caller NORMAL run alone, to profile it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+// The allocator of the `reclaim` binary, so the store is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use reclaim_local::{Durability, Options, SqliteStore};
 use reclaim_workflow::ports::{CandidateRead, CandidateWrite, Change};
@@ -203,6 +208,18 @@ fn main() {
 
     if std::env::var_os("RECLAIM_BENCH_PROBE").is_some() {
         rt.block_on(probe(dir.path(), &all));
+        return;
+    }
+    if std::env::var_os("RECLAIM_BENCH_CONCURRENT_ONLY").is_some() {
+        // One run to profile: 64 callers under NORMAL, nothing else in the process.
+        let run = rt.block_on(concurrent(dir.path(), &all, Durability::Normal));
+        println!(
+            "64 callers, NORMAL: {} transitions in {:.2}s = {:.0}/s, {:.1} writes per transaction",
+            run.transitions,
+            run.elapsed.as_secs_f64(),
+            run.rate(),
+            run.writes_per_transaction
+        );
         return;
     }
     // Every commit waits for an fsync under FULL: a tenth of the candidates keeps it short.

@@ -274,7 +274,7 @@ impl SqliteStore {
                 .prepare_cached(
                     "UPDATE outbox SET claimed_until = NULL WHERE key = ?1 AND state = 'pending'",
                 )
-                .and_then(|mut st| st.execute([key]))
+                .and_then(|mut st| st.execute([&key]))
                 .map_err(sql_error)?;
             Ok(WriteOutcome::new(n > 0))
         })

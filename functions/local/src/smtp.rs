@@ -385,7 +385,7 @@ impl SmtpMailer {
             .store
             .write(move |conn| {
                 conn.prepare_cached("DELETE FROM mail_sends WHERE key = ?1 AND state = 'sending'")
-                    .and_then(|mut st| st.execute([key2]))
+                    .and_then(|mut st| st.execute([&key2]))
                     .map_err(sql_error)?;
                 Ok(WriteOutcome::new(()))
             })

@@ -141,7 +141,7 @@ impl RuleStore for SqliteStore {
         self.write(move |conn| {
             let gone = conn
                 .prepare_cached("DELETE FROM rules WHERE id = ?1")
-                .and_then(|mut st| st.execute([id]))
+                .and_then(|mut st| st.execute([&id]))
                 .map_err(sql_error)?;
             Ok(WriteOutcome::new(gone == 1))
         })

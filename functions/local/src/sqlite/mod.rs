@@ -2,9 +2,10 @@
 //! a small pool of reader connections.
 //!
 //! Why this shape: SQLite allows one writer at a time, so every write goes to a dedicated
-//! thread over a channel. That thread takes every write that is waiting, runs each inside its
-//! own savepoint of one transaction, and commits once: a conditional write that loses still
-//! loses alone, but a busy server pays for one commit per batch instead of one per request.
+//! thread over a channel. That thread takes every write that is waiting, runs them in one
+//! transaction and commits once: a conditional write that loses still loses alone (see
+//! [`writer`] for how without a savepoint each), but a busy server pays for one commit per batch
+//! instead of one per request.
 //! Reads never wait for the writer (WAL gives them a snapshot); they run on pooled connections
 //! in `spawn_blocking` so the async runtime never blocks on disk.
 
@@ -284,12 +285,13 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 
-    /// Queues `f` for the writer thread; it runs inside a savepoint of a (possibly shared)
-    /// transaction, and its result is delivered only after that transaction commits.
+    /// Queues `f` for the writer thread; it runs in a (possibly shared) transaction, and its
+    /// result is delivered only after that transaction commits. `f` may run more than once (see
+    /// [`writer`]): it must only read what it captured, never move it out.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<WriteOutcome<T>, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<WriteOutcome<T>, StoreError> + Send + 'static,
     {
         self.inner.writer.submit(f).await
     }

@@ -36,19 +36,19 @@ impl RunStore for SqliteStore {
                 (None, Some(_)) => {
                     return Err(StoreError::Duplicate {
                         kind: "connector run",
-                        id,
+                        id: id.clone(),
                     })
                 }
                 (Some(v), Some(s)) if v != s => {
                     return Err(StoreError::Conflict {
-                        id,
+                        id: id.clone(),
                         expected: u64::try_from(v).unwrap_or_default(),
                     })
                 }
                 (Some(_), None) => {
                     return Err(StoreError::NotFound {
                         kind: "connector run",
-                        id,
+                        id: id.clone(),
                     })
                 }
                 _ => {}

@@ -66,7 +66,7 @@ impl SessionStore for SqliteStore {
         self.write(move |conn| {
             let n = conn
                 .prepare_cached("DELETE FROM sessions WHERE id = ?1")
-                .and_then(|mut st| st.execute([id]))
+                .and_then(|mut st| st.execute([&id]))
                 .map_err(sql_error)?;
             Ok(WriteOutcome::new(n == 1))
         })
@@ -116,7 +116,7 @@ impl SessionStore for SqliteStore {
             .write(move |conn| {
                 let body: Option<String> = conn
                     .prepare_cached("DELETE FROM sign_ins WHERE id = ?1 RETURNING body")
-                    .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
+                    .and_then(|mut st| st.query_row([&id], |r| r.get(0)).optional())
                     .map_err(sql_error)?;
                 Ok(WriteOutcome::new(body))
             })

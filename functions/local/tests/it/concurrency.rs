@@ -136,6 +136,44 @@ async fn a_failing_write_in_a_group_commit_does_not_undo_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_failing_after_it_changed_rows_leaves_no_trace_and_the_others_commit() {
+    let db = test_db();
+    let all: Vec<_> = (1..=50).map(candidate).collect();
+    db.insert(&all).await.unwrap();
+    let mut writers = Vec::new();
+    for (i, c) in all.iter().cloned().enumerate() {
+        let store = db.store.clone();
+        writers.push(tokio::spawn(async move {
+            let mut ch = change(&c, &Event::Reclaim, &admin());
+            if i % 3 == 1 {
+                // The same effect twice: the candidate and its history are written, then the
+                // second outbox row is refused.
+                let again = ch.effects[0].clone();
+                ch.effects.push(again);
+            }
+            (i, store.commit(&ch).await)
+        }));
+    }
+    for w in writers {
+        let (i, r) = w.await.unwrap();
+        if i % 3 == 1 {
+            assert!(matches!(r, Err(StoreError::Duplicate { .. })), "{i}: {r:?}");
+        } else {
+            r.unwrap();
+        }
+    }
+    for (i, c) in all.iter().enumerate() {
+        let failed = i % 3 == 1;
+        let stored = db.get(&c.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, if failed { 0 } else { 1 }, "{i}");
+        let history = db.history(&c.id).await.unwrap().len();
+        assert_eq!(history, if failed { 0 } else { 1 }, "{i}");
+        let effects = db.effects_for(&c.id).await.unwrap().len();
+        assert_eq!(effects, if failed { 0 } else { 2 }, "{i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_number_allocations_never_overlap() {
     let db = test_db();
     let mut tasks = Vec::new();
