@@ -686,6 +686,52 @@ fn adjust_totals(
     Ok(())
 }
 
+/// The writer connection's savings moves not yet in the totals: each transition that changes
+/// what a candidate adds queues its difference here, and [`settle_savings`] applies them all
+/// just before the transaction commits. A group commit then reads and writes each scope's
+/// totals once instead of once per transition (the totals are a document that grows with the
+/// publishers and products in scope). A temporary table rather than memory, so a write that
+/// fails or is rolled back takes its moves with it.
+pub(crate) const SAVINGS_MOVES: &str = "CREATE TEMP TABLE IF NOT EXISTS savings_moves (\
+     scope TEXT NOT NULL, contribution TEXT NOT NULL, sign INTEGER NOT NULL)";
+
+/// Queues `(scope, contribution JSON, sign)` moves for [`settle_savings`].
+fn queue_savings_moves(conn: &Connection, moves: &[(String, &str, i64)]) -> Result<(), StoreError> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO temp.savings_moves (scope, contribution, sign) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(sql_error)?;
+    for (scope, x, sign) in moves {
+        insert.execute(params![scope, x, sign]).map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Applies the queued savings moves to the running totals; the writer calls it before every
+/// commit, inside the transaction, so readers never see a candidate without its savings.
+pub(crate) fn settle_savings(conn: &Connection) -> Result<(), StoreError> {
+    let moves: Vec<(String, String, i64)> = conn
+        .prepare_cached("SELECT scope, contribution, sign FROM temp.savings_moves")
+        .and_then(|mut st| {
+            st.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(sql_error)?;
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let changes = moves
+        .into_iter()
+        .map(|(scope, x, sign)| Ok((scope, from_json("savings contribution", &x)?, sign)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    adjust_totals(conn, &changes)?;
+    conn.prepare_cached("DELETE FROM temp.savings_moves")
+        .and_then(|mut st| st.execute([]))
+        .map_err(sql_error)?;
+    Ok(())
+}
+
 /// The scopes a candidate's savings count in: everything, and its group.
 fn scopes_of(group: Option<&str>) -> [String; 2] {
     [ALL_SCOPE.to_string(), group_scope(group)]
@@ -695,7 +741,8 @@ fn scopes_of(group: Option<&str>) -> [String; 2] {
 /// introduced the totals, and `reclaim savings --rebuild`): the totals and each candidate's
 /// stored contribution are replaced.
 pub(crate) fn rebuild_savings_sync(conn: &Connection) -> Result<u64, StoreError> {
-    conn.execute("DELETE FROM savings_totals", [])
+    // Moves queued earlier in this transaction are already in the candidates summed below.
+    conn.execute_batch("DELETE FROM savings_totals; DELETE FROM temp.savings_moves")
         .map_err(sql_error)?;
     let rows: Vec<(i64, String)> = conn
         .prepare("SELECT seq, body FROM candidates")
@@ -1029,17 +1076,16 @@ fn commit_sync(conn: &Connection, encoded: &EncodedChange) -> Result<bool, Store
     if savings_moved {
         let mut changes = Vec::new();
         if let Some(old) = old_contribution.as_deref() {
-            let x: Contribution = from_json("savings contribution", old)?;
             for scope in scopes_of(old_group.as_deref()) {
-                changes.push((scope, x.clone(), -1));
+                changes.push((scope, old, -1));
             }
         }
-        if let Some(x) = &encoded.candidate.contribution {
+        if let Some(x) = new_contribution.as_deref() {
             for scope in scopes_of(c.group.as_deref()) {
-                changes.push((scope, x.clone(), 1));
+                changes.push((scope, x, 1));
             }
         }
-        adjust_totals(conn, &changes)?;
+        queue_savings_moves(conn, &changes)?;
     }
     let entry = &encoded.entry;
     match conn

@@ -185,14 +185,21 @@ impl SqliteStore {
             source,
         };
         let mut conn = connect(&path, &options).map_err(sqlite)?;
+        conn.execute_batch(candidates::SAVINGS_MOVES)
+            .map_err(sqlite)?;
         schema::migrate(&mut conn, &path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
             .map_err(sqlite)?;
         let checkpoints = connect(&path, &options).map_err(sqlite)?;
         let outbox_ready = Arc::new(Notify::new());
         let reader_permits = Arc::new(Semaphore::new(options.max_readers.max(1)));
-        let writer = writer::Writer::start(conn, options.max_batch.max(1), outbox_ready.clone())
-            .map_err(OpenError::Writer)?;
+        let writer = writer::Writer::start(
+            conn,
+            options.max_batch.max(1),
+            outbox_ready.clone(),
+            candidates::settle_savings,
+        )
+        .map_err(OpenError::Writer)?;
         let checkpointer = checkpoint::Checkpointer::start(checkpoints, writer.commits())
             .map_err(OpenError::Writer)?;
         Ok(SqliteStore {

@@ -94,6 +94,10 @@ where
 
 type BoxedJob = Box<dyn Job>;
 
+/// What the writer runs in every transaction after its writes and before it commits (the
+/// store's deferred work, e.g. the savings moves); its failure fails the whole transaction.
+pub(crate) type BeforeCommit = fn(&Connection) -> Result<(), StoreError>;
+
 /// Counters of the writer's work, for benchmarks and diagnostics.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -122,13 +126,14 @@ impl Writer {
         conn: Connection,
         max_batch: usize,
         notify: Arc<Notify>,
+        before_commit: BeforeCommit,
     ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<BoxedJob>();
         let counters = Arc::new(Counters::default());
         let shared = counters.clone();
         let thread = std::thread::Builder::new()
             .name("reclaim-sqlite-writer".into())
-            .spawn(move || writer_loop(&conn, &rx, max_batch, &notify, &shared))?;
+            .spawn(move || writer_loop(&conn, &rx, max_batch, &notify, &shared, before_commit))?;
         Ok(Writer {
             tx: Some(tx),
             thread: Some(thread),
@@ -186,6 +191,7 @@ fn writer_loop(
     max_batch: usize,
     notify: &Notify,
     counters: &Counters,
+    before_commit: BeforeCommit,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = VecDeque::with_capacity(16);
@@ -196,7 +202,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(conn, batch, notify, counters);
+        run_batch(conn, batch, notify, counters, before_commit);
     }
 }
 
@@ -209,6 +215,7 @@ fn run_batch(
     mut queue: VecDeque<BoxedJob>,
     notify: &Notify,
     counters: &Counters,
+    before_commit: BeforeCommit,
 ) {
     // Set once a write failed after changing rows: from then on each write of this batch runs
     // in its own savepoint, so one write's failure is undone alone.
@@ -302,6 +309,14 @@ fn run_batch(
             }
             continue;
         }
+        if let Err(e) = before_commit(conn) {
+            let _ = exec(conn, "ROLLBACK");
+            let why = format!("cannot settle the transaction: {e}");
+            for job in ran {
+                job.finish(Err(why.clone()));
+            }
+            continue;
+        }
         match exec(conn, "COMMIT") {
             Ok(()) => {
                 counters.transactions.fetch_add(1, Ordering::Relaxed);
@@ -367,13 +382,23 @@ mod tests {
             .unwrap()
     }
 
+    type Reply = oneshot::Receiver<Result<(), StoreError>>;
+
     fn batch(
         conn: &Connection,
-        jobs: Vec<(BoxedJob, oneshot::Receiver<Result<(), StoreError>>)>,
+        jobs: Vec<(BoxedJob, Reply)>,
+    ) -> (Vec<Result<(), StoreError>>, Counters) {
+        batch_settled_by(conn, jobs, |_| Ok(()))
+    }
+
+    fn batch_settled_by(
+        conn: &Connection,
+        jobs: Vec<(BoxedJob, Reply)>,
+        before_commit: BeforeCommit,
     ) -> (Vec<Result<(), StoreError>>, Counters) {
         let counters = Counters::default();
         let (queue, replies): (VecDeque<_>, Vec<_>) = jobs.into_iter().unzip();
-        run_batch(conn, queue, &Notify::new(), &counters);
+        run_batch(conn, queue, &Notify::new(), &counters, before_commit);
         let results = replies
             .into_iter()
             .map(|mut rx| rx.try_recv().unwrap())
@@ -431,6 +456,31 @@ mod tests {
         let counts: Vec<_> = runs.iter().map(|r| r.load(Ordering::Relaxed)).collect();
         assert_eq!(counts, [1, 1, 1], "each write ran once");
         assert_eq!(counters.transactions.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn what_runs_before_the_commit_sees_every_write_and_its_failure_fails_them_all() {
+        let conn = table();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (results, counters) = batch_settled_by(
+            &conn,
+            vec![inserting(&["a"], &runs), inserting(&["b"], &runs)],
+            |conn| {
+                let n: i64 = conn
+                    .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Err(StoreError::Unavailable(format!("{n} rows")))
+            },
+        );
+        for r in &results {
+            assert!(
+                matches!(r, Err(StoreError::Unavailable(why)) if why.contains("2 rows")),
+                "{r:?}"
+            );
+        }
+        assert!(keys(&conn).is_empty());
+        assert_eq!(counters.transactions.load(Ordering::Relaxed), 0);
+        assert!(conn.is_autocommit());
     }
 
     #[test]

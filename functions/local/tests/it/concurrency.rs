@@ -174,6 +174,57 @@ async fn a_write_failing_after_it_changed_rows_leaves_no_trace_and_the_others_co
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn savings_totals_count_the_committed_writes_of_a_group_commit_and_none_that_failed() {
+    use reclaim_workflow::savings::{Savings, ALL_SCOPE};
+    let db = test_db();
+    let all: Vec<_> = (1..=60)
+        .map(|n| {
+            let mut c = candidate(n);
+            c.assignment_group = Some(format!("group-{}", n % 2));
+            c
+        })
+        .collect();
+    db.insert(&all).await.unwrap();
+    let mut writers = Vec::new();
+    for (i, c) in all.iter().cloned().enumerate() {
+        let store = db.store.clone();
+        writers.push(tokio::spawn(async move {
+            // Skipping takes the candidate's potential savings out of the totals.
+            let mut ch = change(&c, &Event::CloseSkipped { reason: None }, &admin());
+            if i % 3 == 1 {
+                // Fails after its candidate, history and savings move were written.
+                let mail = Effect::new(
+                    &c.id,
+                    ch.candidate.version,
+                    EffectKind::Email {
+                        mail: MailKind::Reminder,
+                        recipient: Recipient::Person("someone".into()),
+                    },
+                );
+                ch.effects = vec![mail.clone(), mail];
+            }
+            (i, store.commit(&ch).await)
+        }));
+    }
+    for w in writers {
+        let (i, r) = w.await.unwrap();
+        assert_eq!(r.is_err(), i % 3 == 1, "{i}: {r:?}");
+    }
+    let mut fresh = Savings::default();
+    let mut kept = 0;
+    for c in &all {
+        let stored = db.get(&c.id).await.unwrap().unwrap();
+        if stored.version == 0 {
+            kept += 1;
+        }
+        fresh.add(&stored);
+    }
+    assert_eq!(kept, 20);
+    assert_eq!(db.savings(ALL_SCOPE).await.unwrap().unwrap(), fresh);
+    assert_ne!(fresh, Savings::default(), "the failed ones still count");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_number_allocations_never_overlap() {
     let db = test_db();
     let mut tasks = Vec::new();
