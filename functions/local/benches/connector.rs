@@ -41,6 +41,7 @@ fn peak_rss_mb() -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    reclaim_local::allocator::return_freed_memory_at_once();
     // `RUST_LOG=reclaim_api=debug` shows where each page's time went.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

@@ -133,6 +133,7 @@ async fn serve(bin: &Path, db: &Path, seed: &Path) -> Server {
 
 #[tokio::main]
 async fn main() {
+    reclaim_local::allocator::return_freed_memory_at_once();
     let n: usize = env_or("RECLAIM_SCALE_CANDIDATES", 1_000_000);
     let secs: f64 = env_or("RECLAIM_SCALE_SECS", 3.0);
     let bin = std::env::var_os("RECLAIM_BIN")

@@ -192,6 +192,7 @@ fn raw_rate(dir: &std::path::Path, count: usize, durability: Durability) -> (f64
 }
 
 fn main() {
+    reclaim_local::allocator::return_freed_memory_at_once();
     let n: usize = std::env::var("RECLAIM_BENCH_CANDIDATES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod allocator;
 pub mod embedded;
 pub mod files;
 pub mod outbox;

@@ -1542,6 +1542,7 @@ async fn rules(command: RulesCommand) -> Result<()> {
 /// `RUST_BACKTRACE` says.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    reclaim_local::allocator::return_freed_memory_at_once();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
