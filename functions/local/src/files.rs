@@ -65,7 +65,7 @@ pub fn read_rows_with_progress(
 pub fn for_each_row(
     path: &Path,
     mut progress: impl FnMut(u64, u64),
-    mut f: impl FnMut(usize, &BTreeMap<String, String>),
+    mut f: impl FnMut(usize, &BTreeMap<String, String>) + Send,
 ) -> Result<usize, FileError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| FileError::Io {

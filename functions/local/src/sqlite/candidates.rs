@@ -742,7 +742,11 @@ fn scopes_of(group: Option<&str>) -> [String; 2] {
 /// stored contribution are replaced.
 pub(crate) fn rebuild_savings_sync(conn: &Connection) -> Result<u64, StoreError> {
     // Moves queued earlier in this transaction are already in the candidates summed below.
-    conn.execute_batch("DELETE FROM savings_totals; DELETE FROM temp.savings_moves")
+    // (The migration that sums the totals first runs on a connection without the table.)
+    conn.execute_batch(SAVINGS_MOVES)
+        .and_then(|()| {
+            conn.execute_batch("DELETE FROM savings_totals; DELETE FROM temp.savings_moves")
+        })
         .map_err(sql_error)?;
     let rows: Vec<(i64, String)> = conn
         .prepare("SELECT seq, body FROM candidates")
