@@ -858,8 +858,10 @@ fn insert_sync(conn: &Connection, candidates: &[Encoded]) -> Result<(), StoreErr
         .map_err(sql_error)?;
     let mut highest = None;
     let mut totals = Vec::new();
-    // A batch names few products many times: each goes to the catalog once.
+    // A batch names few products and people many times: each goes to its catalog once (a
+    // person named twice alike; a new name or email for one still overwrites the old).
     let mut software = std::collections::HashSet::new();
+    let mut people = std::collections::HashSet::new();
     for e in candidates {
         let c = &e.who;
         let cols = &e.cols;
@@ -895,7 +897,10 @@ fn insert_sync(conn: &Connection, candidates: &[Encoded]) -> Result<(), StoreErr
                 if software.insert((c.publisher.as_str(), c.product.as_str())) {
                     software_catalog_sync(conn, c)?;
                 }
-                people_sync(conn, c)?;
+                let person = c.user.as_ref().map(|u| (&u.id, &u.name, &u.email));
+                if person.is_some() && people.insert(person) {
+                    people_sync(conn, c)?;
+                }
             }
             Err(e) if is_unique_violation(&e) => {
                 let id_taken: bool = conn
@@ -1306,6 +1311,34 @@ mod tests {
                 assert!(plan.contains("candidates_state_deadline"), "{plan}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_batch_naming_a_person_twice_keeps_the_later_name_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("people.db");
+        let store = super::super::SqliteStore::open(&path).unwrap();
+        let first = reclaim_workflow::testing::candidate();
+        let mut same = first.clone();
+        same.id = "c-2".into();
+        same.number = "RC0000002".into();
+        let mut renamed = first.clone();
+        renamed.id = "c-3".into();
+        renamed.number = "RC0000003".into();
+        if let Some(u) = renamed.user.as_mut() {
+            u.display_name = "Renamed Person".into();
+        }
+        store.insert(&[first, same, renamed]).await.unwrap();
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let people: Vec<String> = conn
+            .prepare("SELECT name FROM people")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(people, ["Renamed Person"]);
     }
 
     #[test]
