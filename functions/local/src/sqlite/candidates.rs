@@ -1155,7 +1155,7 @@ impl SqliteStore {
 impl CandidateRead for SqliteStore {
     async fn get(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
         let id = id.to_string();
-        self.read(move |conn| get_sync(conn, &id)).await
+        self.read_point(move |conn| get_sync(conn, &id)).await
     }
 
     async fn list(

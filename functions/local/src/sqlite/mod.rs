@@ -292,6 +292,28 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 
+    /// Runs a read of one row by its key on the calling thread when a pooled connection is
+    /// idle, else as [`read`](Self::read) does. Such a read takes microseconds when its pages
+    /// are cached; handing it to the blocking pool and back takes two thread switches, which
+    /// cost more than the read and, with 64 transitions in flight, a quarter of their
+    /// throughput (BENCHMARKS.md, "Embedded store"). Only a connection already open is used
+    /// here: opening one touches the file's locks, and that waits on the pool.
+    pub(crate) async fn read_point<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Ok(permit) = self.inner.reader_permits.clone().try_acquire_owned() {
+            if let Some(conn) = self.inner.idle_reader() {
+                let result = f(&conn);
+                self.inner.put_reader(conn);
+                drop(permit);
+                return result;
+            }
+        }
+        self.read(f).await
+    }
+
     /// Queues `f` for the writer thread; it runs in a (possibly shared) transaction, and its
     /// result is delivered only after that transaction commits. `f` may run more than once (see
     /// [`writer`]): it must only read what it captured, never move it out.
@@ -305,13 +327,15 @@ impl SqliteStore {
 }
 
 impl Inner {
-    fn take_reader(&self) -> Result<Connection, StoreError> {
-        let pooled = self
-            .readers
+    fn idle_reader(&self) -> Option<Connection> {
+        self.readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
-        match pooled {
+            .pop()
+    }
+
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        match self.idle_reader() {
             Some(conn) => Ok(conn),
             None => {
                 let conn = connect(&self.path, &self.options).map_err(sql_error)?;
@@ -330,5 +354,54 @@ impl Inner {
         if idle.len() < self.options.max_readers {
             idle.push(conn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading_thread(
+        store: &SqliteStore,
+    ) -> impl std::future::Future<Output = std::thread::ThreadId> + '_ {
+        async move {
+            store
+                .read_point(|_| Ok(std::thread::current().id()))
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_point_read_runs_in_place_on_an_idle_connection_and_in_the_pool_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(
+            dir.path().join("points.db"),
+            Options {
+                max_readers: 1,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let here = std::thread::current().id();
+        // No connection is open yet: the pool opens one, off this thread.
+        assert_ne!(reading_thread(&store).await, here);
+        // It is idle now: the next read runs here.
+        assert_eq!(reading_thread(&store).await, here);
+        // The only reader is busy: the read waits for it in the pool, never opens one here.
+        let held = store
+            .inner
+            .reader_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { reading_thread(&store).await }
+        });
+        tokio::task::yield_now().await;
+        drop(held);
+        assert_ne!(waiting.await.unwrap(), here);
     }
 }
