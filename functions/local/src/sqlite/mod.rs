@@ -361,15 +361,11 @@ impl Inner {
 mod tests {
     use super::*;
 
-    fn reading_thread(
-        store: &SqliteStore,
-    ) -> impl std::future::Future<Output = std::thread::ThreadId> + '_ {
-        async move {
-            store
-                .read_point(|_| Ok(std::thread::current().id()))
-                .await
-                .unwrap()
-        }
+    async fn reading_thread(store: &SqliteStore) -> std::thread::ThreadId {
+        store
+            .read_point(|_| Ok(std::thread::current().id()))
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
