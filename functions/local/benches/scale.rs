@@ -13,8 +13,9 @@
 //!    (no filter, each filter, a part-of-a-word search, sorted, counted, a page deep in the
 //!    result), a candidate, savings, alerts, the approvals queue, a link's page and its answer.
 //!    Reports p50/p99 and requests per second.
-//! 4. Once each: a bulk Reclaim of 10,000 through the API, and (with the server stopped) a
-//!    scheduler tick over the 10,000 due candidates, in process.
+//! 4. Once each: a scheduler tick over the 10,000 due candidates and the effects it queues,
+//!    in process before the server starts (on a freshly generated file only), and a bulk
+//!    Reclaim of 10,000 through the API.
 //!
 //! `cargo bench -p reclaim-local --bench scale` builds what it needs but not the server: run
 //! `cargo build --release -p reclaim-local --bin reclaim` first. Environment:
@@ -156,7 +157,8 @@ async fn main() {
         report.push_str(&s);
         report.push('\n');
     };
-    if !marker.exists() {
+    let generated = !marker.exists();
+    if generated {
         for suffix in ["", "-wal", "-shm", ".link-key"] {
             let mut p = db.clone().into_os_string();
             p.push(suffix);
@@ -177,6 +179,37 @@ async fn main() {
         size as f64 / 1e6
     ));
     let seed = seed_file(&dir);
+    let signer = Arc::new(HmacLinkSigner::new(LINK_KEY.as_bytes()).unwrap());
+    // The scheduler's tick over the candidates due now, in process, before the server starts
+    // (its own first tick would take them) and only on a freshly generated file (a kept one
+    // has had its reminders sent); then the effects the tick queued, run to the end.
+    let only = std::env::var("RECLAIM_SCALE_ONLY").ok();
+    if generated && only.is_none() {
+        let embedded = reclaim_local::Embedded::open_with_mail(
+            &db,
+            reclaim_api::Settings::default(),
+            signer.clone(),
+            Arc::new(reclaim_api::ManualTaskRevoker),
+            Arc::new(reclaim_workflow::ports::SystemClock),
+            reclaim_local::MailChoice::Outbox,
+        )
+        .unwrap();
+        let t = Instant::now();
+        let tick = embedded.app.tick().await.unwrap();
+        let ticked = t.elapsed();
+        let t = Instant::now();
+        let drained = embedded.drain().await.unwrap();
+        line(format!(
+            "Scheduler tick: examined {}, applied {} in {:.1} s; the {} effects it queued ran in \
+             {:.1} s ({} failed).",
+            tick.examined,
+            tick.applied.len(),
+            ticked.as_secs_f64(),
+            drained.done + drained.failed,
+            t.elapsed().as_secs_f64(),
+            drained.failed
+        ));
+    }
     let server = serve(&bin, &db, &seed).await;
     let base = server.base.clone();
     let client = reqwest::Client::builder()
@@ -184,11 +217,9 @@ async fn main() {
         .build()
         .unwrap();
     let cursor = scale::deep_cursor(&client, &base).await;
-    let signer = Arc::new(HmacLinkSigner::new(LINK_KEY.as_bytes()).unwrap());
     line(String::new());
     line("| answer | clients | requests | errors | p50 ms | p99 ms | req/s |".into());
     line("|---|---:|---:|---:|---:|---:|---:|".into());
-    let only = std::env::var("RECLAIM_SCALE_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let scenarios = scale::scenarios(&client, &base, &base, n, &cursor, signer.clone());
     for (name, make) in scenarios.into_iter().filter(|(name, _)| wanted(name)) {
@@ -237,24 +268,6 @@ async fn main() {
         t.elapsed().as_secs_f64()
     ));
     drop(server);
-    // The scheduler's tick over the candidates due now, in process on the same file.
-    let embedded = reclaim_local::Embedded::open_with_mail(
-        &db,
-        reclaim_api::Settings::default(),
-        signer.clone(),
-        Arc::new(reclaim_api::ManualTaskRevoker),
-        Arc::new(reclaim_workflow::ports::SystemClock),
-        reclaim_local::MailChoice::Outbox,
-    )
-    .unwrap();
-    let t = Instant::now();
-    let tick = embedded.app.tick().await.unwrap();
-    line(format!(
-        "Scheduler tick: examined {}, applied {} in {:.1} s.",
-        tick.examined,
-        tick.applied.len(),
-        t.elapsed().as_secs_f64()
-    ));
     let out = target_dir().join("reclaim-scale-bench.md");
     std::fs::write(&out, &report).unwrap();
     println!("report written to {}", out.display());
