@@ -4,7 +4,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use reclaim_api::app::TickReport;
 use reclaim_api::App;
-use reclaim_workflow::ports::{CandidateFilter, PageRequest, SavingsChange};
+use reclaim_workflow::ports::{PageRequest, SavingsChange};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -105,14 +105,11 @@ pub async fn rebuild_savings(
         let page = app
             .ports
             .candidates
-            .list(
-                &CandidateFilter::default(),
-                &PageRequest {
-                    limit: 100,
-                    cursor: cursor.take(),
-                    sort: None,
-                },
-            )
+            .every(&PageRequest {
+                limit: 100,
+                cursor: cursor.take(),
+                sort: None,
+            })
             .await?;
         let changes: Vec<SavingsChange> = page.items.iter().map(SavingsChange::of).collect();
         app.ports.candidates.record_savings(&changes).await?;

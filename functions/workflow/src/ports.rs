@@ -351,6 +351,18 @@ pub trait CandidateRead: Send + Sync {
         filter: &CandidateFilter,
         page: &PageRequest,
     ) -> Result<Page<Candidate>, StoreError>;
+    /// Every candidate, a page at a time in no promised order, read from what the store
+    /// holds of the candidates themselves rather than from any order kept beside them: the
+    /// rebuild reads this, so it also finds candidates whose order items it has yet to write.
+    /// `page.sort` is not used. Unlike a list, this may read the whole table: only the
+    /// operator's rebuild calls it.
+    async fn every(&self, page: &PageRequest) -> Result<Page<Candidate>, StoreError> {
+        let page = PageRequest {
+            sort: None,
+            ..page.clone()
+        };
+        self.list(&CandidateFilter::default(), &page).await
+    }
     /// How many match the filter, counted up to `up_to` (a store may count fewer, and says so
     /// with `more`).
     async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError>;

@@ -595,6 +595,10 @@ impl CandidateRead for DynamoStore {
         super::list::list(self, filter, page).await
     }
 
+    async fn every(&self, page: &PageRequest) -> Result<Page<Candidate>, StoreError> {
+        super::list::every(self, page).await
+    }
+
     async fn count(&self, filter: &CandidateFilter, up_to: u64) -> Result<Count, StoreError> {
         super::list::count(self, filter, up_to).await
     }

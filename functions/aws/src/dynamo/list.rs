@@ -13,9 +13,9 @@
 //!   only candidates that have a due time, merged in (due, id) order: a tick reads what is due
 //!   and nothing else, whatever the number of states;
 //! - alerts alone → query GSI6's partitions (`L#<shard>`) below the time, merged;
-//! - otherwise (no filter, or a kind or justification alone, which most candidates have) →
-//!   scan GSI1, which holds only candidates (and open assigned tasks, skipped): a page reads
-//!   about a page.
+//! - otherwise (no filter, or a kind or justification alone) → the candidates in number order
+//!   from `by-order`, every stage's partition merged, as a sorted list is read: a page is
+//!   bounded by the sorted page budget, and nothing scans the table.
 //!
 //! GSI4–6 hold keys only, so those paths read the candidates after, 100 to a `BatchGetItem`.
 //! Every other filter field is applied in code with [`CandidateFilter::matches`], the same
@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reclaim_workflow::ports::{
-    page_in_memory, CandidateFilter, Count, Keyset, Page, PageRequest, Sort, StoreError,
+    page_in_memory, CandidateFilter, Count, Keyset, Page, PageRequest, Sort, SortKey, StoreError,
 };
 use reclaim_workflow::{Candidate, State};
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,7 @@ fn read_size(limit: usize, residue: &CandidateFilter) -> i32 {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "m", deny_unknown_fields)]
 enum Cursor {
-    /// After this index key (scan of GSI1, or query of GSI2).
+    /// After this index key (a query of GSI2).
     #[serde(rename = "k")]
     Key { k: BTreeMap<String, String> },
     /// After this (state position, GSI1 sort key) in the merged GSI1 order.
@@ -495,14 +495,18 @@ pub(super) async fn count(
     up_to: u64,
 ) -> Result<Count, StoreError> {
     let bound = up_to.min(COUNT_UP_TO);
-    if let Some(state) = filter.state {
-        let stage_alone = CandidateFilter {
-            state: None,
-            ..filter.clone()
-        } == CandidateFilter::default();
-        if stage_alone {
-            return count_stage(store, state, bound).await;
-        }
+    let stage_alone = CandidateFilter {
+        state: None,
+        ..filter.clone()
+    } == CandidateFilter::default();
+    if stage_alone {
+        // Every stage's partitions together hold every candidate: no filter is counted the
+        // same way, stage after stage.
+        let states = match filter.state {
+            Some(state) => vec![state],
+            None => State::ALL.to_vec(),
+        };
+        return count_stages(store, &states, bound).await;
     }
     let found = matching(store, filter, usize::try_from(bound).unwrap_or(usize::MAX)).await?;
     let n = found.len() as u64;
@@ -512,14 +516,21 @@ pub(super) async fn count(
     })
 }
 
-/// A stage's count from its partitions of `by-state-due`, which hold its candidates and
+/// The stages' count from their partitions of `by-state-due`, which hold their candidates and
 /// nothing else: no order is needed, so each shard is counted in turn (`Select=COUNT`, the
 /// service counts, nothing is sent back) until more than `bound` are found. It reads about
 /// `bound` items, where counting the matches of a merged listing read up to a page per shard
 /// for every page it handed out.
-async fn count_stage(store: &DynamoStore, state: State, bound: u64) -> Result<Count, StoreError> {
+async fn count_stages(
+    store: &DynamoStore,
+    states: &[State],
+    bound: u64,
+) -> Result<Count, StoreError> {
     let mut n: u64 = 0;
-    for shard in 0..SHARDS {
+    for (&state, shard) in states
+        .iter()
+        .flat_map(|s| (0..SHARDS).map(move |shard| (s, shard)))
+    {
         let mut start = None;
         loop {
             let want = i32::try_from(bound + 1 - n).unwrap_or(i32::MAX);
@@ -608,7 +619,7 @@ async fn natural(
             Some((raw, Cursor::Key { k })) => Some(start_key(k, names, raw)?),
             Some((raw, _)) => return Err(bad_cursor(raw)),
         };
-        return keyed(store, filter, limit, start, names, Source::Group(group)).await;
+        return keyed(store, filter, limit, start, names, group).await;
     }
     let software_text = filter
         .software_text
@@ -640,92 +651,134 @@ async fn natural(
         };
         return merged(store, filter, limit, after).await;
     }
-    let names = [G1PK, G1SK, PK, SK];
-    let start = match cursor {
+    // Nothing narrows the list to an index of its own (no filter, or a kind or justification
+    // alone): the candidates in the order of their numbers, from `by-order`, every stage's
+    // partition merged, a bounded page at a time, never a scan of the table.
+    let at = match cursor {
         None => None,
-        Some((raw, Cursor::Key { k })) => Some(start_key(k, names, raw)?),
+        Some((_, Cursor::Ordered { o, k, b })) if o == NUMBER_ORDER => Some(OrderAt { k, back: b }),
         Some((raw, _)) => return Err(bad_cursor(raw)),
     };
-    keyed(store, filter, limit, start, names, Source::Scan).await
+    ordered(store, filter, NUMBER_ORDER, limit, at).await
 }
 
-enum Source<'a> {
-    Scan,
-    Group(&'a str),
+/// Every candidate, a page of `by-state-due` at a time (it holds only candidates and open
+/// assigned tasks, which are skipped): the one scan left, for the operator's rebuild, which
+/// must also find candidates that have no order items yet.
+pub(super) async fn every(
+    store: &DynamoStore,
+    page: &PageRequest,
+) -> Result<Page<Candidate>, StoreError> {
+    let limit = match page.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    } as usize;
+    let names = [G1PK, G1SK, PK, SK];
+    let mut start = match page.cursor.as_deref() {
+        None => None,
+        Some(raw) => match decode_cursor(raw)? {
+            Cursor::Key { k } => Some(start_key(k, names, raw)?),
+            _ => return Err(bad_cursor(raw)),
+        },
+    };
+    let size = read_size(limit, &CandidateFilter::default());
+    let mut out: Vec<(Item, Candidate)> = Vec::new();
+    loop {
+        let mut r = store
+            .client
+            .scan()
+            .table_name(store.table())
+            .index_name(GSI1)
+            .filter_expression("#t = :c")
+            .expression_attribute_names("#t", TYPE)
+            .expression_attribute_values(":c", s("c"))
+            .limit(size)
+            .set_exclusive_start_key(start.take())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| store_error("Scan", &e))?;
+        let items = r.items.take().unwrap_or_default();
+        store.note_read(
+            "Scan",
+            reported(r.consumed_capacity()),
+            &items,
+            ReadKind::Together { consistent: false },
+        );
+        for item in items {
+            let c = decode("candidate", &item)?;
+            out.push((item, c));
+        }
+        match r.last_evaluated_key {
+            Some(k) if !k.is_empty() && out.len() <= limit => start = Some(k),
+            _ => break,
+        }
+    }
+    let next = if out.len() > limit {
+        out.truncate(limit);
+        match out.last() {
+            Some((item, _)) => Some(encode_cursor(&Cursor::Key {
+                k: index_key(item, names)?,
+            })?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(Page {
+        items: out.into_iter().map(|(_, c)| c).collect(),
+        next,
+        prev: None,
+    })
 }
 
-/// One index read in index order (a GSI1 scan or a GSI2 query), filtered in code, resumed
-/// after the last item handed out.
+/// The order of a list that asks for none and has no index of its own: oldest number first.
+const NUMBER_ORDER: Sort = Sort {
+    key: SortKey::Number,
+    descending: false,
+};
+
+/// One group's candidates in `by-group` order, filtered in code, resumed after the last item
+/// handed out.
 async fn keyed(
     store: &DynamoStore,
     filter: &CandidateFilter,
     limit: usize,
     mut start: Option<Item>,
     names: [&str; 4],
-    source: Source<'_>,
+    group: &str,
 ) -> Result<Page<Candidate>, StoreError> {
-    let residue = match source {
-        Source::Scan => filter.clone(),
-        Source::Group(_) => CandidateFilter {
-            group: None,
-            ..filter.clone()
-        },
+    let residue = CandidateFilter {
+        group: None,
+        ..filter.clone()
     };
     let size = read_size(limit, &residue);
     let mut out: Vec<(Item, Candidate)> = Vec::new();
     loop {
-        let (items, last) = match source {
-            Source::Scan => {
-                let mut r = store
-                    .client
-                    .scan()
-                    .table_name(store.table())
-                    .index_name(GSI1)
-                    .filter_expression("#t = :c")
-                    .expression_attribute_names("#t", TYPE)
-                    .expression_attribute_values(":c", s("c"))
-                    .limit(size)
-                    .set_exclusive_start_key(start.take())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| store_error("Scan", &e))?;
-                let items = r.items.take().unwrap_or_default();
-                store.note_read(
-                    "Scan",
-                    reported(r.consumed_capacity()),
-                    &items,
-                    ReadKind::Together { consistent: false },
-                );
-                (items, r.last_evaluated_key)
-            }
-            Source::Group(g) => {
-                let mut r = store
-                    .client
-                    .query()
-                    .table_name(store.table())
-                    .index_name(GSI2)
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :c)")
-                    .expression_attribute_names("#pk", G2PK)
-                    .expression_attribute_names("#sk", G2SK)
-                    .expression_attribute_values(":pk", s(group_pk(g)))
-                    .expression_attribute_values(":c", s("C#"))
-                    .limit(size)
-                    .set_exclusive_start_key(start.take())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| store_error("Query", &e))?;
-                let items = r.items.take().unwrap_or_default();
-                store.note_read(
-                    "Query",
-                    reported(r.consumed_capacity()),
-                    &items,
-                    ReadKind::Together { consistent: false },
-                );
-                (items, r.last_evaluated_key)
-            }
-        };
+        let mut r = store
+            .client
+            .query()
+            .table_name(store.table())
+            .index_name(GSI2)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :c)")
+            .expression_attribute_names("#pk", G2PK)
+            .expression_attribute_names("#sk", G2SK)
+            .expression_attribute_values(":pk", s(group_pk(group)))
+            .expression_attribute_values(":c", s("C#"))
+            .limit(size)
+            .set_exclusive_start_key(start.take())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| store_error("Query", &e))?;
+        let items = r.items.take().unwrap_or_default();
+        store.note_read(
+            "Query",
+            reported(r.consumed_capacity()),
+            &items,
+            ReadKind::Together { consistent: false },
+        );
+        let last = r.last_evaluated_key;
         for item in items {
             let c: Candidate = decode("candidate", &item)?;
             if filter.matches(&c) {

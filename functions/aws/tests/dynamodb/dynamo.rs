@@ -533,6 +533,27 @@ async fn searches_and_alerts_read_what_matches_not_the_table() {
     };
     let (found, _) = one_page(&store, &none_yet).await;
     assert!(found.is_empty(), "nothing is an alert on its first day");
+
+    // No filter, or a kind alone: the order index in number order, never a scan.
+    let kind = CandidateFilter {
+        applies_to: Some(all[0].applies_to),
+        ..Default::default()
+    };
+    for filter in [CandidateFilter::default(), kind] {
+        let want: Vec<&str> = all
+            .iter()
+            .filter(|c| filter.matches(c))
+            .map(|c| c.id.as_str())
+            .collect();
+        let (found, calls) = one_page(&store, &filter).await;
+        assert!(
+            calls.iter().all(|c| c.op != "Scan"),
+            "{filter:?}: {calls:?}"
+        );
+        assert!(calls.len() <= State::ALL.len() + 2, "{filter:?}: {calls:?}");
+        assert_eq!(found.len(), 50.min(want.len()), "{filter:?}");
+        assert!(found.iter().all(|c| filter.matches(c)));
+    }
 }
 
 #[tokio::test]
@@ -628,6 +649,25 @@ async fn the_rebuild_sorts_candidates_stored_before_the_orders_and_never_sets_on
         }
     }
     assert!(sorted_ids(&store, by_savings).await.is_empty());
+    // The rebuild reads the candidates themselves, so it finds them all the same.
+    let mut every = Vec::new();
+    let mut page = PageRequest {
+        limit: 3,
+        cursor: None,
+        sort: None,
+    };
+    loop {
+        let p = store.every(&page).await.unwrap();
+        every.extend(p.items.into_iter().map(|c| c.id));
+        match p.next {
+            Some(n) => page.cursor = Some(n),
+            None => break,
+        }
+    }
+    every.sort();
+    let mut ids: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    assert_eq!(every, ids);
 
     // One moves on after the rebuild read it: the rebuild leaves its newer places alone.
     let ready = all.iter().position(|c| c.state == State::Ready).unwrap();
