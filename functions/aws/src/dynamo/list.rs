@@ -619,7 +619,7 @@ async fn natural(
             Some((raw, Cursor::Key { k })) => Some(start_key(k, names, raw)?),
             Some((raw, _)) => return Err(bad_cursor(raw)),
         };
-        return keyed(store, filter, limit, start, names, group).await;
+        return keyed(store, filter, limit, start, names, Source::Group(group)).await;
     }
     let software_text = filter
         .software_text
@@ -674,62 +674,22 @@ pub(super) async fn every(
         n => n.min(MAX_PAGE),
     } as usize;
     let names = [G1PK, G1SK, PK, SK];
-    let mut start = match page.cursor.as_deref() {
+    let start = match page.cursor.as_deref() {
         None => None,
         Some(raw) => match decode_cursor(raw)? {
             Cursor::Key { k } => Some(start_key(k, names, raw)?),
             _ => return Err(bad_cursor(raw)),
         },
     };
-    let size = read_size(limit, &CandidateFilter::default());
-    let mut out: Vec<(Item, Candidate)> = Vec::new();
-    loop {
-        let mut r = store
-            .client
-            .scan()
-            .table_name(store.table())
-            .index_name(GSI1)
-            .filter_expression("#t = :c")
-            .expression_attribute_names("#t", TYPE)
-            .expression_attribute_values(":c", s("c"))
-            .limit(size)
-            .set_exclusive_start_key(start.take())
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| store_error("Scan", &e))?;
-        let items = r.items.take().unwrap_or_default();
-        store.note_read(
-            "Scan",
-            reported(r.consumed_capacity()),
-            &items,
-            ReadKind::Together { consistent: false },
-        );
-        for item in items {
-            let c = decode("candidate", &item)?;
-            out.push((item, c));
-        }
-        match r.last_evaluated_key {
-            Some(k) if !k.is_empty() && out.len() <= limit => start = Some(k),
-            _ => break,
-        }
-    }
-    let next = if out.len() > limit {
-        out.truncate(limit);
-        match out.last() {
-            Some((item, _)) => Some(encode_cursor(&Cursor::Key {
-                k: index_key(item, names)?,
-            })?),
-            None => None,
-        }
-    } else {
-        None
-    };
-    Ok(Page {
-        items: out.into_iter().map(|(_, c)| c).collect(),
-        next,
-        prev: None,
-    })
+    keyed(
+        store,
+        &CandidateFilter::default(),
+        limit,
+        start,
+        names,
+        Source::Scan,
+    )
+    .await
 }
 
 /// The order of a list that asks for none and has no index of its own: oldest number first.
@@ -738,47 +698,79 @@ const NUMBER_ORDER: Sort = Sort {
     descending: false,
 };
 
-/// One group's candidates in `by-group` order, filtered in code, resumed after the last item
-/// handed out.
+enum Source<'a> {
+    /// Every candidate: a scan of GSI1 (the rebuild's read, [`every`]).
+    Scan,
+    Group(&'a str),
+}
+
+/// One index read in index order (a GSI1 scan or a GSI2 query), filtered in code, resumed
+/// after the last item handed out.
 async fn keyed(
     store: &DynamoStore,
     filter: &CandidateFilter,
     limit: usize,
     mut start: Option<Item>,
     names: [&str; 4],
-    group: &str,
+    source: Source<'_>,
 ) -> Result<Page<Candidate>, StoreError> {
-    let residue = CandidateFilter {
-        group: None,
-        ..filter.clone()
+    let residue = match source {
+        Source::Scan => filter.clone(),
+        Source::Group(_) => CandidateFilter {
+            group: None,
+            ..filter.clone()
+        },
     };
     let size = read_size(limit, &residue);
     let mut out: Vec<(Item, Candidate)> = Vec::new();
     loop {
-        let mut r = store
-            .client
-            .query()
-            .table_name(store.table())
-            .index_name(GSI2)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :c)")
-            .expression_attribute_names("#pk", G2PK)
-            .expression_attribute_names("#sk", G2SK)
-            .expression_attribute_values(":pk", s(group_pk(group)))
-            .expression_attribute_values(":c", s("C#"))
-            .limit(size)
-            .set_exclusive_start_key(start.take())
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| store_error("Query", &e))?;
-        let items = r.items.take().unwrap_or_default();
+        let (op, items, last, consumed) = match source {
+            Source::Scan => {
+                let r = store
+                    .client
+                    .scan()
+                    .table_name(store.table())
+                    .index_name(GSI1)
+                    .filter_expression("#t = :c")
+                    .expression_attribute_names("#t", TYPE)
+                    .expression_attribute_values(":c", s("c"))
+                    .limit(size)
+                    .set_exclusive_start_key(start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("Scan", &e))?;
+                let consumed = reported(r.consumed_capacity());
+                ("Scan", r.items, r.last_evaluated_key, consumed)
+            }
+            Source::Group(group) => {
+                let r = store
+                    .client
+                    .query()
+                    .table_name(store.table())
+                    .index_name(GSI2)
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :c)")
+                    .expression_attribute_names("#pk", G2PK)
+                    .expression_attribute_names("#sk", G2SK)
+                    .expression_attribute_values(":pk", s(group_pk(group)))
+                    .expression_attribute_values(":c", s("C#"))
+                    .limit(size)
+                    .set_exclusive_start_key(start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("Query", &e))?;
+                let consumed = reported(r.consumed_capacity());
+                ("Query", r.items, r.last_evaluated_key, consumed)
+            }
+        };
+        let items = items.unwrap_or_default();
         store.note_read(
-            "Query",
-            reported(r.consumed_capacity()),
+            op,
+            consumed,
             &items,
             ReadKind::Together { consistent: false },
         );
-        let last = r.last_evaluated_key;
         for item in items {
             let c: Candidate = decode("candidate", &item)?;
             if filter.matches(&c) {
